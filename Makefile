@@ -1,0 +1,38 @@
+# Two commands do all set-up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+PORT   ?= 5000
+export FLASK_APP := wsgi
+# PostgreSQL for the second half of `make test`; each run creates and drops its own database there.
+TEST_PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
+
+.PHONY: run test test-sqlite test-postgresql lint bench clean
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+run: $(BIN)/.installed
+	$(BIN)/flask db upgrade
+	$(BIN)/flask demo seed
+	@echo "Serving on http://127.0.0.1:$(PORT)  (log in as bank / demo-password)"
+	$(BIN)/flask run --host 127.0.0.1 --port $(PORT)
+
+test: test-sqlite test-postgresql
+
+test-sqlite: $(BIN)/.installed
+	@echo "=== test suite on SQLite ==="
+	MARKETPLACE_TEST_DB=sqlite $(BIN)/pytest
+
+test-postgresql: $(BIN)/.installed
+	@echo "=== test suite on PostgreSQL ($(TEST_PG_URL)) ==="
+	MARKETPLACE_TEST_DB=postgresql MARKETPLACE_TEST_PG_URL=$(TEST_PG_URL) $(BIN)/pytest
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) instance test-output .pytest_cache

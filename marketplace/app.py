@@ -1,0 +1,84 @@
+"""The application factory: the one place that wires everything together."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import swagger_ui_bundle
+from flask import Flask, send_from_directory
+from flask_babel import get_locale
+from sqlalchemy import exc as sa_exc
+
+from marketplace import config, db, errors
+from marketplace.api import Api, ExactJSONProvider
+from marketplace.extensions import babel, csrf, login_manager, migrate
+
+# SQLite stores our six-place rates through float; exact to well beyond six places, so the warning is noise.
+warnings.filterwarnings("ignore", message=".*support Decimal objects natively.*", category=sa_exc.SAWarning)
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True)
+    app.json_provider_class = ExactJSONProvider
+    app.json = ExactJSONProvider(app)
+    config.load(app, test_config)
+
+    db.init_app(app)
+    babel.init_app(app)
+    app.jinja_env.globals["get_locale"] = get_locale
+    csrf.init_app(app)
+    _init_login(app)
+    migrate.init_app(app, db.migrate_handle, directory=str(_migrations_dir()))
+    _init_api(app)
+    errors.register(app)  # after the Api, so pages stay HTML
+
+    from marketplace.auth.views import bp as auth_pages
+    from products.views import bp as product_pages
+
+    app.register_blueprint(auth_pages)
+    app.register_blueprint(product_pages)
+
+    from marketplace import cli
+
+    cli.register(app)
+    return app
+
+
+def _migrations_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "migrations"
+
+
+def _init_login(app: Flask) -> None:
+    from marketplace.auth.models import User
+
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.session_protection = "strong"
+
+    @login_manager.user_loader
+    def load_user(user_id: str) -> User | None:
+        user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
+        return user if user is not None and user.active else None
+
+
+def _init_api(app: Flask) -> None:
+    from marketplace.auth.api import blp as auth_api
+    from marketplace.health import blp as health
+    from marketplace.lpr.api import blp as lpr_api
+    from marketplace.orgs.api import blp as orgs_api
+    from products.api import blp as products_api
+
+    # flask-smorest's Api holds one app's OpenAPI document, so each app gets its own.
+    api = Api(app, spec_kwargs={"security": [{"bearerAuth": []}]})
+    api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
+    api.register_blueprint(health)
+    for blueprint in (auth_api, orgs_api, lpr_api, products_api):
+        api.register_blueprint(blueprint)
+        csrf.exempt(blueprint)  # bearer tokens, never cookies, authenticate the API
+
+    # Swagger UI's files come from the swagger-ui-bundle package, so the docs work without a CDN.
+    @app.get("/api/v1/docs/assets/<path:filename>")
+    def swagger_ui_assets(filename: str):
+        return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename)

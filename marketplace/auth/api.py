@@ -1,0 +1,71 @@
+"""Bearer tokens and user accounts."""
+
+from flask import current_app
+from flask.views import MethodView
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+
+from marketplace import db
+from marketplace.api import Blueprint, paginate
+from marketplace.auth import schemas, services
+from marketplace.auth.access import api_roles, api_token, api_user
+from marketplace.auth.models import Role, User
+from marketplace.errors import NotAuthenticated
+
+blp = Blueprint("auth_api", __name__, url_prefix="/api/v1", description="Tokens and user accounts")
+
+
+@blp.route("/auth/token")
+class Token(MethodView):
+    @blp.doc(security=[])
+    @blp.arguments(schemas.TokenIn)
+    @blp.response(200, schemas.TokenOut)
+    def post(self, data):
+        """Exchange a user name and password for a bearer token."""
+        user = services.authenticate(data["username"], data["password"])
+        if user is None:
+            raise NotAuthenticated(_("Wrong user name or password."))
+        ttl = int(current_app.config["TOKEN_TTL_SECONDS"])
+        plain, _token = services.issue_token(user, ttl)
+        db.session.commit()
+        return {"access_token": plain, "token_type": "Bearer", "expires_in": ttl}
+
+
+@blp.route("/auth/token/revoke")
+class RevokeToken(MethodView):
+    @api_roles()
+    @blp.response(204)
+    def post(self):
+        """Revoke the token this request is made with; it stops working at once."""
+        services.revoke_token(api_token())
+        db.session.commit()
+
+
+@blp.route("/auth/me")
+class Me(MethodView):
+    @api_roles()
+    @blp.response(200, schemas.UserOut)
+    def get(self):
+        """The user behind the token."""
+        return api_user()
+
+
+@blp.route("/users")
+class Users(MethodView):
+    @api_roles(Role.ADMIN)
+    @blp.response(200, schemas.UserOut(many=True))
+    @paginate(blp)
+    def get(self, pagination_parameters):
+        """List users."""
+        pagination_parameters.item_count = db.session.scalar(select(func.count(User.id)))
+        return db.session.scalars(select(User).order_by(User.id).offset(pagination_parameters.first_item)
+                                  .limit(pagination_parameters.page_size)).all()
+
+    @api_roles(Role.ADMIN)
+    @blp.arguments(schemas.UserIn)
+    @blp.response(201, schemas.UserOut)
+    def post(self, data):
+        """Create a user with one role in one organisation (none for the admin)."""
+        user = services.create_user(**data)
+        db.session.commit()
+        return user

@@ -1,0 +1,90 @@
+"""Accounts: password checks, bearer tokens, and creating users."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+
+from flask_babel import gettext as _
+from sqlalchemy import select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from marketplace import db
+from marketplace.auth.models import ApiToken, Role, User
+from marketplace.errors import Conflict, NotAuthenticated, ValidationFailed
+from marketplace.orgs.models import Organization
+
+#: Werkzeug's scrypt (n=2^15, r=8, p=1): memory-hard, salted, and needs no extra dependency.
+PASSWORD_METHOD = "scrypt"
+MIN_PASSWORD_LENGTH = 10
+# Checked against when the password is unknown, so a wrong user name costs as long as a wrong password.
+_DUMMY_HASH = generate_password_hash("not-a-real-password", method=PASSWORD_METHOD)
+
+
+def hash_password(password: str) -> str:
+    return generate_password_hash(password, method=PASSWORD_METHOD)
+
+
+def authenticate(username: str, password: str) -> User | None:
+    """The active user with this name and password, or None."""
+    user = db.session.scalar(select(User).where(User.username == username))
+    if user is None:
+        check_password_hash(_DUMMY_HASH, password)
+        return None
+    if not check_password_hash(user.password_hash, password) or not user.active:
+        return None
+    return user
+
+
+def _token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(user: User, ttl_seconds: int) -> tuple[str, ApiToken]:
+    """A fresh bearer token for `user`; the plain token is returned once and never stored."""
+    plain = secrets.token_urlsafe(32)
+    token = ApiToken(user=user, token_hash=_token_digest(plain),
+                     expires_at=db.utcnow() + dt.timedelta(seconds=ttl_seconds))
+    db.session.add(token)
+    db.session.flush()
+    return plain, token
+
+
+def user_for_token(plain: str) -> tuple[User, ApiToken]:
+    token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_digest(plain)))
+    if token is None or token.revoked_at is not None or token.expires_at <= db.utcnow() or not token.user.active:
+        raise NotAuthenticated(_("The bearer token is invalid, expired or revoked."))
+    return token.user, token
+
+
+def revoke_token(token: ApiToken) -> None:
+    if token.revoked_at is None:
+        token.revoked_at = db.utcnow()
+        db.session.flush()
+
+
+def create_user(username: str, password: str, role: Role, organization_id: int | None) -> User:
+    """A user of `role`; every non-admin user belongs to an organisation of the matching kind."""
+    errors: dict[str, list[str]] = {}
+    organization = db.session.get(Organization, organization_id) if organization_id is not None else None
+    if organization_id is not None and organization is None:
+        errors["organization_id"] = [_("No organisation %(id)d.", id=organization_id)]
+    if len(password) < MIN_PASSWORD_LENGTH:
+        errors["password"] = [_("Use at least %(n)d characters.", n=MIN_PASSWORD_LENGTH)]
+    if role is Role.ADMIN and organization is not None:
+        errors["organization_id"] = [_("The admin belongs to no organisation; leave this out.")]
+    if role is not Role.ADMIN and "organization_id" not in errors:
+        if organization is None:
+            errors["organization_id"] = [_("A %(role)s user needs an organisation.", role=role.value)]
+        elif organization.kind != role.org_kind:
+            errors["organization_id"] = [_("Organisation %(id)d is a %(kind)s, not a %(role)s.",
+                                           id=organization.id, kind=organization.kind.value, role=role.value)]
+    if errors:
+        raise ValidationFailed(errors=errors)
+    if db.session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise Conflict(_("The user name %(name)s is taken.", name=username), {"username": [_("Already taken.")]})
+    user = User(username=username, password_hash=hash_password(password), role=role, organization=organization)
+    db.session.add(user)
+    db.session.flush()
+    return user

@@ -1,0 +1,50 @@
+"""Command-line tasks: `flask users create-admin`, `flask demo seed`."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from marketplace import db
+from marketplace.auth.models import Role
+from marketplace.errors import DomainError
+
+users = AppGroup("users", help="User accounts.")
+demo = AppGroup("demo", help="The demo world.")
+
+
+@users.command("create-admin")
+@click.option("--username", prompt=True)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+def create_admin(username: str, password: str) -> None:
+    """Create an admin (provincial finance office) account."""
+    from marketplace.auth.services import create_user
+
+    try:
+        create_user(username, password, Role.ADMIN, None)
+    except DomainError as error:
+        db.session.rollback()
+        messages = "; ".join(f"{field}: {' '.join(m)}" for field, m in error.errors.items()) or error.detail
+        raise click.ClickException(messages) from error
+    db.session.commit()
+    click.echo(f"Created admin {username}.")
+
+
+@demo.command("seed")
+def seed_demo() -> None:
+    """Create the demo world (idempotent: seeding twice duplicates nothing)."""
+    from marketplace.demo import DEMO_PASSWORD, seed
+
+    if current_app.config["PROFILE"] == "production":
+        raise click.ClickException("the demo world (with its shared password) is never seeded in production")
+    logins = seed()
+    db.session.commit()
+    click.echo("Demo logins (password: %s):" % DEMO_PASSWORD)
+    for username, role in logins:
+        click.echo(f"  {username:<12} {role}")
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(users)
+    app.cli.add_command(demo)

@@ -1,0 +1,59 @@
+"""Configuration from the environment (`MARKETPLACE_*`), failing fast in production."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+
+DEFAULTS = {
+    #: demo (SQLite under instance/, demo logins), production (needs SECRET_KEY and DATABASE_URL), test.
+    "PROFILE": "demo",
+    "SECRET_KEY": None,
+    "DATABASE_URL": None,
+    "TOKEN_TTL_SECONDS": 8 * 3600,
+    "BABEL_DEFAULT_LOCALE": "en",
+    "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "WTF_CSRF_TIME_LIMIT": None,
+    "MAX_CONTENT_LENGTH": 10 * 1024 * 1024,
+    # flask-smorest and its OpenAPI document.
+    "API_TITLE": "SRDI financing and guarantee marketplace",
+    "API_VERSION": "v1",
+    "OPENAPI_VERSION": "3.0.3",
+    "OPENAPI_URL_PREFIX": "/api/v1",
+    "OPENAPI_JSON_PATH": "openapi.json",
+    "OPENAPI_SWAGGER_UI_PATH": "docs",
+    "OPENAPI_SWAGGER_UI_URL": "/api/v1/docs/assets/",
+}
+
+PROFILES = ("demo", "production", "test")
+
+
+class ConfigurationError(RuntimeError):
+    """The environment does not describe a deployment the app can safely start in."""
+
+
+def load(app: Flask, test_config: dict | None) -> None:
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_prefixed_env("MARKETPLACE")
+    if test_config:
+        app.config.update(test_config)
+
+    profile = app.config["PROFILE"]
+    if profile not in PROFILES:
+        raise ConfigurationError(f"MARKETPLACE_PROFILE must be one of {', '.join(PROFILES)}, not {profile!r}")
+    if profile == "production":
+        missing = [name for name in ("SECRET_KEY", "DATABASE_URL") if not app.config.get(name)]
+        if missing:
+            names = " and ".join(f"MARKETPLACE_{name}" for name in missing)
+            raise ConfigurationError(f"production refuses to start without {names}")
+        app.config["SESSION_COOKIE_SECURE"] = True
+        return
+
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = f"{profile}-only-secret-key-not-for-production"
+    if not app.config["DATABASE_URL"]:
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+        app.config["DATABASE_URL"] = f"sqlite:///{Path(app.instance_path) / 'marketplace.db'}"

@@ -1,0 +1,140 @@
+"""The database: declarative base, the request-scoped session, and exact column types."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from decimal import Decimal
+from typing import Any
+
+from flask import Flask, current_app, g, has_app_context
+from sqlalchemy import BigInteger, DateTime, MetaData, Numeric, create_engine, event, types
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
+
+from marketplace.money import from_fen, to_fen
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(types.TypeDecorator):
+    """A timezone-aware UTC timestamp on every backend (SQLite keeps no offset, so it is stored as naive UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; use marketplace.db.utcnow()")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+class Money(types.TypeDecorator):
+    """CNY as a `Decimal` with two places in Python, stored as integer fen so sums are exact everywhere."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | int | None, dialect: Any) -> int | None:
+        return None if value is None else to_fen(value)
+
+    def process_result_value(self, value: int | None, dialect: Any) -> Decimal | None:
+        return None if value is None else from_fen(value)
+
+
+#: Annual rates and shares as fractions ("0.0345" = 3.45 %), six places.
+Rate = Numeric(10, 6, asdecimal=True)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dt.datetime: UTCDateTime(), Decimal: Money()}
+
+
+def _scope() -> int:
+    # One session per application context (so per request), per thread outside one.
+    if has_app_context():
+        return id(g._get_current_object())
+    return threading.get_ident()
+
+
+class _AppSession(Session):
+    """Binds to the current application's engine unless given a connection explicitly (tests do)."""
+
+    def get_bind(self, *args: Any, **kwargs: Any) -> Any:
+        if self.bind is None and has_app_context():
+            return current_app.extensions["marketplace.db"]
+        return super().get_bind(*args, **kwargs)
+
+
+#: The session every service uses. Services flush; views, jobs and CLI commands commit.
+session = scoped_session(sessionmaker(class_=_AppSession, expire_on_commit=False), scopefunc=_scope)
+
+
+def engine() -> Engine:
+    return engine_of(current_app)
+
+
+def engine_of(app: Flask) -> Engine:
+    return app.extensions["marketplace.db"]
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    if url.startswith("sqlite"):
+        new = create_engine(url, connect_args={"timeout": 30})
+        _make_sqlite_transactional(new)
+        return new
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _make_sqlite_transactional(sqlite_engine: Engine) -> None:
+    # pysqlite's own transaction handling breaks SAVEPOINT and defers BEGIN; let SQLAlchemy own it.
+    @event.listens_for(sqlite_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        dbapi_connection.execute("PRAGMA foreign_keys = ON")
+
+    @event.listens_for(sqlite_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN")
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["marketplace.db"] = make_engine(app.config["DATABASE_URL"])
+
+    @app.teardown_appcontext
+    def _remove_session(_exc: BaseException | None) -> None:
+        session.remove()
+
+
+class _MigrateHandle:
+    """What Flask-Migrate needs from a `db` object: the metadata, and an engine for env.py."""
+
+    metadata = Base.metadata
+
+    @staticmethod
+    def get_engine() -> Engine:
+        return engine()
+
+
+migrate_handle = _MigrateHandle()

@@ -1,0 +1,104 @@
+"""The demo world: users, two banks, an agency, two enterprises, the LPR and published products.
+
+Seeding is idempotent: everything is looked up by its natural key first, so running it twice adds nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from marketplace import db
+from marketplace.auth.models import Role, User
+from marketplace.auth.services import hash_password
+from marketplace.lpr.models import LprRate
+from marketplace.lpr.services import set_rates
+from marketplace.orgs.models import Agency, AgencyKind, Bank, Enterprise, Organization, Tier
+
+DEMO_PASSWORD = "demo-password"
+
+BANKS = [("Zhejiang Commerce Bank · 浙商银行", "ZCB"), ("Hangzhou Science Bank · 杭州科技银行", "HZSB")]
+AGENCY = ("Zhejiang Financing Guarantee · 浙江省融资担保", "ZJFG", AgencyKind.PROVINCIAL)
+ENTERPRISES = [
+    ("Xihu Precision Motors · 西湖精密电机", "91330106MA2CFD8K3T", "330106", Tier.SRDI),
+    ("Binjiang Photonics · 滨江光电", "91330110MA28E6QW7F", "330110", Tier.LITTLE_GIANT),
+]
+USERS = [("admin", Role.ADMIN, None), ("bank", Role.BANK, "ZCB"), ("bank2", Role.BANK, "HZSB"),
+         ("agency", Role.AGENCY, "ZJFG"), ("enterprise", Role.ENTERPRISE, ENTERPRISES[0][1]),
+         ("enterprise2", Role.ENTERPRISE, ENTERPRISES[1][1])]
+
+SRDI_TIERS = [Tier.SRDI, Tier.LITTLE_GIANT]
+ALL_CERTIFIED = [Tier.INNOVATIVE, Tier.SRDI, Tier.LITTLE_GIANT]
+#: (bank code, name, type, amount min, max, term min, max, spread bp, tiers, regions, guarantee)
+PRODUCTS = [
+    ("ZCB", "SRDI Credit Loan · 专精特新信用贷", "credit", "500000.00", "10000000.00", 6, 36, 20, SRDI_TIERS, [], "none"),
+    ("ZCB", "Renewal Without Repayment · 无还本续贷", "renewal", "1000000.00", "20000000.00", 12, 36, 35,
+     ALL_CERTIFIED, ["33"], "optional"),
+    ("ZCB", "Tech Revolving Line · 科创随借随还", "revolving", "300000.00", "5000000.00", 1, 12, 45,
+     ALL_CERTIFIED, [], "optional"),
+    ("ZCB", "Little Giant Growth Loan · 小巨人中长期贷", "term", "5000000.00", "50000000.00", 36, 96, 10,
+     [Tier.LITTLE_GIANT], [], "required"),
+    ("HZSB", "Patent Pledge Loan · 知识产权质押贷", "ip_pledge", "1000000.00", "30000000.00", 12, 60, 55,
+     ALL_CERTIFIED, ["3301"], "optional"),
+    ("HZSB", "Future Park Loan · 未来科技城园区贷", "park", "500000.00", "8000000.00", 6, 24, 60,
+     ALL_CERTIFIED, ["330110"], "required"),
+    ("HZSB", "Specialist Credit Express · 专精特新快贷", "credit", "100000.00", "3000000.00", 3, 12, 30,
+     SRDI_TIERS, ["33"], "none"),
+    ("HZSB", "Equipment Upgrade Loan · 设备更新中长期贷", "term", "2000000.00", "40000000.00", 24, 120, -10,
+     SRDI_TIERS, [], "required"),
+]
+
+
+def seed() -> list[tuple[str, str]]:
+    """Create whatever of the demo world is missing; returns the demo logins (user, role)."""
+    if db.session.scalar(select(LprRate.id).limit(1)) is None:
+        set_rates(dt.date(2025, 9, 22), Decimal("0.0300"), Decimal("0.0350"))
+
+    orgs: dict[str, Organization] = {}
+    for name, code in BANKS:
+        orgs[code] = _get_or_add(Bank, Bank.code == code, name=name, code=code,
+                                 callback_secret=_demo_secret(code))
+    name, code, kind = AGENCY
+    orgs[code] = _get_or_add(Agency, Agency.code == code, name=name, code=code, agency_kind=kind)
+    for name, uscc, region, tier in ENTERPRISES:
+        orgs[uscc] = _get_or_add(Enterprise, Enterprise.uscc == uscc, name=name, uscc=uscc, region_code=region,
+                                 tier=tier, tier_valid_until=dt.date(2028, 12, 31))
+    for username, role, org_key in USERS:
+        _get_or_add(User, User.username == username, username=username, role=role,
+                    password_hash=hash_password(DEMO_PASSWORD), organization=orgs.get(org_key))
+    _seed_products({code: orgs[code] for code, _bank in [(c, n) for n, c in BANKS]})
+    db.session.flush()
+    return [(username, role.value) for username, role, _org in USERS]
+
+
+def _seed_products(banks: dict[str, Organization]) -> None:
+    from products.models import Product, ProductStatus
+    from products.services import change_status, create_product
+
+    for code, name, ptype, amin, amax, tmin, tmax, spread, tiers, regions, guarantee in PRODUCTS:
+        bank = banks[code]
+        if db.session.scalar(select(Product.id).where(Product.bank_id == bank.id, Product.name == name)):
+            continue
+        product = create_product(bank.id, {
+            "name": name, "product_type": ptype, "amount_min": Decimal(amin), "amount_max": Decimal(amax),
+            "term_min_months": tmin, "term_max_months": tmax, "rate_spread_bp": spread,
+            "eligible_tiers": tiers, "eligible_regions": regions, "guarantee": guarantee,
+            "description": "Demo product for SRDI enterprises.",
+        })
+        change_status(product, ProductStatus.PUBLISHED)
+
+
+def _demo_secret(code: str) -> str:
+    # Fixed in the demo so the sandbox bank can sign callbacks; real banks get a random one.
+    return f"demo-callback-secret-{code.lower()}"
+
+
+def _get_or_add(model, condition, **values):
+    found = db.session.scalar(select(model).where(condition))
+    if found is None:
+        found = model(**values)
+        db.session.add(found)
+        db.session.flush()
+    return found

@@ -1,0 +1,134 @@
+"""Domain errors and how they reach a user: problem+json under /api/, an HTML page elsewhere."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, Response, current_app, jsonify, render_template, request
+from flask_babel import gettext as _
+from werkzeug.exceptions import HTTPException
+
+PROBLEM_BASE = "https://srdi-marketplace.example/problems/"
+
+
+class DomainError(Exception):
+    """A business outcome other than success; carries its HTTP status and problem type."""
+
+    status = 400
+    slug = "bad-request"
+    title = "Bad request"
+
+    def __init__(self, detail: str | None = None, errors: dict[str, list[str]] | None = None) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.errors = errors or {}
+
+
+class ValidationFailed(DomainError):
+    status = 422
+    slug = "validation-error"
+    title = "The request has invalid fields"
+
+
+class NotAuthenticated(DomainError):
+    status = 401
+    slug = "not-authenticated"
+    title = "Not authenticated"
+
+
+class Forbidden(DomainError):
+    status = 403
+    slug = "forbidden"
+    title = "Your role may not do this"
+
+
+class NotFound(DomainError):
+    status = 404
+    slug = "not-found"
+    title = "Not found"
+
+
+class Conflict(DomainError):
+    status = 409
+    slug = "conflict"
+    title = "Conflict with the current state"
+
+
+class IllegalTransition(Conflict):
+    slug = "illegal-transition"
+    title = "That status change is not allowed"
+
+
+def wants_problem_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def problem(status: int, title: str, detail: str, errors: dict | None = None, slug: str | None = None,
+            headers: dict[str, str] | None = None) -> Response:
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + slug if slug else "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if errors:
+        body["errors"] = errors
+    response = jsonify(body)
+    response.status_code = status
+    response.mimetype = "application/problem+json"
+    response.headers.update(headers or {})
+    if status == 401:
+        response.headers.setdefault("WWW-Authenticate", 'Bearer realm="api"')
+    return response
+
+
+def flatten_messages(messages: Any, prefix: str = "") -> dict[str, list[str]]:
+    """marshmallow's nested error dict as {"field" | "field.0.sub": [messages]}; webargs' location level dropped."""
+    if isinstance(messages, (list, tuple)) and all(isinstance(m, str) for m in messages):
+        return {prefix or "_schema": list(messages)}
+    if isinstance(messages, str):
+        return {prefix or "_schema": [messages]}
+    flat: dict[str, list[str]] = {}
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            if not prefix and key in ("json", "query", "form", "files", "headers", "view_args", "json_or_form"):
+                name = ""
+            else:
+                name = f"{prefix}.{key}" if prefix else str(key)
+            for field, msgs in flatten_messages(value, name).items():
+                flat.setdefault(field, []).extend(msgs)
+    return flat
+
+
+def _html_error(status: int, title: str, detail: str) -> tuple[str, int]:
+    return render_template("errors/error.html", status=status, title=title, detail=detail), status
+
+
+def handle_domain_error(error: DomainError) -> Response | tuple[str, int]:
+    if wants_problem_json():
+        return problem(error.status, _(error.title), error.detail, error.errors, error.slug)
+    return _html_error(error.status, _(error.title), error.detail)
+
+
+def handle_http_exception(error: HTTPException) -> Response | tuple[str, int]:
+    status = error.code or 500
+    if status >= 500:
+        current_app.logger.error("server error on %s %s", request.method, request.path)
+    data = getattr(error, "data", None) or {}
+    errors = flatten_messages(data["messages"]) if "messages" in data else None
+    title = error.name
+    detail = error.description or error.name
+    slug = None
+    if status == 422 and errors:
+        title, detail = ValidationFailed.title, _("Correct the fields listed in errors.")
+        slug = ValidationFailed.slug
+    if wants_problem_json():
+        headers = dict(data.get("headers") or {})
+        return problem(status, _(title), detail, errors, slug, headers)
+    return _html_error(status, title, detail)
+
+
+def register(app: Flask) -> None:
+    # Registered after flask-smorest's Api so that its app-wide JSON handler is replaced.
+    app.register_error_handler(DomainError, handle_domain_error)
+    app.register_error_handler(HTTPException, handle_http_exception)

@@ -1,0 +1,67 @@
+"""marshmallow fields for exact money and rates, shared by every schema (API and forms alike)."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import marshmallow as ma
+
+from marketplace.money import MAX_AMOUNT, format_amount, format_rate
+
+
+def _to_decimal(value: Any, field: ma.fields.Field) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
+        raise field.make_error("invalid")
+    try:
+        number = Decimal(value.strip() if isinstance(value, str) else value)
+    except InvalidOperation as exc:
+        raise field.make_error("invalid") from exc
+    if not number.is_finite():
+        raise field.make_error("invalid")
+    return number
+
+
+class Money(ma.fields.Field):
+    """CNY as a decimal string with at most two places ("3000000.00"); never negative."""
+
+    default_error_messages = {
+        "invalid": "Enter an amount in yuan as a decimal string, such as \"3000000.00\".",
+        "places": "Use at most two decimal places (fen).",
+        "negative": "The amount cannot be negative.",
+        "too_large": f"The amount cannot exceed {MAX_AMOUNT}.",
+    }
+
+    def _serialize(self, value: Decimal | None, attr: Any, obj: Any, **kwargs: Any) -> str | None:
+        return None if value is None else format_amount(value)
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Decimal:
+        number = _to_decimal(value, self)
+        if number.as_tuple().exponent < -2:
+            raise self.make_error("places")
+        if number < 0:
+            raise self.make_error("negative")
+        if number > MAX_AMOUNT:
+            raise self.make_error("too_large")
+        return number.quantize(Decimal("0.01"))
+
+
+class Rate(ma.fields.Field):
+    """A rate or share as a decimal fraction string ("0.0345" = 3.45 %), 0 to 1, at most six places."""
+
+    default_error_messages = {
+        "invalid": "Enter a rate as a decimal fraction string, such as \"0.0345\" for 3.45 %.",
+        "places": "Use at most six decimal places.",
+        "range": "A rate is a fraction between 0 and 1.",
+    }
+
+    def _serialize(self, value: Decimal | None, attr: Any, obj: Any, **kwargs: Any) -> str | None:
+        return None if value is None else format_rate(value)
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Decimal:
+        number = _to_decimal(value, self)
+        if number.as_tuple().exponent < -6:
+            raise self.make_error("places")
+        if not 0 <= number <= 1:
+            raise self.make_error("range")
+        return number

@@ -1,0 +1,1 @@
+"""Banks' SRDI credit products: the catalogue enterprises are matched against."""

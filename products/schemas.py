@@ -1,0 +1,97 @@
+"""Product validation, written once and used by the API and the bank's web form alike."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from marketplace.fields import Money, Rate
+from marketplace.orgs.models import Tier
+from products.models import TERM_LIMIT_MONTHS, GuaranteeNeed, ProductStatus, ProductType
+
+TERM = validate.Range(min=1, max=TERM_LIMIT_MONTHS, error=f"A term is 1 to {TERM_LIMIT_MONTHS} months.")
+REGION_PREFIX = validate.Regexp(r"^\d{2}(\d{2}){0,2}$",
+                                error="A region is a GB/T 2260 code or prefix of 2, 4 or 6 digits, such as 33 or 3301.")
+
+
+def range_errors(data: dict[str, Any]) -> dict[str, list[str]]:
+    """The rules between fields: a minimum is above zero and not above its maximum."""
+    errors: dict[str, list[str]] = {}
+    amount_min, amount_max = data.get("amount_min"), data.get("amount_max")
+    if amount_min is not None and amount_min <= 0:
+        errors["amount_min"] = ["The minimum amount must be above zero."]
+    elif amount_min is not None and amount_max is not None and amount_min > amount_max:
+        errors["amount_min"] = ["The minimum amount cannot be above the maximum amount."]
+    term_min, term_max = data.get("term_min_months"), data.get("term_max_months")
+    if term_min is not None and term_max is not None and term_min > term_max:
+        errors["term_min_months"] = ["The shortest term cannot be longer than the longest term."]
+    return errors
+
+
+class ProductIn(ma.Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    product_type = fields.Enum(ProductType, by_value=True, required=True)
+    amount_min = Money(required=True)
+    amount_max = Money(required=True)
+    term_min_months = fields.Integer(required=True, strict=True, validate=TERM)
+    term_max_months = fields.Integer(required=True, strict=True, validate=TERM)
+    rate_spread_bp = fields.Integer(required=True, strict=True, validate=validate.Range(
+        min=-300, max=3000, error="A spread is between -300 and 3000 basis points."))
+    eligible_tiers = fields.List(fields.Enum(Tier, by_value=True), required=True,
+                                 validate=validate.Length(min=1, error="Choose at least one tier."))
+    eligible_regions = fields.List(fields.String(validate=REGION_PREFIX), load_default=list,
+                                   metadata={"description": "Region prefixes; empty means anywhere."})
+    guarantee = fields.Enum(GuaranteeNeed, by_value=True, load_default=GuaranteeNeed.NONE)
+    description = fields.String(load_default="", validate=validate.Length(max=2000))
+
+    @ma.pre_load
+    def _strip_name(self, data: Any, **kwargs: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("name"), str):
+            data = {**data, "name": data["name"].strip()}
+        return data
+
+    @ma.validates_schema
+    def _ranges(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if errors := range_errors(data):
+            raise ma.ValidationError(errors)
+
+
+class ProductPatch(ProductIn):
+    """Any subset of the product's fields; the rules between fields are checked on the merged result."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(partial=True, **kwargs)
+
+
+class ProductOut(ma.Schema):
+    id = fields.Integer()
+    bank_id = fields.Integer()
+    bank_name = fields.String()
+    name = fields.String()
+    product_type = fields.Enum(ProductType, by_value=True)
+    amount_min = Money()
+    amount_max = Money()
+    term_min_months = fields.Integer()
+    term_max_months = fields.Integer()
+    rate_spread_bp = fields.Integer()
+    indicative_rate = Rate(allow_none=True, metadata={
+        "description": "LPR in force for the shortest term plus the spread; null until an LPR is recorded."})
+    eligible_tiers = fields.List(fields.String())
+    eligible_regions = fields.List(fields.String())
+    guarantee = fields.Enum(GuaranteeNeed, by_value=True)
+    description = fields.String()
+    status = fields.Enum(ProductStatus, by_value=True)
+    version = fields.Integer()
+    family_id = fields.Integer(metadata={"description": "The id of version 1, shared by every version."})
+    created_at = fields.DateTime()
+    published_at = fields.DateTime(allow_none=True)
+
+
+class ProductQuery(ma.Schema):
+    product_type = fields.Enum(ProductType, by_value=True)
+    tier = fields.Enum(Tier, by_value=True)
+    bank_id = fields.Integer()
+    status = fields.Enum(ProductStatus, by_value=True,
+                         metadata={"description": "Banks and the admin only; others see published products."})

@@ -1,0 +1,146 @@
+"""Creating, versioning and moving products through their lifecycle. Services flush; callers commit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask_babel import gettext as _
+from sqlalchemy import Select, exists, func, select
+
+from marketplace import db
+from marketplace.auth.models import Role, User
+from marketplace.errors import Conflict, IllegalTransition, NotFound, ValidationFailed
+from marketplace.lpr.services import interest_rate, rates_on
+from marketplace.orgs.models import Tier
+from products.models import TRANSITIONS, Product, ProductStatus, ProductTier, ProductType
+from products.schemas import range_errors
+
+EDITABLE = ("name", "product_type", "amount_min", "amount_max", "term_min_months", "term_max_months",
+            "rate_spread_bp", "eligible_tiers", "eligible_regions", "guarantee", "description")
+
+
+def create_product(bank_id: int, data: dict[str, Any]) -> Product:
+    """A new product, version 1, as a draft."""
+    product = Product(bank_id=bank_id, version=1, status=ProductStatus.DRAFT)
+    _assign(product, data)
+    db.session.add(product)
+    db.session.flush()
+    product.family_id = product.id
+    db.session.flush()
+    return product
+
+
+def update_product(product: Product, changes: dict[str, Any]) -> Product:
+    """Edit a draft in place; editing a published or suspended product makes a new draft version."""
+    merged = {name: getattr(product, name) for name in EDITABLE} | changes
+    if errors := range_errors(merged):
+        raise ValidationFailed(errors=errors)
+    if product.status is ProductStatus.DRAFT:
+        _assign(product, changes)
+        db.session.flush()
+        return product
+    if product.status is ProductStatus.ARCHIVED:
+        raise IllegalTransition(_("An archived product cannot be edited."))
+    if (draft := _draft_of(product.family_id)) is not None:
+        raise Conflict(_("Version %(version)d of this product is already a draft (id %(id)d); edit that one.",
+                         version=draft.version, id=draft.id))
+    latest = db.session.scalar(select(func.max(Product.version)).where(Product.family_id == product.family_id))
+    new_version = Product(bank_id=product.bank_id, family_id=product.family_id, version=latest + 1,
+                          status=ProductStatus.DRAFT)
+    _assign(new_version, merged)
+    db.session.add(new_version)
+    db.session.flush()
+    return new_version
+
+
+def change_status(product: Product, target: ProductStatus) -> Product:
+    """Move a product along its lifecycle; publishing a new version archives the one it replaces."""
+    if target is product.status:
+        raise IllegalTransition(_("Version %(version)d is already %(status)s.", version=product.version,
+                                  status=target.value))
+    if target not in TRANSITIONS[product.status]:
+        raise IllegalTransition(_("A %(status)s product cannot become %(target)s.",
+                                  status=product.status.value, target=target.value))
+    if target is ProductStatus.PUBLISHED and product.status is ProductStatus.DRAFT:
+        for earlier in db.session.scalars(select(Product).where(
+                Product.family_id == product.family_id, Product.id != product.id,
+                Product.status.in_([ProductStatus.PUBLISHED, ProductStatus.SUSPENDED]))):
+            earlier.status = ProductStatus.ARCHIVED
+        db.session.flush()
+        product.published_at = db.utcnow()
+    product.status = target
+    db.session.flush()
+    return product
+
+
+def _assign(product: Product, data: dict[str, Any]) -> None:
+    for name, value in data.items():
+        if name in EDITABLE:
+            setattr(product, name, value)
+
+
+def _draft_of(family_id: int | None) -> Product | None:
+    return db.session.scalar(select(Product).where(Product.family_id == family_id,
+                                                   Product.status == ProductStatus.DRAFT))
+
+
+# Reading ------------------------------------------------------------------------------------------
+
+def visible_products(user: User) -> Select[tuple[Product]]:
+    """What `user` may see: the admin everything, a bank its own products and others' published ones."""
+    query = select(Product)
+    if user.role is Role.ADMIN:
+        return query
+    published = Product.status == ProductStatus.PUBLISHED
+    if user.role is Role.BANK:
+        return query.where(published | (Product.bank_id == user.organization_id))
+    return query.where(published)
+
+
+@dataclass(frozen=True)
+class ProductFilter:
+    product_type: ProductType | None = None
+    tier: Tier | None = None
+    bank_id: int | None = None
+    status: ProductStatus | None = None
+
+
+def list_products(user: User, filters: ProductFilter, offset: int, limit: int) -> tuple[list[Product], int]:
+    query = visible_products(user)
+    if filters.product_type is not None:
+        query = query.where(Product.product_type == filters.product_type)
+    if filters.bank_id is not None:
+        query = query.where(Product.bank_id == filters.bank_id)
+    if filters.status is not None:
+        query = query.where(Product.status == filters.status)
+    if filters.tier is not None:
+        query = query.where(exists().where(ProductTier.product_id == Product.id, ProductTier.tier == filters.tier))
+    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = db.session.scalars(query.order_by(Product.id).offset(offset).limit(limit)).all()
+    return with_indicative_rates(list(rows)), total
+
+
+def get_visible(user: User, product_id: int) -> Product:
+    product = db.session.scalar(visible_products(user).where(Product.id == product_id))
+    if product is None:
+        raise NotFound(_("No product %(id)d.", id=product_id))
+    return with_indicative_rates([product])[0]
+
+
+def get_own(user: User, product_id: int) -> Product:
+    """A product the user's bank owns; another bank's product is reported missing, never forbidden."""
+    product = db.session.get(Product, product_id)
+    if product is None or product.bank_id != user.organization_id:
+        raise NotFound(_("No product %(id)d.", id=product_id))
+    return with_indicative_rates([product])[0]
+
+
+def with_indicative_rates(products: list[Product]) -> list[Product]:
+    """Attach LPR + spread for each product's shortest term (None while no LPR is recorded)."""
+    rates = rates_on()
+    for product in products:
+        product.indicative_rate = (None if rates is None else
+                                   interest_rate(rates, product.term_min_months, product.rate_spread_bp))
+    return products
+

@@ -1,0 +1,146 @@
+"""The bank officer's product pages and the catalogue every signed-in user can browse."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from marketplace import db
+from marketplace.auth.access import page_roles
+from marketplace.auth.models import Role
+from marketplace.errors import DomainError
+from marketplace.forms import load_form
+from marketplace.orgs.models import Tier
+from products import services
+from products.models import GuaranteeNeed, Product, ProductStatus, ProductType
+from products.schemas import ProductIn
+
+bp = Blueprint("products", __name__, template_folder="templates")
+
+PAGE_SIZE = 50
+ACTIONS = {"publish": ProductStatus.PUBLISHED, "suspend": ProductStatus.SUSPENDED, "archive": ProductStatus.ARCHIVED}
+
+
+@bp.app_context_processor
+def _choices() -> dict[str, Any]:
+    return {
+        "product_types": list(ProductType), "tiers": list(Tier), "guarantee_needs": list(GuaranteeNeed),
+        "actions_for": _actions_for,
+        "type_labels": {"credit": _("Credit loan · 信用贷"), "renewal": _("Renewal without repayment · 无还本续贷"),
+                        "revolving": _("Revolving line · 随借随还"), "term": _("Medium/long-term · 中长期"),
+                        "ip_pledge": _("IP pledge · 知识产权质押"), "park": _("Park loan · 园区贷")},
+        "tier_labels": {"none": _("Not certified"), "innovative": _("Innovative SME · 创新型"),
+                        "srdi": _("SRDI · 专精特新"), "little_giant": _("Little giant · 小巨人")},
+        "guarantee_labels": {"none": _("Not needed"), "optional": _("Optional"), "required": _("Required")},
+        "status_labels": {"draft": _("Draft"), "published": _("Published"), "suspended": _("Suspended"),
+                          "archived": _("Archived")},
+        "action_labels": {"publish": _("Publish"), "suspend": _("Suspend"), "archive": _("Archive")},
+    }
+
+
+def _actions_for(product: Product) -> list[str]:
+    return [action for action, target in ACTIONS.items()
+            if target in services.TRANSITIONS[product.status]]
+
+
+def _page() -> int:
+    return max(request.args.get("page", 1, type=int) or 1, 1)
+
+
+@bp.get("/bank/products")
+@page_roles(Role.BANK)
+def bank_products():
+    page = _page()
+    products, total = services.list_products(
+        current_user, services.ProductFilter(bank_id=current_user.organization_id),
+        (page - 1) * PAGE_SIZE, PAGE_SIZE)
+    return render_template("products/bank_list.html", products=products, total=total, page=page,
+                           page_size=PAGE_SIZE)
+
+
+def _form_values(product: Product | None) -> dict[str, Any]:
+    if product is None:
+        return {"eligible_tiers": [Tier.SRDI.value, Tier.LITTLE_GIANT.value], "guarantee": "none"}
+    values = ProductIn().dump(product)
+    values["eligible_regions"] = ", ".join(product.eligible_regions)
+    return values
+
+
+def _posted_values() -> dict[str, Any]:
+    values: dict[str, Any] = request.form.to_dict()
+    values["eligible_tiers"] = request.form.getlist("eligible_tiers")
+    return values
+
+
+@bp.route("/bank/products/new", methods=["GET", "POST"])
+@page_roles(Role.BANK)
+def new_product():
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        data, errors = load_form(ProductIn(), request.form)
+        if data is not None:
+            product = services.create_product(current_user.organization_id, data)
+            db.session.commit()
+            flash(_("Saved “%(name)s” as a draft. Publish it when it is ready.", name=product.name))
+            return redirect(url_for("products.bank_products"))
+    values = _posted_values() if request.method == "POST" else _form_values(None)
+    return render_template("products/form.html", product=None, values=values, errors=errors), (
+        422 if errors else 200)
+
+
+@bp.route("/bank/products/<int:product_id>/edit", methods=["GET", "POST"])
+@page_roles(Role.BANK)
+def edit_product(product_id: int):
+    product = services.get_own(current_user, product_id)
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        data, errors = load_form(ProductIn(), request.form)
+        if data is not None:
+            try:
+                saved = services.update_product(product, data)
+            except DomainError as error:
+                db.session.rollback()
+                errors = error.errors or {"_schema": [error.detail]}
+            else:
+                db.session.commit()
+                if saved.id == product.id:
+                    flash(_("Saved “%(name)s”.", name=saved.name))
+                else:
+                    flash(_("Saved as version %(version)d, a draft; version %(old)d stays as it is until you "
+                            "publish the new one.", version=saved.version, old=product.version))
+                return redirect(url_for("products.bank_products"))
+    values = _posted_values() if request.method == "POST" else _form_values(product)
+    return render_template("products/form.html", product=product, values=values, errors=errors), (
+        422 if errors else 200)
+
+
+@bp.post("/bank/products/<int:product_id>/<any(publish, suspend, archive):action>")
+@page_roles(Role.BANK)
+def change_status(product_id: int, action: str):
+    product = services.get_own(current_user, product_id)
+    try:
+        services.change_status(product, ACTIONS[action])
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.detail, "error")
+    else:
+        db.session.commit()
+        flash(_("“%(name)s” version %(version)d is now %(status)s.", name=product.name,
+                version=product.version, status=_(product.status.value)))
+    return redirect(url_for("products.bank_products"))
+
+
+@bp.get("/products")
+@page_roles()
+def catalogue():
+    page = _page()
+    product_type = request.args.get("product_type") or None
+    filters = services.ProductFilter(
+        status=ProductStatus.PUBLISHED,
+        product_type=ProductType(product_type) if product_type in ProductType._value2member_map_ else None)
+    products, total = services.list_products(current_user, filters, (page - 1) * PAGE_SIZE, PAGE_SIZE)
+    return render_template("products/catalogue.html", products=products, total=total, page=page,
+                           page_size=PAGE_SIZE, product_type=filters.product_type)
