@@ -40,7 +40,7 @@ def seed_demo() -> None:
         raise click.ClickException("the demo world (with its shared password) is never seeded in production")
     logins = seed()
     db.session.commit()
-    click.echo("Demo logins (password: %s):" % DEMO_PASSWORD)
+    click.echo(f"Demo logins (password: {DEMO_PASSWORD}):")
     for username, role in logins:
         click.echo(f"  {username:<12} {role}")
 

@@ -33,7 +33,8 @@ SRDI_TIERS = [Tier.SRDI, Tier.LITTLE_GIANT]
 ALL_CERTIFIED = [Tier.INNOVATIVE, Tier.SRDI, Tier.LITTLE_GIANT]
 #: (bank code, name, type, amount min, max, term min, max, spread bp, tiers, regions, guarantee)
 PRODUCTS = [
-    ("ZCB", "SRDI Credit Loan · 专精特新信用贷", "credit", "500000.00", "10000000.00", 6, 36, 20, SRDI_TIERS, [], "none"),
+    ("ZCB", "SRDI Credit Loan · 专精特新信用贷", "credit", "500000.00", "10000000.00", 6, 36, 20,
+     SRDI_TIERS, [], "none"),
     ("ZCB", "Renewal Without Repayment · 无还本续贷", "renewal", "1000000.00", "20000000.00", 12, 36, 35,
      ALL_CERTIFIED, ["33"], "optional"),
     ("ZCB", "Tech Revolving Line · 科创随借随还", "revolving", "300000.00", "5000000.00", 1, 12, 45,
@@ -68,7 +69,7 @@ def seed() -> list[tuple[str, str]]:
     for username, role, org_key in USERS:
         _get_or_add(User, User.username == username, username=username, role=role,
                     password_hash=hash_password(DEMO_PASSWORD), organization=orgs.get(org_key))
-    _seed_products({code: orgs[code] for code, _bank in [(c, n) for n, c in BANKS]})
+    _seed_products({code: orgs[code] for _name, code in BANKS})
     db.session.flush()
     return [(username, role.value) for username, role, _org in USERS]
 

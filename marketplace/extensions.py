@@ -5,7 +5,6 @@ from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_wtf.csrf import CSRFProtect
 
-
 babel = Babel()
 csrf = CSRFProtect()
 login_manager = LoginManager()

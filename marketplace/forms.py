@@ -35,8 +35,12 @@ def form_to_data(schema: ma.Schema, form: MultiDict) -> dict[str, Any]:
 
 
 def load_form(schema: ma.Schema, form: MultiDict) -> tuple[dict[str, Any] | None, dict[str, list[str]]]:
-    """(data, {}) when the form is valid, else (None, {field: [messages]})."""
+    """(data, {}) when the form is valid, else (None, {field: [messages]}), one entry per form field."""
     try:
         return schema.load(form_to_data(schema, form)), {}
     except ma.ValidationError as error:
-        return None, flatten_messages(error.messages)
+        errors: dict[str, list[str]] = {}
+        for path, messages in flatten_messages(error.messages).items():
+            field_messages = errors.setdefault(path.split(".")[0], [])
+            field_messages.extend(m for m in messages if m not in field_messages)
+        return None, errors

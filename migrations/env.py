@@ -1,9 +1,8 @@
 import logging
 from logging.config import fileConfig
 
-from flask import current_app
-
 from alembic import context
+from flask import current_app
 
 # Every model module, so that autogenerate sees the whole schema.
 import marketplace.models  # noqa: F401

@@ -86,14 +86,14 @@ class Product(Base):
     published_at: Mapped[dt.datetime | None]
 
     bank: Mapped[Bank] = relationship(lazy="joined", innerjoin=True)
-    tier_rows: Mapped[list[ProductTier]] = relationship(cascade="all, delete-orphan", lazy="selectin",
-                                                         order_by="ProductTier.tier")
-    region_rows: Mapped[list[ProductRegion]] = relationship(cascade="all, delete-orphan", lazy="selectin",
-                                                             order_by="ProductRegion.region_prefix")
+    tier_rows: Mapped[list[ProductTier]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+    region_rows: Mapped[list[ProductRegion]] = relationship(cascade="all, delete-orphan", lazy="selectin")
 
     @property
-    def eligible_tiers(self) -> list[str]:
-        return [row.tier.value for row in self.tier_rows]
+    def eligible_tiers(self) -> list[Tier]:
+        """In the gradient's order: innovative, srdi, little_giant."""
+        order = list(Tier)
+        return sorted((row.tier for row in self.tier_rows), key=order.index)
 
     @eligible_tiers.setter
     def eligible_tiers(self, tiers: list[Tier]) -> None:
@@ -101,7 +101,7 @@ class Product(Base):
 
     @property
     def eligible_regions(self) -> list[str]:
-        return [row.region_prefix for row in self.region_rows]
+        return sorted(row.region_prefix for row in self.region_rows)
 
     @eligible_regions.setter
     def eligible_regions(self, prefixes: list[str]) -> None:

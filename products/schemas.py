@@ -52,7 +52,7 @@ class ProductIn(ma.Schema):
             data = {**data, "name": data["name"].strip()}
         return data
 
-    @ma.validates_schema
+    @ma.validates_schema(skip_on_field_errors=False)
     def _ranges(self, data: dict[str, Any], **kwargs: Any) -> None:
         if errors := range_errors(data):
             raise ma.ValidationError(errors)
@@ -78,7 +78,7 @@ class ProductOut(ma.Schema):
     rate_spread_bp = fields.Integer()
     indicative_rate = Rate(allow_none=True, metadata={
         "description": "LPR in force for the shortest term plus the spread; null until an LPR is recorded."})
-    eligible_tiers = fields.List(fields.String())
+    eligible_tiers = fields.List(fields.Enum(Tier, by_value=True))
     eligible_regions = fields.List(fields.String())
     guarantee = fields.Enum(GuaranteeNeed, by_value=True)
     description = fields.String()

@@ -129,7 +129,7 @@ def change_status(product_id: int, action: str):
     else:
         db.session.commit()
         flash(_("“%(name)s” version %(version)d is now %(status)s.", name=product.name,
-                version=product.version, status=_(product.status.value)))
+                version=product.version, status=_choices()["status_labels"][product.status.value].lower()))
     return redirect(url_for("products.bank_products"))
 
 

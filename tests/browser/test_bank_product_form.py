@@ -38,10 +38,13 @@ def _free_port() -> int:
 
 
 def _wait_healthy(url: str, server: subprocess.Popen, log_path: Path) -> None:
+    def log() -> str:
+        return log_path.read_text(errors="replace")
+
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            pytest.fail(f"the server exited with {server.returncode}:\n{log_path.read_text(errors='replace')}")
+            pytest.fail(f"the server exited with {server.returncode}:\n{log()}")
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:
@@ -49,7 +52,7 @@ def _wait_healthy(url: str, server: subprocess.Popen, log_path: Path) -> None:
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
         time.sleep(0.2)
-    pytest.fail(f"{url} did not answer 200 within {STARTUP_TIMEOUT_S} s:\n{log_path.read_text(errors='replace')}")
+    pytest.fail(f"{url} did not answer 200 within {STARTUP_TIMEOUT_S} s:\n{log()}")
 
 
 @pytest.fixture
@@ -67,7 +70,8 @@ def live_server(databases, tmp_path: Path) -> Iterator[str]:
             subprocess.run([sys.executable, "-m", "flask", *command], cwd=REPO_ROOT, env=env, check=True,
                            capture_output=True, text=True, timeout=120)
         except subprocess.CalledProcessError as error:
-            pytest.fail(f"flask {' '.join(command)} failed ({error.returncode}):\n{error.stdout}\n{error.stderr}")
+            pytest.fail(f"flask {' '.join(command)} failed ({error.returncode}):\n"
+                        f"{error.stdout}\n{error.stderr}")
 
     port = _free_port()
     log_path = tmp_path / "server.log"
@@ -99,7 +103,7 @@ def test_bank_officer_fixes_an_inline_error_then_publishes(live_server: str) -> 
             except BaseException:
                 try:
                     page.screenshot(path=SCREENSHOTS / "failure.png", full_page=True)
-                except Exception:  # noqa: BLE001 - the original failure matters more than the screenshot
+                except Exception:  # the original failure matters more than the screenshot
                     pass
                 raise
         finally:

@@ -1,0 +1,48 @@
+"""The demo world that `make run` seeds."""
+
+from sqlalchemy import func, select
+
+from marketplace import db
+from marketplace.auth.models import User
+from marketplace.orgs.models import Organization
+from products.models import Product, ProductStatus, ProductType
+
+
+def _counts():
+    return tuple(db.session.scalar(select(func.count()).select_from(model))
+                 for model in (User, Organization, Product))
+
+
+def test_seeding_twice_duplicates_nothing(app):
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["demo", "seed"])
+    assert first.exit_code == 0, first.output
+    with app.app_context():
+        after_first = _counts()
+    assert runner.invoke(args=["demo", "seed"]).exit_code == 0
+    with app.app_context():
+        assert _counts() == after_first == (6, 5, 8)
+
+
+def test_the_demo_world_has_published_products_of_every_type_and_prints_its_logins(app, client):
+    result = app.test_cli_runner().invoke(args=["demo", "seed"])
+    for username in ("admin", "bank", "bank2", "agency", "enterprise", "enterprise2"):
+        assert f"  {username} " in result.output
+    with app.app_context():
+        published = db.session.scalars(select(Product).where(Product.status == ProductStatus.PUBLISHED)).all()
+    assert {p.product_type for p in published} == set(ProductType)
+    token = client.post("/api/v1/auth/token", json={"username": "enterprise", "password": "demo-password"})
+    listed = client.get("/api/v1/products", headers={"Authorization": f"Bearer {token.json['access_token']}"})
+    assert listed.headers["X-Total-Count"] == "8"
+    assert client.get("/api/v1/lpr", headers={"Authorization": f"Bearer {token.json['access_token']}"}).json[
+        "lpr_1y"] == "0.0300"
+
+
+def test_the_demo_is_never_seeded_in_production(app):
+    app.config["PROFILE"] = "production"
+    try:
+        result = app.test_cli_runner().invoke(args=["demo", "seed"])
+    finally:
+        app.config["PROFILE"] = "test"
+    assert result.exit_code != 0
+    assert "never seeded in production" in result.output
