@@ -6,7 +6,10 @@ from typing import Any
 
 from flask import Flask, Response, current_app, jsonify, render_template, request
 from flask_babel import gettext as _
+from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
+
+from marketplace import db
 
 PROBLEM_BASE = "https://srdi-marketplace.example/problems/"
 
@@ -84,20 +87,19 @@ def problem(status: int, title: str, detail: str, errors: dict | None = None, sl
 
 def flatten_messages(messages: Any, prefix: str = "") -> dict[str, list[str]]:
     """marshmallow's nested error dict as {"field" | "field.0.sub": [messages]}; webargs' location level dropped."""
-    if isinstance(messages, (list, tuple)) and all(isinstance(m, str) for m in messages):
-        return {prefix or "_schema": list(messages)}
-    if isinstance(messages, str):
-        return {prefix or "_schema": [messages]}
-    flat: dict[str, list[str]] = {}
     if isinstance(messages, dict):
+        flat: dict[str, list[str]] = {}
         for key, value in messages.items():
-            if not prefix and key in ("json", "query", "form", "files", "headers", "view_args", "json_or_form"):
-                name = ""
-            else:
-                name = f"{prefix}.{key}" if prefix else str(key)
-            for field, msgs in flatten_messages(value, name).items():
-                flat.setdefault(field, []).extend(msgs)
-    return flat
+            at_top = not prefix and key in _WEBARGS_LOCATIONS
+            name = "" if at_top else (f"{prefix}.{key}" if prefix else str(key))
+            for field, field_messages in flatten_messages(value, name).items():
+                flat.setdefault(field, []).extend(field_messages)
+        return flat
+    items = messages if isinstance(messages, (list, tuple)) else [messages]
+    return {prefix or "_schema": [str(message) for message in items]}  # str() resolves lazy translations
+
+
+_WEBARGS_LOCATIONS = frozenset({"json", "query", "form", "files", "headers", "view_args", "json_or_form"})
 
 
 def _html_error(status: int, title: str, detail: str) -> tuple[str, int]:
@@ -128,7 +130,15 @@ def handle_http_exception(error: HTTPException) -> Response | tuple[str, int]:
     return _html_error(status, title, detail)
 
 
+def handle_integrity_error(error: IntegrityError) -> Response | tuple[str, int]:
+    # The constraints back up the services' own checks; losing a race to another request lands here.
+    db.session.rollback()
+    current_app.logger.warning("integrity error on %s %s: %s", request.method, request.path, error.orig)
+    return handle_domain_error(Conflict(_("That conflicts with a change made at the same moment; reload and retry.")))
+
+
 def register(app: Flask) -> None:
     # Registered after flask-smorest's Api so that its app-wide JSON handler is replaced.
     app.register_error_handler(DomainError, handle_domain_error)
+    app.register_error_handler(IntegrityError, handle_integrity_error)
     app.register_error_handler(HTTPException, handle_http_exception)

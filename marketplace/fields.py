@@ -6,8 +6,15 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import marshmallow as ma
+from flask_babel import lazy_gettext as _l
 
 from marketplace.money import MAX_AMOUNT, format_amount, format_rate
+
+
+class _TranslatedField(ma.fields.Field):
+    def make_error(self, key: str, **kwargs: Any) -> ma.ValidationError:
+        # Messages are lazy translations; marshmallow needs them as plain strings, resolved now.
+        return ma.ValidationError(str(self.error_messages[key]))
 
 
 def _to_decimal(value: Any, field: ma.fields.Field) -> Decimal:
@@ -22,14 +29,14 @@ def _to_decimal(value: Any, field: ma.fields.Field) -> Decimal:
     return number
 
 
-class Money(ma.fields.Field):
+class Money(_TranslatedField):
     """CNY as a decimal string with at most two places ("3000000.00"); never negative."""
 
     default_error_messages = {
-        "invalid": "Enter an amount in yuan as a decimal string, such as \"3000000.00\".",
-        "places": "Use at most two decimal places (fen).",
-        "negative": "The amount cannot be negative.",
-        "too_large": f"The amount cannot exceed {MAX_AMOUNT}.",
+        "invalid": _l("Enter an amount in yuan as a decimal string, such as \"3000000.00\"."),
+        "places": _l("Use at most two decimal places (fen)."),
+        "negative": _l("The amount cannot be negative."),
+        "too_large": _l("The amount cannot exceed %(max)s.", max=MAX_AMOUNT),
     }
 
     def _serialize(self, value: Decimal | None, attr: Any, obj: Any, **kwargs: Any) -> str | None:
@@ -46,13 +53,13 @@ class Money(ma.fields.Field):
         return number.quantize(Decimal("0.01"))
 
 
-class Rate(ma.fields.Field):
+class Rate(_TranslatedField):
     """A rate or share as a decimal fraction string ("0.0345" = 3.45 %), 0 to 1, at most six places."""
 
     default_error_messages = {
-        "invalid": "Enter a rate as a decimal fraction string, such as \"0.0345\" for 3.45 %.",
-        "places": "Use at most six decimal places.",
-        "range": "A rate is a fraction between 0 and 1.",
+        "invalid": _l("Enter a rate as a decimal fraction string, such as \"0.0345\" for 3.45 %%."),
+        "places": _l("Use at most six decimal places."),
+        "range": _l("A rate is a fraction between 0 and 1."),
     }
 
     def _serialize(self, value: Decimal | None, attr: Any, obj: Any, **kwargs: Any) -> str | None:

@@ -5,15 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from marshmallow import fields, validate
 
 from marketplace.fields import Money, Rate
 from marketplace.orgs.models import Tier
 from products.models import TERM_LIMIT_MONTHS, GuaranteeNeed, ProductStatus, ProductType
 
-TERM = validate.Range(min=1, max=TERM_LIMIT_MONTHS, error=f"A term is 1 to {TERM_LIMIT_MONTHS} months.")
-REGION_PREFIX = validate.Regexp(r"^\d{2}(\d{2}){0,2}$",
-                                error="A region is a GB/T 2260 code or prefix of 2, 4 or 6 digits, such as 33 or 3301.")
+TERM = validate.Range(min=1, max=TERM_LIMIT_MONTHS, error=_l("A term is 1 to %(n)d months.", n=TERM_LIMIT_MONTHS))
+REGION_PREFIX = validate.Regexp(r"^\d{2}(\d{2}){0,2}$", error=_l(
+    "A region is a GB/T 2260 code or prefix of 2, 4 or 6 digits, such as 33 or 3301."))
 
 
 def range_errors(data: dict[str, Any]) -> dict[str, list[str]]:
@@ -21,12 +23,12 @@ def range_errors(data: dict[str, Any]) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     amount_min, amount_max = data.get("amount_min"), data.get("amount_max")
     if amount_min is not None and amount_min <= 0:
-        errors["amount_min"] = ["The minimum amount must be above zero."]
+        errors["amount_min"] = [_("The minimum amount must be above zero.")]
     elif amount_min is not None and amount_max is not None and amount_min > amount_max:
-        errors["amount_min"] = ["The minimum amount cannot be above the maximum amount."]
+        errors["amount_min"] = [_("The minimum amount cannot be above the maximum amount.")]
     term_min, term_max = data.get("term_min_months"), data.get("term_max_months")
     if term_min is not None and term_max is not None and term_min > term_max:
-        errors["term_min_months"] = ["The shortest term cannot be longer than the longest term."]
+        errors["term_min_months"] = [_("The shortest term cannot be longer than the longest term.")]
     return errors
 
 
@@ -38,9 +40,9 @@ class ProductIn(ma.Schema):
     term_min_months = fields.Integer(required=True, strict=True, validate=TERM)
     term_max_months = fields.Integer(required=True, strict=True, validate=TERM)
     rate_spread_bp = fields.Integer(required=True, strict=True, validate=validate.Range(
-        min=-300, max=3000, error="A spread is between -300 and 3000 basis points."))
+        min=-300, max=3000, error=_l("A spread is between -300 and 3000 basis points.")))
     eligible_tiers = fields.List(fields.Enum(Tier, by_value=True), required=True,
-                                 validate=validate.Length(min=1, error="Choose at least one tier."))
+                                 validate=validate.Length(min=1, error=_l("Choose at least one tier.")))
     eligible_regions = fields.List(fields.String(validate=REGION_PREFIX), load_default=list,
                                    metadata={"description": "Region prefixes; empty means anywhere."})
     guarantee = fields.Enum(GuaranteeNeed, by_value=True, load_default=GuaranteeNeed.NONE)
@@ -63,6 +65,11 @@ class ProductPatch(ProductIn):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(partial=True, **kwargs)
+
+    @ma.validates_schema
+    def _not_empty(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if not data:
+            raise ma.ValidationError(_("Send at least one field to change."))
 
 
 class ProductOut(ma.Schema):

@@ -202,3 +202,10 @@ def test_the_admin_sees_every_status(bank, published, as_role):
     bank.post("/api/v1/products", json={**PRODUCT, "name": "Draft"})
     assert as_role("admin").get("/api/v1/products").headers["X-Total-Count"] == "2"
     assert as_role("admin").get("/api/v1/products?status=draft").headers["X-Total-Count"] == "1"
+
+
+def test_an_empty_patch_is_422_and_makes_no_new_version(bank, published):
+    response = bank.patch(f"/api/v1/products/{published['id']}", json={})
+    assert response.status_code == 422
+    assert response.json["errors"] == {"_schema": ["Send at least one field to change."]}
+    assert bank.get("/api/v1/products").headers["X-Total-Count"] == "1"
