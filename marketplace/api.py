@@ -9,9 +9,11 @@ from typing import Any
 import flask_smorest
 import marshmallow as ma
 from flask.json.provider import DefaultJSONProvider
+from sqlalchemy import Select, func, select
 from webargs import core
 from webargs.flaskparser import FlaskParser
 
+from marketplace import db
 from marketplace.errors import DomainError
 
 
@@ -65,6 +67,12 @@ class ProblemSchema(ma.Schema):
 
 class Api(flask_smorest.Api):
     ERROR_SCHEMA = ProblemSchema
+
+
+def page_of(query: Select, pagination: Any) -> list[Any]:
+    """One page of `query` (ordered by the caller), setting the total for X-Total-Count."""
+    pagination.item_count = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    return list(db.session.scalars(query.offset(pagination.first_item).limit(pagination.page_size)))
 
 
 def paginate(blp: Blueprint) -> Any:

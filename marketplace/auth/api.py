@@ -3,10 +3,10 @@
 from flask import current_app
 from flask.views import MethodView
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from marketplace import db
-from marketplace.api import Blueprint, paginate
+from marketplace.api import Blueprint, page_of, paginate
 from marketplace.auth import schemas, services
 from marketplace.auth.access import api_roles, api_token, api_user
 from marketplace.auth.models import Role, User
@@ -57,9 +57,7 @@ class Users(MethodView):
     @paginate(blp)
     def get(self, pagination_parameters):
         """List users."""
-        pagination_parameters.item_count = db.session.scalar(select(func.count(User.id)))
-        return db.session.scalars(select(User).order_by(User.id).offset(pagination_parameters.first_item)
-                                  .limit(pagination_parameters.page_size)).all()
+        return page_of(select(User).order_by(User.id), pagination_parameters)
 
     @api_roles(Role.ADMIN)
     @blp.arguments(schemas.UserIn)

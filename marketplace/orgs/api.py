@@ -1,22 +1,16 @@
 """Banks and agencies (admin creates; anyone signed in can list them)."""
 
 from flask.views import MethodView
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from marketplace import db
-from marketplace.api import Blueprint, paginate
+from marketplace.api import Blueprint, page_of, paginate
 from marketplace.auth.access import api_roles, api_user
 from marketplace.auth.models import Role
 from marketplace.orgs import schemas, services
 from marketplace.orgs.models import Agency, Bank
 
 blp = Blueprint("orgs", __name__, url_prefix="/api/v1", description="Banks and guarantee agencies")
-
-
-def _page(model, pagination):
-    pagination.item_count = db.session.scalar(select(func.count()).select_from(model))
-    return db.session.scalars(select(model).order_by(model.id)
-                              .offset(pagination.first_item).limit(pagination.page_size)).all()
 
 
 @blp.route("/banks")
@@ -26,7 +20,7 @@ class Banks(MethodView):
     @paginate(blp)
     def get(self, pagination_parameters):
         """List banks (their systems' addresses are shown to the admin only)."""
-        banks = _page(Bank, pagination_parameters)
+        banks = page_of(select(Bank).order_by(Bank.id), pagination_parameters)
         if api_user().role is Role.ADMIN:
             return banks
         return schemas.BankOut(many=True).dump(banks)
@@ -48,7 +42,7 @@ class Agencies(MethodView):
     @paginate(blp)
     def get(self, pagination_parameters):
         """List guarantee agencies."""
-        return _page(Agency, pagination_parameters)
+        return page_of(select(Agency).order_by(Agency.id), pagination_parameters)
 
     @api_roles(Role.ADMIN)
     @blp.arguments(schemas.AgencyIn)
