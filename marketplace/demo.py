@@ -15,15 +15,20 @@ from marketplace.auth.models import Role, User
 from marketplace.auth.services import hash_password
 from marketplace.lpr.models import LprRate
 from marketplace.lpr.services import set_rates
-from marketplace.orgs.models import Agency, AgencyKind, Bank, Enterprise, Organization, Tier
+from marketplace.orgs.models import (Agency, AgencyKind, Bank, Enterprise, EnterpriseSize, Organization, Tier,
+                                     TierCertification)
+from marketplace.orgs.services import certify
 
 DEMO_PASSWORD = "demo-password"
 
 BANKS = [("Zhejiang Commerce Bank · 浙商银行", "ZCB"), ("Hangzhou Science Bank · 杭州科技银行", "HZSB")]
 AGENCY = ("Zhejiang Financing Guarantee · 浙江省融资担保", "ZJFG", AgencyKind.PROVINCIAL)
+#: (name, USCC, region, industry, size, revenue, R&D, employees, certified tier)
 ENTERPRISES = [
-    ("Xihu Precision Motors · 西湖精密电机", "91330106MA2CFD8K3T", "330106", Tier.SRDI),
-    ("Binjiang Photonics · 滨江光电", "91330110MA28E6QW7F", "330110", Tier.LITTLE_GIANT),
+    ("Xihu Precision Motors · 西湖精密电机", "91330106MA2CFD8K3T", "330106", "C3811", EnterpriseSize.SMALL,
+     "86000000.00", "7200000.00", 180, Tier.SRDI),
+    ("Binjiang Photonics · 滨江光电", "91330110MA28E6QW7F", "330110", "C3976", EnterpriseSize.MEDIUM,
+     "310000000.00", "41000000.00", 520, Tier.LITTLE_GIANT),
 ]
 USERS = [("admin", Role.ADMIN, None), ("bank", Role.BANK, "ZCB"), ("bank2", Role.BANK, "HZSB"),
          ("agency", Role.AGENCY, "ZJFG"), ("enterprise", Role.ENTERPRISE, ENTERPRISES[0][1]),
@@ -63,9 +68,12 @@ def seed() -> list[tuple[str, str]]:
                                  callback_secret=_demo_secret(code))
     name, code, kind = AGENCY
     orgs[code] = _get_or_add(Agency, Agency.code == code, name=name, code=code, agency_kind=kind)
-    for name, uscc, region, tier in ENTERPRISES:
+    for name, uscc, region, industry, size, revenue, rd, employees, tier in ENTERPRISES:
         orgs[uscc] = _get_or_add(Enterprise, Enterprise.uscc == uscc, name=name, uscc=uscc, region_code=region,
-                                 tier=tier, tier_valid_until=dt.date(2028, 12, 31))
+                                 industry_code=industry, size=size, annual_revenue=Decimal(revenue),
+                                 rd_expense=Decimal(rd), employees=employees)
+        if db.session.get(TierCertification, uscc) is None:
+            certify(uscc, tier, dt.date(2028, 12, 31))
     for username, role, org_key in USERS:
         _get_or_add(User, User.username == username, username=username, role=role,
                     password_hash=hash_password(DEMO_PASSWORD), organization=orgs.get(org_key))

@@ -60,7 +60,8 @@ class Product(Base):
         Index("uq_products_one_live_per_family", "family_id", unique=True,
               sqlite_where=text("status IN ('published', 'suspended')"),
               postgresql_where=text("status IN ('published', 'suspended')")),
-        Index("ix_products_catalogue", "status", "product_type", "amount_min", "amount_max"),
+        # Matching scans published products cheapest first and stops once it has enough offers.
+        Index("ix_products_status_spread", "status", "rate_spread_bp", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -118,7 +119,7 @@ class ProductTier(Base):
     __tablename__ = "product_tiers"
 
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"), primary_key=True)
-    tier: Mapped[Tier] = mapped_column(enum_column(Tier, "tier"), primary_key=True)
+    tier: Mapped[Tier] = mapped_column(enum_column(Tier, "tier"), primary_key=True, index=True)
 
 
 class ProductRegion(Base):

@@ -26,8 +26,8 @@ from werkzeug.security import generate_password_hash
 from marketplace import create_app, db
 from marketplace.auth.models import Role, User
 from marketplace.lpr.services import set_rates
-from marketplace.orgs.models import Agency, AgencyKind, Bank, Enterprise, Tier
-from marketplace.orgs.services import create_agency, create_bank, create_enterprise
+from marketplace.orgs.models import Agency, AgencyKind, Bank, Enterprise, EnterpriseSize, Tier
+from marketplace.orgs.services import certify, create_agency, create_bank, create_enterprise
 
 BACKEND = os.environ.get("MARKETPLACE_TEST_DB", "sqlite")
 PG_URL = os.environ.get("MARKETPLACE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -148,11 +148,18 @@ class Make:
             db.session.commit()
             return agency
 
-    def enterprise(self, tier: Tier = Tier.SRDI, region_code: str = "330106") -> Enterprise:
+    def enterprise(self, tier: Tier = Tier.SRDI, region_code: str = "330106",
+                   valid_until: dt.date | None = dt.date(2099, 12, 31)) -> Enterprise:
+        """A registered enterprise; certified with `tier` unless that is none."""
         n = self._next()
         base = f"91330106MA{n:07d}"
         with self.app.app_context():
-            enterprise = create_enterprise(f"Enterprise {n}", base + uscc.calc_check_digit(base), region_code, tier)
+            enterprise = create_enterprise(
+                name=f"Enterprise {n}", uscc=base + uscc.calc_check_digit(base), region_code=region_code,
+                industry_code="C3811", size=EnterpriseSize.SMALL, annual_revenue=Decimal("50000000.00"),
+                rd_expense=Decimal("4000000.00"), employees=120)
+            if tier is not Tier.NONE:
+                certify(enterprise.uscc, tier, valid_until)
             db.session.commit()
             return enterprise
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
+from decimal import Decimal
 
 from flask_babel import gettext as _
 from sqlalchemy import select
 
 from marketplace import db
 from marketplace.errors import Conflict
-from marketplace.orgs.models import Agency, AgencyKind, Bank, Enterprise, Tier
+from marketplace.orgs.models import Agency, AgencyKind, Bank, Enterprise, EnterpriseSize, Tier, TierCertification
 
 
 def _code_is_free(model: type[Bank] | type[Agency], code: str) -> None:
@@ -33,13 +35,29 @@ def create_agency(name: str, code: str, agency_kind: AgencyKind) -> Agency:
     return agency
 
 
-def create_enterprise(name: str, uscc: str, region_code: str, tier: Tier = Tier.NONE) -> Enterprise:
+def create_enterprise(*, name: str, uscc: str, region_code: str, industry_code: str, size: EnterpriseSize,
+                      annual_revenue: Decimal, rd_expense: Decimal, employees: int) -> Enterprise:
+    """An enterprise; its tier comes from the province's registry by USCC, never from what it declares."""
     if db.session.scalar(select(Enterprise.id).where(Enterprise.uscc == uscc)) is not None:
-        raise Conflict(_("An enterprise with USCC %(uscc)s is registered.", uscc=uscc),
+        raise Conflict(_("An enterprise with USCC %(uscc)s is already registered.", uscc=uscc),
                        {"uscc": [_("Already registered.")]})
-    enterprise = Enterprise(name=name, uscc=uscc, region_code=region_code, tier=tier)
+    enterprise = Enterprise(name=name, uscc=uscc, region_code=region_code, industry_code=industry_code, size=size,
+                            annual_revenue=annual_revenue, rd_expense=rd_expense, employees=employees)
     db.session.add(enterprise)
     db.session.flush()
     return enterprise
+
+
+def certify(uscc: str, tier: Tier, valid_until: dt.date | None, *, by_user_id: int | None = None,
+            source_import_id: int | None = None) -> TierCertification:
+    """Record the province's certified tier for a USCC (replacing any earlier certification)."""
+    certification = db.session.get(TierCertification, uscc)
+    if certification is None:
+        certification = TierCertification(uscc=uscc)
+        db.session.add(certification)
+    certification.tier, certification.valid_until = tier, valid_until
+    certification.updated_by_id, certification.source_import_id = by_user_id, source_import_id
+    db.session.flush()
+    return certification
 
 

@@ -1,0 +1,167 @@
+"""Financing requests (enterprise), offers (ranked, priced), applications (bank side) and loans."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from decimal import Decimal
+
+from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from marketplace.db import Base, Rate, utcnow
+from marketplace.orgs.models import Bank, Enterprise, Tier, enum_column
+
+
+class RequestStatus(enum.StrEnum):
+    OPEN = "open"
+    ROUTED = "routed"
+    APPROVED = "approved"
+    DECLINED = "declined"
+    WITHDRAWN = "withdrawn"
+    FUNDED = "funded"
+    CLOSED = "closed"
+
+
+#: open → routed → (approved | declined | withdrawn) → funded | closed
+REQUEST_TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
+    RequestStatus.OPEN: frozenset({RequestStatus.ROUTED, RequestStatus.WITHDRAWN}),
+    RequestStatus.ROUTED: frozenset({RequestStatus.APPROVED, RequestStatus.DECLINED, RequestStatus.WITHDRAWN}),
+    RequestStatus.APPROVED: frozenset({RequestStatus.FUNDED, RequestStatus.CLOSED}),
+    RequestStatus.DECLINED: frozenset({RequestStatus.CLOSED}),
+    RequestStatus.WITHDRAWN: frozenset({RequestStatus.CLOSED}),
+    RequestStatus.FUNDED: frozenset({RequestStatus.CLOSED}),
+    RequestStatus.CLOSED: frozenset(),
+}
+
+
+class ApplicationStatus(enum.StrEnum):
+    SUBMITTED = "submitted"
+    APPROVED = "approved"
+    DECLINED = "declined"
+    #: Quota or caps of the offer's guarantee agreement no longer allow it.
+    GUARANTEE_UNAVAILABLE = "guarantee_unavailable"
+    #: The enterprise withdrew the request before the bank decided.
+    WITHDRAWN = "withdrawn"
+
+
+class LoanStatus(enum.StrEnum):
+    APPROVED = "approved"
+    DISBURSED = "disbursed"
+    REPAYING = "repaying"
+    REPAID = "repaid"
+    OVERDUE = "overdue"
+    DEFAULTED = "defaulted"
+    RECOVERING = "recovering"
+    CLOSED = "closed"
+
+
+class FinancingRequest(Base):
+    __tablename__ = "financing_requests"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("term_months BETWEEN 1 AND 360", name="term_range"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id"), index=True)
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    amount: Mapped[Decimal]
+    term_months: Mapped[int]
+    purpose: Mapped[str] = mapped_column(String(500))
+    accept_guarantee: Mapped[bool] = mapped_column(default=True)
+    #: The product types asked for; None for any.
+    product_types: Mapped[list[str] | None] = mapped_column(JSON)
+    status: Mapped[RequestStatus] = mapped_column(enum_column(RequestStatus, "request_status"),
+                                                  default=RequestStatus.OPEN)
+    #: What the matching saw: the tier in force and the LPR date, so the offers can be explained later.
+    tier_at_request: Mapped[Tier] = mapped_column(enum_column(Tier, "tier"))
+    lpr_effective_on: Mapped[dt.date] = mapped_column(Date)
+    #: Sentences for the enterprise owner on what was left out and why.
+    unmatched_reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    enterprise: Mapped[Enterprise] = relationship(lazy="joined", innerjoin=True)
+    offers: Mapped[list[Offer]] = relationship(back_populates="request", order_by="Offer.rank",
+                                               cascade="all, delete-orphan", lazy="selectin")
+    application: Mapped[Application | None] = relationship(back_populates="request", lazy="selectin")
+
+
+class Offer(Base):
+    """One priced way to fund a request: a product version, optionally under a guarantee agreement."""
+
+    __tablename__ = "offers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("financing_requests.id", ondelete="CASCADE"), index=True)
+    rank: Mapped[int]
+    #: The product version matched; it stays as it was even when the bank publishes a new version.
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    product_name: Mapped[str] = mapped_column(String(200))
+    product_type: Mapped[str] = mapped_column(String(20))
+    bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id"))
+    bank_name: Mapped[str] = mapped_column(String(200))
+    #: The 总对总 agreement guaranteeing this offer (the guarantees issue adds the table and the foreign key).
+    agreement_id: Mapped[int | None]
+    amount: Mapped[Decimal]
+    term_months: Mapped[int]
+    rate_spread_bp: Mapped[int]
+    interest_rate: Mapped[Decimal] = mapped_column(Rate)
+    #: The agreement's annual guarantee fee rate before fee-reduction rules.
+    list_fee_rate: Mapped[Decimal] = mapped_column(Rate)
+    #: What the enterprise pays a year after the rules.
+    guarantee_fee_rate: Mapped[Decimal] = mapped_column(Rate)
+    #: The part of the reduction the fiscal fund pays the agency (降费奖补).
+    fee_subsidy_rate: Mapped[Decimal] = mapped_column(Rate)
+    #: interest_rate + guarantee_fee_rate: the enterprise's 综合融资成本.
+    all_in_rate: Mapped[Decimal] = mapped_column(Rate)
+    applied_rules: Mapped[list[dict]] = mapped_column(JSON, default=list)
+
+    request: Mapped[FinancingRequest] = relationship(back_populates="offers")
+
+
+class Application(Base):
+    """A request routed to the bank of the offer the enterprise selected."""
+
+    __tablename__ = "applications"
+    __table_args__ = (Index("ix_applications_bank_status", "bank_id", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("financing_requests.id"), unique=True)
+    offer_id: Mapped[int] = mapped_column(ForeignKey("offers.id"))
+    bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id"))
+    status: Mapped[ApplicationStatus] = mapped_column(enum_column(ApplicationStatus, "application_status", 30),
+                                                      default=ApplicationStatus.SUBMITTED)
+    approved_amount: Mapped[Decimal | None]
+    rate_spread_bp: Mapped[int | None]
+    reason: Mapped[str | None] = mapped_column(String(1000))
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    request: Mapped[FinancingRequest] = relationship(back_populates="application", lazy="joined", innerjoin=True)
+    offer: Mapped[Offer] = relationship(lazy="joined", innerjoin=True)
+    bank: Mapped[Bank] = relationship(lazy="joined", innerjoin=True)
+    loan: Mapped[Loan | None] = relationship(back_populates="application", lazy="selectin")
+
+
+class Loan(Base):
+    __tablename__ = "loans"
+    __table_args__ = (
+        CheckConstraint("principal > 0 AND outstanding >= 0 AND outstanding <= principal", name="amounts"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), unique=True)
+    bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id"), index=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id"), index=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    principal: Mapped[Decimal]
+    outstanding: Mapped[Decimal]
+    term_months: Mapped[int]
+    interest_rate: Mapped[Decimal] = mapped_column(Rate)
+    status: Mapped[LoanStatus] = mapped_column(enum_column(LoanStatus, "loan_status"), default=LoanStatus.APPROVED)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    application: Mapped[Application] = relationship(back_populates="loan")

@@ -1,0 +1,100 @@
+"""The Idempotency-Key header (API.md): the same key and body replay the first response; the same key with
+another body is a 409. Built once; every money-moving or record-creating POST uses `idempotent(blp)`.
+
+The key is scoped to the user. The record is written in the same transaction as the view's own changes, so a
+request either happened (and its response is kept) or left nothing behind.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import Response, current_app, request
+from flask_babel import gettext as _
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, mapped_column
+
+from marketplace import db
+from marketplace.auth.access import api_user
+from marketplace.db import Base, utcnow
+from marketplace.errors import Conflict, ValidationFailed
+
+HEADER = "Idempotency-Key"
+MAX_KEY_LENGTH = 255
+
+
+class IdempotencyRecord(Base):
+    __tablename__ = "idempotency_records"
+    __table_args__ = (UniqueConstraint("user_id", "key", name="uq_idempotency_records_user_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(MAX_KEY_LENGTH))
+    #: SHA-256 of method, path and the canonical JSON body: what "the same request" means.
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    #: None until the first response is stored (only visible after a crash between commit and store).
+    response_status: Mapped[int | None]
+    response_body: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+def _fingerprint() -> str:
+    body = request.get_json(silent=True)
+    canonical = json.dumps(body, sort_keys=True, default=str) if body is not None else request.get_data(as_text=True)
+    return hashlib.sha256(f"{request.method} {request.path}\n{canonical}".encode()).hexdigest()
+
+
+def _replay(record: IdempotencyRecord, fingerprint: str) -> Response:
+    if record.fingerprint != fingerprint:
+        raise Conflict(_("This Idempotency-Key was used with a different request; use a new key."),
+                       {HEADER: [_("Already used with another body.")]})
+    if record.response_status is None:
+        raise Conflict(_("The first request with this Idempotency-Key has not finished; retry shortly."))
+    response = current_app.response_class(record.response_body, status=record.response_status,
+                                          mimetype="application/json")
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def _existing(user_id: int, key: str) -> IdempotencyRecord | None:
+    return db.session.scalar(select(IdempotencyRecord).where(IdempotencyRecord.user_id == user_id,
+                                                             IdempotencyRecord.key == key))
+
+
+def idempotent(blp: Any) -> Callable:
+    """Decorate an API view (below its role check) to honour the Idempotency-Key header."""
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            key = request.headers.get(HEADER)
+            if key is None:
+                return view(*args, **kwargs)
+            if not key.strip() or len(key) > MAX_KEY_LENGTH:
+                raise ValidationFailed(errors={HEADER: [_("Use 1 to %(n)d characters.", n=MAX_KEY_LENGTH)]})
+            user_id, fingerprint = api_user().id, _fingerprint()
+            if (record := _existing(user_id, key)) is not None:
+                return _replay(record, fingerprint)
+            record = IdempotencyRecord(user_id=user_id, key=key, fingerprint=fingerprint)
+            db.session.add(record)
+            try:
+                db.session.flush()
+            except IntegrityError:  # a concurrent request with the same key got there first
+                db.session.rollback()
+                return _replay(_existing(user_id, key), fingerprint)
+            response = current_app.make_response(view(*args, **kwargs))  # the view commits record and work
+            record.response_status, record.response_body = response.status_code, response.get_data(as_text=True)
+            db.session.commit()
+            return response
+
+        return blp.doc(parameters=[{
+            "in": "header", "name": HEADER, "required": False, "schema": {"type": "string", "maxLength": 255},
+            "description": "Same key and body replay the first response; same key, other body → 409."}])(wrapper)
+
+    return decorator
