@@ -35,10 +35,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     errors.register(app)  # after the Api, so pages stay HTML
 
     from marketplace.auth.views import bp as auth_pages
+    from marketplace.registry.views import bp as registry_pages
     from products.views import bp as product_pages
 
     app.register_blueprint(auth_pages)
     app.register_blueprint(product_pages)
+    app.register_blueprint(registry_pages)
 
     from marketplace import cli
 
@@ -65,16 +67,18 @@ def _init_login(app: Flask) -> None:
 
 def _init_api(app: Flask) -> None:
     from marketplace.auth.api import blp as auth_api
+    from marketplace.financing.api import blp as financing_api
     from marketplace.health import blp as health
     from marketplace.lpr.api import blp as lpr_api
     from marketplace.orgs.api import blp as orgs_api
+    from marketplace.registry.api import blp as registry_api
     from products.api import blp as products_api
 
     # flask-smorest's Api holds one app's OpenAPI document, so each app gets its own.
     api = Api(app, spec_kwargs={"security": [{"bearerAuth": []}]})
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.register_blueprint(health)
-    for blueprint in (auth_api, orgs_api, lpr_api, products_api):
+    for blueprint in (auth_api, orgs_api, lpr_api, products_api, financing_api, registry_api):
         api.register_blueprint(blueprint)
         csrf.exempt(blueprint)  # bearer tokens, never cookies, authenticate the API
 

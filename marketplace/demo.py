@@ -15,8 +15,16 @@ from marketplace.auth.models import Role, User
 from marketplace.auth.services import hash_password
 from marketplace.lpr.models import LprRate
 from marketplace.lpr.services import set_rates
-from marketplace.orgs.models import (Agency, AgencyKind, Bank, Enterprise, EnterpriseSize, Organization, Tier,
-                                     TierCertification)
+from marketplace.orgs.models import (
+    Agency,
+    AgencyKind,
+    Bank,
+    Enterprise,
+    EnterpriseSize,
+    Organization,
+    Tier,
+    TierCertification,
+)
 from marketplace.orgs.services import certify
 
 DEMO_PASSWORD = "demo-password"

@@ -9,6 +9,7 @@ from decimal import Decimal
 from sqlalchemy import JSON, CheckConstraint, Date, Enum, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from marketplace.dates import business_today
 from marketplace.db import Base, utcnow
 
 
@@ -110,6 +111,11 @@ class Enterprise(Organization):
     def tier_on(self, day: dt.date) -> Tier:
         """The tier that counts on `day`: none without a certification or past its `valid_until`."""
         return self.certification.tier_on(day) if self.certification else Tier.NONE
+
+    @property
+    def tier(self) -> Tier:
+        """The tier in force today (Asia/Shanghai)."""
+        return self.tier_on(business_today())
 
 
 class TierCertification(Base):

@@ -1,7 +1,12 @@
 import marshmallow as ma
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from marshmallow import fields, validate
+from stdnum.cn import uscc
 
-from marketplace.orgs.models import AgencyKind
+from marketplace.auth.schemas import USERNAME
+from marketplace.fields import Money
+from marketplace.orgs.models import AgencyKind, EnterpriseSize, Tier
 
 CODE = validate.Regexp(r"^[A-Za-z0-9_-]{2,40}$", error="Use 2 to 40 letters, digits, '-' or '_'.")
 NAME = validate.Length(min=1, max=200)
@@ -42,3 +47,79 @@ class AgencyOut(ma.Schema):
     name = fields.String()
     code = fields.String()
     kind = fields.Enum(AgencyKind, by_value=True, attribute="agency_kind")
+
+
+def validate_uscc(value: str) -> None:
+    """统一社会信用代码: 18 characters, mod-31 check character (python-stdnum), issued to an enterprise (9…)."""
+    try:
+        uscc.validate(value)
+    except uscc.InvalidChecksum as error:
+        raise ma.ValidationError(_("The check character does not match; copy the code from the business licence.")
+                                 ) from error
+    except uscc.ValidationError as error:
+        raise ma.ValidationError(_("A Unified Social Credit Code has 18 letters and digits.")) from error
+    if not value.startswith("9"):
+        raise ma.ValidationError(_("Only enterprises (codes beginning with 9) can register."))
+
+
+class UsccField(fields.String):
+    """A USCC, cleaned of spaces and dashes and upper-cased before it is checked."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return uscc.compact(super()._deserialize(value, attr, data, **kwargs))
+
+
+REGION_CODE = validate.Regexp(r"^[1-8]\d{5}$", error=_l("A region is a 6-digit GB/T 2260 code, such as 330106."))
+INDUSTRY_CODE = validate.Regexp(r"^[A-T]\d{2,4}$", error=_l(
+    "An industry is a GB/T 4754 code: a section letter and 2 to 4 digits, such as C3811."))
+
+
+class EnterpriseIn(ma.Schema):
+    uscc = UsccField(required=True, validate=validate_uscc)
+    name = fields.String(required=True, validate=NAME)
+    region_code = fields.String(required=True, validate=REGION_CODE)
+    industry_code = fields.String(required=True, validate=INDUSTRY_CODE)
+    size = fields.Enum(EnterpriseSize, by_value=True, required=True)
+    annual_revenue = Money(required=True)
+    rd_expense = Money(required=True)
+    employees = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=10_000_000))
+
+
+class RegistrationIn(EnterpriseIn):
+    username = fields.String(required=True, validate=USERNAME)
+    password = fields.String(required=True, load_only=True, validate=validate.Length(max=200))
+
+
+class RegistrationOut(ma.Schema):
+    id = fields.Integer()
+    uscc = fields.String()
+    name = fields.String()
+    tier = fields.Enum(Tier, by_value=True)
+    user_id = fields.Integer()
+
+
+class TierIn(ma.Schema):
+    tier = fields.Enum(Tier, by_value=True, required=True)
+    valid_until = fields.Date(load_default=None, allow_none=True)
+
+    @ma.validates_schema
+    def _valid_until_for_certified_tiers(self, data, **kwargs):
+        if data.get("tier") not in (None, Tier.NONE) and data.get("valid_until") is None:
+            raise ma.ValidationError({"valid_until": [_("A certified tier needs the date it is valid until.")]})
+
+
+class EnterpriseOut(ma.Schema):
+    id = fields.Integer()
+    uscc = fields.String()
+    name = fields.String()
+    region_code = fields.String()
+    industry_code = fields.String()
+    size = fields.Enum(EnterpriseSize, by_value=True)
+    annual_revenue = Money()
+    rd_expense = Money()
+    employees = fields.Integer()
+    tier = fields.Enum(Tier, by_value=True, metadata={"description": "The tier in force today (expired → none)."})
+    certified_tier = fields.Function(lambda e: e.certification.tier.value if e.certification else None)
+    tier_valid_until = fields.Function(
+        lambda e: e.certification.valid_until.isoformat() if e.certification and e.certification.valid_until
+        else None)

@@ -10,6 +10,8 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from marketplace import db
+from marketplace.auth.models import Role, User
+from marketplace.auth.services import create_user
 from marketplace.errors import Conflict
 from marketplace.orgs.models import Agency, AgencyKind, Bank, Enterprise, EnterpriseSize, Tier, TierCertification
 
@@ -46,6 +48,14 @@ def create_enterprise(*, name: str, uscc: str, region_code: str, industry_code: 
     db.session.add(enterprise)
     db.session.flush()
     return enterprise
+
+
+def register_enterprise(data: dict) -> tuple[Enterprise, User]:
+    """Self-registration: the enterprise and its first user, together or not at all."""
+    details = {name: value for name, value in data.items() if name not in ("username", "password")}
+    enterprise = create_enterprise(**details)
+    user = create_user(data["username"], data["password"], Role.ENTERPRISE, enterprise.id)
+    return enterprise, user
 
 
 def certify(uscc: str, tier: Tier, valid_until: dt.date | None, *, by_user_id: int | None = None,

@@ -1,0 +1,112 @@
+"""Financing requests and offers (enterprise), applications (bank) and loans."""
+
+from flask.views import MethodView
+
+from marketplace import db
+from marketplace.api import Blueprint, page_of, paginate
+from marketplace.auth.access import api_roles, api_user
+from marketplace.auth.models import Role
+from marketplace.financing import schemas, services
+from marketplace.financing.models import Application, FinancingRequest
+from marketplace.idempotency import idempotent
+
+blp = Blueprint("financing_api", __name__, url_prefix="/api/v1",
+                description="Financing requests, offers, applications and loans")
+
+
+@blp.route("/financing-requests")
+class FinancingRequests(MethodView):
+    @api_roles(Role.ENTERPRISE, Role.ADMIN)
+    @blp.response(200, schemas.FinancingRequestOut(many=True))
+    @paginate(blp)
+    def get(self, pagination_parameters):
+        """Your enterprise's requests, newest first (the admin sees all)."""
+        query = services.visible_requests(api_user()).order_by(FinancingRequest.id.desc())
+        return page_of(query, pagination_parameters)
+
+    @api_roles(Role.ENTERPRISE)
+    @idempotent(blp)
+    @blp.arguments(schemas.FinancingRequestIn)
+    @blp.response(201, schemas.FinancingRequestOut)
+    def post(self, data):
+        """File a financing request and get ranked offers with their all-in cost, and why others were left out."""
+        request = services.create_request(api_user(), data)
+        db.session.commit()
+        return request
+
+
+@blp.route("/financing-requests/<int:request_id>")
+class FinancingRequestById(MethodView):
+    @api_roles(Role.ENTERPRISE, Role.ADMIN)
+    @blp.response(200, schemas.FinancingRequestOut)
+    def get(self, request_id):
+        """One request with its offers and, once routed, its application."""
+        return services.get_request(api_user(), request_id)
+
+
+@blp.route("/financing-requests/<int:request_id>/select")
+class SelectOffer(MethodView):
+    @api_roles(Role.ENTERPRISE)
+    @blp.arguments(schemas.SelectIn)
+    @blp.response(200, schemas.FinancingRequestOut)
+    def post(self, data, request_id):
+        """Choose an offer: the request is routed to that bank as an application."""
+        request = services.get_request(api_user(), request_id)
+        services.select_offer(request, data["offer_id"])
+        db.session.commit()
+        return request
+
+
+@blp.route("/financing-requests/<int:request_id>/withdraw")
+class WithdrawRequest(MethodView):
+    @api_roles(Role.ENTERPRISE)
+    @blp.response(200, schemas.FinancingRequestOut)
+    def post(self, request_id):
+        """Withdraw a request before the bank decides."""
+        request = services.withdraw(services.get_request(api_user(), request_id))
+        db.session.commit()
+        return request
+
+
+@blp.route("/applications")
+class Applications(MethodView):
+    @api_roles(Role.BANK, Role.ADMIN)
+    @blp.arguments(schemas.ApplicationQuery, location="query")
+    @blp.response(200, schemas.ApplicationOut(many=True))
+    @paginate(blp)
+    def get(self, query, pagination_parameters):
+        """Your bank's applications, oldest first (filter by status)."""
+        select_ = services.visible_applications(api_user()).order_by(Application.id)
+        if "status" in query:
+            select_ = select_.where(Application.status == query["status"])
+        return page_of(select_, pagination_parameters)
+
+
+@blp.route("/applications/<int:application_id>")
+class ApplicationById(MethodView):
+    @api_roles(Role.BANK, Role.ADMIN)
+    @blp.response(200, schemas.ApplicationOut)
+    def get(self, application_id):
+        """One application."""
+        return services.get_application(api_user(), application_id)
+
+
+@blp.route("/applications/<int:application_id>/decision")
+class Decision(MethodView):
+    @api_roles(Role.BANK)
+    @blp.arguments(schemas.DecisionIn)
+    @blp.response(200, schemas.DecisionOut)
+    def post(self, data, application_id):
+        """Approve (creating the loan, for offers without a guarantee) or decline with a reason."""
+        application = services.decide(services.get_application(api_user(), application_id), api_user(), data)
+        db.session.commit()
+        return application
+
+
+@blp.route("/loans/<int:loan_id>")
+class LoanById(MethodView):
+    @api_roles(Role.BANK, Role.ENTERPRISE, Role.ADMIN)
+    @blp.response(200, schemas.LoanOut)
+    def get(self, loan_id):
+        """A loan, to its bank, its enterprise and the admin."""
+        return services.get_loan(api_user(), loan_id)

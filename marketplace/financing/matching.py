@@ -1,0 +1,71 @@
+"""Loading what the matching core needs: a constant number of indexed queries, whatever the catalogue size."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy import ColumnElement, and_, exists, func, literal, select
+
+from marketplace import db
+from marketplace.matching import Candidate, NearMiss, Need
+from marketplace.orgs.models import Bank
+from products.models import Product, ProductRegion, ProductStatus, ProductTier
+
+#: How many eligible products (cheapest spread first) are priced for one request, and how many offers are kept.
+CANDIDATE_LIMIT = 50
+OFFER_LIMIT = 20
+#: How many better-priced products that did not fit are explained.
+NEAR_MISS_LIMIT = 20
+
+
+def _published(need: Need) -> list[ColumnElement[bool]]:
+    conditions = [Product.status == ProductStatus.PUBLISHED]
+    if need.product_types:
+        conditions.append(Product.product_type.in_(sorted(need.product_types)))
+    return conditions
+
+
+def _fits(need: Need) -> ColumnElement[bool]:
+    """DESIGN.md §Matching step 1: amount and term ranges contain the request, tier and region are eligible."""
+    region_prefix = ProductRegion.region_prefix
+    return and_(
+        Product.amount_min <= need.amount, Product.amount_max >= need.amount,
+        Product.term_min_months <= need.term_months, Product.term_max_months >= need.term_months,
+        exists().where(ProductTier.product_id == Product.id, ProductTier.tier == need.tier),
+        ~exists().where(ProductRegion.product_id == Product.id)
+        | exists().where(ProductRegion.product_id == Product.id,
+                         func.substr(literal(need.region_code), 1, func.length(region_prefix)) == region_prefix),
+    )
+
+
+def load_candidates(need: Need) -> list[Candidate]:
+    """The cheapest-spread published products that fit, in one query."""
+    rows = db.session.execute(
+        select(Product.id, Product.name, Product.product_type, Product.bank_id, Bank.name, Product.rate_spread_bp,
+               Product.guarantee)
+        .join(Bank, Bank.id == Product.bank_id)
+        .where(*_published(need), _fits(need))
+        .order_by(Product.rate_spread_bp, Product.id)
+        .limit(CANDIDATE_LIMIT))
+    return [Candidate(product_id=pid, product_name=name, product_type=ptype.value, bank_id=bank_id,
+                      bank_name=bank_name, spread_bp=spread, guarantee=guarantee.value)
+            for pid, name, ptype, bank_id, bank_name, spread, guarantee in rows]
+
+
+def load_near_misses(need: Need, spread_at_most: int | None) -> list[NearMiss]:
+    """Published products that do not fit and would have been priced no worse than the offers made."""
+    query = (select(Product).where(*_published(need), ~_fits(need))
+             .order_by(Product.rate_spread_bp, Product.id).limit(NEAR_MISS_LIMIT))
+    if spread_at_most is not None:
+        query = query.where(Product.rate_spread_bp <= spread_at_most)
+    return [NearMiss(product_id=p.id, product_name=p.name, bank_name=p.bank_name, amount_min=p.amount_min,
+                     amount_max=p.amount_max, term_min_months=p.term_min_months, term_max_months=p.term_max_months,
+                     tiers=frozenset(t.value for t in p.eligible_tiers), region_prefixes=tuple(p.eligible_regions))
+            for p in db.session.scalars(query)]
+
+
+def amount_bounds(need: Need) -> tuple[Decimal | None, Decimal | None]:
+    """The largest and smallest amount any published product lends (None, None when nothing is published)."""
+    largest, smallest = db.session.execute(
+        select(func.max(Product.amount_max), func.min(Product.amount_min)).where(*_published(need))).one()
+    return largest, smallest

@@ -1,0 +1,141 @@
+import marshmallow as ma
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from marshmallow import fields, validate
+
+from marketplace.fields import Money, Rate
+from marketplace.financing.models import ApplicationStatus, LoanStatus, RequestStatus
+from marketplace.orgs.models import Tier
+from products.models import TERM_LIMIT_MONTHS, ProductType
+
+
+class FinancingRequestIn(ma.Schema):
+    amount = Money(required=True)
+    term_months = fields.Integer(required=True, strict=True, validate=validate.Range(
+        min=1, max=TERM_LIMIT_MONTHS, error=_l("A term is 1 to %(n)d months.", n=TERM_LIMIT_MONTHS)))
+    purpose = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    accept_guarantee = fields.Boolean(load_default=True)
+    product_types = fields.List(fields.Enum(ProductType, by_value=True), load_default=None, allow_none=True)
+
+    @ma.validates("amount")
+    def _positive(self, value, **kwargs):
+        if value <= 0:
+            raise ma.ValidationError(_("Ask for an amount above zero."))
+
+
+class OfferOut(ma.Schema):
+    id = fields.Integer()
+    rank = fields.Integer()
+    product_id = fields.Integer()
+    product_name = fields.String()
+    product_type = fields.String()
+    bank_id = fields.Integer()
+    bank_name = fields.String()
+    agreement_id = fields.Integer(allow_none=True)
+    amount = Money()
+    term_months = fields.Integer()
+    interest_rate = Rate()
+    list_fee_rate = Rate()
+    guarantee_fee_rate = Rate()
+    fee_subsidy_rate = Rate()
+    all_in_rate = Rate()
+    applied_rules = fields.List(fields.Dict())
+
+
+class ApplicationRefOut(ma.Schema):
+    id = fields.Integer()
+    status = fields.Enum(ApplicationStatus, by_value=True)
+    loan_id = fields.Function(lambda a: a.loan.id if a.loan else None)
+
+
+class FinancingRequestOut(ma.Schema):
+    id = fields.Integer()
+    status = fields.Enum(RequestStatus, by_value=True)
+    enterprise_id = fields.Integer()
+    amount = Money()
+    term_months = fields.Integer()
+    purpose = fields.String()
+    accept_guarantee = fields.Boolean()
+    product_types = fields.List(fields.String(), allow_none=True)
+    tier = fields.Enum(Tier, by_value=True, attribute="tier_at_request",
+                       metadata={"description": "The certified tier in force when the request was matched."})
+    lpr_effective_on = fields.Date()
+    offers = fields.List(fields.Nested(OfferOut))
+    unmatched_reasons = fields.List(fields.String())
+    application = fields.Nested(ApplicationRefOut, allow_none=True)
+    created_at = fields.DateTime()
+
+
+class SelectIn(ma.Schema):
+    offer_id = fields.Integer(required=True, strict=True)
+
+
+class DecisionIn(ma.Schema):
+    decision = fields.String(required=True, validate=validate.OneOf(["approved", "declined"]))
+    approved_amount = Money(load_default=None, allow_none=True)
+    rate_spread_bp = fields.Integer(load_default=None, allow_none=True, strict=True,
+                                    validate=validate.Range(min=-300, max=3000))
+    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=1000))
+
+    @ma.validates_schema
+    def _declines_say_why(self, data, **kwargs):
+        if data.get("decision") == "declined" and not (data.get("reason") or "").strip():
+            raise ma.ValidationError({"reason": [_("Tell the enterprise why the application is declined.")]})
+        if data.get("approved_amount") is not None and data["approved_amount"] <= 0:
+            raise ma.ValidationError({"approved_amount": [_("Approve an amount above zero.")]})
+
+
+class DecisionOut(ma.Schema):
+    id = fields.Integer()
+    status = fields.Enum(ApplicationStatus, by_value=True)
+    loan_id = fields.Function(lambda a: a.loan.id if a.loan else None)
+    guarantee_id = fields.Function(lambda a: None, metadata={"description": "Set for guarantee-backed loans."})
+
+
+class ApplicationOut(DecisionOut):
+    request_id = fields.Integer()
+    offer_id = fields.Integer()
+    bank_id = fields.Integer()
+    enterprise_id = fields.Function(lambda a: a.request.enterprise_id)
+    enterprise_name = fields.Function(lambda a: a.request.enterprise.name)
+    uscc = fields.Function(lambda a: a.request.enterprise.uscc)
+    tier = fields.Function(lambda a: a.request.tier_at_request.value)
+    product_id = fields.Function(lambda a: a.offer.product_id)
+    product_name = fields.Function(lambda a: a.offer.product_name)
+    amount = fields.Function(lambda a: f"{a.request.amount:.2f}")
+    term_months = fields.Function(lambda a: a.request.term_months)
+    purpose = fields.Function(lambda a: a.request.purpose)
+    offered_interest_rate = Rate(attribute="offer.interest_rate")
+    approved_amount = Money(allow_none=True)
+    rate_spread_bp = fields.Integer(allow_none=True)
+    reason = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    decided_at = fields.DateTime(allow_none=True)
+
+
+class ApplicationQuery(ma.Schema):
+    status = fields.Enum(ApplicationStatus, by_value=True)
+
+
+class LoanGuaranteeOut(ma.Schema):
+    id = fields.Integer()
+    agreement_id = fields.Integer()
+    status = fields.String()
+
+
+class LoanOut(ma.Schema):
+    id = fields.Integer()
+    status = fields.Enum(LoanStatus, by_value=True)
+    application_id = fields.Integer()
+    bank_id = fields.Integer()
+    enterprise_id = fields.Integer()
+    product_id = fields.Integer()
+    principal = Money()
+    outstanding = Money()
+    term_months = fields.Integer()
+    interest_rate = Rate()
+    guarantee = fields.Function(lambda loan: None, metadata={"description": "The guarantee, for guaranteed loans."})
+    defaults = fields.Function(lambda loan: [])
+    recoveries = fields.Function(lambda loan: [])
+    journal_refs = fields.Function(lambda loan: [])
+    created_at = fields.DateTime()

@@ -1,0 +1,171 @@
+"""Financing requests through to loans. Services flush; the API views and pages commit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_babel import gettext as _
+from sqlalchemy import Select, insert, select
+
+from marketplace import db
+from marketplace.auth.models import Role, User
+from marketplace.dates import business_today
+from marketplace.errors import Conflict, IllegalTransition, NotFound, ValidationFailed
+from marketplace.financing import matching as loader
+from marketplace.financing.models import (
+    REQUEST_TRANSITIONS,
+    Application,
+    ApplicationStatus,
+    FinancingRequest,
+    Loan,
+    Offer,
+    RequestStatus,
+)
+from marketplace.financing.reasons import sentence
+from marketplace.lpr.services import rates_on
+from marketplace.matching import Need, Rates, explain, rank_offers
+from marketplace.orgs.models import Enterprise, Tier
+
+
+def create_request(user: User, data: dict[str, Any]) -> FinancingRequest:
+    """File a request and match it: ranked, priced offers and the reasons for what was left out."""
+    enterprise = db.session.get(Enterprise, user.organization_id)
+    today = business_today()
+    lpr = rates_on(today)
+    if lpr is None:
+        raise Conflict(_("No LPR is recorded yet, so loans cannot be priced; the finance office must publish it."))
+    types = data.get("product_types")
+    need = Need(amount=data["amount"], term_months=data["term_months"], tier=enterprise.tier_on(today).value,
+                region_code=enterprise.region_code, accept_guarantee=data["accept_guarantee"],
+                product_types=frozenset(t.value for t in types) if types else None)
+
+    candidates = loader.load_candidates(need)
+    offers, guarantee_reasons = rank_offers(need, candidates, Rates(lpr.lpr_1y, lpr.lpr_5y))
+    offers = offers[:loader.OFFER_LIMIT]
+    worst_spread = max((o.candidate.spread_bp for o in offers), default=None)
+    largest, smallest = loader.amount_bounds(need)
+    reasons = explain(need, loader.load_near_misses(need, worst_spread), offered=len(offers),
+                      any_published=largest is not None, largest_amount=largest, smallest_amount=smallest)
+
+    request = FinancingRequest(
+        enterprise_id=enterprise.id, created_by_id=user.id, amount=need.amount, term_months=need.term_months,
+        purpose=data["purpose"], accept_guarantee=need.accept_guarantee,
+        product_types=sorted(need.product_types) if need.product_types else None, tier_at_request=Tier(need.tier),
+        lpr_effective_on=lpr.effective_on, unmatched_reasons=[sentence(r) for r in reasons + guarantee_reasons])
+    db.session.add(request)
+    db.session.flush()
+    if offers:  # one statement for all offers, on every backend
+        db.session.execute(insert(Offer), [dict(
+            request_id=request.id, rank=o.rank, product_id=o.candidate.product_id,
+            product_name=o.candidate.product_name, product_type=o.candidate.product_type,
+            bank_id=o.candidate.bank_id, bank_name=o.candidate.bank_name, agreement_id=o.agreement_id,
+            amount=need.amount, term_months=need.term_months, rate_spread_bp=o.candidate.spread_bp,
+            interest_rate=o.interest_rate, list_fee_rate=o.list_fee_rate, guarantee_fee_rate=o.guarantee_fee_rate,
+            fee_subsidy_rate=o.fee_subsidy_rate, all_in_rate=o.all_in_rate, applied_rules=list(o.applied_rules))
+            for o in offers])
+    db.session.expire(request, ["offers"])
+    return request
+
+
+def _move(request: FinancingRequest, target: RequestStatus) -> None:
+    if target not in REQUEST_TRANSITIONS[request.status]:
+        raise IllegalTransition(_("A request that is %(status)s cannot become %(target)s.",
+                                  status=request.status.value, target=target.value))
+    request.status = target
+
+
+def select_offer(request: FinancingRequest, offer_id: int) -> Application:
+    """Route the request to the bank of the chosen offer, as an application in that bank's queue."""
+    offer = next((o for o in request.offers if o.id == offer_id), None)
+    if offer is None:
+        raise ValidationFailed(errors={"offer_id": [_("Choose one of this request's offers.")]})
+    _move(request, RequestStatus.ROUTED)
+    application = Application(request=request, offer=offer, bank_id=offer.bank_id)
+    db.session.add(application)
+    db.session.flush()
+    return application
+
+
+def withdraw(request: FinancingRequest) -> FinancingRequest:
+    """The enterprise withdraws before the bank decides; a routed application leaves the bank's queue."""
+    _move(request, RequestStatus.WITHDRAWN)
+    if request.application is not None:
+        request.application.status = ApplicationStatus.WITHDRAWN
+    db.session.flush()
+    return request
+
+
+def decide(application: Application, user: User, data: dict[str, Any]) -> Application:
+    """The bank's decision. Approving an offer without a guarantee creates the loan at once."""
+    if application.status is not ApplicationStatus.SUBMITTED:
+        raise IllegalTransition(_("This application is already %(status)s.", status=application.status.value))
+    request, offer = application.request, application.offer
+    application.decided_by_id, application.decided_at = user.id, db.utcnow()
+    application.reason = data.get("reason")
+    if data["decision"] == "declined":
+        application.status = ApplicationStatus.DECLINED
+        _move(request, RequestStatus.DECLINED)
+        db.session.flush()
+        return application
+
+    amount = data.get("approved_amount") or request.amount
+    spread = data["rate_spread_bp"] if data.get("rate_spread_bp") is not None else offer.rate_spread_bp
+    if amount > request.amount:
+        raise ValidationFailed(errors={"approved_amount": [
+            _("The approved amount cannot exceed the %(amount)s requested.", amount=f"{request.amount:,.2f}")]})
+    lpr = rates_on(business_today())
+    application.status, application.approved_amount, application.rate_spread_bp = (
+        ApplicationStatus.APPROVED, amount, spread)
+    _move(request, RequestStatus.APPROVED)
+    application.loan = Loan(
+        bank_id=application.bank_id, enterprise_id=request.enterprise_id, product_id=offer.product_id,
+        principal=amount, outstanding=amount, term_months=request.term_months,
+        interest_rate=Rates(lpr.lpr_1y, lpr.lpr_5y).interest(request.term_months, spread))
+    db.session.flush()
+    return application
+
+
+# Reading, scoped to who asks ----------------------------------------------------------------------------
+
+def visible_requests(user: User) -> Select[tuple[FinancingRequest]]:
+    query = select(FinancingRequest)
+    if user.role is Role.ENTERPRISE:
+        return query.where(FinancingRequest.enterprise_id == user.organization_id)
+    if user.role is Role.ADMIN:
+        return query
+    return query.where(False)
+
+
+def get_request(user: User, request_id: int) -> FinancingRequest:
+    request = db.session.scalar(visible_requests(user).where(FinancingRequest.id == request_id))
+    if request is None:
+        raise NotFound(_("No financing request %(id)d.", id=request_id))
+    return request
+
+
+def visible_applications(user: User) -> Select[tuple[Application]]:
+    query = select(Application)
+    if user.role is Role.BANK:
+        return query.where(Application.bank_id == user.organization_id)
+    if user.role is Role.ADMIN:
+        return query
+    return query.where(False)
+
+
+def get_application(user: User, application_id: int) -> Application:
+    application = db.session.scalar(visible_applications(user).where(Application.id == application_id))
+    if application is None:
+        raise NotFound(_("No application %(id)d.", id=application_id))
+    return application
+
+
+def get_loan(user: User, loan_id: int) -> Loan:
+    loan = db.session.get(Loan, loan_id)
+    visible = loan is not None and (
+        user.role is Role.ADMIN
+        or (user.role is Role.BANK and loan.bank_id == user.organization_id)
+        or (user.role is Role.ENTERPRISE and loan.enterprise_id == user.organization_id))
+    if not visible:
+        raise NotFound(_("No loan %(id)d.", id=loan_id))
+    return loan
+
