@@ -13,6 +13,7 @@ from sqlalchemy import exc as sa_exc
 
 from marketplace import config, db, errors
 from marketplace.api import Api, ExactJSONProvider
+from marketplace.dates import SHANGHAI
 from marketplace.extensions import babel, csrf, login_manager, migrate
 
 # SQLite stores our six-place rates through float; exact to well beyond six places, so the warning is noise.
@@ -27,7 +28,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     db.init_app(app)
     babel.init_app(app)
-    app.jinja_env.globals["get_locale"] = get_locale
+    app.jinja_env.globals.update(get_locale=get_locale, shanghai=SHANGHAI)
     csrf.init_app(app)
     _init_login(app)
     migrate.init_app(app, db.migrate_handle, directory=str(_migrations_dir()))
@@ -35,11 +36,15 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     errors.register(app)  # after the Api, so pages stay HTML
 
     from marketplace.auth.views import bp as auth_pages
+    from marketplace.financing.views import bp as financing_pages
+    from marketplace.orgs.views import bp as orgs_pages
     from marketplace.registry.views import bp as registry_pages
     from products.views import bp as product_pages
 
     app.register_blueprint(auth_pages)
     app.register_blueprint(product_pages)
+    app.register_blueprint(financing_pages)
+    app.register_blueprint(orgs_pages)
     app.register_blueprint(registry_pages)
 
     from marketplace import cli

@@ -24,6 +24,10 @@ def form_to_data(schema: ma.Schema, form: MultiDict) -> dict[str, Any]:
         if isinstance(field, ma.fields.List):
             data[name] = [part for raw in form.getlist(name) for part in _LIST_SEPARATORS.split(raw) if part]
             continue
+        if isinstance(field, ma.fields.Boolean):
+            # A checkbox follows a hidden "false" input of the same name; the last value wins.
+            data[name] = form.getlist(name)[-1]
+            continue
         raw = form.get(name, "").strip()
         if raw == "":
             continue

@@ -14,7 +14,7 @@ bp = Blueprint("auth", __name__)
 
 HOME_BY_ROLE = {
     Role.BANK: "products.bank_products",
-    Role.ENTERPRISE: "products.catalogue",
+    Role.ENTERPRISE: "financing.my_requests",
     Role.AGENCY: "products.catalogue",
     Role.ADMIN: "products.catalogue",
 }

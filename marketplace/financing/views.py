@@ -1,0 +1,148 @@
+"""Pages: the enterprise's requests and offer comparison, and the bank's application queue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from marketplace import db
+from marketplace.auth.access import page_roles
+from marketplace.auth.models import Role
+from marketplace.errors import DomainError
+from marketplace.financing import services
+from marketplace.financing.models import Application, ApplicationStatus, FinancingRequest, RequestStatus
+from marketplace.financing.reasons import tier_words
+from marketplace.financing.schemas import DecisionIn, FinancingRequestIn
+from marketplace.forms import load_form
+
+bp = Blueprint("financing", __name__, template_folder="templates")
+
+PAGE_SIZE = 50
+
+
+@bp.app_context_processor
+def _labels() -> dict[str, Any]:
+    return {
+        "request_status_labels": {
+            "open": _("Open: choose an offer"), "routed": _("With the bank"), "approved": _("Approved"),
+            "declined": _("Declined"), "withdrawn": _("Withdrawn"), "funded": _("Funded"), "closed": _("Closed")},
+        "application_status_labels": {
+            "submitted": _("Awaiting decision"), "approved": _("Approved"), "declined": _("Declined"),
+            "guarantee_unavailable": _("Guarantee unavailable"), "withdrawn": _("Withdrawn by the enterprise")},
+        "tier_words": tier_words,
+    }
+
+
+def _page() -> int:
+    return max(request.args.get("page", 1, type=int) or 1, 1)
+
+
+# Enterprise ------------------------------------------------------------------------------------------------
+
+@bp.get("/enterprise/requests")
+@page_roles(Role.ENTERPRISE)
+def my_requests():
+    page = _page()
+    query = services.visible_requests(current_user).order_by(FinancingRequest.id.desc())
+    requests = db.session.scalars(query.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
+    return render_template("financing/request_list.html", requests=requests, page=page)
+
+
+@bp.route("/enterprise/requests/new", methods=["GET", "POST"])
+@page_roles(Role.ENTERPRISE)
+def new_request():
+    errors: dict[str, list[str]] = {}
+    values: dict[str, Any] = {"accept_guarantee": True, "product_types": []}
+    if request.method == "POST":
+        data, errors = load_form(FinancingRequestIn(), request.form)
+        if data is not None:
+            try:
+                created = services.create_request(current_user, data)
+            except DomainError as error:
+                db.session.rollback()
+                errors = error.errors or {"_schema": [error.detail]}
+            else:
+                db.session.commit()
+                return redirect(url_for("financing.request_detail", request_id=created.id))
+        values = {**request.form.to_dict(), "product_types": request.form.getlist("product_types"),
+                  "accept_guarantee": request.form.getlist("accept_guarantee")[-1:] == ["true"]}
+    return render_template("financing/request_form.html", values=values, errors=errors), 422 if errors else 200
+
+
+@bp.get("/enterprise/requests/<int:request_id>")
+@page_roles(Role.ENTERPRISE)
+def request_detail(request_id: int):
+    financing_request = services.get_request(current_user, request_id)
+    return render_template("financing/request_detail.html", req=financing_request,
+                           can_select=financing_request.status is RequestStatus.OPEN)
+
+
+@bp.post("/enterprise/requests/<int:request_id>/select")
+@page_roles(Role.ENTERPRISE)
+def select_offer(request_id: int):
+    financing_request = services.get_request(current_user, request_id)
+    try:
+        application = services.select_offer(financing_request, request.form.get("offer_id", type=int) or 0)
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.detail if not error.errors else " ".join(sum(error.errors.values(), [])), "error")
+    else:
+        db.session.commit()
+        flash(_("Sent to %(bank)s. The bank decides next; you will see its answer here.",
+                bank=application.offer.bank_name))
+    return redirect(url_for("financing.request_detail", request_id=request_id))
+
+
+@bp.post("/enterprise/requests/<int:request_id>/withdraw")
+@page_roles(Role.ENTERPRISE)
+def withdraw(request_id: int):
+    try:
+        services.withdraw(services.get_request(current_user, request_id))
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.detail, "error")
+    else:
+        db.session.commit()
+        flash(_("Request withdrawn."))
+    return redirect(url_for("financing.request_detail", request_id=request_id))
+
+
+# Bank ------------------------------------------------------------------------------------------------------
+
+@bp.get("/bank/applications")
+@page_roles(Role.BANK)
+def bank_applications():
+    status = request.args.get("status", ApplicationStatus.SUBMITTED.value)
+    query = services.visible_applications(current_user).order_by(Application.id)
+    if status in ApplicationStatus._value2member_map_:
+        query = query.where(Application.status == ApplicationStatus(status))
+    page = _page()
+    applications = db.session.scalars(query.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
+    return render_template("financing/bank_applications.html", applications=applications, status=status,
+                           statuses=list(ApplicationStatus), errors={}, failed_id=None, page=page)
+
+
+@bp.post("/bank/applications/<int:application_id>/decision")
+@page_roles(Role.BANK)
+def decide(application_id: int):
+    application = services.get_application(current_user, application_id)
+    data, errors = load_form(DecisionIn(), request.form)
+    if data is not None:
+        try:
+            services.decide(application, current_user, data)
+        except DomainError as error:
+            db.session.rollback()
+            errors = error.errors or {"_schema": [error.detail]}
+        else:
+            db.session.commit()
+            flash(_("Application %(id)d %(status)s.", id=application.id,
+                    status=_labels()["application_status_labels"][application.status.value].lower()))
+            return redirect(url_for("financing.bank_applications"))
+    applications = db.session.scalars(services.visible_applications(current_user).where(
+        Application.status == ApplicationStatus.SUBMITTED).order_by(Application.id).limit(PAGE_SIZE)).all()
+    return render_template("financing/bank_applications.html", applications=applications, status="submitted",
+                           statuses=list(ApplicationStatus), errors=errors, failed_id=application_id,
+                           posted=request.form, page=1), 422

@@ -1,0 +1,38 @@
+"""Self-registration page for enterprises."""
+
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import login_user
+
+from marketplace import db
+from marketplace.errors import DomainError
+from marketplace.forms import load_form
+from marketplace.orgs import services
+from marketplace.orgs.models import EnterpriseSize
+from marketplace.orgs.schemas import RegistrationIn
+
+bp = Blueprint("signup", __name__)
+
+
+@bp.route("/enterprise/register", methods=["GET", "POST"])
+def register():
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        data, errors = load_form(RegistrationIn(), request.form)
+        if data is not None:
+            try:
+                enterprise, user = services.register_enterprise(data)
+            except DomainError as error:
+                db.session.rollback()
+                errors = error.errors or {"_schema": [error.detail]}
+            else:
+                db.session.commit()
+                session.clear()
+                login_user(user)
+                flash(_("Welcome, %(name)s. Your certified tier in force: %(tier)s.", name=enterprise.name,
+                        tier=enterprise.tier.value))
+                return redirect(url_for("financing.new_request"))
+    values = request.form.to_dict() if request.method == "POST" else {"size": "small"}
+    values.pop("password", None)
+    return render_template("orgs/register.html", values=values, errors=errors, sizes=list(EnterpriseSize)), (
+        422 if errors else 200)

@@ -1,0 +1,142 @@
+"""The enterprise's request pages, the offer comparison and the bank's queue, server-rendered with CSRF."""
+
+import re
+
+import pytest
+from stdnum.cn import uscc
+
+PRODUCT = {"name": "Plain credit", "product_type": "credit", "amount_min": "100000.00",
+           "amount_max": "10000000.00", "term_min_months": 6, "term_max_months": 36, "rate_spread_bp": 30,
+           "eligible_tiers": ["srdi", "little_giant"], "guarantee": "none"}
+
+
+def csrf_token(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+@pytest.fixture
+def sign_in(app):
+    def signed_in(user):
+        browser = app.test_client()
+        token = csrf_token(browser.get("/login").text)
+        response = browser.post("/login", data={"username": user.username, "password": "correct-horse-battery",
+                                                "csrf_token": token})
+        assert response.status_code == 302
+        return browser
+
+    return signed_in
+
+
+@pytest.fixture
+def published(as_role):
+    bank = as_role("bank")
+    product = bank.post("/api/v1/products", json=PRODUCT).json
+    bank.post(f"/api/v1/products/{product['id']}/publish")
+    return product
+
+
+def post_form(browser, path, data, form_page=None):
+    token = csrf_token(browser.get(form_page or path).text)
+    return browser.post(path, data={**data, "csrf_token": token})
+
+
+def test_an_enterprise_files_a_request_and_sees_ranked_offers(sign_in, world, published):
+    browser = sign_in(world.enterprise_user)
+    response = post_form(browser, "/enterprise/requests/new", {
+        "amount": "2000000.00", "term_months": "12", "purpose": "New CNC line", "accept_guarantee": ["false", "true"]})
+    assert response.status_code == 302
+    page = browser.get(response.headers["Location"]).text
+    assert 'id="offers"' in page and "Plain credit" in page and "3.30%" in page
+    assert "Open: choose an offer" in page
+
+
+def test_a_bad_request_form_keeps_what_was_typed_and_marks_the_field(sign_in, world, published):
+    browser = sign_in(world.enterprise_user)
+    response = post_form(browser, "/enterprise/requests/new", {"amount": "2000000.005", "term_months": "12",
+                                                               "purpose": "x", "accept_guarantee": "false"})
+    assert response.status_code == 422
+    assert 'id="amount-error">Use at most two decimal places (fen).' in response.text
+    assert 'value="2000000.005"' in response.text
+    assert 'id="accept_guarantee" name="accept_guarantee" value="true" >' in response.text  # stays unticked
+
+
+def test_choosing_an_offer_sends_it_to_the_bank_which_approves_it(sign_in, world, published):
+    enterprise = sign_in(world.enterprise_user)
+    location = post_form(enterprise, "/enterprise/requests/new", {
+        "amount": "2000000.00", "term_months": "12", "purpose": "New CNC line"}).headers["Location"]
+    request_page = enterprise.get(location).text
+    offer_id = re.search(r'data-offer-id="(\d+)"', request_page).group(1)
+    chosen = enterprise.post(f"{location}/select", data={"offer_id": offer_id, "csrf_token": csrf_token(request_page)},
+                             follow_redirects=True)
+    assert "Sent to" in chosen.text and "With the bank" in chosen.text
+
+    bank = sign_in(world.bank_user)
+    queue = bank.get("/bank/applications").text
+    application_id = re.search(r'data-application-id="(\d+)"', queue).group(1)
+    declined_without_reason = bank.post(f"/bank/applications/{application_id}/decision", data={
+        "decision": "declined", "approved_amount": "2000000.00", "rate_spread_bp": "30", "reason": "",
+        "csrf_token": csrf_token(queue)})
+    assert declined_without_reason.status_code == 422
+    assert 'id="reason-error">Tell the enterprise why the application is declined.' in declined_without_reason.text
+    approved = bank.post(f"/bank/applications/{application_id}/decision", data={
+        "decision": "approved", "approved_amount": "2000000.00", "rate_spread_bp": "30", "reason": "",
+        "csrf_token": csrf_token(queue)}, follow_redirects=True)
+    assert f"Application {application_id} approved." in approved.text
+    assert "Approved" in enterprise.get(location).text
+    assert f'data-application-id="{application_id}"' in bank.get("/bank/applications?status=approved").text
+
+
+def test_another_bank_sees_nothing_in_its_queue_and_cannot_decide(sign_in, world, published, as_role):
+    created = as_role("enterprise").post("/api/v1/financing-requests", json={
+        "amount": "2000000.00", "term_months": 12, "purpose": "x"}).json
+    routed = as_role("enterprise").post(f"/api/v1/financing-requests/{created['id']}/select",
+                                        json={"offer_id": created["offers"][0]["id"]}).json
+    other = sign_in(world.bank2_user)
+    queue = other.get("/bank/applications").text
+    assert "data-application-id" not in queue
+    decision = other.post(f"/bank/applications/{routed['application']['id']}/decision",
+                          data={"decision": "approved", "csrf_token": csrf_token(queue)})
+    assert decision.status_code == 404
+
+
+def test_another_enterprises_request_page_is_404(sign_in, world, published, as_role):
+    created = as_role("enterprise").post("/api/v1/financing-requests", json={
+        "amount": "2000000.00", "term_months": 12, "purpose": "x"}).json
+    assert sign_in(world.enterprise2_user).get(f"/enterprise/requests/{created['id']}").status_code == 404
+
+
+def test_the_request_pages_are_for_enterprises(client, sign_in, world):
+    assert client.get("/enterprise/requests/new").headers["Location"].startswith("/login")
+    assert sign_in(world.bank_user).get("/enterprise/requests/new").status_code == 403
+    assert sign_in(world.enterprise_user).get("/bank/applications").status_code == 403
+
+
+def test_an_empty_request_list_says_what_to_do(sign_in, world):
+    page = sign_in(world.enterprise_user).get("/enterprise/requests").text
+    assert "You have not asked for financing yet" in page
+
+
+# Registration page ------------------------------------------------------------------------------------------
+
+def valid_uscc(seed: str = "91330106MA2CFE1K3") -> str:
+    return seed + uscc.calc_check_digit(seed)
+
+
+def registration(**changes):
+    return {"name": "Qiantang Robotics", "uscc": valid_uscc(), "region_code": "330106", "industry_code": "C3491",
+            "size": "small", "annual_revenue": "42000000.00", "rd_expense": "3800000.00", "employees": "96",
+            "username": "qiantang.owner", "password": "a-long-password", **changes}
+
+
+def test_an_enterprise_registers_on_the_page_and_is_signed_in(client):
+    response = post_form(client, "/enterprise/register", registration())
+    assert response.status_code == 302 and response.headers["Location"] == "/enterprise/requests/new"
+    assert client.get("/enterprise/requests/new").status_code == 200
+
+
+def test_a_wrong_check_character_is_shown_beside_the_code(client):
+    bad = valid_uscc()[:-1] + ("1" if valid_uscc()[-1] != "1" else "2")
+    response = post_form(client, "/enterprise/register", registration(uscc=bad))
+    assert response.status_code == 422
+    assert 'id="uscc-error">The check character does not match' in response.text
+    assert 'value="Qiantang Robotics"' in response.text and "a-long-password" not in response.text
