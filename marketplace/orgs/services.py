@@ -8,6 +8,8 @@ from decimal import Decimal
 
 from flask_babel import gettext as _
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from marketplace import db
 from marketplace.auth.models import Role, User
@@ -61,13 +63,23 @@ def register_enterprise(data: dict) -> tuple[Enterprise, User]:
 def certify(uscc: str, tier: Tier, valid_until: dt.date | None, *, by_user_id: int | None = None,
             source_import_id: int | None = None) -> TierCertification:
     """Record the province's certified tier for a USCC (replacing any earlier certification)."""
-    certification = db.session.get(TierCertification, uscc)
-    if certification is None:
-        certification = TierCertification(uscc=uscc)
-        db.session.add(certification)
-    certification.tier, certification.valid_until = tier, valid_until
-    certification.updated_by_id, certification.source_import_id = by_user_id, source_import_id
+    certify_many([(uscc, tier, valid_until)], by_user_id=by_user_id, source_import_id=source_import_id)
+    return db.session.get(TierCertification, uscc, populate_existing=True)
+
+
+def certify_many(rows: list[tuple[str, Tier, dt.date | None]], *, by_user_id: int | None = None,
+                 source_import_id: int | None = None) -> None:
+    """Certify many USCCs with one set-based upsert (INSERT … ON CONFLICT DO UPDATE), not a query per row."""
+    if not rows:
+        return
+    insert = {"postgresql": postgresql_insert, "sqlite": sqlite_insert}[db.session.get_bind().dialect.name]
+    statement = insert(TierCertification)
+    statement = statement.on_conflict_do_update(
+        index_elements=[TierCertification.uscc],
+        set_={name: statement.excluded[name]
+              for name in ("tier", "valid_until", "updated_by_id", "source_import_id", "updated_at")})
+    now = db.utcnow()
+    db.session.execute(statement, [
+        {"uscc": uscc, "tier": Tier(tier), "valid_until": valid_until, "updated_by_id": by_user_id,
+         "source_import_id": source_import_id, "updated_at": now} for uscc, tier, valid_until in rows])
     db.session.flush()
-    return certification
-
-

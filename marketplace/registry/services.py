@@ -19,14 +19,13 @@ from stdnum.cn import uscc as uscc_code
 
 from marketplace import db
 from marketplace.errors import NotFound, ValidationFailed
-from marketplace.orgs.models import ImportStatus, Tier, TierCertification, TierImport
+from marketplace.orgs.models import ImportStatus, Tier, TierImport
 from marketplace.orgs.schemas import validate_uscc
-from marketplace.orgs.services import certify
+from marketplace.orgs.services import certify_many
 
 COLUMNS = ("uscc", "tier", "valid_until")
 MAX_ROWS = 100_000
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_LOOKUP_CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -212,15 +211,6 @@ def _display_name(filename: str) -> str:
     return re.split(r"[\\/]", filename)[-1][:255]
 
 
-def _load_certifications(usccs: list[str]) -> list[TierCertification]:
-    """The existing certifications of these USCCs, loaded a chunk at a time."""
-    loaded: list[TierCertification] = []
-    for start in range(0, len(usccs), _LOOKUP_CHUNK):
-        chunk = usccs[start:start + _LOOKUP_CHUNK]
-        loaded.extend(db.session.scalars(select(TierCertification).where(TierCertification.uscc.in_(chunk))))
-    return loaded
-
-
 def import_tier_list(filename: str, content: bytes, *, by_user_id: int) -> TierImport:
     """Apply an uploaded list: each good row certifies its USCC; bad rows change nothing and are recorded."""
     rows = read_rows(filename, content)
@@ -229,11 +219,8 @@ def import_tier_list(filename: str, content: bytes, *, by_user_id: int) -> TierI
     db.session.add(tier_import)
     db.session.flush()
     checked = check_rows(rows)
-    # Held while certify runs, so its lookup of each USCC is answered from the session, not by a query per row.
-    held = _load_certifications([row.uscc for row in checked.good])
-    for row in checked.good:
-        certify(row.uscc, row.tier, row.valid_until, by_user_id=by_user_id, source_import_id=tier_import.id)
-    del held
+    certify_many([(row.uscc, row.tier, row.valid_until) for row in checked.good], by_user_id=by_user_id,
+                 source_import_id=tier_import.id)
     tier_import.rows_total = len(rows)
     tier_import.rows_ok = len(checked.good)
     tier_import.rows_failed = len(checked.errors)
