@@ -72,3 +72,16 @@ class Rate(_TranslatedField):
         if not 0 <= number <= 1:
             raise self.make_error("range")
         return number
+
+
+def _plain_messages() -> None:
+    """marshmallow's stock messages, reworded once for the people who read them on forms and in API errors."""
+    ma.fields.Field.default_error_messages.update({
+        "required": "This field is required.", "null": "This field cannot be empty."})
+    ma.fields.Integer.default_error_messages.update({"invalid": "Enter a whole number."})
+    ma.fields.Date.default_error_messages.update({"invalid": "Enter a date as YYYY-MM-DD, such as 2027-12-31."})
+    ma.fields.Boolean.default_error_messages.update({"invalid": "Use true or false."})
+    ma.fields.String.default_error_messages.update({"invalid": "Enter text."})
+
+
+_plain_messages()

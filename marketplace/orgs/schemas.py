@@ -59,7 +59,7 @@ def validate_uscc(value: str) -> None:
     except uscc.ValidationError as error:
         raise ma.ValidationError(_("A Unified Social Credit Code has 18 letters and digits.")) from error
     if not value.startswith("9"):
-        raise ma.ValidationError(_("Only enterprises (codes beginning with 9) can register."))
+        raise ma.ValidationError(_("Only enterprise codes, beginning with 9, are accepted here."))
 
 
 class UsccField(fields.String):

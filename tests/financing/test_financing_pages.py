@@ -82,7 +82,9 @@ def test_choosing_an_offer_sends_it_to_the_bank_which_approves_it(sign_in, world
         "decision": "approved", "approved_amount": "2000000.00", "rate_spread_bp": "30", "reason": "",
         "csrf_token": csrf_token(queue)}, follow_redirects=True)
     assert f"Application {application_id} approved." in approved.text
-    assert "Approved" in enterprise.get(location).text
+    outcome = enterprise.get(location).text
+    assert "Approved" in outcome
+    assert re.search(r"Loan #\d+: ¥2,000,000.00 for 12 months at 3.30% a year \(LPR \+30 bp\)", outcome)
     assert f'data-application-id="{application_id}"' in bank.get("/bank/applications?status=approved").text
 
 

@@ -59,7 +59,7 @@ def test_a_bad_form_comes_back_with_what_was_typed_and_a_message_beside_the_fiel
     assert response.status_code == 422
     html = response.text
     assert 'id="amount_min-error">The minimum amount cannot be above the maximum amount.' in html
-    assert 'id="term_max_months-error">Not a valid integer.' in html
+    assert 'id="term_max_months-error">Enter a whole number.' in html
     assert 'value="Page Loan"' in html and 'value="9000000.00"' in html and 'value="33, 3301"' in html
     assert officer.get("/bank/products").text.count("data-product-id") == 0
 
