@@ -34,5 +34,12 @@ test-postgresql: $(BIN)/.installed
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 
+# Matching latency at 1,000 and 10,000 published products (SIZES="1000 10000 100000" for more) → bench/results.json.
+# Makes and drops its own database on $(BENCH_DATABASE_URL); see bench/README.md.
+BENCH_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432
+SIZES ?= 1000 10000
+bench: $(BIN)/.installed
+	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python -m bench.matching --sizes $(SIZES)
+
 clean:
 	rm -rf $(VENV) instance test-output .pytest_cache

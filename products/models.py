@@ -62,6 +62,9 @@ class Product(Base):
               postgresql_where=text("status IN ('published', 'suspended')")),
         # Matching scans published products cheapest first and stops once it has enough offers.
         Index("ix_products_status_spread", "status", "rate_spread_bp", "id"),
+        # The largest and smallest loan on offer, read from two index entries.
+        Index("ix_products_status_amount_max", "status", "amount_max"),
+        Index("ix_products_status_amount_min", "status", "amount_min"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 
-from sqlalchemy import ColumnElement, and_, exists, func, literal, select
+from sqlalchemy import ColumnElement, and_, case, exists, func, literal, select
 
 from marketplace import db
 from marketplace.matching import Candidate, NearMiss, Need
-from marketplace.orgs.models import Bank
+from marketplace.orgs.models import Organization
 from products.models import Product, ProductRegion, ProductStatus, ProductTier
 
 #: How many eligible products (cheapest spread first) are priced for one request, and how many offers are kept.
@@ -25,26 +26,43 @@ def _published(need: Need) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def _fits(need: Need) -> ColumnElement[bool]:
+def _tier_exists(need: Need) -> ColumnElement[bool]:
+    # A semi-join: the planner can start from ix_product_tiers_tier when the tier is rare.
+    return exists().where(ProductTier.product_id == Product.id, ProductTier.tier == need.tier)
+
+
+def _tier_per_row(need: Need) -> ColumnElement[bool]:
+    # Under NOT an EXISTS cannot be a semi-join, and PostgreSQL would hash all of product_tiers per request.
+    return select(func.count()).where(ProductTier.product_id == Product.id,
+                                      ProductTier.tier == need.tier).scalar_subquery() > 0
+
+
+def _region_fits(need: Need) -> ColumnElement[bool]:
+    """No region listed, or a listed prefix of the enterprise's code; tested per visited row (a NOT EXISTS … OR
+    EXISTS form makes PostgreSQL hash the whole product_regions table on every request)."""
+    prefix = ProductRegion.region_prefix
+    matches = case((func.substr(literal(need.region_code), 1, func.length(prefix)) == prefix, 1), else_=0)
+    return func.coalesce(select(func.max(matches)).where(ProductRegion.product_id == Product.id)
+                         .scalar_subquery(), 1) == 1
+
+
+def _fits(need: Need, tier_test: Callable[[Need], ColumnElement[bool]]) -> ColumnElement[bool]:
     """DESIGN.md §Matching step 1: amount and term ranges contain the request, tier and region are eligible."""
-    region_prefix = ProductRegion.region_prefix
     return and_(
         Product.amount_min <= need.amount, Product.amount_max >= need.amount,
         Product.term_min_months <= need.term_months, Product.term_max_months >= need.term_months,
-        exists().where(ProductTier.product_id == Product.id, ProductTier.tier == need.tier),
-        ~exists().where(ProductRegion.product_id == Product.id)
-        | exists().where(ProductRegion.product_id == Product.id,
-                         func.substr(literal(need.region_code), 1, func.length(region_prefix)) == region_prefix),
+        tier_test(need), _region_fits(need),
     )
 
 
 def load_candidates(need: Need) -> list[Candidate]:
-    """The cheapest-spread published products that fit, in one query."""
+    """The cheapest-spread published products that fit, in one query that walks the spread index and stops."""
+    # Organization, not Bank: joining the two tables of Bank leads PostgreSQL to list and sort every product.
     rows = db.session.execute(
-        select(Product.id, Product.name, Product.product_type, Product.bank_id, Bank.name, Product.rate_spread_bp,
-               Product.guarantee)
-        .join(Bank, Bank.id == Product.bank_id)
-        .where(*_published(need), _fits(need))
+        select(Product.id, Product.name, Product.product_type, Product.bank_id, Organization.name,
+               Product.rate_spread_bp, Product.guarantee)
+        .join(Organization, Organization.id == Product.bank_id)
+        .where(*_published(need), _fits(need, _tier_exists))
         .order_by(Product.rate_spread_bp, Product.id)
         .limit(CANDIDATE_LIMIT))
     return [Candidate(product_id=pid, product_name=name, product_type=ptype.value, bank_id=bank_id,
@@ -54,7 +72,7 @@ def load_candidates(need: Need) -> list[Candidate]:
 
 def load_near_misses(need: Need, spread_at_most: int | None) -> list[NearMiss]:
     """Published products that do not fit and would have been priced no worse than the offers made."""
-    query = (select(Product).where(*_published(need), ~_fits(need))
+    query = (select(Product).where(*_published(need), ~_fits(need, _tier_per_row))
              .order_by(Product.rate_spread_bp, Product.id).limit(NEAR_MISS_LIMIT))
     if spread_at_most is not None:
         query = query.where(Product.rate_spread_bp <= spread_at_most)

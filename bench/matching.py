@@ -1,0 +1,555 @@
+"""Matching latency at growing catalogue sizes, on a fresh PostgreSQL database made (and dropped) for the run.
+
+Run from the repository root:
+
+    python -m bench.matching                       # sizes 1000 10000, seed 7, writes bench/results.json
+    python -m bench.matching --sizes 1000 10000 100000 --explain
+
+"Matching latency" is the wall time of `marketplace.financing.services.create_request` for an enterprise user: the
+SQL loads, the pure ranking, and the insert of the request and its offers. Each timed request runs in its own app
+context and is rolled back afterwards (outside the timed region), so the measurements do not grow the database.
+The catalogue grows cumulatively (1,000 products, measure, add 9,000 more, measure, ...), with VACUUM ANALYZE after
+each growth, as autovacuum would leave a long-lived catalogue. Speed targets live here, never in timed unit tests.
+See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import os
+import platform
+import random
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask
+from flask_migrate import upgrade
+from sqlalchemy import event, insert
+from stdnum.cn import uscc
+
+from marketplace import create_app, db
+from marketplace.auth.models import Role, User
+from marketplace.dates import business_today
+from marketplace.financing import matching as loader
+from marketplace.financing.services import create_request
+from marketplace.lpr.services import set_rates
+from marketplace.orgs.models import EnterpriseSize, Tier
+from marketplace.orgs.services import certify, create_bank, create_enterprise
+from products.models import GuaranteeNeed, Product, ProductRegion, ProductStatus, ProductTier, ProductType
+
+DEFAULT_BASE_URL = "postgresql://postgres@127.0.0.1:5432"
+RESULTS = Path(__file__).resolve().parent / "results.json"
+TARGET_P50_MS_AT_10000 = 25.0
+TARGET_GROWTH_10X = 2.0
+#: Server settings that change the plans; recorded with the figures.
+PLANNER_SETTINGS = ("random_page_cost", "effective_cache_size", "shared_buffers", "work_mem")
+
+# Catalogue shape ---------------------------------------------------------------------------------------------
+
+BANKS = [("Bank of Hangzhou", "HZB"), ("Bank of Ningbo", "NBB"), ("Zhejiang Tailong Commercial Bank", "TLB"),
+         ("Zhejiang Chouzhou Commercial Bank", "CZB"), ("ICBC Zhejiang", "ICBCZJ"), ("CCB Zhejiang", "CCBZJ"),
+         ("Agricultural Bank Zhejiang", "ABCZJ"), ("China Merchants Bank Hangzhou", "CMBHZ")]
+#: Region prefix sets of products that have any (half have none: open everywhere).
+REGION_SETS = [("33",), ("33",), ("33",), ("3301",), ("3301",), ("3302",), ("330106",), ("3301", "3302"),
+               ("3303", "3304"), ("330106", "330108"), ("44",), ("4403",)]
+TIER_SETS = [(Tier.INNOVATIVE, Tier.SRDI, Tier.LITTLE_GIANT)] * 4 + [(Tier.SRDI, Tier.LITTLE_GIANT)] * 4 + [
+    (Tier.LITTLE_GIANT,)] * 2 + [(Tier.INNOVATIVE,), (Tier.INNOVATIVE, Tier.SRDI), (Tier.SRDI,)]
+GUARANTEES = [GuaranteeNeed.NONE] * 6 + [GuaranteeNeed.OPTIONAL] * 3 + [GuaranteeNeed.REQUIRED]
+TERM_MINS = [1, 3, 3, 6, 6, 12]
+TERM_MAXES = [12, 12, 24, 36, 36, 60, 60, 84, 120, 180, 360]
+ENTERPRISE_REGIONS = ["330106"] * 4 + ["330102", "330108", "330110", "330205", "330212", "330304", "330402",
+                                         "330502", "330681", "440305"]
+#: Enterprises' certified tiers, in proportion; "expired" is a certification whose validity has ended (it counts
+#: as none), "none" an enterprise the province has not certified: about one in ten cannot be offered anything.
+ENTERPRISE_TIERS = ["innovative", "srdi", "little_giant", "srdi", "innovative", "srdi", "little_giant", "innovative",
+                    "srdi", "none", "innovative", "srdi", "little_giant", "srdi", "innovative", "srdi", "little_giant",
+                    "innovative", "expired"]
+REQUEST_TERMS = [3, 6, 12, 12, 12, 18, 24, 24, 36, 36, 48, 60, 84, 120]
+
+
+def _log_uniform(rng: random.Random, low: float, high: float, step: int) -> Decimal:
+    """An amount between low and high, uniform on a log scale, rounded to `step` yuan."""
+    value = 10 ** rng.uniform(math.log10(low), math.log10(high))
+    return Decimal(max(step, round(value / step) * step)).quantize(Decimal("0.01"))
+
+
+def product_rows(rng: random.Random, bank_ids: list[int], start: int, count: int) -> list[dict[str, Any]]:
+    """`count` published products, numbered from `start`, each with its tier and region sets under "_tiers" and
+    "_regions"."""
+    now = dt.datetime.now(dt.UTC)
+    types = list(ProductType)
+    rows = []
+    for i in range(start, start + count):
+        amount_min = _log_uniform(rng, 100_000, 5_000_000, 10_000)
+        amount_max = max(amount_min, _log_uniform(rng, 1_000_000, 50_000_000, 100_000))
+        term_min = rng.choice(TERM_MINS)
+        term_max = max(term_min, rng.choice(TERM_MAXES))
+        product_type = rng.choice(types)
+        rows.append({
+            "bank_id": rng.choice(bank_ids), "name": f"{product_type.value.replace('_', ' ').title()} loan {i}",
+            "product_type": product_type, "amount_min": amount_min, "amount_max": amount_max,
+            "term_min_months": term_min, "term_max_months": term_max, "rate_spread_bp": rng.randint(-30, 300),
+            "guarantee": rng.choice(GUARANTEES), "description": "", "status": ProductStatus.PUBLISHED,
+            "version": 1, "created_at": now, "updated_at": now, "published_at": now,
+            "_tiers": rng.choice(TIER_SETS),
+            "_regions": () if rng.random() < 0.5 else rng.choice(REGION_SETS),
+        })
+    return rows
+
+
+def publish(rng: random.Random, bank_ids: list[int], start: int, count: int, chunk: int = 10_000) -> None:
+    """Bulk-insert `count` published products with their tiers and regions (Core inserts, chunked)."""
+    for offset in range(0, count, chunk):
+        rows = product_rows(rng, bank_ids, start + offset, min(chunk, count - offset))
+        columns = [{k: v for k, v in row.items() if not k.startswith("_")} for row in rows]
+        ids = db.session.scalars(insert(Product).returning(Product.id, sort_by_parameter_order=True), columns).all()
+        db.session.execute(insert(ProductTier), [{"product_id": pid, "tier": tier}
+                                                 for pid, row in zip(ids, rows, strict=True) for tier in row["_tiers"]])
+        regions = [{"product_id": pid, "region_prefix": prefix}
+                   for pid, row in zip(ids, rows, strict=True) for prefix in row["_regions"]]
+        if regions:
+            db.session.execute(insert(ProductRegion), regions)
+    # Version 1 of a product is its own family, as the product services would record it.
+    db.session.execute(sa.text("UPDATE products SET family_id = id WHERE family_id IS NULL"))
+    db.session.commit()
+
+
+def seed_parties(rng: random.Random, enterprises: int) -> tuple[list[int], list[int]]:
+    """Banks, the LPR, and certified enterprises with one user each. Returns (bank ids, enterprise user ids)."""
+    bank_ids = [create_bank(name, code).id for name, code in BANKS]
+    set_rates(dt.date(2025, 9, 22), Decimal("0.0300"), Decimal("0.0350"))
+    today = business_today()
+    user_ids = []
+    # The tiers in their proportions (not drawn one by one, which can leave a quarter uncertified by chance).
+    tiers = [ENTERPRISE_TIERS[n % len(ENTERPRISE_TIERS)] for n in range(enterprises)]
+    rng.shuffle(tiers)
+    for n, tier in enumerate(tiers, start=1):
+        region = rng.choice(ENTERPRISE_REGIONS)
+        base = f"91{region[:6]}MA{n:07d}"[:17]
+        enterprise = create_enterprise(
+            name=f"Bench enterprise {n}", uscc=base + uscc.calc_check_digit(base), region_code=region,
+            industry_code=rng.choice(["C3811", "C3979", "I6513", "C2710", "M7320"]),
+            size=rng.choice(list(EnterpriseSize)), annual_revenue=Decimal(rng.randint(5, 400)) * 1_000_000,
+            rd_expense=Decimal(rng.randint(1, 40)) * 100_000, employees=rng.randint(10, 900))
+        if tier == "expired":
+            certify(enterprise.uscc, Tier.SRDI, today - dt.timedelta(days=rng.randint(1, 400)))
+        elif tier != "none":
+            certify(enterprise.uscc, Tier(tier), today + dt.timedelta(days=rng.randint(30, 1000)))
+        user = User(username=f"bench{n}", password_hash="!bench-no-login", role=Role.ENTERPRISE,
+                    organization_id=enterprise.id)
+        db.session.add(user)
+        db.session.flush()
+        user_ids.append(user.id)
+    db.session.commit()
+    return bank_ids, user_ids
+
+
+# Requests ----------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Ask:
+    user_id: int
+    data: dict[str, Any]
+
+
+def asks(rng: random.Random, user_ids: list[int], count: int) -> list[Ask]:
+    """A deterministic mix: every enterprise in turn (in a shuffled order, so each asks equally often), amounts
+    100k..60M (some above every product's maximum), terms 3..120 months, mostly any product type, mostly accepting
+    a guarantee."""
+    types = list(ProductType)
+    askers = rng.sample(user_ids, len(user_ids))
+    made = []
+    for n in range(count):
+        product_types = None if rng.random() < 0.8 else sorted(rng.sample(types, rng.randint(1, 2)))
+        made.append(Ask(askers[n % len(askers)], {
+            "amount": _log_uniform(rng, 100_000, 60_000_000, 10_000), "term_months": rng.choice(REQUEST_TERMS),
+            "purpose": f"Bench request {n}", "accept_guarantee": rng.random() < 0.85, "product_types": product_types}))
+    return made
+
+
+def measure(app: Flask, requests: list[Ask]) -> list[tuple[float, int]]:
+    """(milliseconds, offers) per request; each in its own app context, rolled back afterwards (untimed)."""
+    results = []
+    for ask in requests:
+        with app.app_context():
+            user = db.session.get(User, ask.user_id)
+            started = time.perf_counter()
+            request = create_request(user, ask.data)
+            elapsed = time.perf_counter() - started
+            offers = len(request.offers)
+            db.session.rollback()
+        results.append((elapsed * 1000, offers))
+    return results
+
+
+LOADERS = ("load_candidates", "load_near_misses", "amount_bounds")
+
+
+@contextmanager
+def loader_spans(on_call: Callable[[str, float], None],
+                 on_enter: Callable[[str], None] = lambda _name: None) -> Iterator[None]:
+    """Wrap the three SQL loaders so each call reports its name on entry and (name, seconds) on exit; restores
+    them afterwards. The services module calls them through the module, so this sees every call."""
+    originals = {name: getattr(loader, name) for name in LOADERS}
+
+    def wrapped(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            on_enter(name)
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                on_call(name, time.perf_counter() - started)
+        return call
+
+    for name, function in originals.items():
+        setattr(loader, name, wrapped(name, function))
+    try:
+        yield
+    finally:
+        for name, function in originals.items():
+            setattr(loader, name, function)
+
+
+def breakdown(app: Flask, requests: list[Ask]) -> dict[str, Any]:
+    """A separate, instrumented pass: mean ms per loader, the rest, and SQL statements per request."""
+    spans: dict[str, float] = {"load_candidates": 0.0, "load_near_misses": 0.0, "amount_bounds": 0.0}
+    statements = 0
+
+    def on_call(name: str, seconds: float) -> None:
+        spans[name] += seconds
+
+    total = 0.0
+    engine = db.engine_of(app)
+    counting = False
+
+    def count(*_args: Any) -> None:
+        nonlocal statements
+        statements += counting
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        with loader_spans(on_call):
+            for ask in requests:
+                with app.app_context():
+                    user = db.session.get(User, ask.user_id)
+                    counting = True
+                    started = time.perf_counter()
+                    create_request(user, ask.data)
+                    total += time.perf_counter() - started
+                    counting = False
+                    db.session.rollback()
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    n = len(requests)
+    result = {name: round(seconds * 1000 / n, 3) for name, seconds in spans.items()}
+    result["rest"] = round((total - sum(spans.values())) * 1000 / n, 3)
+    result["statements_per_request"] = round(statements / n, 2)
+    return result
+
+
+Captured = list[tuple[str, str, Any]]  # (loader, SQL as sent, parameters as sent)
+
+
+def with_captured_sql(app: Flask, user_id: int, data: dict[str, Any],
+                      use: Callable[[Any, User, sa.Connection, Captured], Any]) -> Any:
+    """Run create_request capturing the SQL each loader sends, call use(request, user, connection, captured) in
+    the same transaction, then roll back."""
+    captured: Captured = []
+    current = {"name": "other"}
+
+    def enter(name: str) -> None:
+        current["name"] = name
+
+    def leave(_name: str, _seconds: float) -> None:
+        current["name"] = "other"
+
+    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+        if current["name"] != "other":
+            captured.append((current["name"], statement, parameters))
+
+    engine = db.engine_of(app)
+    with app.app_context():
+        user = db.session.get(User, user_id)
+        event.listen(engine, "before_cursor_execute", capture)
+        try:
+            with loader_spans(leave, enter):
+                request = create_request(user, data)
+        finally:
+            event.remove(engine, "before_cursor_execute", capture)
+        try:
+            return use(request, user, db.session.connection(), captured)
+        finally:
+            db.session.rollback()
+
+
+def explain(app: Flask, user_id: int, data: dict[str, Any], title: str) -> None:
+    """Print EXPLAIN (ANALYZE, BUFFERS) of exactly the statements the three loaders send for one request."""
+    def show(request: Any, user: User, connection: sa.Connection, captured: Captured) -> None:
+        print(f"\n=== EXPLAIN {title}: amount {data['amount']:,} term {data['term_months']} tier "
+              f"{request.tier_at_request.value} region {user.organization.region_code} → {len(request.offers)} offers")
+        for name, statement, parameters in captured:
+            print(f"\n--- {name}\n{statement}\n-- parameters: {parameters}")
+            plan = connection.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + statement, parameters).scalars().all()
+            print("\n".join(plan))
+
+    with_captured_sql(app, user_id, data, show)
+
+
+def query_stats(app: Flask, requests: list[Ask]) -> dict[str, dict[str, float]]:
+    """Per loader, the mean server execution time (EXPLAIN ANALYZE) and mean shared buffers touched, over the
+    requests. Buffers do not depend on what else the machine is doing, so they show growth without the noise."""
+    totals = {name: {"execution_ms": 0.0, "planning_ms": 0.0, "buffers": 0.0} for name in LOADERS}
+
+    def add(_request: Any, _user: User, connection: sa.Connection, captured: Captured) -> None:
+        for name, statement, parameters in captured:
+            plan = connection.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + statement,
+                                              parameters).scalar()
+            top = (json.loads(plan) if isinstance(plan, str) else plan)[0]
+            totals[name]["execution_ms"] += top["Execution Time"]
+            totals[name]["planning_ms"] += top.get("Planning Time", 0.0)
+            node = top["Plan"]
+            totals[name]["buffers"] += node.get("Shared Hit Blocks", 0) + node.get("Shared Read Blocks", 0)
+
+    for ask in requests:
+        with_captured_sql(app, ask.user_id, ask.data, add)
+    return {name: {key: round(value / len(requests), 3) for key, value in figures.items()}
+            for name, figures in totals.items()}
+
+
+# Figures ----------------------------------------------------------------------------------------------------
+
+def percentile(sorted_values: list[float], fraction: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default)."""
+    position = (len(sorted_values) - 1) * fraction
+    low = int(position)
+    high = min(low + 1, len(sorted_values) - 1)
+    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (position - low)
+
+
+def summarise(products: int, results: list[tuple[float, int]]) -> dict[str, Any]:
+    times = sorted(ms for ms, _ in results)
+    offers = [n for _, n in results]
+    return {
+        "products": products, "requests": len(results),
+        "p50_ms": round(percentile(times, 0.50), 3), "p95_ms": round(percentile(times, 0.95), 3),
+        "p99_ms": round(percentile(times, 0.99), 3), "mean_ms": round(statistics.fmean(times), 3),
+        "min_ms": round(times[0], 3), "max_ms": round(times[-1], 3),
+        "offers_mean": round(statistics.fmean(offers), 2), "zero_offer_requests": sum(1 for n in offers if n == 0),
+    }
+
+
+def checks(sizes: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    at_1000, at_10000 = sizes.get("1000"), sizes.get("10000")
+    ratio = round(at_10000["p50_ms"] / at_1000["p50_ms"], 3) if at_1000 and at_10000 else None
+    result: dict[str, Any] = {
+        "p50_at_10000_ok": at_10000["p50_ms"] <= TARGET_P50_MS_AT_10000 if at_10000 else None,
+        "growth_ratio": ratio,
+        "growth_ok": ratio <= TARGET_GROWTH_10X if ratio is not None else None,
+    }
+    # Every tenfold step measured (1000→10000, 10000→100000, ...), for when larger sizes are added.
+    steps = {f"{small}->{int(small) * 10}": round(sizes[str(int(small) * 10)]["p50_ms"] / sizes[small]["p50_ms"], 3)
+             for small in sizes if str(int(small) * 10) in sizes}
+    result["growth_ratios_10x"] = steps
+    result["growth_10x_all_ok"] = all(r <= TARGET_GROWTH_10X for r in steps.values()) if steps else None
+    return result
+
+
+def write_results(key: str, figures: dict[str, Any], path: Path) -> None:
+    existing: dict[str, Any] = {}
+    if path.exists():
+        try:
+            existing = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            print(f"warning: {path} was not valid JSON; rewriting it", file=sys.stderr)
+    existing[key] = figures
+    path.write_text(json.dumps(existing, indent=2, ensure_ascii=False) + "\n")
+
+
+def print_table(sizes: dict[str, dict[str, Any]]) -> None:
+    header = (f"{'products':>9} {'p50':>8} {'p95':>8} {'p99':>8} {'mean':>8} {'min':>8} {'max':>8} "
+              f"{'offers':>7} {'zero':>5}   candidates near_miss bounds rest (ms)  stmts")
+    print("\nMatching latency (ms), create_request end to end:")
+    print(header)
+    for size in sizes.values():
+        b = size.get("breakdown_ms", {})
+        print(f"{size['products']:>9,} {size['p50_ms']:>8.2f} {size['p95_ms']:>8.2f} {size['p99_ms']:>8.2f} "
+              f"{size['mean_ms']:>8.2f} {size['min_ms']:>8.2f} {size['max_ms']:>8.2f} {size['offers_mean']:>7.2f} "
+              f"{size['zero_offer_requests']:>5}   {b.get('load_candidates', 0):>10.2f} "
+              f"{b.get('load_near_misses', 0):>9.2f} {b.get('amount_bounds', 0):>6.2f} {b.get('rest', 0):>5.2f}"
+              f"       {b.get('statements_per_request', 0):>5}")
+    if any("query_stats" in size for size in sizes.values()):
+        print("\nServer side per loader (EXPLAIN ANALYZE, mean per request): execution ms / shared buffers")
+        print(f"{'products':>9} " + " ".join(f"{name:>24}" for name in LOADERS))
+        for size in sizes.values():
+            if "query_stats" in size:
+                cells = [f"{stats['execution_ms']:>10.3f} ms {stats['buffers']:>7.0f} buf"
+                         for stats in size["query_stats"].values()]
+                print(f"{size['products']:>9,} " + " ".join(f"{cell:>24}" for cell in cells))
+
+
+# Database for the run ---------------------------------------------------------------------------------------
+
+@contextmanager
+def fresh_database(base_url: str) -> Iterator[str]:
+    """CREATE a database named mkt_bench_<random>, yield its URL, and DROP it (WITH (FORCE)) whatever happens."""
+    base = sa.make_url(base_url)
+    admin_url = base.set(drivername="postgresql+psycopg", database=base.database or "test")
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    name = f"mkt_bench_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield base.set(drivername="postgresql", database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+        print(f"dropped database {name}")
+
+
+def vacuum_analyze(app: Flask) -> None:
+    with db.engine_of(app).connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(sa.text("VACUUM (ANALYZE) products, product_tiers, product_regions"))
+        connection.execute(sa.text("ANALYZE"))
+
+
+# Main -------------------------------------------------------------------------------------------------------
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.matching", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000],
+                        help="catalogue sizes (published products) to measure, grown cumulatively (default 1000 10000)")
+    parser.add_argument("--seed", type=int, default=7, help="seed for the catalogue and the request mix (default 7)")
+    parser.add_argument("--requests", type=int, default=300, help="timed requests per size (default 300)")
+    parser.add_argument("--warmup", type=int, default=20, help="untimed warm-up requests per size (default 20)")
+    parser.add_argument("--enterprises", type=int, default=50, help="enterprises asking (default 50)")
+    parser.add_argument("--breakdown-requests", type=int, default=100,
+                        help="requests in the separate instrumented pass per size (0 to skip; default 100)")
+    parser.add_argument("--explain", action="store_true",
+                        help="print EXPLAIN (ANALYZE, BUFFERS) of the loaders' queries at each size "
+                             "(always done when a target is missed)")
+    parser.add_argument("--query-stats", action="store_true",
+                        help="also EXPLAIN ANALYZE every timed request's loader queries and record, per loader, mean "
+                             "server time and shared buffers (deterministic work measure)")
+    parser.add_argument("--experiment-sql", action="append", default=[], metavar="SQL",
+                        help="EXPERIMENT: run this SQL (e.g. CREATE INDEX ...) after the migrations; results go to "
+                             "the 'matching_experiment' key, the 'matching' figures are left alone (repeatable)")
+    parser.add_argument("--output", type=Path, default=RESULTS, help=f"results file (default {RESULTS})")
+    args = parser.parse_args(argv)
+    if any(size <= 0 for size in args.sizes) or args.requests <= 0:
+        parser.error("sizes and --requests must be positive")
+    args.sizes = sorted(set(args.sizes))
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    base_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_BASE_URL)
+    rng = random.Random(args.seed)
+    started = time.perf_counter()
+    load_at_start = round(os.getloadavg()[0], 2)
+    with fresh_database(base_url) as url:
+        app = create_app({"PROFILE": "test", "DATABASE_URL": url, "SECRET_KEY": "bench"})
+        try:
+            with app.app_context():
+                upgrade()
+                for sql in args.experiment_sql:
+                    print(f"EXPERIMENT: {sql}")
+                    db.session.execute(sa.text(sql))
+                db.session.commit()
+            db.engine_of(app).dispose()  # new connections, so per-database settings from an experiment apply
+            with app.app_context():
+                postgres_version = db.session.scalar(sa.text("SHOW server_version"))
+                settings = {name: db.session.scalar(sa.text(f"SHOW {name}")) for name in PLANNER_SETTINGS}
+                bank_ids, user_ids = seed_parties(rng, args.enterprises)
+            request_rng = random.Random(f"{args.seed}:requests")
+            warmup = asks(request_rng, user_ids, args.warmup)
+            timed = asks(request_rng, user_ids, args.requests)
+            sizes: dict[str, dict[str, Any]] = {}
+            published = 0
+            for size in args.sizes:
+                grow = time.perf_counter()
+                with app.app_context():
+                    publish(rng, bank_ids, published, size - published)
+                published = size
+                vacuum_analyze(app)
+                print(f"catalogue at {size:,} published products (grown in {time.perf_counter() - grow:.1f} s); "
+                      f"measuring {args.requests} requests after {args.warmup} warm-up")
+                measure(app, warmup)
+                sizes[str(size)] = summarise(size, measure(app, timed))
+                if args.breakdown_requests:
+                    sizes[str(size)]["breakdown_ms"] = breakdown(app, timed[:args.breakdown_requests])
+                if args.query_stats:
+                    sizes[str(size)]["query_stats"] = query_stats(app, timed)
+                if args.explain:
+                    explain_examples(app, user_ids, f"at {size:,} products")
+            verdict = checks(sizes)
+            missed = verdict["p50_at_10000_ok"] is False or verdict["growth_ok"] is False \
+                or verdict["growth_10x_all_ok"] is False
+            if missed and not args.explain:
+                print("\nA target was missed: the query plans at the largest size follow.")
+                explain_examples(app, user_ids, f"at {args.sizes[-1]:,} products")
+        finally:
+            db.engine_of(app).dispose()
+
+    figures = {
+        "database": "postgresql", "postgres_version": postgres_version, "postgres_settings": settings,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+                    # Other work on the machine skews the figures; the 1-minute load average before and after.
+                    "load_average_1m": {"start": load_at_start, "end": round(os.getloadavg()[0], 2)}},
+        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "parameters": {"seed": args.seed, "requests": args.requests, "warmup": args.warmup,
+                       "enterprises": args.enterprises, "candidate_limit": loader.CANDIDATE_LIMIT,
+                       "offer_limit": loader.OFFER_LIMIT},
+        "sizes": sizes,
+        "targets": {"p50_ms_at_10000_max": TARGET_P50_MS_AT_10000, "growth_10x_max_ratio": TARGET_GROWTH_10X},
+        "checks": verdict,
+    }
+    key = "matching"
+    if args.experiment_sql:
+        key = "matching_experiment"
+        figures["experiment_sql"] = args.experiment_sql
+    write_results(key, figures, args.output)
+
+    print_table(sizes)
+    if verdict["p50_at_10000_ok"] is not None:
+        p50 = sizes["10000"]["p50_ms"]
+        print(("ok" if verdict["p50_at_10000_ok"] else "TARGET MISSED") +
+              f": p50 at 10,000 products = {p50:.2f} ms (target ≤ {TARGET_P50_MS_AT_10000:g} ms)")
+    for step, ratio in verdict["growth_ratios_10x"].items():
+        print(("ok" if ratio <= TARGET_GROWTH_10X else "TARGET MISSED") +
+              f": p50 growth {step} products = {ratio:.2f}x (target ≤ {TARGET_GROWTH_10X:g}x)")
+    if args.experiment_sql:
+        print("EXPERIMENTAL RUN (" + "; ".join(args.experiment_sql) + ") — figures under 'matching_experiment'")
+    print(f"wrote {args.output} ['{key}'] in {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+def explain_examples(app: Flask, user_ids: list[int], when: str) -> None:
+    """Two requests from one certified enterprise: a typical one that gets offers, and one above every maximum."""
+    with app.app_context():
+        today = business_today()
+        user_id = next(uid for uid in user_ids
+                       if db.session.get(User, uid).organization.tier_on(today) is Tier.SRDI
+                       and db.session.get(User, uid).organization.region_code.startswith("3301"))
+    typical = {"amount": Decimal("2000000.00"), "term_months": 12, "purpose": "explain", "accept_guarantee": True,
+               "product_types": None}
+    explain(app, user_id, typical, f"typical request {when}")
+    explain(app, user_id, {**typical, "amount": Decimal("60000000.00")}, f"request above every maximum {when}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
