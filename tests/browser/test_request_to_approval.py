@@ -39,7 +39,8 @@ def test_enterprise_request_is_chosen_then_approved_by_the_bank(live_server: str
     _sign_in(page, base_url, "enterprise", landing=r"/enterprise/requests$")
     page.goto(request_url)
     expect(_request_status(page)).to_have_text("Approved")
-    expect(page.locator("p.note")).to_contain_text("Order book verified")
+    expect(page.locator("#application")).to_contain_text("Order book verified")
+    expect(page.locator("#application")).to_contain_text("Loan #")
 
 
 # Steps ---------------------------------------------------------------------------------------------------
