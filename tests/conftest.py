@@ -28,6 +28,7 @@ from marketplace.auth.models import Role, User
 from marketplace.lpr.services import set_rates
 from marketplace.orgs.models import Agency, AgencyKind, Bank, Enterprise, EnterpriseSize, Tier
 from marketplace.orgs.services import certify, create_agency, create_bank, create_enterprise
+from tests.pages import PASSWORD, sign_in
 
 BACKEND = os.environ.get("MARKETPLACE_TEST_DB", "sqlite")
 PG_URL = os.environ.get("MARKETPLACE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -118,7 +119,6 @@ def client(app: Flask):
 
 # Factories -----------------------------------------------------------------------------------------
 
-PASSWORD = "correct-horse-battery"
 # A cheap hash keeps the suite fast; the production hashing (scrypt) has a test of its own.
 _FAST_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
 
@@ -231,3 +231,9 @@ def world(make: Make):
 def as_role(world, login_api):
     """as_role("bank") → an ApiClient signed in as that member of the world."""
     return lambda who: login_api(getattr(world, f"{who}_user"))
+
+
+@pytest.fixture
+def browser_of(app):
+    """browser_of(user) → a test client signed in through /login, with its own cookies."""
+    return lambda user: sign_in(app, user)

@@ -5,26 +5,11 @@ import re
 import pytest
 from stdnum.cn import uscc
 
+from tests.pages import csrf_token, post_form
+
 PRODUCT = {"name": "Plain credit", "product_type": "credit", "amount_min": "100000.00",
            "amount_max": "10000000.00", "term_min_months": 6, "term_max_months": 36, "rate_spread_bp": 30,
            "eligible_tiers": ["srdi", "little_giant"], "guarantee": "none"}
-
-
-def csrf_token(html: str) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
-
-
-@pytest.fixture
-def sign_in(app):
-    def signed_in(user):
-        browser = app.test_client()
-        token = csrf_token(browser.get("/login").text)
-        response = browser.post("/login", data={"username": user.username, "password": "correct-horse-battery",
-                                                "csrf_token": token})
-        assert response.status_code == 302
-        return browser
-
-    return signed_in
 
 
 @pytest.fixture
@@ -35,13 +20,8 @@ def published(as_role):
     return product
 
 
-def post_form(browser, path, data, form_page=None):
-    token = csrf_token(browser.get(form_page or path).text)
-    return browser.post(path, data={**data, "csrf_token": token})
-
-
-def test_an_enterprise_files_a_request_and_sees_ranked_offers(sign_in, world, published):
-    browser = sign_in(world.enterprise_user)
+def test_an_enterprise_files_a_request_and_sees_ranked_offers(browser_of, world, published):
+    browser = browser_of(world.enterprise_user)
     response = post_form(browser, "/enterprise/requests/new", {
         "amount": "2000000.00", "term_months": "12", "purpose": "New CNC line", "accept_guarantee": ["false", "true"]})
     assert response.status_code == 302
@@ -50,8 +30,8 @@ def test_an_enterprise_files_a_request_and_sees_ranked_offers(sign_in, world, pu
     assert "Open: choose an offer" in page
 
 
-def test_a_bad_request_form_keeps_what_was_typed_and_marks_the_field(sign_in, world, published):
-    browser = sign_in(world.enterprise_user)
+def test_a_bad_request_form_keeps_what_was_typed_and_marks_the_field(browser_of, world, published):
+    browser = browser_of(world.enterprise_user)
     response = post_form(browser, "/enterprise/requests/new", {"amount": "2000000.005", "term_months": "12",
                                                                "purpose": "x", "accept_guarantee": "false"})
     assert response.status_code == 422
@@ -60,8 +40,8 @@ def test_a_bad_request_form_keeps_what_was_typed_and_marks_the_field(sign_in, wo
     assert 'id="accept_guarantee" name="accept_guarantee" value="true" >' in response.text  # stays unticked
 
 
-def test_choosing_an_offer_sends_it_to_the_bank_which_approves_it(sign_in, world, published):
-    enterprise = sign_in(world.enterprise_user)
+def test_choosing_an_offer_sends_it_to_the_bank_which_approves_it(browser_of, world, published):
+    enterprise = browser_of(world.enterprise_user)
     location = post_form(enterprise, "/enterprise/requests/new", {
         "amount": "2000000.00", "term_months": "12", "purpose": "New CNC line"}).headers["Location"]
     request_page = enterprise.get(location).text
@@ -70,7 +50,7 @@ def test_choosing_an_offer_sends_it_to_the_bank_which_approves_it(sign_in, world
                              follow_redirects=True)
     assert "Sent to" in chosen.text and "With the bank" in chosen.text
 
-    bank = sign_in(world.bank_user)
+    bank = browser_of(world.bank_user)
     queue = bank.get("/bank/applications").text
     application_id = re.search(r'data-application-id="(\d+)"', queue).group(1)
     declined_without_reason = bank.post(f"/bank/applications/{application_id}/decision", data={
@@ -88,12 +68,12 @@ def test_choosing_an_offer_sends_it_to_the_bank_which_approves_it(sign_in, world
     assert f'data-application-id="{application_id}"' in bank.get("/bank/applications?status=approved").text
 
 
-def test_another_bank_sees_nothing_in_its_queue_and_cannot_decide(sign_in, world, published, as_role):
+def test_another_bank_sees_nothing_in_its_queue_and_cannot_decide(browser_of, world, published, as_role):
     created = as_role("enterprise").post("/api/v1/financing-requests", json={
         "amount": "2000000.00", "term_months": 12, "purpose": "x"}).json
     routed = as_role("enterprise").post(f"/api/v1/financing-requests/{created['id']}/select",
                                         json={"offer_id": created["offers"][0]["id"]}).json
-    other = sign_in(world.bank2_user)
+    other = browser_of(world.bank2_user)
     queue = other.get("/bank/applications").text
     assert "data-application-id" not in queue
     decision = other.post(f"/bank/applications/{routed['application']['id']}/decision",
@@ -101,20 +81,20 @@ def test_another_bank_sees_nothing_in_its_queue_and_cannot_decide(sign_in, world
     assert decision.status_code == 404
 
 
-def test_another_enterprises_request_page_is_404(sign_in, world, published, as_role):
+def test_another_enterprises_request_page_is_404(browser_of, world, published, as_role):
     created = as_role("enterprise").post("/api/v1/financing-requests", json={
         "amount": "2000000.00", "term_months": 12, "purpose": "x"}).json
-    assert sign_in(world.enterprise2_user).get(f"/enterprise/requests/{created['id']}").status_code == 404
+    assert browser_of(world.enterprise2_user).get(f"/enterprise/requests/{created['id']}").status_code == 404
 
 
-def test_the_request_pages_are_for_enterprises(client, sign_in, world):
+def test_the_request_pages_are_for_enterprises(client, browser_of, world):
     assert client.get("/enterprise/requests/new").headers["Location"].startswith("/login")
-    assert sign_in(world.bank_user).get("/enterprise/requests/new").status_code == 403
-    assert sign_in(world.enterprise_user).get("/bank/applications").status_code == 403
+    assert browser_of(world.bank_user).get("/enterprise/requests/new").status_code == 403
+    assert browser_of(world.enterprise_user).get("/bank/applications").status_code == 403
 
 
-def test_an_empty_request_list_says_what_to_do(sign_in, world):
-    page = sign_in(world.enterprise_user).get("/enterprise/requests").text
+def test_an_empty_request_list_says_what_to_do(browser_of, world):
+    page = browser_of(world.enterprise_user).get("/enterprise/requests").text
     assert "You have not asked for financing yet" in page
 
 

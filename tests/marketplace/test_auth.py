@@ -8,6 +8,7 @@ from sqlalchemy import select, update
 from marketplace import db
 from marketplace.auth.models import ApiToken, Role, User
 from marketplace.auth.services import authenticate, create_user
+from tests.pages import csrf_token
 
 PROBLEM = "application/problem+json"
 
@@ -193,10 +194,6 @@ def test_create_admin_command_refuses_a_weak_password(app):
 
 
 # Web sessions ------------------------------------------------------------------------------------------
-
-def csrf_token(html: str) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
-
 
 def test_signing_in_leads_a_bank_officer_to_their_products(client, world):
     token = csrf_token(client.get("/login").text)

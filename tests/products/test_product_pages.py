@@ -4,36 +4,17 @@ import re
 
 import pytest
 
+from tests.pages import csrf_token, post_form
+
 FORM = {"name": "Page Loan", "product_type": "credit", "amount_min": "500000.00", "amount_max": "3000000.00",
         "term_min_months": "6", "term_max_months": "24", "rate_spread_bp": "25",
         "eligible_tiers": ["srdi", "little_giant"], "eligible_regions": "33, 3301", "guarantee": "none",
         "description": ""}
 
 
-def csrf_token(html: str) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
-
-
-@pytest.fixture
-def browser_of(client):
-    def sign_in(user):
-        token = csrf_token(client.get("/login").text)
-        response = client.post("/login", data={"username": user.username, "password": "correct-horse-battery",
-                                               "csrf_token": token})
-        assert response.status_code == 302
-        return client
-
-    return sign_in
-
-
 @pytest.fixture
 def officer(browser_of, world):
     return browser_of(world.bank_user)
-
-
-def post_form(client, path, data):
-    token = csrf_token(client.get(path).text)
-    return client.post(path, data={**data, "csrf_token": token})
 
 
 def test_anonymous_visitors_are_sent_to_login(client):

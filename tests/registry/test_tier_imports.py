@@ -12,6 +12,7 @@ from stdnum.cn import uscc
 from marketplace import db
 from marketplace.dates import business_today
 from marketplace.orgs.models import Enterprise, ImportStatus, Tier, TierCertification, TierImport
+from tests.pages import csrf_token
 
 IMPORTS = "/api/v1/tier-registry/imports"
 HEADER = ("uscc", "tier", "valid_until")
@@ -187,22 +188,6 @@ def test_the_openapi_document_describes_the_upload_as_multipart(client):
 # The page ---------------------------------------------------------------------------------------------
 
 PAGE = "/admin/tier-registry"
-
-
-def csrf_token(html: str) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
-
-
-@pytest.fixture
-def browser_of(client):
-    def sign_in(user):
-        token = csrf_token(client.get("/login").text)
-        response = client.post("/login", data={"username": user.username, "password": "correct-horse-battery",
-                                               "csrf_token": token})
-        assert response.status_code == 302
-        return client
-
-    return sign_in
 
 
 @pytest.fixture
