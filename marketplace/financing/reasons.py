@@ -20,10 +20,13 @@ def _yuan(amount: Decimal | None) -> str:
 
 
 def _who(reason: Reason) -> str:
-    names = ", ".join(reason.products)
+    """“A”; “A and B”; “A, B and C”; “A, B, C and 4 more products”."""
+    names = list(reason.products)
     if reason.more:
-        names += " " + ngettext("and %(num)d more product", "and %(num)d more products", reason.more)
-    return names
+        names.append(ngettext("%(num)d more product", "%(num)d more products", reason.more))
+    if len(names) == 1:
+        return names[0]
+    return _("%(first)s and %(last)s", first=", ".join(names[:-1]), last=names[-1])
 
 
 def sentence(reason: Reason) -> str:
