@@ -24,8 +24,8 @@ def _who(reason: Reason) -> str:
     names = list(reason.products)
     if reason.more:
         names.append(ngettext("%(num)d more product", "%(num)d more products", reason.more))
-    if len(names) == 1:
-        return names[0]
+    if len(names) <= 1:
+        return "".join(names)
     return _("%(first)s and %(last)s", first=", ".join(names[:-1]), last=names[-1])
 
 

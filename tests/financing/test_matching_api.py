@@ -175,3 +175,15 @@ def test_a_matched_request_keeps_the_product_version_it_matched(catalogue, as_ro
     again = as_role("enterprise").get(f"/api/v1/financing-requests/{created['id']}").json
     assert again["offers"][0]["product_id"] == catalogue["A"]
     assert again["offers"][0]["interest_rate"] == "0.0330"
+
+
+def test_several_products_with_one_reason_are_named_together(as_role):
+    bank = as_role("bank")
+    for name in ("Short A", "Short B", "Short C", "Short D"):
+        created = bank.post("/api/v1/products", json={**BASE, "name": name, "rate_spread_bp": 20,
+                                                      "term_max_months": 6, "eligible_tiers": ALL_TIERS}).json
+        bank.post(f"/api/v1/products/{created['id']}/publish")
+    reasons = as_role("enterprise").post("/api/v1/financing-requests", json=REQUEST).json["unmatched_reasons"]
+    bank_name = "Bank 1's"
+    assert reasons == [f"{bank_name} “Short A”, {bank_name} “Short B”, {bank_name} “Short C” and 1 more product "
+                       "do not lend for 12 months."]
