@@ -71,6 +71,7 @@ def _init_login(app: Flask) -> None:
 
 
 def _init_api(app: Flask) -> None:
+    from guarantees.api import blp as guarantees_api
     from marketplace.auth.api import blp as auth_api
     from marketplace.financing.api import blp as financing_api
     from marketplace.health import blp as health
@@ -83,7 +84,7 @@ def _init_api(app: Flask) -> None:
     api = Api(app, spec_kwargs={"security": [{"bearerAuth": []}]})
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.register_blueprint(health)
-    for blueprint in (auth_api, orgs_api, lpr_api, products_api, financing_api, registry_api):
+    for blueprint in (auth_api, orgs_api, lpr_api, products_api, financing_api, guarantees_api, registry_api):
         api.register_blueprint(blueprint)
         csrf.exempt(blueprint)  # bearer tokens, never cookies, authenticate the API
 

@@ -7,8 +7,9 @@ from decimal import Decimal
 
 from sqlalchemy import ColumnElement, and_, case, exists, func, literal, select
 
+from guarantees.services import active_agreements_of
 from marketplace import db
-from marketplace.matching import Candidate, NearMiss, Need
+from marketplace.matching import AgreementFacts, Candidate, NearMiss, Need
 from marketplace.orgs.models import Organization
 from products.models import Product, ProductRegion, ProductStatus, ProductTier
 
@@ -87,3 +88,11 @@ def amount_bounds(need: Need) -> tuple[Decimal | None, Decimal | None]:
     largest, smallest = db.session.execute(
         select(func.max(Product.amount_max), func.min(Product.amount_min)).where(*_published(need))).one()
     return largest, smallest
+
+
+def load_agreement_facts(need: Need, bank_ids: set[int]) -> list[AgreementFacts]:
+    """The active agreements of these banks, in one query (guarantees carry no usage per enterprise yet)."""
+    return [AgreementFacts(agreement_id=a.id, bank_id=a.bank_id, fee_rate=a.fee_rate, tiers=frozenset(a.eligible_tiers),
+                           product_types=frozenset(a.eligible_product_types), quota_available=a.quota_available,
+                           per_loan_cap=a.per_loan_cap, enterprise_room=a.per_enterprise_cap)
+            for a in active_agreements_of(bank_ids)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from flask_babel import gettext as _
@@ -23,7 +24,7 @@ from marketplace.financing.models import (
 )
 from marketplace.financing.reasons import sentence
 from marketplace.lpr.services import rates_on
-from marketplace.matching import Need, Rates, explain, rank_offers
+from marketplace.matching import Need, Rates, explain, guarantee_terms, rank_offers
 from marketplace.orgs.models import Enterprise, Tier
 
 
@@ -40,6 +41,11 @@ def create_request(user: User, data: dict[str, Any]) -> FinancingRequest:
                 product_types=frozenset(t.value for t in types) if types else None)
 
     candidates = loader.load_candidates(need)
+    if need.accept_guarantee:
+        wanting = [c for c in candidates if c.guarantee != "none"]
+        facts = loader.load_agreement_facts(need, {c.bank_id for c in wanting})
+        candidates = [replace(c, agreements=guarantee_terms(need, c.bank_id, c.product_type, facts))
+                      if c.guarantee != "none" else c for c in candidates]
     offers, guarantee_reasons = rank_offers(need, candidates, Rates(lpr.lpr_1y, lpr.lpr_5y))
     offers = offers[:loader.OFFER_LIMIT]
     worst_spread = max((o.candidate.spread_bp for o in offers), default=None)

@@ -51,6 +51,32 @@ class GuaranteeTerms:
 
 
 @dataclass(frozen=True)
+class AgreementFacts:
+    """What matching needs to know of an active 总对总 agreement of the candidate's bank."""
+
+    agreement_id: int
+    bank_id: int
+    fee_rate: Decimal
+    tiers: frozenset[str]
+    product_types: frozenset[str]
+    quota_available: Decimal
+    per_loan_cap: Decimal
+    #: The per-enterprise cap less what this enterprise already has reserved or outstanding under the agreement.
+    enterprise_room: Decimal
+
+
+def guarantee_terms(need: Need, bank_id: int, product_type: str,
+                    agreements: list[AgreementFacts]) -> tuple[GuaranteeTerms, ...]:
+    """The agreements of the bank that cover the enterprise's tier and the product type and still have quota for
+    the amount (total, per enterprise, per loan), priced at the agreement's fee rate."""
+    return tuple(
+        GuaranteeTerms(agreement_id=a.agreement_id, list_fee_rate=a.fee_rate, fee_rate=a.fee_rate)
+        for a in sorted(agreements, key=lambda a: a.agreement_id)
+        if a.bank_id == bank_id and need.tier in a.tiers and product_type in a.product_types
+        and need.amount <= min(a.quota_available, a.per_loan_cap, a.enterprise_room))
+
+
+@dataclass(frozen=True)
 class Candidate:
     """A published product version that passed the prefilter (amount, term, tier, region)."""
 

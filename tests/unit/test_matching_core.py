@@ -138,3 +138,31 @@ def test_with_no_offers_and_no_near_miss_the_reason_is_general():
     reasons = explain(NEED, [], offered=0, any_published=True, largest_amount=D("10000000"),
                       smallest_amount=D("100000"))
     assert [r.code for r in reasons] == ["nothing_fits"]
+
+
+def facts(agreement_id, bank_id=1, tiers=("srdi",), types=("credit",), available="100000000", per_loan="5000000",
+          room="10000000", fee="0.0100"):
+    from marketplace.matching import AgreementFacts
+
+    return AgreementFacts(agreement_id=agreement_id, bank_id=bank_id, fee_rate=D(fee), tiers=frozenset(tiers),
+                          product_types=frozenset(types), quota_available=D(available), per_loan_cap=D(per_loan),
+                          enterprise_room=D(room))
+
+
+@pytest.mark.parametrize("agreement, offered", [
+    (facts(1), True),
+    (facts(1, bank_id=2), False),
+    (facts(1, tiers=("little_giant",)), False),
+    (facts(1, types=("term",)), False),
+    (facts(1, available="1999999.99"), False),
+    (facts(1, available="2000000.00", per_loan="2000000.00", room="2000000.00"), True),
+    (facts(1, per_loan="1999999.99"), False),
+    (facts(1, room="1999999.99"), False),
+])
+def test_an_agreement_guarantees_a_loan_it_covers_and_has_quota_for(agreement, offered):
+    from marketplace.matching import guarantee_terms
+
+    terms_ = guarantee_terms(NEED, 1, "credit", [agreement])
+    assert bool(terms_) is offered
+    if offered:
+        assert terms_[0].fee_rate == terms_[0].list_fee_rate == D("0.0100")

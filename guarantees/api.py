@@ -1,0 +1,95 @@
+"""总对总 agreements (agency proposes, bank countersigns) and risk pools (admin)."""
+
+from flask.views import MethodView
+from sqlalchemy import select
+
+from guarantees import schemas, services
+from guarantees.models import Agreement, AgreementStatus, RiskPool
+from marketplace import db
+from marketplace.api import Blueprint, page_of, paginate
+from marketplace.auth.access import api_roles, api_user
+from marketplace.auth.models import Role
+from marketplace.errors import Forbidden
+
+blp = Blueprint("guarantees_api", __name__, url_prefix="/api/v1", description="Guarantee agreements and risk pools")
+
+
+@blp.route("/agreements")
+class Agreements(MethodView):
+    @api_roles(Role.AGENCY, Role.BANK, Role.ADMIN)
+    @blp.response(200, schemas.AgreementOut(many=True))
+    @paginate(blp)
+    def get(self, pagination_parameters):
+        """Agreements you are party to (the admin sees all)."""
+        return page_of(services.visible_agreements(api_user()).order_by(Agreement.id), pagination_parameters)
+
+    @api_roles(Role.AGENCY)
+    @blp.arguments(schemas.AgreementIn)
+    @blp.response(201, schemas.AgreementOut)
+    def post(self, data):
+        """Propose a 总对总 agreement to a bank; it is pending until the bank countersigns."""
+        agreement = services.create_agreement(api_user().organization_id, data)
+        db.session.commit()
+        return agreement
+
+
+@blp.route("/agreements/<int:agreement_id>")
+class AgreementById(MethodView):
+    @api_roles(Role.AGENCY, Role.BANK, Role.ADMIN)
+    @blp.response(200, schemas.AgreementOut)
+    def get(self, agreement_id):
+        """One agreement with its quota figures and compensation rate."""
+        return services.get_agreement(api_user(), agreement_id)
+
+
+def _transition(target: AgreementStatus, party: Role, summary: str):
+    @api_roles(party)
+    @blp.response(200, schemas.AgreementOut)
+    def post(self, agreement_id):
+        user = api_user()
+        agreement = services.get_agreement(user, agreement_id)
+        own = agreement.bank_id if party is Role.BANK else agreement.agency_id
+        if own != user.organization_id:
+            raise Forbidden()  # e.g. the re-guarantor, which sees the agreement but is not its party
+        services.change_status(agreement, target)
+        db.session.commit()
+        return agreement
+
+    post.__doc__ = summary
+    return type(f"{target.value.title()}Agreement", (MethodView,), {"post": post})
+
+
+blp.route("/agreements/<int:agreement_id>/countersign")(_transition(
+    AgreementStatus.ACTIVE, Role.BANK, "The named bank countersigns: the agreement becomes active."))
+blp.route("/agreements/<int:agreement_id>/suspend")(_transition(
+    AgreementStatus.SUSPENDED, Role.AGENCY, "The agency suspends the agreement: no new guarantees."))
+blp.route("/agreements/<int:agreement_id>/resume")(_transition(
+    AgreementStatus.ACTIVE, Role.AGENCY, "The agency resumes a suspended agreement."))
+
+
+@blp.route("/risk-pools")
+class RiskPools(MethodView):
+    @api_roles(Role.ADMIN, Role.AGENCY, Role.BANK)
+    @blp.response(200, schemas.RiskPoolOut(many=True))
+    @paginate(blp)
+    def get(self, pagination_parameters):
+        """Risk-compensation pools that agreements can name."""
+        return page_of(select(RiskPool).order_by(RiskPool.id), pagination_parameters)
+
+    @api_roles(Role.ADMIN)
+    @blp.arguments(schemas.RiskPoolIn)
+    @blp.response(201, schemas.RiskPoolOut)
+    def post(self, data):
+        """Set up a risk-compensation pool (风险补偿资金池)."""
+        pool = services.create_risk_pool(data)
+        db.session.commit()
+        return pool
+
+
+@blp.route("/risk-pools/<int:pool_id>")
+class RiskPoolById(MethodView):
+    @api_roles(Role.ADMIN, Role.AGENCY, Role.BANK)
+    @blp.response(200, schemas.RiskPoolOut)
+    def get(self, pool_id):
+        """One risk pool."""
+        return services.get_risk_pool(pool_id)

@@ -1,0 +1,132 @@
+"""总对总 guarantee agreements between an agency and a bank, and the risk-compensation pools they draw on."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from decimal import Decimal
+
+from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from marketplace.dates import business_today
+from marketplace.db import Base, Rate, utcnow
+from marketplace.orgs.models import Agency, Bank, enum_column
+
+
+class RiskPool(Base):
+    """风险补偿资金池: a government fund that reimburses its share of each loss (deposits come with the ledger)."""
+
+    __tablename__ = "risk_pools"
+    __table_args__ = (CheckConstraint("cap_per_loss IS NULL OR cap_per_loss > 0", name="cap_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    #: GB/T 2260 code or prefix of the area the pool serves.
+    region_code: Mapped[str] = mapped_column(String(6))
+    #: The most the pool pays towards one loss; none means no limit.
+    cap_per_loss: Mapped[Decimal | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class AgreementStatus(enum.StrEnum):
+    PENDING_BANK = "pending_bank"
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    EXPIRED = "expired"
+    TERMINATED = "terminated"
+
+
+#: pending_bank → active ⇄ suspended → expired | terminated
+AGREEMENT_TRANSITIONS: dict[AgreementStatus, frozenset[AgreementStatus]] = {
+    AgreementStatus.PENDING_BANK: frozenset({AgreementStatus.ACTIVE, AgreementStatus.TERMINATED}),
+    AgreementStatus.ACTIVE: frozenset({AgreementStatus.SUSPENDED, AgreementStatus.EXPIRED,
+                                       AgreementStatus.TERMINATED}),
+    AgreementStatus.SUSPENDED: frozenset({AgreementStatus.ACTIVE, AgreementStatus.EXPIRED,
+                                          AgreementStatus.TERMINATED}),
+    AgreementStatus.EXPIRED: frozenset(),
+    AgreementStatus.TERMINATED: frozenset(),
+}
+
+
+class Agreement(Base):
+    """总对总: one agency guarantees a bank's SRDI loans under one head-office agreement, reviewed in batches."""
+
+    __tablename__ = "agreements"
+    __table_args__ = (
+        # Exact in the service (Decimal); here within half a millionth, as SQLite keeps these as binary floats.
+        CheckConstraint("share_agency + share_bank + share_reguarantee + share_risk_pool "
+                        "BETWEEN 0.9999995 AND 1.0000005", name="shares_sum_to_one"),
+        CheckConstraint("share_bank >= 0.2", name="bank_keeps_a_fifth"),
+        CheckConstraint("share_agency >= 0 AND share_reguarantee >= 0 AND share_risk_pool >= 0",
+                        name="shares_not_negative"),
+        CheckConstraint("fee_rate >= 0 AND fee_rate <= 0.03", name="fee_rate_range"),
+        CheckConstraint("total_quota > 0 AND per_enterprise_cap > 0 AND per_loan_cap > 0", name="caps_positive"),
+        CheckConstraint("valid_from <= valid_to", name="dates_ordered"),
+        # The quota is never oversubscribed, whatever the concurrency.
+        CheckConstraint("quota_reserved >= 0 AND quota_outstanding >= 0 "
+                        "AND quota_reserved + quota_outstanding <= total_quota", name="quota_within_total"),
+        Index("ix_agreements_bank_status", "bank_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(60), unique=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"), index=True)
+    bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id"))
+    valid_from: Mapped[dt.date] = mapped_column(Date)
+    valid_to: Mapped[dt.date] = mapped_column(Date)
+    total_quota: Mapped[Decimal]
+    per_enterprise_cap: Mapped[Decimal]
+    per_loan_cap: Mapped[Decimal]
+    #: 担保费率: the annual guarantee fee before fee-reduction rules.
+    fee_rate: Mapped[Decimal] = mapped_column(Rate)
+    #: How a loss is shared (风险分担); they sum to exactly 1 and the bank keeps at least 0.20.
+    share_agency: Mapped[Decimal] = mapped_column(Rate)
+    share_bank: Mapped[Decimal] = mapped_column(Rate)
+    share_reguarantee: Mapped[Decimal] = mapped_column(Rate)
+    share_risk_pool: Mapped[Decimal] = mapped_column(Rate)
+    #: 再担保: the provincial agency that bears the re-guarantee share.
+    reguarantor_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"))
+    risk_pool_id: Mapped[int | None] = mapped_column(ForeignKey("risk_pools.id"))
+    #: 代偿率上限 (熔断): past it the agreement takes no new guarantees and the excess loss stays with the bank.
+    compensation_cap_rate: Mapped[Decimal] = mapped_column(Rate)
+    eligible_tiers: Mapped[list[str]] = mapped_column(JSON)
+    eligible_product_types: Mapped[list[str]] = mapped_column(JSON)
+    batch_max_size: Mapped[int] = mapped_column(default=500)
+    #: 见贷即保: loans below this are approved on the bank's word when the batch is submitted.
+    auto_approve_below: Mapped[Decimal | None]
+    review_sla_days: Mapped[int | None]
+    status: Mapped[AgreementStatus] = mapped_column(enum_column(AgreementStatus, "agreement_status"),
+                                                    default=AgreementStatus.PENDING_BANK)
+    quota_reserved: Mapped[Decimal] = mapped_column(default=Decimal("0.00"))
+    quota_outstanding: Mapped[Decimal] = mapped_column(default=Decimal("0.00"))
+    #: All principal ever disbursed under the agreement: the denominator of the compensation rate.
+    guaranteed_total: Mapped[Decimal] = mapped_column(default=Decimal("0.00"))
+    #: 代偿: all the agency has paid banks for defaults under the agreement.
+    compensated_total: Mapped[Decimal] = mapped_column(default=Decimal("0.00"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    countersigned_at: Mapped[dt.datetime | None]
+
+    agency: Mapped[Agency] = relationship(foreign_keys=[agency_id], lazy="joined", innerjoin=True)
+    bank: Mapped[Bank] = relationship(lazy="joined", innerjoin=True)
+
+    @property
+    def quota_available(self) -> Decimal:
+        return self.total_quota - self.quota_reserved - self.quota_outstanding
+
+    @property
+    def compensation_rate(self) -> Decimal:
+        """Compensated ÷ guaranteed, zero before anything is guaranteed."""
+        if not self.guaranteed_total:
+            return Decimal("0")
+        return (self.compensated_total / self.guaranteed_total).quantize(Decimal("0.000001"))
+
+    def status_on(self, day: dt.date) -> AgreementStatus:
+        """The status that counts on `day`: an agreement past `valid_to` counts as expired."""
+        if self.status in (AgreementStatus.ACTIVE, AgreementStatus.SUSPENDED) and day > self.valid_to:
+            return AgreementStatus.EXPIRED
+        return self.status
+
+    @property
+    def effective_status(self) -> AgreementStatus:
+        return self.status_on(business_today())

@@ -1,0 +1,117 @@
+from decimal import Decimal
+
+import marshmallow as ma
+from flask_babel import gettext as _
+from marshmallow import fields, validate
+
+from guarantees.models import AgreementStatus
+from marketplace.fields import Money, Rate
+from marketplace.orgs.models import Tier
+from products.models import ProductType
+
+CODE = validate.Regexp(r"^[A-Za-z0-9_.-]{2,60}$", error="Use 2 to 60 letters, digits, '.', '-' or '_'.")
+MIN_BANK_SHARE = Decimal("0.20")
+MAX_FEE_RATE = Decimal("0.03")
+
+
+class SharesSchema(ma.Schema):
+    agency = Rate(required=True)
+    bank = Rate(required=True)
+    reguarantee = Rate(required=True)
+    risk_pool = Rate(required=True)
+
+
+class AgreementIn(ma.Schema):
+    code = fields.String(required=True, validate=CODE)
+    bank_id = fields.Integer(required=True, strict=True)
+    valid_from = fields.Date(required=True)
+    valid_to = fields.Date(required=True)
+    total_quota = Money(required=True)
+    per_enterprise_cap = Money(required=True)
+    per_loan_cap = Money(required=True)
+    fee_rate = Rate(required=True)
+    shares = fields.Nested(SharesSchema, required=True)
+    reguarantor_id = fields.Integer(load_default=None, allow_none=True, strict=True)
+    risk_pool_id = fields.Integer(load_default=None, allow_none=True, strict=True)
+    compensation_cap_rate = Rate(load_default=Decimal("0.03"))
+    eligible_tiers = fields.List(fields.Enum(Tier, by_value=True), required=True,
+                                 validate=validate.Length(min=1))
+    eligible_product_types = fields.List(fields.Enum(ProductType, by_value=True), required=True,
+                                         validate=validate.Length(min=1))
+    batch_max_size = fields.Integer(load_default=500, strict=True, validate=validate.Range(min=1, max=10_000))
+    auto_approve_below = Money(load_default=None, allow_none=True)
+    review_sla_days = fields.Integer(load_default=None, allow_none=True, strict=True,
+                                     validate=validate.Range(min=1, max=365))
+
+    @ma.validates_schema
+    def _rules(self, data, **kwargs):
+        errors: dict[str, list[str]] = {}
+        shares = data.get("shares")
+        if shares and len(shares) == 4:
+            if sum(shares.values()) != 1:
+                errors["shares"] = [_("The shares must add up to exactly 1; they add up to %(total)s.",
+                                      total=str(sum(shares.values())))]
+            elif shares["bank"] < MIN_BANK_SHARE:
+                errors["shares.bank"] = [_("The bank keeps at least 0.20 of each loss (国融担〔2020〕23号).")]
+        if data.get("fee_rate") is not None and data["fee_rate"] > MAX_FEE_RATE:
+            errors["fee_rate"] = [_("A guarantee fee rate is at most 0.03 a year.")]
+        for cap in ("total_quota", "per_enterprise_cap", "per_loan_cap"):
+            if data.get(cap) is not None and data[cap] <= 0:
+                errors[cap] = [_("Must be above zero.")]
+        if data.get("valid_from") and data.get("valid_to") and data["valid_from"] > data["valid_to"]:
+            errors["valid_to"] = [_("The end date cannot be before the start date.")]
+        if errors:
+            raise ma.ValidationError(errors)
+
+
+class AgreementOut(ma.Schema):
+    id = fields.Integer()
+    code = fields.String()
+    agency_id = fields.Integer()
+    agency_name = fields.Function(lambda a: a.agency.name)
+    bank_id = fields.Integer()
+    bank_name = fields.Function(lambda a: a.bank.name)
+    valid_from = fields.Date()
+    valid_to = fields.Date()
+    total_quota = Money()
+    per_enterprise_cap = Money()
+    per_loan_cap = Money()
+    fee_rate = Rate()
+    shares = fields.Function(lambda a: {"agency": _rate(a.share_agency), "bank": _rate(a.share_bank),
+                                        "reguarantee": _rate(a.share_reguarantee),
+                                        "risk_pool": _rate(a.share_risk_pool)})
+    reguarantor_id = fields.Integer(allow_none=True)
+    risk_pool_id = fields.Integer(allow_none=True)
+    compensation_cap_rate = Rate()
+    eligible_tiers = fields.List(fields.String())
+    eligible_product_types = fields.List(fields.String())
+    batch_max_size = fields.Integer()
+    auto_approve_below = Money(allow_none=True)
+    review_sla_days = fields.Integer(allow_none=True)
+    status = fields.Enum(AgreementStatus, by_value=True, attribute="effective_status",
+                         metadata={"description": "Past valid_to an active or suspended agreement counts as expired."})
+    quota_reserved = Money()
+    quota_outstanding = Money()
+    quota_available = Money()
+    guaranteed_total = Money()
+    compensated_total = Money()
+    compensation_rate = Rate()
+    countersigned_at = fields.DateTime(allow_none=True)
+
+
+def _rate(value: Decimal) -> str:
+    return Rate()._serialize(value, None, None)
+
+
+class RiskPoolIn(ma.Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    region_code = fields.String(required=True, validate=validate.Regexp(
+        r"^\d{2}(\d{2}){0,2}$", error="A region is a GB/T 2260 code or prefix of 2, 4 or 6 digits."))
+    cap_per_loss = Money(load_default=None, allow_none=True)
+
+
+class RiskPoolOut(ma.Schema):
+    id = fields.Integer()
+    name = fields.String()
+    region_code = fields.String()
+    cap_per_loss = Money(allow_none=True)
