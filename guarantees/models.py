@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 from decimal import Decimal
 
-from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, String
+from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.dates import business_today
@@ -130,3 +130,74 @@ class Agreement(Base):
     @property
     def effective_status(self) -> AgreementStatus:
         return self.status_on(business_today())
+
+
+class BatchStatus(enum.StrEnum):
+    OPEN = "open"
+    SUBMITTED = "submitted"
+    DECIDED = "decided"
+
+
+class Batch(Base):
+    """批量担保: the agency reviews an agreement's loans together. One open batch per agreement."""
+
+    __tablename__ = "batches"
+    __table_args__ = (
+        Index("uq_batches_one_open_per_agreement", "agreement_id", unique=True,
+              sqlite_where=text("status = 'open'"), postgresql_where=text("status = 'open'")),
+        Index("ix_batches_status", "status", "agreement_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agreement_id: Mapped[int] = mapped_column(ForeignKey("agreements.id"))
+    status: Mapped[BatchStatus] = mapped_column(enum_column(BatchStatus, "batch_status"), default=BatchStatus.OPEN)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    submitted_at: Mapped[dt.datetime | None]
+    decided_at: Mapped[dt.datetime | None]
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    agreement: Mapped[Agreement] = relationship(lazy="joined", innerjoin=True)
+
+
+class GuaranteeStatus(enum.StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    ACTIVE = "active"
+    RELEASED = "released"
+    DEFAULTED = "defaulted"
+    COMPENSATED = "compensated"
+    CLOSED = "closed"
+
+
+#: Statuses whose amount counts against the agreement's quota and the enterprise's cap.
+HOLDING_QUOTA = (GuaranteeStatus.PENDING, GuaranteeStatus.APPROVED, GuaranteeStatus.ACTIVE)
+
+
+class Guarantee(Base):
+    """One loan guaranteed under an agreement, placed in a batch when the bank approves it."""
+
+    __tablename__ = "guarantees"
+    __table_args__ = (
+        CheckConstraint("amount > 0 AND exposure >= 0 AND exposure <= amount", name="amounts"),
+        Index("ix_guarantees_agreement_enterprise", "agreement_id", "enterprise_id", "status"),
+        Index("ix_guarantees_batch", "batch_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agreement_id: Mapped[int] = mapped_column(ForeignKey("agreements.id"))
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id"))
+    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), unique=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id"))
+    loan_id: Mapped[int | None] = mapped_column(ForeignKey("loans.id"))
+    amount: Mapped[Decimal]
+    #: What this guarantee holds of the quota now: the amount while pending or approved (reserved), the loan's
+    #: outstanding principal once disbursed, zero once rejected or released.
+    exposure: Mapped[Decimal]
+    term_months: Mapped[int]
+    fee_rate: Mapped[Decimal] = mapped_column(Rate)
+    status: Mapped[GuaranteeStatus] = mapped_column(enum_column(GuaranteeStatus, "guarantee_status"),
+                                                    default=GuaranteeStatus.PENDING)
+    reason: Mapped[str | None] = mapped_column(String(1000))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[dt.datetime | None]

@@ -2,17 +2,38 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, func, insert, literal, or_, select, true, update
 
-from guarantees.models import AGREEMENT_TRANSITIONS, Agreement, AgreementStatus, RiskPool
+from guarantees.models import (
+    AGREEMENT_TRANSITIONS,
+    HOLDING_QUOTA,
+    Agreement,
+    AgreementStatus,
+    Batch,
+    BatchStatus,
+    Guarantee,
+    GuaranteeStatus,
+    RiskPool,
+)
 from marketplace import db
 from marketplace.auth.models import Role, User
 from marketplace.dates import business_today
+from marketplace.db import UTCDateTime
 from marketplace.errors import Conflict, IllegalTransition, NotFound, ValidationFailed
-from marketplace.orgs.models import Agency, AgencyKind, Bank
+from marketplace.financing.models import (
+    Application,
+    ApplicationStatus,
+    FinancingRequest,
+    Loan,
+    LoanStatus,
+    Offer,
+    RequestStatus,
+)
+from marketplace.orgs.models import Agency, AgencyKind, Bank, Enterprise
 
 
 def create_risk_pool(data: dict[str, Any]) -> RiskPool:
@@ -105,3 +126,168 @@ def get_risk_pool(pool_id: int) -> RiskPool:
     if pool is None:
         raise NotFound(_("No risk pool %(id)d.", id=pool_id))
     return pool
+
+
+# Reservation, batches and their decisions ------------------------------------------------------------------
+
+class GuaranteeUnavailable(Conflict):
+    slug = "guarantee-unavailable"
+    title = "The guarantee agreement cannot take this loan"
+
+
+def _locked(agreement_id: int) -> Agreement:
+    """The agreement row, locked for this transaction (SELECT … FOR UPDATE on PostgreSQL), read afresh."""
+    return db.session.scalar(select(Agreement).where(Agreement.id == agreement_id).with_for_update()
+                             .execution_options(populate_existing=True))
+
+
+def enterprise_exposure(agreement_id: int, enterprise_id: int) -> Decimal:
+    return db.session.scalar(select(func.coalesce(func.sum(Guarantee.exposure), 0)).where(
+        Guarantee.agreement_id == agreement_id, Guarantee.enterprise_id == enterprise_id,
+        Guarantee.status.in_(HOLDING_QUOTA))) or Decimal("0.00")
+
+
+def reserve(application: Application, amount: Decimal) -> Guarantee:
+    """Place a pending guarantee in the agreement's open batch and reserve its quota, atomically: the agreement
+    row stays locked until the caller commits, so concurrent approvals queue instead of oversubscribing."""
+    offer = application.offer
+    agreement = _locked(offer.agreement_id)
+    enterprise_id = application.request.enterprise_id
+    today = business_today()
+    problem = None
+    if agreement.status_on(today) is not AgreementStatus.ACTIVE or today < agreement.valid_from:
+        problem = _("Agreement %(code)s is not taking new guarantees.", code=agreement.code)
+    elif amount > agreement.per_loan_cap:
+        problem = _("%(amount)s is above the agreement's per-loan cap of %(cap)s.", amount=f"{amount:,.2f}",
+                    cap=f"{agreement.per_loan_cap:,.2f}")
+    elif amount > agreement.quota_available:
+        problem = _("Only %(available)s of the agreement's quota is left.",
+                    available=f"{agreement.quota_available:,.2f}")
+    elif enterprise_exposure(agreement.id, enterprise_id) + amount > agreement.per_enterprise_cap:
+        problem = _("The enterprise would pass the agreement's per-enterprise cap of %(cap)s.",
+                    cap=f"{agreement.per_enterprise_cap:,.2f}")
+    if problem:
+        raise GuaranteeUnavailable(problem)
+
+    batch = db.session.scalar(select(Batch).where(Batch.agreement_id == agreement.id,
+                                                  Batch.status == BatchStatus.OPEN))
+    if batch is None:
+        batch = Batch(agreement=agreement)
+        db.session.add(batch)
+        db.session.flush()
+    guarantee = Guarantee(agreement_id=agreement.id, batch_id=batch.id, application_id=application.id,
+                          enterprise_id=enterprise_id, amount=amount, exposure=amount,
+                          term_months=application.request.term_months, fee_rate=offer.guarantee_fee_rate)
+    db.session.add(guarantee)
+    agreement.quota_reserved += amount
+    db.session.flush()
+    if _item_count(batch.id) >= agreement.batch_max_size:
+        submit_batch(batch)
+    return guarantee
+
+
+def _item_count(batch_id: int) -> int:
+    return db.session.scalar(select(func.count(Guarantee.id)).where(Guarantee.batch_id == batch_id))
+
+
+def submit_batch(batch: Batch) -> Batch:
+    """Close an open batch for review; loans under the agreement's 见贷即保 threshold are approved at once."""
+    if batch.status is not BatchStatus.OPEN:
+        raise IllegalTransition(_("Batch %(id)d is already %(status)s.", id=batch.id, status=batch.status.value))
+    batch.status, batch.submitted_at = BatchStatus.SUBMITTED, db.utcnow()
+    threshold = batch.agreement.auto_approve_below
+    if threshold is not None:
+        _approve(batch, Guarantee.amount < threshold)
+    db.session.flush()
+    return batch
+
+
+def decide_batch(batch: Batch, user: User, exclusions: list[dict[str, Any]]) -> Batch:
+    """Approve every pending item not excluded; reject the excluded ones with their reasons, releasing quota.
+    Set-based: a handful of statements whatever the batch size."""
+    if batch.status is not BatchStatus.SUBMITTED:
+        raise IllegalTransition(_("Only a submitted batch can be decided; batch %(id)d is %(status)s.",
+                                  id=batch.id, status=batch.status.value))
+    reasons = {item["guarantee_id"]: item["reason"] for item in exclusions}
+    pending = set(db.session.scalars(select(Guarantee.id).where(Guarantee.batch_id == batch.id,
+                                                                Guarantee.status == GuaranteeStatus.PENDING)))
+    if unknown := sorted(set(reasons) - pending):
+        raise ValidationFailed(errors={"exclusions": [_("Not pending items of this batch: %(ids)s.",
+                                                        ids=", ".join(map(str, unknown)))]})
+    agreement = _locked(batch.agreement_id)
+    if reasons:
+        released = db.session.scalar(select(func.sum(Guarantee.amount)).where(Guarantee.id.in_(reasons)))
+        now = db.utcnow()
+        db.session.execute(update(Guarantee), [
+            {"id": gid, "status": GuaranteeStatus.REJECTED, "reason": reason, "exposure": Decimal("0.00"),
+             "decided_at": now} for gid, reason in reasons.items()])
+        applications = select(Guarantee.application_id).where(Guarantee.id.in_(reasons)).scalar_subquery()
+        db.session.execute(update(Application).where(Application.id.in_(applications)).values(
+            status=ApplicationStatus.GUARANTEE_UNAVAILABLE))
+        db.session.execute(update(FinancingRequest).where(FinancingRequest.id.in_(
+            select(Application.request_id).where(Application.id.in_(applications)).scalar_subquery())).values(
+            status=RequestStatus.DECLINED))
+        agreement.quota_reserved -= released
+    _approve(batch, Guarantee.id.not_in(reasons) if reasons else true())
+    batch.status, batch.decided_at, batch.decided_by_id = BatchStatus.DECIDED, db.utcnow(), user.id
+    db.session.flush()
+    db.session.expire_all()
+    return batch
+
+
+def _approve(batch: Batch, condition: Any) -> None:
+    """Approve the batch's pending items that meet `condition`: each gets its loan (status approved)."""
+    chosen = select(Guarantee.application_id).where(Guarantee.batch_id == batch.id,
+                                                    Guarantee.status == GuaranteeStatus.PENDING, condition)
+    now = db.utcnow()
+    db.session.execute(insert(Loan).from_select(
+        ["application_id", "bank_id", "enterprise_id", "product_id", "principal", "outstanding", "term_months",
+         "interest_rate", "status", "created_at"],
+        select(Application.id, Application.bank_id, FinancingRequest.enterprise_id, Offer.product_id,
+               Application.approved_amount, Application.approved_amount, FinancingRequest.term_months,
+               Application.interest_rate, literal(LoanStatus.APPROVED.value), literal(now, UTCDateTime()))
+        .join(FinancingRequest, FinancingRequest.id == Application.request_id)
+        .join(Offer, Offer.id == Application.offer_id)
+        .where(Application.id.in_(chosen))))
+    loan_of = select(Loan.id).where(Loan.application_id == Guarantee.application_id).scalar_subquery()
+    db.session.execute(update(Guarantee).where(Guarantee.batch_id == batch.id,
+                                               Guarantee.status == GuaranteeStatus.PENDING, condition)
+                       .values(status=GuaranteeStatus.APPROVED, loan_id=loan_of, decided_at=now)
+                       .execution_options(synchronize_session=False))
+
+
+def visible_batches(user: User) -> Select[tuple[Batch]]:
+    query = select(Batch).join(Agreement, Agreement.id == Batch.agreement_id)
+    if user.role is Role.AGENCY:
+        return query.where(Agreement.agency_id == user.organization_id)
+    if user.role is Role.ADMIN:
+        return query
+    return query.where(False)
+
+
+def get_batch(user: User, batch_id: int) -> Batch:
+    batch = db.session.scalar(visible_batches(user).where(Batch.id == batch_id))
+    if batch is None:
+        raise NotFound(_("No batch %(id)d.", id=batch_id))
+    return batch
+
+
+def batch_totals(batch_ids: list[int]) -> dict[int, tuple[int, Decimal]]:
+    """Item count and total amount per batch, in one query."""
+    rows = db.session.execute(select(Guarantee.batch_id, func.count(Guarantee.id), func.sum(Guarantee.amount))
+                              .where(Guarantee.batch_id.in_(batch_ids)).group_by(Guarantee.batch_id))
+    return {batch_id: (count, total) for batch_id, count, total in rows}
+
+
+def batch_items(batch_id: int) -> list[dict[str, Any]]:
+    rows = db.session.execute(
+        select(Guarantee, Application, FinancingRequest, Enterprise.name, Enterprise.uscc, Offer.product_name)
+        .join(Application, Application.id == Guarantee.application_id)
+        .join(FinancingRequest, FinancingRequest.id == Application.request_id)
+        .join(Enterprise, Enterprise.id == Guarantee.enterprise_id)
+        .join(Offer, Offer.id == Application.offer_id)
+        .where(Guarantee.batch_id == batch_id).order_by(Guarantee.id))
+    return [{"guarantee_id": g.id, "application_id": a.id, "loan_id": g.loan_id, "enterprise_name": name,
+             "uscc": uscc, "tier": r.tier_at_request.value, "amount": g.amount, "term_months": g.term_months,
+             "product_name": product, "fee_rate": g.fee_rate, "status": g.status.value, "reason": g.reason}
+            for g, a, r, name, uscc, product in rows]

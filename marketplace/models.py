@@ -1,6 +1,6 @@
 """Every model module, imported once so the metadata (and Alembic's autogenerate) sees the whole schema."""
 
-from guarantees.models import Agreement, RiskPool
+from guarantees.models import Agreement, Batch, Guarantee, RiskPool
 from marketplace.auth.models import ApiToken, User
 from marketplace.financing.models import Application, FinancingRequest, Loan, Offer
 from marketplace.idempotency import IdempotencyRecord
@@ -8,6 +8,6 @@ from marketplace.lpr.models import LprRate
 from marketplace.orgs.models import Agency, Bank, Enterprise, Organization, TierCertification, TierImport
 from products.models import Product, ProductRegion, ProductTier
 
-__all__ = ["Agency", "Agreement", "ApiToken", "Application", "Bank", "Enterprise", "FinancingRequest",
-           "IdempotencyRecord", "Loan", "LprRate", "Offer", "Organization", "Product", "ProductRegion", "ProductTier",
-           "RiskPool", "TierCertification", "TierImport", "User"]
+__all__ = ["Agency", "Agreement", "ApiToken", "Application", "Bank", "Batch", "Enterprise", "FinancingRequest",
+           "Guarantee", "IdempotencyRecord", "Loan", "LprRate", "Offer", "Organization", "Product", "ProductRegion",
+           "ProductTier", "RiskPool", "TierCertification", "TierImport", "User"]

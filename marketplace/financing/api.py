@@ -2,6 +2,7 @@
 
 from flask.views import MethodView
 
+from guarantees.services import GuaranteeUnavailable
 from marketplace import db
 from marketplace.api import Blueprint, page_of, paginate
 from marketplace.auth.access import api_roles, api_user
@@ -98,7 +99,11 @@ class Decision(MethodView):
     @blp.response(200, schemas.DecisionOut)
     def post(self, data, application_id):
         """Approve (creating the loan, for offers without a guarantee) or decline with a reason."""
-        application = services.decide(services.get_application(api_user(), application_id), api_user(), data)
+        try:
+            application = services.decide(services.get_application(api_user(), application_id), api_user(), data)
+        except GuaranteeUnavailable:
+            db.session.commit()  # the application is guarantee_unavailable, whatever the answer
+            raise
         db.session.commit()
         return application
 

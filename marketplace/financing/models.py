@@ -5,12 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.db import Base, Rate, utcnow
 from marketplace.orgs.models import Bank, Enterprise, Tier, enum_column
+
+if TYPE_CHECKING:
+    from guarantees.models import Guarantee
 
 
 class RequestStatus(enum.StrEnum):
@@ -135,6 +139,8 @@ class Application(Base):
                                                       default=ApplicationStatus.SUBMITTED)
     approved_amount: Mapped[Decimal | None]
     rate_spread_bp: Mapped[int | None]
+    #: LPR in force at approval + the approved spread: the loan's rate.
+    interest_rate: Mapped[Decimal | None] = mapped_column(Rate)
     reason: Mapped[str | None] = mapped_column(String(1000))
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     decided_at: Mapped[dt.datetime | None]
@@ -144,6 +150,8 @@ class Application(Base):
     offer: Mapped[Offer] = relationship(lazy="joined", innerjoin=True)
     bank: Mapped[Bank] = relationship(lazy="joined", innerjoin=True)
     loan: Mapped[Loan | None] = relationship(back_populates="application", lazy="selectin")
+    guarantee: Mapped[Guarantee | None] = relationship(primaryjoin="Application.id == Guarantee.application_id",
+                                                       viewonly=True, lazy="selectin")
 
 
 class Loan(Base):

@@ -89,7 +89,8 @@ class DecisionOut(ma.Schema):
     id = fields.Integer()
     status = fields.Enum(ApplicationStatus, by_value=True)
     loan_id = fields.Function(lambda a: a.loan.id if a.loan else None)
-    guarantee_id = fields.Function(lambda a: None, metadata={"description": "Set for guarantee-backed loans."})
+    guarantee_id = fields.Function(lambda a: a.guarantee.id if a.guarantee else None,
+                                   metadata={"description": "Set for guarantee-backed approvals."})
 
 
 class ApplicationOut(DecisionOut):

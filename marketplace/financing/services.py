@@ -8,6 +8,7 @@ from typing import Any
 from flask_babel import gettext as _
 from sqlalchemy import Select, insert, select
 
+from guarantees.services import GuaranteeUnavailable, reserve
 from marketplace import db
 from marketplace.auth.models import Role, User
 from marketplace.dates import business_today
@@ -102,7 +103,10 @@ def withdraw(request: FinancingRequest) -> FinancingRequest:
 
 
 def decide(application: Application, user: User, data: dict[str, Any]) -> Application:
-    """The bank's decision. Approving an offer without a guarantee creates the loan at once."""
+    """The bank's decision. Approving an offer without a guarantee creates the loan at once; with a guarantee it
+    reserves the agreement's quota and places a pending guarantee in the agreement's open batch, or, when the
+    quota or caps do not allow it, marks the application guarantee_unavailable and raises GuaranteeUnavailable
+    (the caller commits that outcome before answering 409)."""
     if application.status is not ApplicationStatus.SUBMITTED:
         raise IllegalTransition(_("This application is already %(status)s.", status=application.status.value))
     request, offer = application.request, application.offer
@@ -120,13 +124,25 @@ def decide(application: Application, user: User, data: dict[str, Any]) -> Applic
         raise ValidationFailed(errors={"approved_amount": [
             _("The approved amount cannot exceed the %(amount)s requested.", amount=f"{request.amount:,.2f}")]})
     lpr = rates_on(business_today())
-    application.status, application.approved_amount, application.rate_spread_bp = (
-        ApplicationStatus.APPROVED, amount, spread)
+    application.approved_amount, application.rate_spread_bp = amount, spread
+    application.interest_rate = Rates(lpr.lpr_1y, lpr.lpr_5y).interest(request.term_months, spread)
+    if offer.agreement_id is not None:
+        try:
+            reserve(application, amount)
+        except GuaranteeUnavailable as error:
+            application.status, application.reason = ApplicationStatus.GUARANTEE_UNAVAILABLE, error.detail
+            _move(request, RequestStatus.DECLINED)
+            db.session.flush()
+            raise
+        application.status = ApplicationStatus.APPROVED
+        _move(request, RequestStatus.APPROVED)
+        db.session.flush()
+        return application
+    application.status = ApplicationStatus.APPROVED
     _move(request, RequestStatus.APPROVED)
     application.loan = Loan(
         bank_id=application.bank_id, enterprise_id=request.enterprise_id, product_id=offer.product_id,
-        principal=amount, outstanding=amount, term_months=request.term_months,
-        interest_rate=Rates(lpr.lpr_1y, lpr.lpr_5y).interest(request.term_months, spread))
+        principal=amount, outstanding=amount, term_months=request.term_months, interest_rate=application.interest_rate)
     db.session.flush()
     return application
 

@@ -8,6 +8,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from guarantees.services import GuaranteeUnavailable
 from marketplace import db
 from marketplace.auth.access import page_roles
 from marketplace.auth.models import Role
@@ -133,6 +134,10 @@ def decide(application_id: int):
     if data is not None:
         try:
             services.decide(application, current_user, data)
+        except GuaranteeUnavailable as error:
+            db.session.commit()
+            flash(error.detail, "error")
+            return redirect(url_for("financing.bank_applications"))
         except DomainError as error:
             db.session.rollback()
             errors = error.errors or {"_schema": [error.detail]}
