@@ -4,14 +4,16 @@ from flask.views import MethodView
 from sqlalchemy import select
 
 from guarantees import schemas, services
-from guarantees.models import Agreement, AgreementStatus, RiskPool
+from guarantees.models import Agreement, AgreementStatus, Batch, RiskPool
 from marketplace import db
 from marketplace.api import Blueprint, page_of, paginate
 from marketplace.auth.access import api_roles, api_user
 from marketplace.auth.models import Role
 from marketplace.errors import Forbidden
+from marketplace.idempotency import idempotent
 
-blp = Blueprint("guarantees_api", __name__, url_prefix="/api/v1", description="Guarantee agreements and risk pools")
+blp = Blueprint("guarantees_api", __name__, url_prefix="/api/v1",
+                description="Guarantee agreements, batches and risk pools")
 
 
 @blp.route("/agreements")
@@ -93,3 +95,60 @@ class RiskPoolById(MethodView):
     def get(self, pool_id):
         """One risk pool."""
         return services.get_risk_pool(pool_id)
+
+
+def _with_totals(batches: list[Batch], items: bool = False) -> list[dict]:
+    totals = services.batch_totals([b.id for b in batches])
+    return [{"id": b.id, "agreement_id": b.agreement_id, "status": b.status.value,
+             "item_count": totals.get(b.id, (0, None))[0], "total_amount": totals.get(b.id, (0, None))[1] or 0,
+             "created_at": b.created_at, "submitted_at": b.submitted_at, "decided_at": b.decided_at,
+             **({"items": services.batch_items(b.id)} if items else {})} for b in batches]
+
+
+@blp.route("/batches")
+class Batches(MethodView):
+    @api_roles(Role.AGENCY, Role.ADMIN)
+    @blp.arguments(schemas.BatchQuery, location="query")
+    @blp.response(200, schemas.BatchSummaryOut(many=True))
+    @paginate(blp)
+    def get(self, query, pagination_parameters):
+        """Your agreements' batches, oldest first (filter by status and agreement)."""
+        select_ = services.visible_batches(api_user()).order_by(Batch.id)
+        if "status" in query:
+            select_ = select_.where(Batch.status == query["status"])
+        if "agreement_id" in query:
+            select_ = select_.where(Batch.agreement_id == query["agreement_id"])
+        return _with_totals(page_of(select_, pagination_parameters))
+
+
+@blp.route("/batches/<int:batch_id>")
+class BatchById(MethodView):
+    @api_roles(Role.AGENCY, Role.ADMIN)
+    @blp.response(200, schemas.BatchOut)
+    def get(self, batch_id):
+        """One batch with its items."""
+        return _with_totals([services.get_batch(api_user(), batch_id)], items=True)[0]
+
+
+@blp.route("/batches/<int:batch_id>/submit")
+class SubmitBatch(MethodView):
+    @api_roles(Role.AGENCY)
+    @blp.response(200, schemas.BatchOut)
+    def post(self, batch_id):
+        """Close an open batch for review now (见贷即保 items below the threshold are approved)."""
+        batch = services.submit_batch(services.get_batch(api_user(), batch_id))
+        db.session.commit()
+        return _with_totals([batch], items=True)[0]
+
+
+@blp.route("/batches/<int:batch_id>/decision")
+class DecideBatch(MethodView):
+    @api_roles(Role.AGENCY)
+    @idempotent(blp)
+    @blp.arguments(schemas.BatchDecisionIn)
+    @blp.response(200, schemas.BatchOut)
+    def post(self, data, batch_id):
+        """Approve every item not excluded; excluded items are rejected with their reasons and their quota released."""
+        batch = services.decide_batch(services.get_batch(api_user(), batch_id), api_user(), data["exclusions"])
+        db.session.commit()
+        return _with_totals([batch], items=True)[0]

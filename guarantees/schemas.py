@@ -115,3 +115,53 @@ class RiskPoolOut(ma.Schema):
     name = fields.String()
     region_code = fields.String()
     cap_per_loss = Money(allow_none=True)
+
+
+class BatchItemOut(ma.Schema):
+    guarantee_id = fields.Integer()
+    application_id = fields.Integer()
+    loan_id = fields.Integer(allow_none=True)
+    enterprise_name = fields.String()
+    uscc = fields.String()
+    tier = fields.String()
+    amount = Money()
+    term_months = fields.Integer()
+    product_name = fields.String()
+    fee_rate = Rate()
+    status = fields.String()
+    reason = fields.String(allow_none=True)
+
+
+class BatchSummaryOut(ma.Schema):
+    id = fields.Integer()
+    agreement_id = fields.Integer()
+    status = fields.String()
+    item_count = fields.Integer()
+    total_amount = Money()
+    created_at = fields.DateTime()
+    submitted_at = fields.DateTime(allow_none=True)
+    decided_at = fields.DateTime(allow_none=True)
+
+
+class BatchOut(BatchSummaryOut):
+    items = fields.List(fields.Nested(BatchItemOut))
+
+
+class BatchQuery(ma.Schema):
+    status = fields.String(validate=validate.OneOf(["open", "submitted", "decided"]))
+    agreement_id = fields.Integer()
+
+
+class ExclusionIn(ma.Schema):
+    guarantee_id = fields.Integer(required=True, strict=True)
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=1000))
+
+
+class BatchDecisionIn(ma.Schema):
+    exclusions = fields.List(fields.Nested(ExclusionIn), load_default=list)
+
+    @ma.validates("exclusions")
+    def _once_each(self, value, **kwargs):
+        ids = [item["guarantee_id"] for item in value]
+        if len(ids) != len(set(ids)):
+            raise ma.ValidationError(_("Exclude each item once."))

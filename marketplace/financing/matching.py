@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from sqlalchemy import ColumnElement, and_, case, exists, func, literal, select
 
+from guarantees.models import HOLDING_QUOTA, Guarantee
 from guarantees.services import active_agreements_of
 from marketplace import db
 from marketplace.matching import AgreementFacts, Candidate, NearMiss, Need
@@ -90,9 +91,16 @@ def amount_bounds(need: Need) -> tuple[Decimal | None, Decimal | None]:
     return largest, smallest
 
 
-def load_agreement_facts(need: Need, bank_ids: set[int]) -> list[AgreementFacts]:
-    """The active agreements of these banks, in one query (guarantees carry no usage per enterprise yet)."""
+def load_agreement_facts(bank_ids: set[int], enterprise_id: int) -> list[AgreementFacts]:
+    """The active agreements of these banks, with the room left under each one's per-enterprise cap: two queries."""
+    agreements = active_agreements_of(bank_ids)
+    used = dict(db.session.execute(
+        select(Guarantee.agreement_id, func.sum(Guarantee.exposure))
+        .where(Guarantee.agreement_id.in_([a.id for a in agreements]), Guarantee.enterprise_id == enterprise_id,
+               Guarantee.status.in_(HOLDING_QUOTA))
+        .group_by(Guarantee.agreement_id)).all()) if agreements else {}
     return [AgreementFacts(agreement_id=a.id, bank_id=a.bank_id, fee_rate=a.fee_rate, tiers=frozenset(a.eligible_tiers),
                            product_types=frozenset(a.eligible_product_types), quota_available=a.quota_available,
-                           per_loan_cap=a.per_loan_cap, enterprise_room=a.per_enterprise_cap)
-            for a in active_agreements_of(bank_ids)]
+                           per_loan_cap=a.per_loan_cap,
+                           enterprise_room=a.per_enterprise_cap - used.get(a.id, Decimal("0.00")))
+            for a in agreements]

@@ -44,7 +44,7 @@ def create_request(user: User, data: dict[str, Any]) -> FinancingRequest:
     candidates = loader.load_candidates(need)
     if need.accept_guarantee:
         wanting = [c for c in candidates if c.guarantee != "none"]
-        facts = loader.load_agreement_facts(need, {c.bank_id for c in wanting})
+        facts = loader.load_agreement_facts({c.bank_id for c in wanting}, enterprise.id)
         candidates = [replace(c, agreements=guarantee_terms(need, c.bank_id, c.product_type, facts))
                       if c.guarantee != "none" else c for c in candidates]
     offers, guarantee_reasons = rank_offers(need, candidates, Rates(lpr.lpr_1y, lpr.lpr_5y))
@@ -137,6 +137,7 @@ def decide(application: Application, user: User, data: dict[str, Any]) -> Applic
         application.status = ApplicationStatus.APPROVED
         _move(request, RequestStatus.APPROVED)
         db.session.flush()
+        db.session.expire(application, ["guarantee"])
         return application
     application.status = ApplicationStatus.APPROVED
     _move(request, RequestStatus.APPROVED)

@@ -1,0 +1,211 @@
+"""Guarantee-backed approvals reserve quota; agencies submit and decide batches; the quota figures stay true."""
+
+import datetime as dt
+
+import pytest
+
+from marketplace.dates import business_today
+from marketplace.orgs.models import AgencyKind
+
+PRODUCT = {"name": "Guaranteed credit", "product_type": "credit", "amount_min": "100000.00",
+           "amount_max": "10000000.00", "term_min_months": 6, "term_max_months": 36, "rate_spread_bp": 30,
+           "eligible_tiers": ["srdi", "little_giant"], "guarantee": "required"}
+
+
+@pytest.fixture
+def agreement_terms(world, make, as_role):
+    today = business_today()
+    pool = as_role("admin").post("/api/v1/risk-pools", json={"name": "Pool", "region_code": "33"}).json
+    return {"code": "ZJ-B-1", "bank_id": world.bank.id, "valid_from": (today - dt.timedelta(days=1)).isoformat(),
+            "valid_to": (today + dt.timedelta(days=365)).isoformat(), "total_quota": "10000000.00",
+            "per_enterprise_cap": "5000000.00", "per_loan_cap": "3000000.00", "fee_rate": "0.0100",
+            "shares": {"agency": "0.40", "bank": "0.20", "reguarantee": "0.20", "risk_pool": "0.20"},
+            "reguarantor_id": make.agency(AgencyKind.PROVINCIAL).id, "risk_pool_id": pool["id"],
+            "eligible_tiers": ["srdi", "little_giant"], "eligible_product_types": ["credit"]}
+
+
+@pytest.fixture
+def active_agreement(as_role, agreement_terms):
+    def make_agreement(**changes):
+        created = as_role("agency").post("/api/v1/agreements", json={**agreement_terms, **changes})
+        assert created.status_code == 201, created.json
+        as_role("bank").post(f"/api/v1/agreements/{created.json['id']}/countersign")
+        product = as_role("bank").post("/api/v1/products", json=PRODUCT).json
+        as_role("bank").post(f"/api/v1/products/{product['id']}/publish")
+        return created.json
+
+    return make_agreement
+
+
+@pytest.fixture
+def route(as_role):
+    """route(amount, who="enterprise") → the id of an application routed to the bank on a guaranteed offer."""
+
+    def routed(amount, who="enterprise"):
+        enterprise = as_role(who)
+        created = enterprise.post("/api/v1/financing-requests", json={"amount": amount, "term_months": 12,
+                                                                     "purpose": "Expansion"}).json
+        offer = next(o for o in created["offers"] if o["agreement_id"] is not None)
+        return enterprise.post(f"/api/v1/financing-requests/{created['id']}/select",
+                               json={"offer_id": offer["id"]}).json["application"]["id"]
+
+    return routed
+
+
+@pytest.fixture
+def decide(as_role):
+    return lambda application_id: as_role("bank").post(f"/api/v1/applications/{application_id}/decision",
+                                                       json={"decision": "approved"})
+
+
+@pytest.fixture
+def approve(route, decide):
+    """approve(amount, who="enterprise") → the bank's decision response on a freshly routed guaranteed request."""
+    return lambda amount, who="enterprise": decide(route(amount, who))
+
+
+def quota(as_role, agreement_id):
+    body = as_role("agency").get(f"/api/v1/agreements/{agreement_id}").json
+    return body["quota_reserved"], body["quota_outstanding"], body["quota_available"]
+
+
+def open_batch(as_role, agreement_id):
+    (batch,) = as_role("agency").get(f"/api/v1/batches?status=open&agreement_id={agreement_id}").json
+    return batch
+
+
+def test_approval_reserves_quota_and_places_a_pending_guarantee_in_the_open_batch(as_role, active_agreement, approve):
+    agreement = active_agreement()
+    decision = approve("2000000.00")
+    assert decision.status_code == 200, decision.json
+    assert decision.json["status"] == "approved" and decision.json["loan_id"] is None
+    assert decision.json["guarantee_id"] is not None
+    assert quota(as_role, agreement["id"]) == ("2000000.00", "0.00", "8000000.00")
+    batch = as_role("agency").get(f"/api/v1/batches/{open_batch(as_role, agreement['id'])['id']}").json
+    assert (batch["status"], batch["item_count"], batch["total_amount"]) == ("open", 1, "2000000.00")
+    (item,) = batch["items"]
+    assert item["status"] == "pending" and item["tier"] == "srdi" and item["fee_rate"] == "0.0100"
+    assert item["loan_id"] is None and item["amount"] == "2000000.00"
+
+
+def test_one_open_batch_per_agreement_collects_every_approval(as_role, active_agreement, approve):
+    agreement = active_agreement()
+    approve("1000000.00")
+    approve("1500000.00", who="enterprise2")
+    batch = open_batch(as_role, agreement["id"])
+    assert (batch["item_count"], batch["total_amount"]) == (2, "2500000.00")
+
+
+def test_deciding_excludes_some_approves_the_rest_and_releases_quota(as_role, active_agreement, approve):
+    agreement = active_agreement()
+    kept = approve("2000000.00").json
+    excluded = approve("1000000.00", who="enterprise2").json
+    agency = as_role("agency")
+    batch_id = open_batch(as_role, agreement["id"])["id"]
+    assert agency.post(f"/api/v1/batches/{batch_id}/decision", json={"exclusions": []}).status_code == 409
+    assert agency.post(f"/api/v1/batches/{batch_id}/submit").json["status"] == "submitted"
+    decided = agency.post(f"/api/v1/batches/{batch_id}/decision", json={"exclusions": [
+        {"guarantee_id": excluded["guarantee_id"], "reason": "Sector over our concentration limit"}]})
+    assert decided.status_code == 200, decided.json
+    assert decided.json["status"] == "decided"
+    items = {item["guarantee_id"]: item for item in decided.json["items"]}
+    assert items[excluded["guarantee_id"]]["status"] == "rejected"
+    assert items[excluded["guarantee_id"]]["reason"] == "Sector over our concentration limit"
+    approved = items[kept["guarantee_id"]]
+    assert approved["status"] == "approved" and approved["loan_id"] is not None
+    assert quota(as_role, agreement["id"]) == ("2000000.00", "0.00", "8000000.00")
+    loan = as_role("bank").get(f"/api/v1/loans/{approved['loan_id']}").json
+    assert (loan["principal"], loan["status"], loan["interest_rate"]) == ("2000000.00", "approved", "0.0330")
+    rejected_app = as_role("bank").get(f"/api/v1/applications/{excluded['id']}").json
+    assert rejected_app["status"] == "guarantee_unavailable"
+
+
+def test_a_repeated_decision_with_the_same_key_changes_nothing(as_role, active_agreement, approve):
+    agreement = active_agreement()
+    approve("2000000.00")
+    agency = as_role("agency")
+    batch_id = open_batch(as_role, agreement["id"])["id"]
+    agency.post(f"/api/v1/batches/{batch_id}/submit")
+    first = agency.post(f"/api/v1/batches/{batch_id}/decision", json={"exclusions": []},
+                        headers={"Idempotency-Key": "batch-decision-1"})
+    again = agency.post(f"/api/v1/batches/{batch_id}/decision", json={"exclusions": []},
+                        headers={"Idempotency-Key": "batch-decision-1"})
+    assert first.status_code == again.status_code == 200
+    assert again.json == first.json and again.headers["Idempotent-Replayed"] == "true"
+    without_key = agency.post(f"/api/v1/batches/{batch_id}/decision", json={"exclusions": []})
+    assert without_key.status_code == 409
+
+
+def test_other_agencies_get_404_and_banks_get_403(as_role, active_agreement, approve, make, login_api):
+    from marketplace.auth.models import Role
+
+    agreement = active_agreement()
+    approve("2000000.00")
+    batch_id = open_batch(as_role, agreement["id"])["id"]
+    other = login_api(make.user(Role.AGENCY, make.agency().id))
+    assert other.get(f"/api/v1/batches/{batch_id}").status_code == 404
+    assert other.post(f"/api/v1/batches/{batch_id}/submit").status_code == 404
+    assert as_role("bank").post(f"/api/v1/batches/{batch_id}/decision", json={"exclusions": []}).status_code == 403
+
+
+def test_excluding_an_item_of_another_batch_is_422(as_role, active_agreement, approve):
+    agreement = active_agreement()
+    approve("2000000.00")
+    batch_id = open_batch(as_role, agreement["id"])["id"]
+    as_role("agency").post(f"/api/v1/batches/{batch_id}/submit")
+    response = as_role("agency").post(f"/api/v1/batches/{batch_id}/decision",
+                                      json={"exclusions": [{"guarantee_id": 999999, "reason": "x"}]})
+    assert response.status_code == 422 and "exclusions" in response.json["errors"]
+
+
+def test_items_under_the_auto_approve_threshold_are_approved_at_submission(as_role, active_agreement, approve):
+    agreement = active_agreement(auto_approve_below="1500000.00")
+    small = approve("1000000.00").json
+    large = approve("2000000.00", who="enterprise2").json
+    batch_id = open_batch(as_role, agreement["id"])["id"]
+    submitted = as_role("agency").post(f"/api/v1/batches/{batch_id}/submit").json
+    statuses = {item["guarantee_id"]: item["status"] for item in submitted["items"]}
+    assert statuses == {small["guarantee_id"]: "approved", large["guarantee_id"]: "pending"}
+
+
+def test_a_full_batch_is_submitted_by_itself(as_role, active_agreement, approve):
+    agreement = active_agreement(batch_max_size=2)
+    approve("1000000.00")
+    approve("1000000.00", who="enterprise2")
+    batches = as_role("agency").get(f"/api/v1/batches?agreement_id={agreement['id']}").json
+    assert [(b["status"], b["item_count"]) for b in batches] == [("submitted", 2)]
+
+
+def test_not_enough_quota_is_409_and_the_application_becomes_guarantee_unavailable(as_role, active_agreement,
+                                                                                  route, decide):
+    agreement = active_agreement(total_quota="3000000.00")
+    first, second = route("2000000.00"), route("1500000.00", who="enterprise2")  # both offered while quota lasts
+    assert decide(first).status_code == 200
+    refused = decide(second)
+    assert refused.status_code == 409
+    assert "quota" in refused.json["detail"]
+    applications = as_role("bank").get("/api/v1/applications?status=guarantee_unavailable").json
+    assert len(applications) == 1
+    assert quota(as_role, agreement["id"]) == ("2000000.00", "0.00", "1000000.00")
+
+
+def test_the_per_enterprise_cap_holds_across_loans(as_role, active_agreement, route, decide, approve):
+    agreement = active_agreement(per_enterprise_cap="3000000.00")
+    first, second = route("2000000.00"), route("1500000.00")
+    assert decide(first).status_code == 200
+    assert decide(second).status_code == 409  # same enterprise: 3,500,000 > 3,000,000
+    assert approve("1500000.00", who="enterprise2").status_code == 200
+    assert quota(as_role, agreement["id"])[0] == "3500000.00"
+
+
+
+
+def test_matching_counts_what_the_enterprise_already_holds_under_the_agreement(as_role, active_agreement, approve):
+    active_agreement(per_enterprise_cap="3000000.00")
+    assert approve("2000000.00").status_code == 200
+    again = as_role("enterprise").post("/api/v1/financing-requests", json={"amount": "1500000.00", "term_months": 12,
+                                                                          "purpose": "More"}).json
+    assert again["offers"] == []
+    other = as_role("enterprise2").post("/api/v1/financing-requests", json={"amount": "1500000.00", "term_months": 12,
+                                                                           "purpose": "More"}).json
+    assert [o["agreement_id"] is not None for o in other["offers"]] == [True]
