@@ -137,7 +137,8 @@ class GuaranteeUnavailable(Conflict):
 
 def _locked(agreement_id: int) -> Agreement:
     """The agreement row, locked for this transaction (SELECT … FOR UPDATE on PostgreSQL), read afresh."""
-    return db.session.scalar(select(Agreement).where(Agreement.id == agreement_id).with_for_update()
+    # OF agreements: the eagerly joined bank and agency rows must not be locked too (that deadlocks).
+    return db.session.scalar(select(Agreement).where(Agreement.id == agreement_id).with_for_update(of=Agreement)
                              .execution_options(populate_existing=True))
 
 
