@@ -292,3 +292,29 @@ def batch_items(batch_id: int) -> list[dict[str, Any]]:
              "uscc": uscc, "tier": r.tier_at_request.value, "amount": g.amount, "term_months": g.term_months,
              "product_name": product, "fee_rate": g.fee_rate, "status": g.status.value, "reason": g.reason}
             for g, a, r, name, uscc, product in rows]
+
+
+# Loan events that move the quota ------------------------------------------------------------------------------
+
+def guarantee_of_loan(loan_id: int) -> Guarantee | None:
+    return db.session.scalar(select(Guarantee).where(Guarantee.loan_id == loan_id))
+
+
+def on_disbursed(guarantee: Guarantee, principal: Decimal) -> None:
+    """Reserved quota becomes outstanding; the principal counts towards the agreement's guaranteed total."""
+    agreement = _locked(guarantee.agreement_id)
+    agreement.quota_reserved -= guarantee.amount
+    agreement.quota_outstanding += principal
+    agreement.guaranteed_total += principal
+    guarantee.status, guarantee.exposure = GuaranteeStatus.ACTIVE, principal
+    db.session.flush()
+
+
+def on_repaid(guarantee: Guarantee, principal_repaid: Decimal) -> None:
+    """Outstanding quota is released by exactly the principal repaid; a fully repaid loan releases its guarantee."""
+    agreement = _locked(guarantee.agreement_id)
+    agreement.quota_outstanding -= principal_repaid
+    guarantee.exposure -= principal_repaid
+    if guarantee.exposure == 0:
+        guarantee.status = GuaranteeStatus.RELEASED
+    db.session.flush()

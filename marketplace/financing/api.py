@@ -7,7 +7,9 @@ from marketplace import db
 from marketplace.api import Blueprint, page_of, paginate
 from marketplace.auth.access import api_roles, api_user
 from marketplace.auth.models import Role
+from marketplace.errors import NotFound
 from marketplace.financing import schemas, services
+from marketplace.financing.loans import record_event
 from marketplace.financing.models import Application, FinancingRequest
 from marketplace.idempotency import idempotent
 
@@ -115,3 +117,20 @@ class LoanById(MethodView):
     def get(self, loan_id):
         """A loan, to its bank, its enterprise and the admin."""
         return services.get_loan(api_user(), loan_id)
+
+
+@blp.route("/loans/<int:loan_id>/events")
+class LoanEvents(MethodView):
+    @api_roles(Role.BANK)
+    @idempotent(blp)
+    @blp.arguments(schemas.LoanEventIn)
+    @blp.response(201, schemas.LoanEventOut)
+    def post(self, data, loan_id):
+        """Report disbursement (reserved quota becomes outstanding) or a repayment (outstanding is released)."""
+        user = api_user()
+        loan = services.get_loan(user, loan_id)
+        if loan.bank_id != user.organization_id:
+            raise NotFound()
+        event = record_event(loan, user, data["type"], data["amount"], data["occurred_on"])
+        db.session.commit()
+        return event

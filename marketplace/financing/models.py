@@ -60,6 +60,11 @@ class LoanStatus(enum.StrEnum):
     CLOSED = "closed"
 
 
+class LoanEventType(enum.StrEnum):
+    DISBURSED = "disbursed"
+    REPAYMENT = "repayment"
+
+
 class FinancingRequest(Base):
     __tablename__ = "financing_requests"
     __table_args__ = (
@@ -170,6 +175,22 @@ class Loan(Base):
     term_months: Mapped[int]
     interest_rate: Mapped[Decimal] = mapped_column(Rate)
     status: Mapped[LoanStatus] = mapped_column(enum_column(LoanStatus, "loan_status"), default=LoanStatus.APPROVED)
+    disbursed_on: Mapped[dt.date | None] = mapped_column(Date)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     application: Mapped[Application] = relationship(back_populates="loan")
+
+
+class LoanEvent(Base):
+    """What happened to a loan, as reported by its bank: kept for the record, in order."""
+
+    __tablename__ = "loan_events"
+    __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"), index=True)
+    type: Mapped[LoanEventType] = mapped_column(enum_column(LoanEventType, "loan_event_type"))
+    amount: Mapped[Decimal]
+    occurred_on: Mapped[dt.date] = mapped_column(Date)
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -4,7 +4,7 @@ from flask_babel import lazy_gettext as _l
 from marshmallow import fields, validate
 
 from marketplace.fields import Money, Rate
-from marketplace.financing.models import ApplicationStatus, LoanStatus, RequestStatus
+from marketplace.financing.models import ApplicationStatus, LoanEventType, LoanStatus, RequestStatus
 from marketplace.orgs.models import Tier
 from products.models import TERM_LIMIT_MONTHS, ProductType
 
@@ -135,8 +135,34 @@ class LoanOut(ma.Schema):
     outstanding = Money()
     term_months = fields.Integer()
     interest_rate = Rate()
-    guarantee = fields.Function(lambda loan: None, metadata={"description": "The guarantee, for guaranteed loans."})
+    guarantee = fields.Method("_guarantee", metadata={"description": "The guarantee, for guaranteed loans."})
     defaults = fields.Function(lambda loan: [])
     recoveries = fields.Function(lambda loan: [])
     journal_refs = fields.Function(lambda loan: [])
+    disbursed_on = fields.Date(allow_none=True)
+    created_at = fields.DateTime()
+
+    def _guarantee(self, loan):
+        from guarantees.services import guarantee_of_loan
+
+        guarantee = guarantee_of_loan(loan.id)
+        if guarantee is None:
+            return None
+        return {"id": guarantee.id, "agreement_id": guarantee.agreement_id, "status": guarantee.status.value,
+                "amount": f"{guarantee.amount:.2f}", "fee_rate": Rate()._serialize(guarantee.fee_rate, None, None)}
+
+
+class LoanEventIn(ma.Schema):
+    type = fields.Enum(LoanEventType, by_value=True, required=True, metadata={
+        "description": "disbursed and repayment now; overdue, default and recovery arrive with the ledger."})
+    amount = Money(load_default=None, allow_none=True)
+    occurred_on = fields.Date(required=True)
+
+
+class LoanEventOut(ma.Schema):
+    id = fields.Integer()
+    loan_id = fields.Integer()
+    type = fields.Enum(LoanEventType, by_value=True)
+    amount = Money()
+    occurred_on = fields.Date()
     created_at = fields.DateTime()

@@ -209,3 +209,77 @@ def test_matching_counts_what_the_enterprise_already_holds_under_the_agreement(a
     other = as_role("enterprise2").post("/api/v1/financing-requests", json={"amount": "1500000.00", "term_months": 12,
                                                                            "purpose": "More"}).json
     assert [o["agreement_id"] is not None for o in other["offers"]] == [True]
+
+
+def test_quota_moves_by_exactly_the_approved_disbursed_excluded_and_repaid_amounts(as_role, active_agreement,
+                                                                                  approve):
+    agreement = active_agreement()
+    kept = approve("2000000.00").json
+    excluded = approve("1234567.89", who="enterprise2").json
+    assert quota(as_role, agreement["id"]) == ("3234567.89", "0.00", "6765432.11")
+    agency, bank = as_role("agency"), as_role("bank")
+    batch_id = open_batch(as_role, agreement["id"])["id"]
+    agency.post(f"/api/v1/batches/{batch_id}/submit")
+    decided = agency.post(f"/api/v1/batches/{batch_id}/decision", json={"exclusions": [
+        {"guarantee_id": excluded["guarantee_id"], "reason": "Concentration"}]}).json
+    assert quota(as_role, agreement["id"]) == ("2000000.00", "0.00", "8000000.00")
+    loan_id = next(i["loan_id"] for i in decided["items"] if i["guarantee_id"] == kept["guarantee_id"])
+
+    disbursed = bank.post(f"/api/v1/loans/{loan_id}/events", json={"type": "disbursed", "occurred_on": "2026-11-30"},
+                          headers={"Idempotency-Key": f"disb-{loan_id}"})
+    assert disbursed.status_code == 201 and disbursed.json["amount"] == "2000000.00"
+    replay = bank.post(f"/api/v1/loans/{loan_id}/events", json={"type": "disbursed", "occurred_on": "2026-11-30"},
+                       headers={"Idempotency-Key": f"disb-{loan_id}"})
+    assert replay.json == disbursed.json
+    assert quota(as_role, agreement["id"]) == ("0.00", "2000000.00", "8000000.00")
+    assert agency.get(f"/api/v1/agreements/{agreement['id']}").json["guaranteed_total"] == "2000000.00"
+
+    bank.post(f"/api/v1/loans/{loan_id}/events", json={"type": "repayment", "amount": "500000.01",
+                                                      "occurred_on": "2027-05-30"})
+    assert quota(as_role, agreement["id"]) == ("0.00", "1499999.99", "8500000.01")
+    loan = bank.get(f"/api/v1/loans/{loan_id}").json
+    assert (loan["status"], loan["outstanding"]) == ("repaying", "1499999.99")
+    assert loan["guarantee"]["status"] == "active" and loan["guarantee"]["agreement_id"] == agreement["id"]
+
+    too_much = bank.post(f"/api/v1/loans/{loan_id}/events", json={"type": "repayment", "amount": "1500000.00",
+                                                                 "occurred_on": "2027-06-30"})
+    assert too_much.status_code == 422 and "amount" in too_much.json["errors"]
+    bank.post(f"/api/v1/loans/{loan_id}/events", json={"type": "repayment", "amount": "1499999.99",
+                                                      "occurred_on": "2027-11-30"})
+    assert quota(as_role, agreement["id"]) == ("0.00", "0.00", "10000000.00")
+    loan = bank.get(f"/api/v1/loans/{loan_id}").json
+    assert (loan["status"], loan["outstanding"], loan["guarantee"]["status"]) == ("repaid", "0.00", "released")
+
+
+def test_loan_events_are_the_banks_and_follow_the_lifecycle(as_role, routed_loan):
+    loan_id = routed_loan
+    assert as_role("bank2").post(f"/api/v1/loans/{loan_id}/events",
+                                 json={"type": "disbursed", "occurred_on": "2026-11-30"}).status_code == 404
+    assert as_role("enterprise").post(f"/api/v1/loans/{loan_id}/events",
+                                      json={"type": "disbursed", "occurred_on": "2026-11-30"}).status_code == 403
+    early = as_role("bank").post(f"/api/v1/loans/{loan_id}/events", json={"type": "repayment", "amount": "1.00",
+                                                                         "occurred_on": "2026-11-30"})
+    assert early.status_code == 409
+    assert as_role("bank").post(f"/api/v1/loans/{loan_id}/events",
+                                json={"type": "default", "occurred_on": "2026-11-30"}).status_code == 422
+    assert as_role("bank").post(f"/api/v1/loans/{loan_id}/events",
+                                json={"type": "disbursed", "occurred_on": "2026-11-30"}).status_code == 201
+    again = as_role("bank").post(f"/api/v1/loans/{loan_id}/events",
+                                 json={"type": "disbursed", "occurred_on": "2026-12-01"})
+    assert again.status_code == 409
+    request = as_role("enterprise").get("/api/v1/financing-requests").json[0]
+    assert request["status"] == "funded"
+
+
+@pytest.fixture
+def routed_loan(as_role):
+    """A loan without a guarantee, approved by the bank."""
+    bank = as_role("bank")
+    product = bank.post("/api/v1/products", json={**PRODUCT, "name": "Plain", "guarantee": "none"}).json
+    bank.post(f"/api/v1/products/{product['id']}/publish")
+    created = as_role("enterprise").post("/api/v1/financing-requests", json={
+        "amount": "1000000.00", "term_months": 12, "purpose": "x"}).json
+    routed = as_role("enterprise").post(f"/api/v1/financing-requests/{created['id']}/select",
+                                        json={"offer_id": created["offers"][0]["id"]}).json
+    return bank.post(f"/api/v1/applications/{routed['application']['id']}/decision",
+                     json={"decision": "approved"}).json["loan_id"]
