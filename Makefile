@@ -34,12 +34,14 @@ test-postgresql: $(BIN)/.installed
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 
-# Matching latency at 1,000 and 10,000 published products (SIZES="1000 10000 100000" for more) → bench/results.json.
-# Makes and drops its own database on $(BENCH_DATABASE_URL); see bench/README.md.
+# Matching latency at 1,000 and 10,000 published products (SIZES="1000 10000 100000" for more), then the decision
+# of a 5,000-item guarantee batch with 50 exclusions → bench/results.json ["matching"], ["batch_decision"].
+# Each makes and drops its own databases on $(BENCH_DATABASE_URL); see bench/README.md.
 BENCH_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432
 SIZES ?= 1000 10000
 bench: $(BIN)/.installed
 	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python -m bench.matching --sizes $(SIZES)
+	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python -m bench.batches
 
 clean:
 	rm -rf $(VENV) instance test-output .pytest_cache
