@@ -44,7 +44,7 @@ class AgreementById(MethodView):
         return services.get_agreement(api_user(), agreement_id)
 
 
-def _transition(target: AgreementStatus, party: Role, summary: str):
+def _transition(target: AgreementStatus, source: AgreementStatus, party: Role, summary: str):
     @api_roles(party)
     @blp.response(200, schemas.AgreementOut)
     def post(self, agreement_id):
@@ -53,20 +53,23 @@ def _transition(target: AgreementStatus, party: Role, summary: str):
         own = agreement.bank_id if party is Role.BANK else agreement.agency_id
         if own != user.organization_id:
             raise Forbidden()  # e.g. the re-guarantor, which sees the agreement but is not its party
-        services.change_status(agreement, target)
+        services.change_status(agreement, target, source)
         db.session.commit()
         return agreement
 
     post.__doc__ = summary
-    return type(f"{target.value.title()}Agreement", (MethodView,), {"post": post})
+    name = f"{source.value.title().replace('_', '')}To{target.value.title()}Agreement"
+    return type(name, (MethodView,), {"post": post})
 
 
 blp.route("/agreements/<int:agreement_id>/countersign")(_transition(
-    AgreementStatus.ACTIVE, Role.BANK, "The named bank countersigns: the agreement becomes active."))
+    AgreementStatus.ACTIVE, AgreementStatus.PENDING_BANK, Role.BANK,
+    "The named bank countersigns: the agreement becomes active."))
 blp.route("/agreements/<int:agreement_id>/suspend")(_transition(
-    AgreementStatus.SUSPENDED, Role.AGENCY, "The agency suspends the agreement: no new guarantees."))
+    AgreementStatus.SUSPENDED, AgreementStatus.ACTIVE, Role.AGENCY,
+    "The agency suspends the agreement: no new guarantees."))
 blp.route("/agreements/<int:agreement_id>/resume")(_transition(
-    AgreementStatus.ACTIVE, Role.AGENCY, "The agency resumes a suspended agreement."))
+    AgreementStatus.ACTIVE, AgreementStatus.SUSPENDED, Role.AGENCY, "The agency resumes a suspended agreement."))
 
 
 @blp.route("/risk-pools")

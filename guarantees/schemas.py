@@ -43,7 +43,7 @@ class AgreementIn(ma.Schema):
     review_sla_days = fields.Integer(load_default=None, allow_none=True, strict=True,
                                      validate=validate.Range(min=1, max=365))
 
-    @ma.validates_schema
+    @ma.validates_schema(skip_on_field_errors=False)
     def _rules(self, data, **kwargs):
         errors: dict[str, list[str]] = {}
         shares = data.get("shares")

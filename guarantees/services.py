@@ -76,13 +76,16 @@ def create_agreement(agency_id: int, data: dict[str, Any]) -> Agreement:
     return agreement
 
 
-def change_status(agreement: Agreement, target: AgreementStatus) -> Agreement:
-    """Countersign (bank), suspend and resume (agency), along the agreement's lifecycle."""
+def change_status(agreement: Agreement, target: AgreementStatus,
+                  source: AgreementStatus | None = None) -> Agreement:
+    """Countersign (bank: pending_bank → active), suspend and resume (agency), along the agreement's lifecycle.
+    `source`, when given, is the only status the move may start from (a countersignature never lifts a
+    suspension)."""
     current = agreement.effective_status
-    if target in (AgreementStatus.ACTIVE,) and current is AgreementStatus.EXPIRED:
+    if target is AgreementStatus.ACTIVE and current is AgreementStatus.EXPIRED:
         raise IllegalTransition(_("This agreement ended on %(day)s.", day=agreement.valid_to.isoformat()))
-    if target not in AGREEMENT_TRANSITIONS[current]:
-        raise IllegalTransition(_("An agreement that is %(status)s cannot become %(target)s.",
+    if target not in AGREEMENT_TRANSITIONS[current] or (source is not None and current is not source):
+        raise IllegalTransition(_("An agreement that is %(status)s cannot become %(target)s this way.",
                                   status=current.value, target=target.value))
     if current is AgreementStatus.PENDING_BANK and target is AgreementStatus.ACTIVE:
         agreement.countersigned_at = db.utcnow()

@@ -35,6 +35,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     _init_api(app)
     errors.register(app)  # after the Api, so pages stay HTML
 
+    from guarantees.views import bp as guarantee_pages
     from marketplace.auth.views import bp as auth_pages
     from marketplace.financing.views import bp as financing_pages
     from marketplace.orgs.views import bp as orgs_pages
@@ -44,6 +45,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(auth_pages)
     app.register_blueprint(product_pages)
     app.register_blueprint(financing_pages)
+    app.register_blueprint(guarantee_pages)
     app.register_blueprint(orgs_pages)
     app.register_blueprint(registry_pages)
 

@@ -64,6 +64,21 @@ PRODUCTS = [
      SRDI_TIERS, [], "required"),
 ]
 
+RISK_POOL = {"name": "Zhejiang SRDI Risk Compensation Pool · 浙江专精特新风险补偿资金池", "region_code": "33",
+             "cap_per_loss": None}
+#: ZJFG guarantees ZCB's loans to SRDI enterprises and little giants; fixed dates keep the demo reproducible.
+AGREEMENT = {
+    "code": "ZJFG-ZCB-2025", "bank": "ZCB", "valid_from": dt.date(2025, 1, 1), "valid_to": dt.date(2030, 12, 31),
+    "total_quota": Decimal("100000000.00"), "per_enterprise_cap": Decimal("10000000.00"),
+    "per_loan_cap": Decimal("5000000.00"), "fee_rate": Decimal("0.0100"),
+    "shares": {"agency": Decimal("0.60"), "bank": Decimal("0.20"), "reguarantee": Decimal("0"),
+               "risk_pool": Decimal("0.20")},
+    "reguarantor_id": None, "compensation_cap_rate": Decimal("0.03"),
+    "eligible_tiers": [Tier.SRDI, Tier.LITTLE_GIANT],
+    "eligible_product_types": ["credit", "renewal", "revolving", "term"],
+    "batch_max_size": 500, "auto_approve_below": None, "review_sla_days": 5,
+}
+
 
 def seed() -> list[tuple[str, str]]:
     """Create whatever of the demo world is missing; returns the demo logins (user, role)."""
@@ -86,6 +101,7 @@ def seed() -> list[tuple[str, str]]:
         _get_or_add(User, User.username == username, username=username, role=role,
                     password_hash=hash_password(DEMO_PASSWORD), organization=orgs.get(org_key))
     _seed_products({code: orgs[code] for _name, code in BANKS})
+    _seed_agreement(orgs[AGENCY[1]], orgs[AGREEMENT["bank"]])
     db.session.flush()
     return [(username, role.value) for username, role, _org in USERS]
 
@@ -105,6 +121,26 @@ def _seed_products(banks: dict[str, Organization]) -> None:
             "description": "Demo product for SRDI enterprises.",
         })
         change_status(product, ProductStatus.PUBLISHED)
+
+
+def _seed_agreement(agency: Organization, bank: Organization) -> None:
+    """An active 总对总 agreement between the demo agency and ZCB, so ZCB's optional-guarantee products are offered
+    with a guarantee fee and approvals land in a batch for the agency to review."""
+    from guarantees.models import Agreement, AgreementStatus, RiskPool
+    from guarantees.services import change_status, create_agreement, create_risk_pool
+    from products.models import ProductType
+
+    if db.session.scalar(select(Agreement.id).where(Agreement.code == AGREEMENT["code"])) is not None:
+        return
+    pool = db.session.scalar(select(RiskPool).where(RiskPool.name == RISK_POOL["name"]))
+    if pool is None:
+        pool = create_risk_pool(dict(RISK_POOL))
+    terms = {key: value for key, value in AGREEMENT.items() if key != "bank"}
+    agreement = create_agreement(agency.id, {**terms, "bank_id": bank.id, "risk_pool_id": pool.id,
+                                             "shares": dict(AGREEMENT["shares"]),
+                                             "eligible_product_types": [ProductType(t) for t in
+                                                                        AGREEMENT["eligible_product_types"]]})
+    change_status(agreement, AgreementStatus.ACTIVE)
 
 
 def _demo_secret(code: str) -> str:

@@ -15,7 +15,7 @@ bp = Blueprint("auth", __name__)
 HOME_BY_ROLE = {
     Role.BANK: "products.bank_products",
     Role.ENTERPRISE: "financing.my_requests",
-    Role.AGENCY: "products.catalogue",
+    Role.AGENCY: "guarantees.agency_batches",
     Role.ADMIN: "products.catalogue",
 }
 

@@ -102,8 +102,9 @@ def _check_offers(page: Page) -> None:
     rates = [Decimal(row[rate_col].removesuffix("%")) for row in cells]
     assert rates == sorted(rates), cells
 
-    # With the demo LPR (1-year 3.00 %) and no guarantee agreements, the cheapest product that fits an SRDI
-    # enterprise in 330106 asking 2,000,000 for 12 months is ZCB's SRDI Credit Loan at +20 bp. HZSB's Equipment
+    # With the demo LPR (1-year 3.00 %), the cheapest product that fits an SRDI enterprise in 330106 asking
+    # 2,000,000 for 12 months is ZCB's SRDI Credit Loan at +20 bp (the demo agreement's 1 % fee makes guaranteed
+    # offers dearer). HZSB's Equipment
     # Upgrade Loan (-10 bp) starts at 24 months, and the Little Giant Growth Loan (+10 bp) is for little giants only
     # and starts at 5,000,000.
     first = cells[0]

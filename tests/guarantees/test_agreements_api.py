@@ -179,3 +179,12 @@ def test_an_enterprise_that_refuses_a_guarantee_gets_no_guaranteed_offer(as_role
     as_role("bank").post(f"/api/v1/agreements/{proposed['id']}/countersign")
     body = as_role("enterprise").post("/api/v1/financing-requests", json={**REQUEST, "accept_guarantee": False}).json
     assert body["offers"] == []
+
+
+def test_a_countersignature_never_lifts_a_suspension(as_role, proposed):
+    as_role("bank").post(f"/api/v1/agreements/{proposed['id']}/countersign")
+    as_role("agency").post(f"/api/v1/agreements/{proposed['id']}/suspend")
+    again = as_role("bank").post(f"/api/v1/agreements/{proposed['id']}/countersign")
+    assert again.status_code == 409
+    assert as_role("agency").get(f"/api/v1/agreements/{proposed['id']}").json["status"] == "suspended"
+    assert as_role("agency").post(f"/api/v1/agreements/{proposed['id']}/suspend").status_code == 409

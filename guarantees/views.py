@@ -1,0 +1,305 @@
+"""Pages: the agency's agreements and batch reviews, and the bank's countersignature."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import marshmallow as ma
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import func, select
+from werkzeug.datastructures import MultiDict
+
+from guarantees import services
+from guarantees.models import Agreement, AgreementStatus, Batch, BatchStatus, RiskPool
+from guarantees.schemas import AgreementIn, BatchDecisionIn
+from marketplace import db
+from marketplace.auth.access import page_roles
+from marketplace.auth.models import Role
+from marketplace.dates import SHANGHAI, business_today
+from marketplace.errors import DomainError, Forbidden, flatten_messages
+from marketplace.forms import form_to_data
+from marketplace.orgs.models import Agency, AgencyKind, Bank, Tier
+from products.models import ProductType
+
+bp = Blueprint("guarantees", __name__, template_folder="templates")
+
+PAGE_SIZE = 50
+SHARE_KEYS = ("agency", "bank", "reguarantee", "risk_pool")
+#: action → (target, the status it starts from)
+AGENCY_ACTIONS = {"suspend": (AgreementStatus.SUSPENDED, AgreementStatus.ACTIVE),
+                  "resume": (AgreementStatus.ACTIVE, AgreementStatus.SUSPENDED)}
+
+
+@bp.context_processor
+def _labels() -> dict[str, Any]:
+    return {
+        "agreement_status_labels": {
+            "pending_bank": _("Awaiting the bank's countersignature"), "active": _("Active"),
+            "suspended": _("Suspended"), "expired": _("Expired"), "terminated": _("Terminated")},
+        "batch_status_labels": {"open": _("Open"), "submitted": _("Submitted for review"), "decided": _("Decided")},
+        "guarantee_status_labels": {
+            "pending": _("Pending review"), "approved": _("Approved"), "rejected": _("Excluded"),
+            "active": _("Active"), "released": _("Released"), "defaulted": _("Defaulted"),
+            "compensated": _("Compensated"), "closed": _("Closed")},
+        "share_labels": {"agency": _("Agency"), "bank": _("Bank"), "reguarantee": _("Re-guarantee"),
+                         "risk_pool": _("Risk pool")},
+        "quota_parts": quota_parts,
+        "action_labels_for": _agency_actions,
+    }
+
+
+def quota_parts(agreement: Agreement) -> list[dict[str, Any]]:
+    """The quota bar's three segments, in order, with their share of the total quota in per cent (for widths)."""
+    total = agreement.total_quota or Decimal("1")
+    parts = [("reserved", _("Reserved"), agreement.quota_reserved),
+             ("outstanding", _("Outstanding"), agreement.quota_outstanding),
+             ("available", _("Available"), agreement.quota_available)]
+    return [{"key": key, "label": label, "amount": amount, "percent": amount * 100 / total}
+            for key, label, amount in parts]
+
+
+def _agency_actions(agreement: Agreement) -> list[tuple[str, str]]:
+    status = agreement.effective_status
+    if status is AgreementStatus.ACTIVE:
+        return [("suspend", _("Suspend"))]
+    if status is AgreementStatus.SUSPENDED:
+        return [("resume", _("Resume"))]
+    return []
+
+
+def _page() -> int:
+    return max(request.args.get("page", 1, type=int) or 1, 1)
+
+
+# Agency: agreements ----------------------------------------------------------------------------------------
+
+@bp.get("/agency/agreements")
+@page_roles(Role.AGENCY)
+def agency_agreements():
+    agreements = db.session.scalars(services.visible_agreements(current_user).order_by(Agreement.id)).all()
+    return render_template("guarantees/agency_agreements.html", agreements=agreements,
+                           own_id=current_user.organization_id)
+
+
+@bp.post("/agency/agreements/<int:agreement_id>/<any(suspend, resume):action>")
+@page_roles(Role.AGENCY)
+def change_agreement_status(agreement_id: int, action: str):
+    agreement = services.get_agreement(current_user, agreement_id)
+    if agreement.agency_id != current_user.organization_id:
+        raise Forbidden(_("Only the agency that proposed agreement %(code)s can do this.", code=agreement.code))
+    try:
+        services.change_status(agreement, *AGENCY_ACTIONS[action])
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.detail, "error")
+    else:
+        db.session.commit()
+        if action == "suspend":
+            flash(_("Agreement %(code)s is suspended: it takes no new guarantees until you resume it.",
+                    code=agreement.code))
+        else:
+            flash(_("Agreement %(code)s is active again.", code=agreement.code))
+    return redirect(url_for("guarantees.agency_agreements"))
+
+
+def load_agreement_form(form: MultiDict) -> tuple[dict[str, Any] | None, dict[str, list[str]]]:
+    """AgreementIn from the form: the nested shares come from inputs share_agency, share_bank, … and their
+    errors go back to those inputs ("shares" itself holds the errors about the shares together)."""
+    schema = AgreementIn()
+    data = form_to_data(schema, form)
+    data.pop("shares", None)
+    data["shares"] = {key: raw for key in SHARE_KEYS if (raw := form.get(f"share_{key}", "").strip())}
+    try:
+        return schema.load(data), {}
+    except ma.ValidationError as error:
+        errors: dict[str, list[str]] = {}
+        for path, messages in flatten_messages(error.messages).items():
+            head, _dot, rest = path.partition(".")
+            name = f"share_{rest}" if head == "shares" and rest in SHARE_KEYS else head
+            field_messages = errors.setdefault(name, [])
+            field_messages.extend(m for m in messages if m not in field_messages)
+        return None, errors
+
+
+def _agreement_choices() -> dict[str, Any]:
+    return {
+        "banks": db.session.scalars(select(Bank).order_by(Bank.name)).all(),
+        "reguarantors": db.session.scalars(select(Agency).where(Agency.agency_kind == AgencyKind.PROVINCIAL)
+                                           .order_by(Agency.name)).all(),
+        "pools": db.session.scalars(select(RiskPool).order_by(RiskPool.name)).all(),
+        "all_tiers": [t for t in Tier if t is not Tier.NONE], "all_product_types": list(ProductType),
+        "share_keys": SHARE_KEYS,
+    }
+
+
+def _default_values() -> dict[str, Any]:
+    today = business_today()
+    return {"valid_from": today.isoformat(), "valid_to": (today + dt.timedelta(days=364)).isoformat(),
+            "compensation_cap_rate": "0.03", "batch_max_size": "500",
+            "eligible_tiers": [Tier.SRDI.value, Tier.LITTLE_GIANT.value], "eligible_product_types": []}
+
+
+@bp.route("/agency/agreements/new", methods=["GET", "POST"])
+@page_roles(Role.AGENCY)
+def new_agreement():
+    errors: dict[str, list[str]] = {}
+    values = _default_values()
+    if request.method == "POST":
+        data, errors = load_agreement_form(request.form)
+        if data is not None:
+            try:
+                agreement = services.create_agreement(current_user.organization_id, data)
+            except DomainError as error:
+                db.session.rollback()
+                errors = error.errors or {"_schema": [error.detail]}
+            else:
+                db.session.commit()
+                flash(_("Agreement %(code)s sent to %(bank)s. It takes effect once the bank countersigns it.",
+                        code=agreement.code, bank=agreement.bank.name))
+                return redirect(url_for("guarantees.agency_agreements"))
+        values = {**request.form.to_dict(), "eligible_tiers": request.form.getlist("eligible_tiers"),
+                  "eligible_product_types": request.form.getlist("eligible_product_types")}
+    return render_template("guarantees/agreement_form.html", values=values, errors=errors,
+                           **_agreement_choices()), 422 if errors else 200
+
+
+# Bank: countersignature ------------------------------------------------------------------------------------
+
+@bp.get("/bank/agreements")
+@page_roles(Role.BANK)
+def bank_agreements():
+    agreements = db.session.scalars(services.visible_agreements(current_user).order_by(Agreement.id)).all()
+    return render_template("guarantees/bank_agreements.html", agreements=agreements)
+
+
+@bp.post("/bank/agreements/<int:agreement_id>/countersign")
+@page_roles(Role.BANK)
+def countersign(agreement_id: int):
+    agreement = services.get_agreement(current_user, agreement_id)
+    if agreement.effective_status is not AgreementStatus.PENDING_BANK:
+        flash(_("Agreement %(code)s is not waiting for a countersignature.", code=agreement.code), "error")
+        return redirect(url_for("guarantees.bank_agreements"))
+    try:
+        services.change_status(agreement, AgreementStatus.ACTIVE, AgreementStatus.PENDING_BANK)
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.detail, "error")
+    else:
+        db.session.commit()
+        flash(_("You countersigned agreement %(code)s with %(agency)s: it is active, and your products can now be "
+                "offered with its guarantee.", code=agreement.code, agency=agreement.agency.name))
+    return redirect(url_for("guarantees.bank_agreements"))
+
+
+# Agency: batches -------------------------------------------------------------------------------------------
+
+def _age(batch: Batch) -> dict[str, Any] | None:
+    """Days since submission (until the decision, once decided) against the agreement's review SLA."""
+    if batch.submitted_at is None:
+        return None
+    end = batch.decided_at.astimezone(SHANGHAI).date() if batch.decided_at else business_today()
+    days = (end - batch.submitted_at.astimezone(SHANGHAI).date()).days
+    sla = batch.agreement.review_sla_days
+    return {"days": days, "sla": sla, "overdue": sla is not None and days > sla and batch.decided_at is None}
+
+
+@bp.get("/agency/batches")
+@page_roles(Role.AGENCY)
+def agency_batches():
+    status = request.args.get("status", "")
+    query = services.visible_batches(current_user)
+    if status in BatchStatus._value2member_map_:
+        query = query.where(Batch.status == BatchStatus(status))
+    else:
+        status = ""
+    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    page = _page()
+    batches = db.session.scalars(query.order_by(Batch.id).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
+    totals = services.batch_totals([b.id for b in batches])
+    return render_template("guarantees/batches.html", batches=batches, totals=totals, status=status,
+                           statuses=list(BatchStatus), ages={b.id: _age(b) for b in batches}, page=page,
+                           page_size=PAGE_SIZE, total=total)
+
+
+def _render_batch(batch: Batch, errors: dict[str, list[str]] | None = None, posted: MultiDict | None = None,
+                  status: int = 200):
+    items = services.batch_items(batch.id)
+    count, amount = services.batch_totals([batch.id]).get(batch.id, (0, Decimal("0.00")))
+    return render_template("guarantees/batch_detail.html", batch=batch, items=items, item_count=count,
+                           total_amount=amount or Decimal("0.00"), age=_age(batch), errors=errors or {},
+                           ticked={str(v) for v in (posted.getlist("exclude") if posted else [])},
+                           posted=posted or MultiDict()), status
+
+
+@bp.get("/agency/batches/<int:batch_id>")
+@page_roles(Role.AGENCY)
+def batch_detail(batch_id: int):
+    return _render_batch(services.get_batch(current_user, batch_id))
+
+
+@bp.post("/agency/batches/<int:batch_id>/submit")
+@page_roles(Role.AGENCY)
+def submit_batch(batch_id: int):
+    batch = services.get_batch(current_user, batch_id)
+    try:
+        services.submit_batch(batch)
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.detail, "error")
+    else:
+        db.session.commit()
+        flash(_("Batch %(id)d is submitted for review. Tick any item you will not guarantee, say why, and approve "
+                "the rest.", id=batch.id))
+    return redirect(url_for("guarantees.batch_detail", batch_id=batch_id))
+
+
+def _exclusions(form: MultiDict) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
+    """The ticked items with their reasons; a ticked item without a reason is an error beside its reason input."""
+    exclusions: list[dict[str, Any]] = []
+    errors: dict[str, list[str]] = {}
+    for guarantee_id in dict.fromkeys(form.getlist("exclude", type=int)):
+        reason = form.get(f"reason_{guarantee_id}", "").strip()
+        if not reason:
+            errors[f"reason_{guarantee_id}"] = [_("Say why this item is excluded; the bank and the enterprise "
+                                                  "see the reason.")]
+        exclusions.append({"guarantee_id": guarantee_id, "reason": reason})
+    if errors:
+        return [], errors
+    try:
+        return BatchDecisionIn().load({"exclusions": exclusions})["exclusions"], {}
+    except ma.ValidationError as error:
+        for path, messages in flatten_messages(error.messages).items():
+            parts = path.split(".")
+            if len(parts) == 3 and parts[1].isdigit() and parts[2] == "reason":
+                errors[f"reason_{exclusions[int(parts[1])]['guarantee_id']}"] = messages
+            else:
+                errors.setdefault("_schema", []).extend(messages)
+        return [], errors
+
+
+@bp.post("/agency/batches/<int:batch_id>/decision")
+@page_roles(Role.AGENCY)
+def decide_batch(batch_id: int):
+    batch = services.get_batch(current_user, batch_id)
+    exclusions, errors = _exclusions(request.form)
+    if not errors:
+        try:
+            services.decide_batch(batch, current_user, exclusions)
+        except DomainError as error:
+            db.session.rollback()
+            if error.status != 422:
+                flash(error.detail, "error")
+                return redirect(url_for("guarantees.batch_detail", batch_id=batch_id))
+            errors = {"_schema": sum(error.errors.values(), []) or [error.detail]}
+            batch = services.get_batch(current_user, batch_id)
+        else:
+            db.session.commit()
+            approved = sum(1 for item in services.batch_items(batch.id) if item["status"] != "rejected")
+            flash(_("Batch %(id)d is decided: %(approved)d approved, %(excluded)d excluded.", id=batch.id,
+                    approved=approved, excluded=len(exclusions)))
+            return redirect(url_for("guarantees.batch_detail", batch_id=batch_id))
+    return _render_batch(batch, errors, request.form, 422)
