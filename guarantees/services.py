@@ -23,7 +23,7 @@ from marketplace import db
 from marketplace.auth.models import Role, User
 from marketplace.dates import business_today
 from marketplace.db import UTCDateTime
-from marketplace.errors import Conflict, IllegalTransition, NotFound, ValidationFailed
+from marketplace.errors import Conflict, IllegalTransition, NotFound, ValidationFailed, one_or_404
 from marketplace.financing.models import (
     Application,
     ApplicationStatus,
@@ -108,10 +108,8 @@ def visible_agreements(user: User) -> Select[tuple[Agreement]]:
 
 
 def get_agreement(user: User, agreement_id: int) -> Agreement:
-    agreement = db.session.scalar(visible_agreements(user).where(Agreement.id == agreement_id))
-    if agreement is None:
-        raise NotFound(_("No agreement %(id)d.", id=agreement_id))
-    return agreement
+    return one_or_404(visible_agreements(user).where(Agreement.id == agreement_id),
+                      _("No agreement %(id)d.", id=agreement_id))
 
 
 def active_agreements_of(bank_ids: set[int]) -> list[Agreement]:
@@ -270,10 +268,7 @@ def visible_batches(user: User) -> Select[tuple[Batch]]:
 
 
 def get_batch(user: User, batch_id: int) -> Batch:
-    batch = db.session.scalar(visible_batches(user).where(Batch.id == batch_id))
-    if batch is None:
-        raise NotFound(_("No batch %(id)d.", id=batch_id))
-    return batch
+    return one_or_404(visible_batches(user).where(Batch.id == batch_id), _("No batch %(id)d.", id=batch_id))
 
 
 def batch_totals(batch_ids: list[int]) -> dict[int, tuple[int, Decimal]]:

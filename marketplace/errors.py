@@ -62,6 +62,14 @@ class IllegalTransition(Conflict):
     title = "That status change is not allowed"
 
 
+def one_or_404(query: Any, detail: str) -> Any:
+    """The one row `query` (already scoped to what the user may see) finds, or a 404 saying `detail`."""
+    found = db.session.scalar(query)
+    if found is None:
+        raise NotFound(detail)
+    return found
+
+
 def wants_problem_json() -> bool:
     return request.path.startswith("/api/")
 

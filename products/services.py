@@ -10,7 +10,7 @@ from sqlalchemy import Select, exists, func, select
 
 from marketplace import db
 from marketplace.auth.models import Role, User
-from marketplace.errors import Conflict, IllegalTransition, NotFound, ValidationFailed
+from marketplace.errors import Conflict, IllegalTransition, NotFound, ValidationFailed, one_or_404
 from marketplace.lpr.services import interest_rate, rates_on
 from marketplace.orgs.models import Tier
 from products.models import TRANSITIONS, Product, ProductStatus, ProductTier, ProductType
@@ -122,9 +122,7 @@ def list_products(user: User, filters: ProductFilter, offset: int, limit: int) -
 
 
 def get_visible(user: User, product_id: int) -> Product:
-    product = db.session.scalar(visible_products(user).where(Product.id == product_id))
-    if product is None:
-        raise NotFound(_("No product %(id)d.", id=product_id))
+    product = one_or_404(visible_products(user).where(Product.id == product_id), _("No product %(id)d.", id=product_id))
     return with_indicative_rates([product])[0]
 
 

@@ -12,7 +12,7 @@ from guarantees.services import GuaranteeUnavailable, reserve
 from marketplace import db
 from marketplace.auth.models import Role, User
 from marketplace.dates import business_today
-from marketplace.errors import Conflict, IllegalTransition, NotFound, ValidationFailed
+from marketplace.errors import Conflict, IllegalTransition, NotFound, ValidationFailed, one_or_404
 from marketplace.financing import matching as loader
 from marketplace.financing.models import (
     REQUEST_TRANSITIONS,
@@ -160,10 +160,8 @@ def visible_requests(user: User) -> Select[tuple[FinancingRequest]]:
 
 
 def get_request(user: User, request_id: int) -> FinancingRequest:
-    request = db.session.scalar(visible_requests(user).where(FinancingRequest.id == request_id))
-    if request is None:
-        raise NotFound(_("No financing request %(id)d.", id=request_id))
-    return request
+    return one_or_404(visible_requests(user).where(FinancingRequest.id == request_id),
+                      _("No financing request %(id)d.", id=request_id))
 
 
 def visible_applications(user: User) -> Select[tuple[Application]]:
@@ -176,10 +174,8 @@ def visible_applications(user: User) -> Select[tuple[Application]]:
 
 
 def get_application(user: User, application_id: int) -> Application:
-    application = db.session.scalar(visible_applications(user).where(Application.id == application_id))
-    if application is None:
-        raise NotFound(_("No application %(id)d.", id=application_id))
-    return application
+    return one_or_404(visible_applications(user).where(Application.id == application_id),
+                      _("No application %(id)d.", id=application_id))
 
 
 def get_loan(user: User, loan_id: int) -> Loan:
