@@ -12,10 +12,7 @@ from marketplace import db
 from marketplace.dates import business_today
 from marketplace.errors import NotFound
 from marketplace.lpr.models import LprRate
-
-BASIS_POINT = Decimal("0.0001")
-#: Terms up to this many months price against the 1-year LPR; longer ones against the 5-year LPR.
-ONE_YEAR_LPR_MAX_TERM = 60
+from marketplace.matching import Rates
 
 
 def set_rates(effective_on: dt.date, lpr_1y: Decimal, lpr_5y: Decimal) -> LprRate:
@@ -43,6 +40,5 @@ def rates_in_force(day: dt.date | None = None) -> LprRate:
 
 
 def interest_rate(rates: LprRate, term_months: int, spread_bp: int) -> Decimal:
-    """LPR for the term plus the spread, exactly."""
-    base = rates.lpr_1y if term_months <= ONE_YEAR_LPR_MAX_TERM else rates.lpr_5y
-    return base + spread_bp * BASIS_POINT
+    """LPR for the term plus the spread, exactly (the matching core's one definition of it)."""
+    return Rates(rates.lpr_1y, rates.lpr_5y).interest(term_months, spread_bp)
