@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 from decimal import Decimal
 
-from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, String, text
+from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.dates import business_today
@@ -15,10 +15,14 @@ from marketplace.orgs.models import Agency, Bank, enum_column
 
 
 class RiskPool(Base):
-    """风险补偿资金池: a government fund that reimburses its share of each loss (deposits come with the ledger)."""
+    """风险补偿资金池: a government fund that reimburses its share of each loss.
+
+    The figures are kept in the same transaction as the pool's ledger entries; `balance` equals the pool's cash
+    account, and `flask ledger verify` checks that it does."""
 
     __tablename__ = "risk_pools"
-    __table_args__ = (CheckConstraint("cap_per_loss IS NULL OR cap_per_loss > 0", name="cap_positive"),)
+    __table_args__ = (CheckConstraint("cap_per_loss IS NULL OR cap_per_loss > 0", name="cap_positive"),
+                      CheckConstraint("balance >= 0", name="never_negative"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
@@ -26,6 +30,12 @@ class RiskPool(Base):
     region_code: Mapped[str] = mapped_column(String(6))
     #: The most the pool pays towards one loss; none means no limit.
     cap_per_loss: Mapped[Decimal | None]
+    balance: Mapped[Decimal] = mapped_column(default=Decimal("0.00"))
+    deposited: Mapped[Decimal] = mapped_column(default=Decimal("0.00"))
+    #: Paid to agencies towards losses, including claims paid later.
+    paid_out: Mapped[Decimal] = mapped_column(default=Decimal("0.00"))
+    #: The pool's share of recoveries.
+    recovered: Mapped[Decimal] = mapped_column(default=Decimal("0.00"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
@@ -195,9 +205,91 @@ class Guarantee(Base):
     #: outstanding principal once disbursed, zero once rejected or released.
     exposure: Mapped[Decimal]
     term_months: Mapped[int]
+    #: The pricing the enterprise accepted with its offer; later rule changes never touch it.
+    list_fee_rate: Mapped[Decimal] = mapped_column(Rate)
     fee_rate: Mapped[Decimal] = mapped_column(Rate)
+    subsidy_rate: Mapped[Decimal] = mapped_column(Rate, default=Decimal("0"))
+    #: The fee-reduction rules that applied, and (after disbursement) what each granted.
+    applied_rules: Mapped[list[dict]] = mapped_column(JSON, default=list)
+    #: The fee, fixed at disbursement: amount × rate × days of the term ÷ 365.
+    fee_days: Mapped[int | None]
+    list_fee: Mapped[Decimal | None]
+    fee_charged: Mapped[Decimal | None]
+    fiscal_subsidy: Mapped[Decimal | None]
     status: Mapped[GuaranteeStatus] = mapped_column(enum_column(GuaranteeStatus, "guarantee_status"),
                                                     default=GuaranteeStatus.PENDING)
     reason: Mapped[str | None] = mapped_column(String(1000))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     decided_at: Mapped[dt.datetime | None]
+
+
+class PoolDeposit(Base):
+    """Government money paid into a risk pool."""
+
+    __tablename__ = "pool_deposits"
+    __table_args__ = (UniqueConstraint("pool_id", "idempotency_key", name="uq_pool_deposits_pool_key"),
+                      CheckConstraint("amount > 0", name="positive"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pool_id: Mapped[int] = mapped_column(ForeignKey("risk_pools.id"), index=True)
+    idempotency_key: Mapped[str] = mapped_column(String(255))
+    amount: Mapped[Decimal]
+    deposited_on: Mapped[dt.date] = mapped_column(Date)
+    #: What of the deposit went to pay earlier claims, oldest first.
+    claims_paid: Mapped[Decimal] = mapped_column(default=Decimal("0.00"))
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class PoolClaim(Base):
+    """What a risk pool owed towards a loss and could not pay at the time: paid first from its next money."""
+
+    __tablename__ = "pool_claims"
+    __table_args__ = (CheckConstraint("amount > 0 AND paid >= 0 AND paid <= amount", name="paid_within_amount"),
+                      Index("ix_pool_claims_open", "pool_id", "settled", "id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pool_id: Mapped[int] = mapped_column(ForeignKey("risk_pools.id"))
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"))
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"))
+    amount: Mapped[Decimal]
+    paid: Mapped[Decimal] = mapped_column(default=Decimal("0.00"))
+    settled: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class LossAllocation(Base):
+    """How a default's loss was shared (API.md loans `defaults`)."""
+
+    __tablename__ = "loss_allocations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"), unique=True)
+    agreement_id: Mapped[int | None] = mapped_column(ForeignKey("agreements.id"), index=True)
+    occurred_on: Mapped[dt.date] = mapped_column(Date)
+    loss: Mapped[Decimal]
+    bank_borne: Mapped[Decimal]
+    beyond_cap: Mapped[Decimal]
+    agency_compensation: Mapped[Decimal]
+    agency_net: Mapped[Decimal]
+    reguarantee: Mapped[Decimal]
+    risk_pool_paid: Mapped[Decimal]
+    risk_pool_claim: Mapped[Decimal]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class RecoveryAllocation(Base):
+    """How a recovery (追偿) was shared back (API.md loans `recoveries`)."""
+
+    __tablename__ = "recovery_allocations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"), index=True)
+    agreement_id: Mapped[int | None] = mapped_column(ForeignKey("agreements.id"), index=True)
+    occurred_on: Mapped[dt.date] = mapped_column(Date)
+    amount: Mapped[Decimal]
+    bank: Mapped[Decimal]
+    agency: Mapped[Decimal]
+    reguarantee: Mapped[Decimal]
+    risk_pool: Mapped[Decimal]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

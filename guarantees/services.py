@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +20,7 @@ from guarantees.models import (
     GuaranteeStatus,
     RiskPool,
 )
+from guarantees.settlement import cap_room, charge_fee
 from marketplace import db
 from marketplace.auth.models import Role, User
 from marketplace.dates import business_today
@@ -87,6 +89,12 @@ def change_status(agreement: Agreement, target: AgreementStatus,
     if target not in AGREEMENT_TRANSITIONS[current] or (source is not None and current is not source):
         raise IllegalTransition(_("An agreement that is %(status)s cannot become %(target)s this way.",
                                   status=current.value, target=target.value))
+    if current is AgreementStatus.SUSPENDED and target is AgreementStatus.ACTIVE and cap_room(agreement) == 0 \
+            and agreement.guaranteed_total:
+        raise IllegalTransition(_("Agreement %(code)s has reached its compensation cap (%(rate)s of %(cap)s) and "
+                                  "cannot take new guarantees.", code=agreement.code,
+                                  rate=f"{agreement.compensation_rate:.4f}",
+                                  cap=f"{agreement.compensation_cap_rate:.4f}"))
     if current is AgreementStatus.PENDING_BANK and target is AgreementStatus.ACTIVE:
         agreement.countersigned_at = db.utcnow()
     agreement.status = target
@@ -179,7 +187,9 @@ def reserve(application: Application, amount: Decimal) -> Guarantee:
         db.session.flush()
     guarantee = Guarantee(agreement_id=agreement.id, batch_id=batch.id, application_id=application.id,
                           enterprise_id=enterprise_id, amount=amount, exposure=amount,
-                          term_months=application.request.term_months, fee_rate=offer.guarantee_fee_rate)
+                          term_months=application.request.term_months, list_fee_rate=offer.list_fee_rate,
+                          fee_rate=offer.guarantee_fee_rate, subsidy_rate=offer.fee_subsidy_rate,
+                          applied_rules=list(offer.applied_rules or []))
     db.session.add(guarantee)
     agreement.quota_reserved += amount
     db.session.flush()
@@ -298,13 +308,15 @@ def guarantee_of_loan(loan_id: int) -> Guarantee | None:
     return db.session.scalar(select(Guarantee).where(Guarantee.loan_id == loan_id))
 
 
-def on_disbursed(guarantee: Guarantee, principal: Decimal) -> None:
-    """Reserved quota becomes outstanding; the principal counts towards the agreement's guaranteed total."""
+def on_disbursed(guarantee: Guarantee, loan: Loan, disbursed_on: dt.date) -> None:
+    """Reserved quota becomes outstanding; the principal counts towards the agreement's guaranteed total; the
+    guarantee fee is fixed and posted."""
     agreement = _locked(guarantee.agreement_id)
     agreement.quota_reserved -= guarantee.amount
-    agreement.quota_outstanding += principal
-    agreement.guaranteed_total += principal
-    guarantee.status, guarantee.exposure = GuaranteeStatus.ACTIVE, principal
+    agreement.quota_outstanding += loan.principal
+    agreement.guaranteed_total += loan.principal
+    guarantee.status, guarantee.exposure = GuaranteeStatus.ACTIVE, loan.principal
+    charge_fee(guarantee, agreement.agency_id, loan, disbursed_on)
     db.session.flush()
 
 

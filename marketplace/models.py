@@ -1,13 +1,27 @@
 """Every model module, imported once so the metadata (and Alembic's autogenerate) sees the whole schema."""
 
-from guarantees.models import Agreement, Batch, Guarantee, RiskPool
+from guarantees.models import (
+    Agreement,
+    Batch,
+    Guarantee,
+    LossAllocation,
+    PoolClaim,
+    PoolDeposit,
+    RecoveryAllocation,
+    RiskPool,
+)
 from marketplace.auth.models import ApiToken, User
+from marketplace.fees.models import FeeRule
 from marketplace.financing.models import Application, FinancingRequest, Loan, LoanEvent, Offer
 from marketplace.idempotency import IdempotencyRecord
+from marketplace.ledger.models import Account, JournalEntry, Posting
 from marketplace.lpr.models import LprRate
 from marketplace.orgs.models import Agency, Bank, Enterprise, Organization, TierCertification, TierImport
 from products.models import Product, ProductRegion, ProductTier
 
-__all__ = ["Agency", "Agreement", "ApiToken", "Application", "Bank", "Batch", "Enterprise", "FinancingRequest",
-           "Guarantee", "IdempotencyRecord", "Loan", "LoanEvent", "LprRate", "Offer", "Organization", "Product",
-           "ProductRegion", "ProductTier", "RiskPool", "TierCertification", "TierImport", "User"]
+__all__ = [
+    "Account", "Agency", "Agreement", "ApiToken", "Application", "Bank", "Batch", "Enterprise", "FeeRule",
+    "FinancingRequest", "Guarantee", "IdempotencyRecord", "JournalEntry", "Loan", "LoanEvent", "LossAllocation",
+    "LprRate", "Offer", "Organization", "PoolClaim", "PoolDeposit", "Posting", "Product", "ProductRegion",
+    "ProductTier", "RecoveryAllocation", "RiskPool", "TierCertification", "TierImport", "User",
+]

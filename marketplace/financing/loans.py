@@ -1,4 +1,10 @@
-"""Loan events reported by the bank: disbursement and repayments (defaults and recoveries come with the ledger)."""
+"""Loan events reported by the bank, along the loan's lifecycle (DESIGN.md §Lifecycles):
+approved → disbursed → repaying → repaid | overdue → defaulted → recovering → closed.
+
+Disbursement fixes and posts the guarantee fee and turns reserved quota into outstanding; repayments release it;
+a default shares the loss and a recovery shares it back (guarantees.settlement). An event that carries a key
+(the bank's Idempotency-Key or callback event id) is applied once: replaying it returns the first event.
+"""
 
 from __future__ import annotations
 
@@ -6,58 +12,122 @@ import datetime as dt
 from decimal import Decimal
 
 from flask_babel import gettext as _
+from sqlalchemy import select
 
 from guarantees.models import GuaranteeStatus
 from guarantees.services import guarantee_of_loan, on_disbursed, on_repaid
+from guarantees.settlement import settle_default, settle_recovery
 from marketplace import db
 from marketplace.auth.models import User
-from marketplace.errors import IllegalTransition, ValidationFailed
+from marketplace.errors import Conflict, IllegalTransition, ValidationFailed
 from marketplace.financing.models import Loan, LoanEvent, LoanEventType, LoanStatus, RequestStatus
+
+#: The statuses each event may start from.
+ALLOWED_FROM: dict[LoanEventType, frozenset[LoanStatus]] = {
+    LoanEventType.DISBURSED: frozenset({LoanStatus.APPROVED}),
+    LoanEventType.REPAYMENT: frozenset({LoanStatus.DISBURSED, LoanStatus.REPAYING, LoanStatus.OVERDUE}),
+    LoanEventType.OVERDUE: frozenset({LoanStatus.DISBURSED, LoanStatus.REPAYING}),
+    LoanEventType.DEFAULT: frozenset({LoanStatus.OVERDUE}),
+    LoanEventType.RECOVERY: frozenset({LoanStatus.DEFAULTED, LoanStatus.RECOVERING}),
+}
 
 
 def record_event(loan: Loan, user: User, event_type: LoanEventType, amount: Decimal | None,
-                 occurred_on: dt.date) -> LoanEvent:
-    if event_type is LoanEventType.DISBURSED:
-        amount = _disburse(loan, amount, occurred_on)
-    else:
-        amount = _repay(loan, amount)
+                 occurred_on: dt.date, key: str | None = None) -> LoanEvent:
+    if key is not None and (earlier := _earlier(loan.id, key)) is not None:
+        if earlier.type is not event_type or (amount is not None and amount != earlier.amount):
+            raise Conflict(_("Event key %(key)s was already used for another event of this loan.", key=key))
+        return earlier
+    if loan.status not in ALLOWED_FROM[event_type]:
+        raise IllegalTransition(_("A loan that is %(status)s cannot be reported %(event)s.",
+                                  status=loan.status.value, event=event_type.value))
+    if amount is not None and amount <= 0:
+        raise ValidationFailed(errors={"amount": [_("Give an amount above zero.")]})
+    if loan.disbursed_on is not None and occurred_on < loan.disbursed_on:
+        raise ValidationFailed(errors={"occurred_on": [_("The loan was disbursed on %(day)s; this cannot be earlier.",
+                                                         day=loan.disbursed_on.isoformat())]})
+    amount = _APPLY[event_type](loan, amount, occurred_on)
     event = LoanEvent(loan_id=loan.id, type=event_type, amount=amount, occurred_on=occurred_on,
-                      created_by_id=user.id)
+                      idempotency_key=key, created_by_id=user.id)
     db.session.add(event)
     db.session.flush()
+    if event_type is LoanEventType.RECOVERY:
+        settle_recovery(loan, amount, occurred_on, event.id)
     return event
 
 
+def _earlier(loan_id: int, key: str) -> LoanEvent | None:
+    return db.session.scalar(select(LoanEvent).where(LoanEvent.loan_id == loan_id, LoanEvent.idempotency_key == key))
+
+
 def _disburse(loan: Loan, amount: Decimal | None, occurred_on: dt.date) -> Decimal:
-    if loan.status is not LoanStatus.APPROVED:
-        raise IllegalTransition(_("Loan %(id)d is already %(status)s.", id=loan.id, status=loan.status.value))
     amount = amount or loan.principal
     if amount != loan.principal:
         raise ValidationFailed(errors={"amount": [_("A loan is disbursed in full: %(principal)s.",
                                                     principal=f"{loan.principal:,.2f}")]})
     guarantee = guarantee_of_loan(loan.id)
-    if guarantee is not None:
-        if guarantee.status is not GuaranteeStatus.APPROVED:
-            raise IllegalTransition(_("The loan's guarantee is %(status)s, not approved.",
-                                      status=guarantee.status.value))
-        on_disbursed(guarantee, amount)
+    if guarantee is not None and guarantee.status is not GuaranteeStatus.APPROVED:
+        raise IllegalTransition(_("The loan's guarantee is %(status)s, not approved.", status=guarantee.status.value))
     loan.status, loan.disbursed_on = LoanStatus.DISBURSED, occurred_on
-    request = loan.application.request
-    request.status = RequestStatus.FUNDED
+    if guarantee is not None:
+        on_disbursed(guarantee, loan, occurred_on)
+    loan.application.request.status = RequestStatus.FUNDED
     return amount
 
 
-def _repay(loan: Loan, amount: Decimal | None) -> Decimal:
-    if loan.status not in (LoanStatus.DISBURSED, LoanStatus.REPAYING):
-        raise IllegalTransition(_("Only a disbursed loan is repaid; loan %(id)d is %(status)s.", id=loan.id,
-                                  status=loan.status.value))
-    if amount is None or amount <= 0:
+def _repay(loan: Loan, amount: Decimal | None, occurred_on: dt.date) -> Decimal:
+    if amount is None:
         raise ValidationFailed(errors={"amount": [_("Give the principal repaid.")]})
-    if amount > loan.outstanding:
-        raise ValidationFailed(errors={"amount": [_("Only %(outstanding)s is outstanding.",
-                                                    outstanding=f"{loan.outstanding:,.2f}")]})
+    _at_most_outstanding(loan, amount)
     if (guarantee := guarantee_of_loan(loan.id)) is not None:
         on_repaid(guarantee, amount)
     loan.outstanding -= amount
-    loan.status = LoanStatus.REPAID if loan.outstanding == 0 else LoanStatus.REPAYING
+    if loan.outstanding == 0:
+        loan.status = LoanStatus.REPAID
+    elif loan.status is not LoanStatus.OVERDUE:
+        loan.status = LoanStatus.REPAYING
     return amount
+
+
+def _overdue(loan: Loan, amount: Decimal | None, occurred_on: dt.date) -> Decimal:
+    """Payments are late: no money moves yet; 90 days on, the loan defaults."""
+    loan.status = LoanStatus.OVERDUE
+    return loan.outstanding if amount is None else _at_most_outstanding(loan, amount)
+
+
+def _default(loan: Loan, amount: Decimal | None, occurred_on: dt.date) -> Decimal:
+    """The loss is the outstanding principal (the coverage base), shared as the agreement says."""
+    if amount is not None and amount != loan.outstanding:
+        raise ValidationFailed(errors={"amount": [_("The loss on default is the outstanding principal, %(amount)s.",
+                                                    amount=f"{loan.outstanding:,.2f}")]})
+    loan.status = LoanStatus.DEFAULTED
+    settle_default(loan, guarantee_of_loan(loan.id), loan.outstanding, occurred_on)
+    return loan.outstanding
+
+
+def _recover(loan: Loan, amount: Decimal | None, occurred_on: dt.date) -> Decimal:
+    """Money recovered from the enterprise after default; what is still owed shrinks by it."""
+    if amount is None:
+        raise ValidationFailed(errors={"amount": [_("Give the amount recovered.")]})
+    _at_most_outstanding(loan, amount)
+    loan.outstanding -= amount
+    loan.status = LoanStatus.CLOSED if loan.outstanding == 0 else LoanStatus.RECOVERING
+    if loan.status is LoanStatus.CLOSED and (guarantee := guarantee_of_loan(loan.id)) is not None:
+        guarantee.status = GuaranteeStatus.CLOSED
+    return amount
+
+
+def _at_most_outstanding(loan: Loan, amount: Decimal) -> Decimal:
+    if amount > loan.outstanding:
+        raise ValidationFailed(errors={"amount": [_("Only %(outstanding)s is outstanding.",
+                                                    outstanding=f"{loan.outstanding:,.2f}")]})
+    return amount
+
+
+_APPLY = {
+    LoanEventType.DISBURSED: _disburse,
+    LoanEventType.REPAYMENT: _repay,
+    LoanEventType.OVERDUE: _overdue,
+    LoanEventType.DEFAULT: _default,
+    LoanEventType.RECOVERY: _recover,
+}

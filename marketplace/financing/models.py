@@ -7,7 +7,7 @@ import enum
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, String
+from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.db import Base, Rate, utcnow
@@ -63,6 +63,9 @@ class LoanStatus(enum.StrEnum):
 class LoanEventType(enum.StrEnum):
     DISBURSED = "disbursed"
     REPAYMENT = "repayment"
+    OVERDUE = "overdue"
+    DEFAULT = "default"
+    RECOVERY = "recovery"
 
 
 class FinancingRequest(Base):
@@ -185,12 +188,15 @@ class LoanEvent(Base):
     """What happened to a loan, as reported by its bank: kept for the record, in order."""
 
     __tablename__ = "loan_events"
-    __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
+    __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),
+                      UniqueConstraint("loan_id", "idempotency_key", name="uq_loan_events_loan_key"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"), index=True)
     type: Mapped[LoanEventType] = mapped_column(enum_column(LoanEventType, "loan_event_type"))
     amount: Mapped[Decimal]
     occurred_on: Mapped[dt.date] = mapped_column(Date)
+    #: The bank's key for the event (its Idempotency-Key or callback event id): a replay applies nothing.
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
     created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

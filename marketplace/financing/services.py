@@ -13,6 +13,7 @@ from marketplace import db
 from marketplace.auth.models import Role, User
 from marketplace.dates import business_today
 from marketplace.errors import Conflict, IllegalTransition, NotFound, ValidationFailed, one_or_404
+from marketplace.fees.services import is_first_loan, rules_in_force
 from marketplace.financing import matching as loader
 from marketplace.financing.models import (
     REQUEST_TRANSITIONS,
@@ -45,7 +46,10 @@ def create_request(user: User, data: dict[str, Any]) -> FinancingRequest:
     if need.accept_guarantee:
         wanting = [c for c in candidates if c.guarantee != "none"]
         facts = loader.load_agreement_facts({c.bank_id for c in wanting}, enterprise.id)
-        candidates = [replace(c, agreements=guarantee_terms(need, c.bank_id, c.product_type, facts))
+        fee_rules = rules_in_force(today) if facts else []
+        if any(rule.first_loan for rule in fee_rules):
+            need = replace(need, first_loan=is_first_loan(enterprise.id))
+        candidates = [replace(c, agreements=guarantee_terms(need, c.bank_id, c.product_type, facts, fee_rules))
                       if c.guarantee != "none" else c for c in candidates]
     offers, guarantee_reasons = rank_offers(need, candidates, Rates(lpr.lpr_1y, lpr.lpr_5y))
     offers = offers[:loader.OFFER_LIMIT]

@@ -11,6 +11,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from marketplace.fees.rules import Rule, Subject, price
+
 BASIS_POINT = Decimal("0.0001")
 ONE_YEAR_LPR_MAX_TERM = 60
 ZERO = Decimal("0")
@@ -37,6 +39,8 @@ class Need:
     region_code: str
     accept_guarantee: bool = True
     product_types: frozenset[str] | None = None
+    #: Never had a loan disbursed through the marketplace (a fee-rule condition).
+    first_loan: bool = False
 
 
 @dataclass(frozen=True)
@@ -65,15 +69,22 @@ class AgreementFacts:
     enterprise_room: Decimal
 
 
-def guarantee_terms(need: Need, bank_id: int, product_type: str,
-                    agreements: list[AgreementFacts]) -> tuple[GuaranteeTerms, ...]:
+def guarantee_terms(need: Need, bank_id: int, product_type: str, agreements: list[AgreementFacts],
+                    fee_rules: list[Rule] = ()) -> tuple[GuaranteeTerms, ...]:
     """The agreements of the bank that cover the enterprise's tier and the product type and still have quota for
-    the amount (total, per enterprise, per loan), priced at the agreement's fee rate."""
-    return tuple(
-        GuaranteeTerms(agreement_id=a.agreement_id, list_fee_rate=a.fee_rate, fee_rate=a.fee_rate)
-        for a in sorted(agreements, key=lambda a: a.agreement_id)
-        if a.bank_id == bank_id and need.tier in a.tiers and product_type in a.product_types
-        and need.amount <= min(a.quota_available, a.per_loan_cap, a.enterprise_room))
+    the amount (total, per enterprise, per loan), priced at the agreement's fee rate after the fee-reduction
+    rules."""
+    subject = Subject(tier=need.tier, region_code=need.region_code, product_type=product_type, amount=need.amount,
+                      first_loan=need.first_loan)
+    terms = []
+    for a in sorted(agreements, key=lambda a: a.agreement_id):
+        if a.bank_id == bank_id and need.tier in a.tiers and product_type in a.product_types \
+                and need.amount <= min(a.quota_available, a.per_loan_cap, a.enterprise_room):
+            pricing = price(a.fee_rate, subject, list(fee_rules))
+            terms.append(GuaranteeTerms(agreement_id=a.agreement_id, list_fee_rate=a.fee_rate,
+                                        fee_rate=pricing.fee_rate, subsidy_rate=pricing.subsidy_rate,
+                                        applied_rules=pricing.applied_rules))
+    return tuple(terms)
 
 
 @dataclass(frozen=True)
