@@ -1,16 +1,19 @@
 """总对总 agreements (agency proposes, bank countersigns) and risk pools (admin)."""
 
+from flask import request
 from flask.views import MethodView
 from sqlalchemy import select
 
 from guarantees import schemas, services
-from guarantees.models import Agreement, AgreementStatus, Batch, RiskPool
+from guarantees.models import Agreement, AgreementStatus, Batch, PoolDeposit, RiskPool
+from guarantees.settlement import deposit
 from marketplace import db
 from marketplace.api import Blueprint, page_of, paginate
 from marketplace.auth.access import api_roles, api_user
 from marketplace.auth.models import Role
+from marketplace.dates import business_today
 from marketplace.errors import Forbidden
-from marketplace.idempotency import idempotent
+from marketplace.idempotency import HEADER, idempotent
 
 blp = Blueprint("guarantees_api", __name__, url_prefix="/api/v1",
                 description="Guarantee agreements, batches and risk pools")
@@ -96,8 +99,32 @@ class RiskPoolById(MethodView):
     @api_roles(Role.ADMIN, Role.AGENCY, Role.BANK)
     @blp.response(200, schemas.RiskPoolOut)
     def get(self, pool_id):
-        """One risk pool."""
+        """One risk pool with its money: balance, deposited, paid out, recovered, and claims it still owes."""
         return services.get_risk_pool(pool_id)
+
+
+@blp.route("/risk-pools/<int:pool_id>/deposits")
+class Deposits(MethodView):
+    @api_roles(Role.ADMIN)
+    @blp.response(200, schemas.DepositOut(many=True))
+    @paginate(blp)
+    def get(self, pagination_parameters, pool_id):
+        """The pool's deposits, newest first."""
+        services.get_risk_pool(pool_id)
+        return page_of(select(PoolDeposit).where(PoolDeposit.pool_id == pool_id).order_by(PoolDeposit.id.desc()),
+                       pagination_parameters)
+
+    @api_roles(Role.ADMIN)
+    @idempotent(blp)
+    @blp.arguments(schemas.DepositIn)
+    @blp.response(201, schemas.DepositOut)
+    def post(self, data, pool_id):
+        """Pay government money into the pool; it settles the pool's open claims first, oldest first."""
+        services.get_risk_pool(pool_id)
+        made = deposit(pool_id, api_user(), data["amount"], data["deposited_on"] or business_today(),
+                       request.headers.get(HEADER))
+        db.session.commit()
+        return made
 
 
 def _with_totals(batches: list[Batch], items: bool = False) -> list[dict]:

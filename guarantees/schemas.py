@@ -5,6 +5,7 @@ from flask_babel import gettext as _
 from marshmallow import fields, validate
 
 from guarantees.models import AgreementStatus
+from guarantees.settlement import claims_outstanding
 from marketplace.fields import Money, Rate
 from marketplace.orgs.models import Tier
 from products.models import ProductType
@@ -115,6 +116,31 @@ class RiskPoolOut(ma.Schema):
     name = fields.String()
     region_code = fields.String()
     cap_per_loss = Money(allow_none=True)
+    balance = Money()
+    deposited = Money()
+    paid_out = Money(metadata={"description": "Paid to agencies towards losses, claims included once paid."})
+    recovered = Money(metadata={"description": "The pool's share of recoveries."})
+    claims_outstanding = fields.Function(lambda pool: f"{claims_outstanding(pool.id):.2f}", metadata={
+        "description": "What the pool owes towards losses and could not pay yet; its next money pays it first."})
+
+
+class DepositIn(ma.Schema):
+    amount = Money(required=True)
+    deposited_on = fields.Date(load_default=None, allow_none=True, metadata={"description": "Default: today."})
+
+    @ma.validates("amount")
+    def _positive(self, value, **kwargs):
+        if value <= 0:
+            raise ma.ValidationError("Deposit an amount above zero.")
+
+
+class DepositOut(ma.Schema):
+    id = fields.Integer()
+    pool_id = fields.Integer()
+    amount = Money()
+    deposited_on = fields.Date()
+    claims_paid = Money(metadata={"description": "What of the deposit paid earlier claims."})
+    created_at = fields.DateTime()
 
 
 class BatchItemOut(ma.Schema):

@@ -69,10 +69,12 @@ class Api(flask_smorest.Api):
     ERROR_SCHEMA = ProblemSchema
 
 
-def page_of(query: Select, pagination: Any) -> list[Any]:
-    """One page of `query` (ordered by the caller), setting the total for X-Total-Count."""
+def page_of(query: Select, pagination: Any, scalars: bool = True) -> list[Any]:
+    """One page of `query` (ordered by the caller), setting the total for X-Total-Count; rows of several
+    entities when not `scalars`."""
     pagination.item_count = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
-    return list(db.session.scalars(query.offset(pagination.first_item).limit(pagination.page_size)))
+    page = query.offset(pagination.first_item).limit(pagination.page_size)
+    return list(db.session.scalars(page) if scalars else db.session.execute(page))
 
 
 def paginate(blp: Blueprint) -> Any:

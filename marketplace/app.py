@@ -75,8 +75,10 @@ def _init_login(app: Flask) -> None:
 def _init_api(app: Flask) -> None:
     from guarantees.api import blp as guarantees_api
     from marketplace.auth.api import blp as auth_api
+    from marketplace.fees.api import blp as fees_api
     from marketplace.financing.api import blp as financing_api
     from marketplace.health import blp as health
+    from marketplace.ledger.api import blp as ledger_api
     from marketplace.lpr.api import blp as lpr_api
     from marketplace.orgs.api import blp as orgs_api
     from marketplace.registry.api import blp as registry_api
@@ -86,7 +88,8 @@ def _init_api(app: Flask) -> None:
     api = Api(app, spec_kwargs={"security": [{"bearerAuth": []}]})
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.register_blueprint(health)
-    for blueprint in (auth_api, orgs_api, lpr_api, products_api, financing_api, guarantees_api, registry_api):
+    for blueprint in (auth_api, orgs_api, lpr_api, products_api, financing_api, guarantees_api, registry_api,
+                      fees_api, ledger_api):
         api.register_blueprint(blueprint)
         csrf.exempt(blueprint)  # bearer tokens, never cookies, authenticate the API
 

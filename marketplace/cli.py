@@ -1,4 +1,4 @@
-"""Command-line tasks: `flask users create-admin`, `flask demo seed`."""
+"""Command-line tasks: `flask users create-admin`, `flask demo seed`, `flask ledger verify`."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from marketplace.errors import DomainError
 
 users = AppGroup("users", help="User accounts.")
 demo = AppGroup("demo", help="The demo world.")
+ledger = AppGroup("ledger", help="The double-entry ledger.")
 
 
 @users.command("create-admin")
@@ -45,6 +46,26 @@ def seed_demo() -> None:
         click.echo(f"  {username:<12} {role}")
 
 
+@ledger.command("verify")
+def verify_ledger() -> None:
+    """Recompute every ledger invariant from the postings; exit 1 on any violation."""
+    from sqlalchemy import func, select
+
+    from marketplace.ledger.models import JournalEntry, Posting
+    from marketplace.ledger.reports import verify
+
+    problems = verify()
+    entries = db.session.scalar(select(func.count(JournalEntry.id)))
+    postings = db.session.scalar(select(func.count(Posting.id)))
+    if problems:
+        for problem in problems:
+            click.echo(f"VIOLATION: {problem}", err=True)
+        raise click.exceptions.Exit(1)
+    click.echo(f"Ledger sound: {entries} entries, {postings} postings; every entry balances, the trial balance "
+               "balances, allocations add up, no pool below zero.")
+
+
 def register(app: Flask) -> None:
     app.cli.add_command(users)
     app.cli.add_command(demo)
+    app.cli.add_command(ledger)

@@ -134,3 +134,25 @@ def term_days(start: dt.date, term_months: int) -> int:
 def fee_amount(principal: Decimal, rate: Decimal, days: int) -> Decimal:
     """amount × rate × days ÷ 365, to the fen (国融担〔2020〕23号)."""
     return quantize(principal * rate * days / DAYS_IN_YEAR) if rate else Decimal("0.00").quantize(FEN)
+
+
+def grant(trail: tuple[dict, ...] | list[dict], principal: Decimal, days: int,
+          budget_left: dict[int, Decimal | None]) -> tuple[Decimal, list[dict]]:
+    """What each subsidy rule of the trail grants for a loan, within what is left of its budget
+    (`budget_left[rule_id]`, None for no budget). → (the total, the trail with `granted` on subsidy steps and,
+    where a budget fell short, the outcome budget_exhausted)."""
+    total, steps = Decimal("0.00"), []
+    for step in trail:
+        if step["outcome"] != APPLIED or step["effect"]["kind"] != SUBSIDY:
+            steps.append(step)
+            continue
+        wanted = fee_amount(principal, Decimal(step["subsidy_rate_part"]), days)
+        left = budget_left.get(step["rule_id"])
+        granted = wanted if left is None else max(min(wanted, left), Decimal("0.00"))
+        total += granted
+        step = {**step, "granted": f"{granted:.2f}"}
+        if granted < wanted:
+            step["outcome"] = BUDGET_EXHAUSTED
+            step["wanted"] = f"{wanted:.2f}"
+        steps.append(step)
+    return total, steps

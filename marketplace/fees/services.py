@@ -10,12 +10,14 @@ from typing import Any
 from flask_babel import gettext as _
 from sqlalchemy import exists, or_, select
 
+from guarantees.models import Agreement
 from marketplace import db
 from marketplace.dates import business_today
-from marketplace.errors import NotFound
+from marketplace.errors import NotFound, ValidationFailed
 from marketplace.fees import rules
 from marketplace.fees.models import EffectKind, FeeRule
 from marketplace.financing.models import Loan
+from marketplace.orgs.models import Enterprise
 
 
 def create_rule(data: dict[str, Any]) -> FeeRule:
@@ -73,28 +75,44 @@ def is_first_loan(enterprise_id: int) -> bool:
 
 def grant_subsidies(trail: list[dict], principal: Decimal, days: int) -> tuple[Decimal, list[dict]]:
     """At disbursement: each subsidy rule of the trail grants its part of the fiscal subsidy, as far as its
-    budget still allows (the rule rows are locked so concurrent disbursements cannot overspend a budget).
-    → (the subsidy granted, the trail with what each rule granted and, where short, why)."""
-    ids = sorted(step["rule_id"] for step in trail
-                 if step["outcome"] == rules.APPLIED and step["effect"]["kind"] == rules.SUBSIDY)
+    budget still allows; the rule rows are locked, so concurrent disbursements cannot overspend a budget.
+    → (the subsidy granted, the trail with what each rule granted and, where short, that its budget ran out)."""
+    ids = sorted({step["rule_id"] for step in trail
+                  if step["outcome"] == rules.APPLIED and step["effect"]["kind"] == rules.SUBSIDY})
     locked = {r.id: r for r in db.session.scalars(select(FeeRule).where(FeeRule.id.in_(ids))
                                                   .order_by(FeeRule.id).with_for_update())} if ids else {}
-    total, updated = Decimal("0.00"), []
-    for step in trail:
-        rule = locked.get(step["rule_id"]) if step["effect"]["kind"] == rules.SUBSIDY else None
-        if rule is None or step["outcome"] != rules.APPLIED:
-            updated.append(step)
-            continue
-        wanted = rules.fee_amount(principal, Decimal(step["subsidy_rate_part"]), days)
-        left = None if rule.budget is None else rule.budget - rule.subsidy_granted
-        granted = wanted if left is None else max(min(wanted, left), Decimal("0.00"))
-        rule.subsidy_granted += granted
-        total += granted
-        step = {**step, "granted": f"{granted:.2f}"}
-        if granted < wanted:
-            step["outcome"] = rules.BUDGET_EXHAUSTED
-            step["note"] = _("The rule's budget of %(budget)s is exhausted: %(granted)s of %(wanted)s granted.",
-                             budget=f"{rule.budget:,.2f}", granted=f"{granted:,.2f}", wanted=f"{wanted:,.2f}")
-        updated.append(step)
+    total, steps = rules.grant(trail, principal, days, {
+        rule_id: None if rule.budget is None else rule.budget - rule.subsidy_granted
+        for rule_id, rule in locked.items()})
+    for step in steps:
+        if "granted" in step and step["rule_id"] in locked:
+            locked[step["rule_id"]].subsidy_granted += Decimal(step["granted"])
     db.session.flush()
-    return total, updated
+    return total, steps
+
+
+def preview(data: dict[str, Any]) -> dict[str, Any]:
+    """The fee for a loan before and after the rules in force, with the trail; changes nothing."""
+    errors = {}
+    enterprise = db.session.get(Enterprise, data["enterprise_id"])
+    agreement = db.session.get(Agreement, data["agreement_id"])
+    if enterprise is None:
+        errors["enterprise_id"] = [_("No enterprise %(id)d.", id=data["enterprise_id"])]
+    if agreement is None:
+        errors["agreement_id"] = [_("No agreement %(id)d.", id=data["agreement_id"])]
+    if errors:
+        raise ValidationFailed(errors=errors)
+    day = data.get("disbursed_on") or business_today()
+    product_type = data.get("product_type")
+    subject = rules.Subject(tier=enterprise.tier_on(day).value, region_code=enterprise.region_code,
+                            product_type=product_type.value if product_type else "", amount=data["amount"],
+                            first_loan=is_first_loan(enterprise.id))
+    in_force = rules_in_force(day)
+    pricing = rules.price(agreement.fee_rate, subject, in_force)
+    days = rules.term_days(day, data["term_months"])
+    subsidy, trail = rules.grant(pricing.trail, data["amount"], days, {r.id: r.budget_left for r in in_force})
+    fee = rules.fee_amount(data["amount"], pricing.fee_rate, days)
+    return {"list_fee_rate": pricing.list_fee_rate, "fee_rate": pricing.fee_rate,
+            "fee_subsidy_rate": pricing.subsidy_rate, "days": days,
+            "list_fee": rules.fee_amount(data["amount"], pricing.list_fee_rate, days), "fee": fee,
+            "fiscal_subsidy": subsidy, "agency_fee_income": fee + subsidy, "trail": trail}

@@ -1,5 +1,6 @@
 """Financing requests and offers (enterprise), applications (bank) and loans."""
 
+from flask import request
 from flask.views import MethodView
 
 from guarantees.services import GuaranteeUnavailable
@@ -11,7 +12,7 @@ from marketplace.errors import NotFound
 from marketplace.financing import schemas, services
 from marketplace.financing.loans import record_event
 from marketplace.financing.models import Application, FinancingRequest
-from marketplace.idempotency import idempotent
+from marketplace.idempotency import HEADER, idempotent
 
 blp = Blueprint("financing_api", __name__, url_prefix="/api/v1",
                 description="Financing requests, offers, applications and loans")
@@ -126,11 +127,14 @@ class LoanEvents(MethodView):
     @blp.arguments(schemas.LoanEventIn)
     @blp.response(201, schemas.LoanEventOut)
     def post(self, data, loan_id):
-        """Report disbursement (reserved quota becomes outstanding) or a repayment (outstanding is released)."""
+        """Report what happened to the loan: `disbursed` (the guarantee fee is posted and reserved quota becomes
+        outstanding), `repayment` (releases quota), `overdue`, `default` (the loss is shared as the agreement
+        says, up to its compensation cap) or `recovery` (shared back as the loss was borne)."""
         user = api_user()
         loan = services.get_loan(user, loan_id)
         if loan.bank_id != user.organization_id:
             raise NotFound()
-        event = record_event(loan, user, data["type"], data["amount"], data["occurred_on"])
+        event = record_event(loan, user, data["type"], data["amount"], data["occurred_on"],
+                             key=request.headers.get(HEADER))
         db.session.commit()
         return event

@@ -2,7 +2,9 @@ import marshmallow as ma
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from marshmallow import fields, validate
+from sqlalchemy import select
 
+from marketplace import db
 from marketplace.fields import Money, Rate
 from marketplace.financing.models import ApplicationStatus, LoanEventType, LoanStatus, RequestStatus
 from marketplace.orgs.models import Tier
@@ -122,6 +124,17 @@ class LoanGuaranteeOut(ma.Schema):
     id = fields.Integer()
     agreement_id = fields.Integer()
     status = fields.String()
+    amount = Money()
+    list_fee_rate = Rate()
+    fee_rate = Rate()
+    fee_subsidy_rate = Rate(attribute="subsidy_rate")
+    fee_days = fields.Integer(allow_none=True)
+    list_fee = Money(allow_none=True, metadata={"description": "The fee before fee-reduction rules."})
+    fee_charged = Money(allow_none=True, metadata={"description": "What the enterprise pays."})
+    fiscal_subsidy = Money(allow_none=True, metadata={"description": "降费奖补 the fiscal fund pays the agency."})
+    agency_fee_income = fields.Function(
+        lambda g: None if g.fee_charged is None else f"{g.fee_charged + g.fiscal_subsidy:.2f}")
+    applied_rules = fields.List(fields.Dict())
 
 
 class LoanOut(ma.Schema):
@@ -136,9 +149,9 @@ class LoanOut(ma.Schema):
     term_months = fields.Integer()
     interest_rate = Rate()
     guarantee = fields.Method("_guarantee", metadata={"description": "The guarantee, for guaranteed loans."})
-    defaults = fields.Function(lambda loan: [])
-    recoveries = fields.Function(lambda loan: [])
-    journal_refs = fields.Function(lambda loan: [])
+    defaults = fields.Method("_defaults", metadata={"description": "How the loss was shared on default."})
+    recoveries = fields.Method("_recoveries", metadata={"description": "How each recovery was shared back."})
+    journal_refs = fields.Method("_journal", metadata={"description": "The loan's journal entries."})
     disbursed_on = fields.Date(allow_none=True)
     created_at = fields.DateTime()
 
@@ -148,13 +161,32 @@ class LoanOut(ma.Schema):
         guarantee = guarantee_of_loan(loan.id)
         if guarantee is None:
             return None
-        return {"id": guarantee.id, "agreement_id": guarantee.agreement_id, "status": guarantee.status.value,
-                "amount": f"{guarantee.amount:.2f}", "fee_rate": Rate()._serialize(guarantee.fee_rate, None, None)}
+        return LoanGuaranteeOut().dump(guarantee)
+
+    def _defaults(self, loan):
+        from guarantees.models import LossAllocation
+        from marketplace.ledger.schemas import AllocationOut
+
+        return AllocationOut(many=True).dump(db.session.scalars(
+            select(LossAllocation).where(LossAllocation.loan_id == loan.id)))
+
+    def _recoveries(self, loan):
+        from guarantees.models import RecoveryAllocation
+        from marketplace.ledger.schemas import RecoveryOut
+
+        return RecoveryOut(many=True).dump(db.session.scalars(
+            select(RecoveryAllocation).where(RecoveryAllocation.loan_id == loan.id).order_by(RecoveryAllocation.id)))
+
+    def _journal(self, loan):
+        from marketplace.ledger.models import JournalEntry
+
+        return [{"entry_id": e.id, "kind": e.kind.value, "occurred_on": e.occurred_on.isoformat(),
+                 "ref": e.ref} for e in db.session.scalars(
+            select(JournalEntry).where(JournalEntry.ref == f"loan:{loan.id}").order_by(JournalEntry.id))]
 
 
 class LoanEventIn(ma.Schema):
-    type = fields.Enum(LoanEventType, by_value=True, required=True, metadata={
-        "description": "disbursed and repayment now; overdue, default and recovery arrive with the ledger."})
+    type = fields.Enum(LoanEventType, by_value=True, required=True)
     amount = Money(load_default=None, allow_none=True)
     occurred_on = fields.Date(required=True)
 

@@ -1,0 +1,71 @@
+"""Fee-reduction rules (admin keeps them; everyone may read them and preview a fee)."""
+
+from flask import request
+from flask.views import MethodView
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from guarantees.models import Agreement
+from guarantees.services import visible_agreements
+from marketplace import db
+from marketplace.api import Blueprint, page_of, paginate
+from marketplace.auth.access import api_roles, api_user
+from marketplace.auth.models import Role
+from marketplace.errors import ValidationFailed
+from marketplace.fees import schemas, services
+from marketplace.fees.models import FeeRule
+
+blp = Blueprint("fees_api", __name__, url_prefix="/api/v1", description="Fee-reduction rules (降费奖补)")
+
+
+@blp.route("/fee-rules")
+class FeeRules(MethodView):
+    @api_roles(Role.ADMIN, Role.AGENCY, Role.BANK, Role.ENTERPRISE)
+    @blp.response(200, schemas.FeeRuleOut(many=True))
+    @paginate(blp)
+    def get(self, pagination_parameters):
+        """The rules, in the order they are evaluated (priority, then id)."""
+        return page_of(select(FeeRule).order_by(FeeRule.priority, FeeRule.id), pagination_parameters)
+
+    @api_roles(Role.ADMIN)
+    @blp.arguments(schemas.FeeRuleIn)
+    @blp.response(201, schemas.FeeRuleOut)
+    def post(self, data):
+        """Add a rule. It prices offers made from now on; guarantees already priced keep their terms."""
+        rule = services.create_rule(data)
+        db.session.commit()
+        return rule
+
+
+@blp.route("/fee-rules/<int:rule_id>")
+class FeeRuleById(MethodView):
+    @api_roles(Role.ADMIN, Role.AGENCY, Role.BANK, Role.ENTERPRISE)
+    @blp.response(200, schemas.FeeRuleOut)
+    def get(self, rule_id):
+        """One rule, with the subsidy it has granted and what is left of its budget."""
+        return services.get_rule(rule_id)
+
+    @api_roles(Role.ADMIN)
+    @blp.arguments(schemas.FeeRulePatch)
+    @blp.response(200, schemas.FeeRuleOut)
+    def patch(self, data, rule_id):
+        """Change the fields given (conditions and effect are replaced whole). Guarantees keep their terms."""
+        given = request.get_json(silent=True) or {}
+        rule = services.update_rule(services.get_rule(rule_id), {k: v for k, v in data.items() if k in given})
+        db.session.commit()
+        return rule
+
+
+@blp.route("/fee-rules/preview")
+class Preview(MethodView):
+    @api_roles(Role.ADMIN, Role.AGENCY, Role.BANK)
+    @blp.arguments(schemas.PreviewIn)
+    @blp.response(200, schemas.PreviewOut)
+    def post(self, data):
+        """The fee for a loan before and after the rules in force, and the trail of rules that applied.
+        Agencies and banks preview under their own agreements."""
+        user = api_user()
+        if user.role is not Role.ADMIN and db.session.scalar(visible_agreements(user).where(
+                Agreement.id == data["agreement_id"])) is None:
+            raise ValidationFailed(errors={"agreement_id": [_("No agreement %(id)d.", id=data["agreement_id"])]})
+        return services.preview(data)

@@ -1,0 +1,101 @@
+"""The ledger, read: trial balance, journal, account entries, exports, agreement statements; reversals (admin)."""
+
+from flask import Response, request
+from flask.views import MethodView
+from flask_babel import gettext as _
+
+from guarantees.services import get_agreement
+from marketplace import db
+from marketplace.api import Blueprint, page_of, paginate
+from marketplace.auth.access import api_roles, api_user
+from marketplace.auth.models import Role
+from marketplace.errors import NotFound
+from marketplace.idempotency import HEADER, idempotent
+from marketplace.ledger import reports, schemas
+from marketplace.ledger.posting import reverse
+
+blp = Blueprint("ledger_api", __name__, url_prefix="/api/v1", description="The double-entry ledger")
+PARTIES = (Role.ADMIN, Role.AGENCY, Role.BANK, Role.ENTERPRISE)
+
+
+@blp.route("/ledger/trial-balance")
+class TrialBalance(MethodView):
+    @api_roles(*PARTIES)
+    @blp.response(200, schemas.TrialBalanceOut)
+    def get(self):
+        """Every account's balance and the totals (a party sees its own accounts; `balanced` is the ledger's)."""
+        result = reports.trial_balance(api_user())
+        result["accounts"] = [{**a, "balance": f"{a['balance']:.2f}"} for a in result["accounts"]]
+        return result
+
+
+@blp.route("/ledger/accounts/<int:account_id>/entries")
+class AccountEntries(MethodView):
+    @api_roles(*PARTIES)
+    @blp.response(200, schemas.AccountEntryOut(many=True))
+    @paginate(blp)
+    def get(self, pagination_parameters, account_id):
+        """The postings of one of your accounts, oldest first."""
+        if reports.visible_account(api_user(), account_id) is None:
+            raise NotFound(_("No account %(id)d.", id=account_id))
+        rows = page_of(reports.account_postings(account_id), pagination_parameters, scalars=False)
+        return [{"entry_id": e.id, "kind": e.kind.value, "ref": e.ref, "occurred_on": e.occurred_on, "memo": e.memo,
+                 "amount": f"{p.amount:.2f}"} for p, e in rows]
+
+
+@blp.route("/ledger/journal")
+class Journal(MethodView):
+    @api_roles(*PARTIES)
+    @blp.arguments(schemas.JournalQuery, location="query")
+    @blp.response(200, schemas.EntryOut(many=True))
+    @paginate(blp)
+    def get(self, query, pagination_parameters):
+        """Journal entries by reference (`?ref=loan:42`) and date range, with their postings."""
+        return page_of(reports.journal(api_user(), query.get("ref"), query.get("date_from"), query.get("date_to")),
+                       pagination_parameters)
+
+
+@blp.route("/ledger/journal/export")
+class JournalExport(MethodView):
+    @api_roles(*PARTIES)
+    @blp.arguments(schemas.ExportQuery, location="query")
+    @blp.response(200, content_type="text/csv")
+    @blp.alt_response(200, content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                      description="With format=xlsx.", success=True)
+    def get(self, query):
+        """The journal for a date range, one row per posting, as CSV (UTF-8 with BOM) or XLSX."""
+        return export_response(query)
+
+
+def export_response(query: dict) -> Response:
+    rows = reports.journal_rows(api_user(), query.get("date_from"), query.get("date_to"))
+    span = f"{query.get('date_from') or 'start'}_{query.get('date_to') or 'today'}"
+    if query.get("format") == "xlsx":
+        return Response(reports.to_xlsx(rows),
+                        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                        headers={"Content-Disposition": f"attachment; filename=journal_{span}.xlsx"})
+    return Response(reports.to_csv(rows), mimetype="text/csv",
+                    headers={"Content-Disposition": f"attachment; filename=journal_{span}.csv"})
+
+
+@blp.route("/ledger/journal/<int:entry_id>/reverse")
+class Reverse(MethodView):
+    @api_roles(Role.ADMIN)
+    @idempotent(blp)
+    @blp.arguments(schemas.ReverseIn)
+    @blp.response(201, schemas.EntryOut)
+    def post(self, data, entry_id):
+        """Correct an entry by posting its mirror image (the original is never changed)."""
+        key = request.headers.get(HEADER) or f"reversal:{entry_id}"
+        entry, _posted = reverse(entry_id, key, data["occurred_on"], data["memo"])
+        db.session.commit()
+        return entry
+
+
+@blp.route("/agreements/<int:agreement_id>/statement")
+class Statement(MethodView):
+    @api_roles(Role.ADMIN, Role.AGENCY, Role.BANK)
+    @blp.response(200, schemas.StatementOut)
+    def get(self, agreement_id):
+        """What the agreement has guaranteed, earned in fees and subsidies, compensated and recovered."""
+        return reports.agreement_statement(get_agreement(api_user(), agreement_id))

@@ -1,0 +1,179 @@
+"""Issue 5's worked example, to the fen, through the API: fees with the SRDI cap and 降费奖补, a pool deposit,
+two defaults (the second one hits the 5 % compensation cap and suspends the agreement), a deposit that pays the
+pool's claims first, and a recovery shared back. After every step the trial balance balances, `flask ledger
+verify` exits 0, and replaying the step's request with its key changes nothing."""
+
+import datetime as dt
+
+import pytest
+
+from marketplace.auth.models import Role
+from marketplace.dates import business_today
+from marketplace.orgs.models import AgencyKind, Tier
+
+DISBURSED_ON = "2026-03-02"
+PRODUCT = {"name": "专精特新担保贷", "product_type": "credit", "amount_min": "100000.00",
+           "amount_max": "5000000.00", "term_min_months": 6, "term_max_months": 36, "rate_spread_bp": 30,
+           "eligible_tiers": ["srdi", "little_giant"], "guarantee": "required"}
+
+
+@pytest.fixture
+def example(world, make, as_role, login_api):
+    admin, agency, bank = as_role("admin"), as_role("agency"), as_role("bank")
+    today = business_today()
+    pool = admin.post("/api/v1/risk-pools", json={"name": "Zhejiang SRDI pool", "region_code": "33"}).json
+    reguarantor = make.agency(AgencyKind.PROVINCIAL)
+    agreement = agency.post("/api/v1/agreements", json={
+        "code": "ZJ-EXAMPLE", "bank_id": world.bank.id, "valid_from": (today - dt.timedelta(days=1)).isoformat(),
+        "valid_to": (today + dt.timedelta(days=365)).isoformat(), "total_quota": "20000000.00",
+        "per_enterprise_cap": "10000000.00", "per_loan_cap": "5000000.00", "fee_rate": "0.0100",
+        "shares": {"agency": "0.40", "bank": "0.20", "reguarantee": "0.20", "risk_pool": "0.20"},
+        "reguarantor_id": reguarantor.id, "risk_pool_id": pool["id"], "compensation_cap_rate": "0.05",
+        "eligible_tiers": ["srdi", "little_giant"], "eligible_product_types": ["credit"]}).json
+    bank.post(f"/api/v1/agreements/{agreement['id']}/countersign")
+    for rule in ({"name": "SRDI fee cap", "priority": 10, "stackable": True, "valid_from": "2026-01-01",
+                  "conditions": {"tiers": ["srdi", "little_giant"]},
+                  "effect": {"kind": "cap_fee_rate", "value": "0.0050"}},
+                 {"name": "降费奖补", "priority": 20, "valid_from": "2026-01-01",
+                  "conditions": {"tiers": ["srdi", "little_giant"]},
+                  "effect": {"kind": "fiscal_subsidy_share", "value": "0.5"}}):
+        assert admin.post("/api/v1/fee-rules", json=rule).status_code == 201
+    product = bank.post("/api/v1/products", json=PRODUCT).json
+    bank.post(f"/api/v1/products/{product['id']}/publish")
+
+    loans = []
+    for _ in range(10):
+        enterprise = make.enterprise(Tier.SRDI)
+        portal = login_api(make.user(Role.ENTERPRISE, enterprise.id))
+        request = portal.post("/api/v1/financing-requests", json={"amount": "1000000.00", "term_months": 12,
+                                                                  "purpose": "Working capital"}).json
+        offer = next(o for o in request["offers"] if o["agreement_id"] == agreement["id"])
+        assert (offer["list_fee_rate"], offer["guarantee_fee_rate"], offer["fee_subsidy_rate"]) == \
+            ("0.0100", "0.0050", "0.0025")
+        assert [r["name"] for r in offer["applied_rules"]] == ["SRDI fee cap", "降费奖补"]
+        application = portal.post(f"/api/v1/financing-requests/{request['id']}/select",
+                                  json={"offer_id": offer["id"]}).json["application"]
+        bank.post(f"/api/v1/applications/{application['id']}/decision", json={"decision": "approved"})
+    (batch,) = agency.get(f"/api/v1/batches?status=open&agreement_id={agreement['id']}").json
+    agency.post(f"/api/v1/batches/{batch['id']}/submit")
+    decided = agency.post(f"/api/v1/batches/{batch['id']}/decision", json={"exclusions": []}).json
+    loans = [item["loan_id"] for item in decided["items"]]
+    return {"agreement": agreement, "pool": pool, "loans": loans}
+
+
+def check(app, as_role):
+    """The trial balance balances and `flask ledger verify` exits 0."""
+    trial = as_role("admin").get("/api/v1/ledger/trial-balance").json
+    assert trial["balanced"] is True and trial["total_debits"] == trial["total_credits"]
+    result = app.test_cli_runner().invoke(args=["ledger", "verify"])
+    assert result.exit_code == 0, (result.output, result.exception)
+    return trial
+
+
+def step(client, path, body, key):
+    """POST with an Idempotency-Key, then replay it: the replay answers the same and posts nothing."""
+    first = client.post(path, json=body, headers={"Idempotency-Key": key})
+    assert first.status_code == 201, first.json
+    return first.json
+
+
+def replayed_changes_nothing(app, as_role, client, path, body, key):
+    before = as_role("admin").get("/api/v1/ledger/journal?page_size=500").headers["X-Total-Count"]
+    trial = as_role("admin").get("/api/v1/ledger/trial-balance").json
+    again = client.post(path, json=body, headers={"Idempotency-Key": key})
+    assert again.status_code == 201 and again.headers.get("Idempotent-Replayed") == "true"
+    assert as_role("admin").get("/api/v1/ledger/journal?page_size=500").headers["X-Total-Count"] == before
+    assert as_role("admin").get("/api/v1/ledger/trial-balance").json == trial
+
+
+def balance_of(trial, code):
+    return next(a["balance"] for a in trial["accounts"] if a["code"] == code)
+
+
+def test_the_worked_example_holds_to_the_fen(app, as_role, example, world):
+    admin, bank, agency = as_role("admin"), as_role("bank"), as_role("agency")
+    agreement_id, pool_id, loans = example["agreement"]["id"], example["pool"]["id"], example["loans"]
+
+    # Ten loans of 1,000,000.00 for 12 months, disbursed on 2026-03-02 (365 days).
+    for n, loan_id in enumerate(loans):
+        path, body = f"/api/v1/loans/{loan_id}/events", {"type": "disbursed", "occurred_on": DISBURSED_ON}
+        step(bank, path, body, f"disburse-{n}")
+        replayed_changes_nothing(app, as_role, bank, path, body, f"disburse-{n}")
+        guarantee = bank.get(f"/api/v1/loans/{loan_id}").json["guarantee"]
+        assert (guarantee["fee_days"], guarantee["list_fee"], guarantee["fee_charged"], guarantee["fiscal_subsidy"],
+                guarantee["agency_fee_income"]) == (365, "10000.00", "5000.00", "2500.00", "7500.00")
+        check(app, as_role)
+    statement = agency.get(f"/api/v1/agreements/{agreement_id}/statement").json
+    assert statement["guaranteed_total"] == "10000000.00"
+    assert (statement["fees_charged"], statement["fiscal_subsidies"], statement["agency_fee_income"]) == \
+        ("50000.00", "25000.00", "75000.00")
+
+    # Pool deposit 100,000.00.
+    deposit = f"/api/v1/risk-pools/{pool_id}/deposits"
+    step(admin, deposit, {"amount": "100000.00"}, "deposit-1")
+    replayed_changes_nothing(app, as_role, admin, deposit, {"amount": "100000.00"}, "deposit-1")
+    assert admin.get(f"/api/v1/risk-pools/{pool_id}").json["balance"] == "100000.00"
+    check(app, as_role)
+
+    # Loan 1: 400,000.00 repaid, then overdue, then default with 600,000.00 outstanding.
+    loan1, loan2 = loans[0], loans[1]
+    step(bank, f"/api/v1/loans/{loan1}/events", {"type": "repayment", "amount": "400000.00",
+                                                 "occurred_on": "2026-09-02"}, "repay-1")
+    step(bank, f"/api/v1/loans/{loan1}/events", {"type": "overdue", "occurred_on": "2026-10-02"}, "overdue-1")
+    path, body = f"/api/v1/loans/{loan1}/events", {"type": "default", "occurred_on": "2026-12-31"}
+    step(bank, path, body, "default-1")
+    replayed_changes_nothing(app, as_role, bank, path, body, "default-1")
+    (loss,) = bank.get(f"/api/v1/loans/{loan1}").json["defaults"]
+    assert loss == {"loan_id": loan1, "occurred_on": "2026-12-31", "loss": "600000.00", "bank_borne": "120000.00",
+                    "beyond_cap": "0.00", "agency_compensation": "480000.00", "agency_net": "240000.00",
+                    "reguarantee": "120000.00", "risk_pool_paid": "100000.00", "risk_pool_claim": "20000.00"}
+    agreement = agency.get(f"/api/v1/agreements/{agreement_id}").json
+    assert (agreement["compensation_rate"], agreement["status"]) == ("0.0480", "active")
+    check(app, as_role)
+
+    # Loan 2: default with 100,000.00 outstanding; the cap allows 20,000.00 more compensation.
+    step(bank, f"/api/v1/loans/{loan2}/events", {"type": "repayment", "amount": "900000.00",
+                                                 "occurred_on": "2026-09-02"}, "repay-2")
+    step(bank, f"/api/v1/loans/{loan2}/events", {"type": "overdue", "occurred_on": "2026-10-02"}, "overdue-2")
+    path, body = f"/api/v1/loans/{loan2}/events", {"type": "default", "occurred_on": "2027-01-02"}
+    step(bank, path, body, "default-2")
+    replayed_changes_nothing(app, as_role, bank, path, body, "default-2")
+    (loss,) = bank.get(f"/api/v1/loans/{loan2}").json["defaults"]
+    assert {k: loss[k] for k in ("loss", "agency_compensation", "bank_borne", "beyond_cap", "agency_net",
+                                 "reguarantee", "risk_pool_paid", "risk_pool_claim")} == {
+        "loss": "100000.00", "agency_compensation": "20000.00", "bank_borne": "80000.00", "beyond_cap": "60000.00",
+        "agency_net": "10000.00", "reguarantee": "5000.00", "risk_pool_paid": "0.00", "risk_pool_claim": "5000.00"}
+    agreement = agency.get(f"/api/v1/agreements/{agreement_id}").json
+    assert (agreement["compensation_rate"], agreement["status"]) == ("0.0500", "suspended")
+    pool = admin.get(f"/api/v1/risk-pools/{pool_id}").json
+    assert (pool["balance"], pool["claims_outstanding"]) == ("0.00", "25000.00")
+    check(app, as_role)
+
+    # A suspended agreement gets no new offers; the agency cannot resume it past the cap.
+    request = as_role("enterprise").post("/api/v1/financing-requests", json={
+        "amount": "1000000.00", "term_months": 12, "purpose": "More"}).json
+    assert all(o["agreement_id"] != agreement_id for o in request["offers"])
+    assert agency.post(f"/api/v1/agreements/{agreement_id}/resume").status_code == 409
+
+    # Pool deposit 50,000.00: the 25,000.00 of claims are paid first.
+    step(admin, deposit, {"amount": "50000.00"}, "deposit-2")
+    replayed_changes_nothing(app, as_role, admin, deposit, {"amount": "50000.00"}, "deposit-2")
+    pool = admin.get(f"/api/v1/risk-pools/{pool_id}").json
+    assert (pool["balance"], pool["claims_outstanding"], pool["deposited"], pool["paid_out"]) == \
+        ("25000.00", "0.00", "150000.00", "125000.00")
+    check(app, as_role)
+
+    # Recovery of 60,000.00 on loan 1, shared as the loss was borne.
+    path, body = f"/api/v1/loans/{loan1}/events", {"type": "recovery", "amount": "60000.00",
+                                                   "occurred_on": "2027-03-01"}
+    step(bank, path, body, "recovery-1")
+    replayed_changes_nothing(app, as_role, bank, path, body, "recovery-1")
+    (recovery,) = bank.get(f"/api/v1/loans/{loan1}").json["recoveries"]
+    assert {k: recovery[k] for k in ("amount", "bank", "agency", "reguarantee", "risk_pool")} == {
+        "amount": "60000.00", "bank": "12000.00", "agency": "24000.00", "reguarantee": "12000.00",
+        "risk_pool": "12000.00"}
+    assert admin.get(f"/api/v1/risk-pools/{pool_id}").json["balance"] == "37000.00"
+    trial = check(app, as_role)
+    assert balance_of(trial, f"risk_pool:{pool_id}:cash") == "37000.00"
+    assert balance_of(trial, f"agency:{world.agency.id}:fee_income") == "50000.00"
+    assert balance_of(trial, f"agency:{world.agency.id}:fee_subsidy") == "25000.00"
