@@ -46,7 +46,7 @@ class FeeRuleById(MethodView):
         return services.get_rule(rule_id)
 
     @api_roles(Role.ADMIN)
-    @blp.arguments(schemas.FeeRulePatch)
+    @blp.arguments(schemas.FeeRulePatch(partial=True))
     @blp.response(200, schemas.FeeRuleOut)
     def patch(self, data, rule_id):
         """Change the fields given (conditions and effect are replaced whole). Guarantees keep their terms."""

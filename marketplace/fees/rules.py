@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
-from marketplace.money import FEN, quantize
+from marketplace.money import FEN, format_rate, quantize
 
 BASIS_POINT = Decimal("0.0001")
 RATE_PLACES = Decimal("0.000001")
@@ -54,7 +54,7 @@ class Rule:
 
     @property
     def effect(self) -> dict[str, str]:
-        value = str(int(self.value)) if self.kind == REDUCE else f"{self.value.normalize():f}"
+        value = str(int(self.value)) if self.kind == REDUCE else format_rate(self.value)
         return {"kind": self.kind, "value": value}
 
 
@@ -111,7 +111,7 @@ def _quantize_rate(rate: Decimal) -> Decimal:
 
 
 def _rate(rate: Decimal) -> str:
-    return f"{_quantize_rate(rate).normalize():f}" if rate else "0"
+    return format_rate(_quantize_rate(rate))
 
 
 def add_months(day: dt.date, months: int) -> dt.date:

@@ -90,8 +90,7 @@ class FeeRuleIn(ma.Schema):
 
 
 class FeeRulePatch(FeeRuleIn):
-    class Meta:
-        partial = True
+    """The fields to change; conditions and effect are replaced whole."""
 
 
 class ConditionsOut(ma.Schema):

@@ -86,7 +86,12 @@ def grant_subsidies(trail: list[dict], principal: Decimal, days: int) -> tuple[D
         for rule_id, rule in locked.items()})
     for step in steps:
         if "granted" in step and step["rule_id"] in locked:
-            locked[step["rule_id"]].subsidy_granted += Decimal(step["granted"])
+            rule = locked[step["rule_id"]]
+            rule.subsidy_granted += Decimal(step["granted"])
+            if step["outcome"] == rules.BUDGET_EXHAUSTED:
+                step["note"] = _("The rule's budget of %(budget)s is exhausted: %(granted)s of %(wanted)s granted.",
+                                 budget=f"{rule.budget:,.2f}", granted=f"{Decimal(step['granted']):,.2f}",
+                                 wanted=f"{Decimal(step['wanted']):,.2f}")
     db.session.flush()
     return total, steps
 

@@ -122,6 +122,9 @@ def _write(entries: list[Entry]) -> list[tuple[int, bool]]:
             update(table).where(table.c.id == bindparam("account_id"))
             .values(balance=table.c.balance + bindparam("delta", type_=Account.balance.type)),
             [{"account_id": account_id, "delta": delta} for account_id, delta in sorted(deltas.items()) if delta])
+        for account_id in deltas:  # Account rows this session already holds are now stale
+            if (loaded := db.session.identity_map.get(db.session.identity_key(Account, account_id))) is not None:
+                db.session.expire(loaded, ["balance"])
     return [(new_ids[e.key], True) if e.key in new_ids else (existing[e.key][0], False) for e in entries]
 
 

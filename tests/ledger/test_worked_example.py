@@ -3,62 +3,14 @@ two defaults (the second one hits the 5 % compensation cap and suspends the agre
 pool's claims first, and a recovery shared back. After every step the trial balance balances, `flask ledger
 verify` exits 0, and replaying the step's request with its key changes nothing."""
 
-import datetime as dt
-
 import pytest
 
-from marketplace.auth.models import Role
-from marketplace.dates import business_today
-from marketplace.orgs.models import AgencyKind, Tier
-
 DISBURSED_ON = "2026-03-02"
-PRODUCT = {"name": "专精特新担保贷", "product_type": "credit", "amount_min": "100000.00",
-           "amount_max": "5000000.00", "term_min_months": 6, "term_max_months": 36, "rate_spread_bp": 30,
-           "eligible_tiers": ["srdi", "little_giant"], "guarantee": "required"}
 
 
 @pytest.fixture
-def example(world, make, as_role, login_api):
-    admin, agency, bank = as_role("admin"), as_role("agency"), as_role("bank")
-    today = business_today()
-    pool = admin.post("/api/v1/risk-pools", json={"name": "Zhejiang SRDI pool", "region_code": "33"}).json
-    reguarantor = make.agency(AgencyKind.PROVINCIAL)
-    agreement = agency.post("/api/v1/agreements", json={
-        "code": "ZJ-EXAMPLE", "bank_id": world.bank.id, "valid_from": (today - dt.timedelta(days=1)).isoformat(),
-        "valid_to": (today + dt.timedelta(days=365)).isoformat(), "total_quota": "20000000.00",
-        "per_enterprise_cap": "10000000.00", "per_loan_cap": "5000000.00", "fee_rate": "0.0100",
-        "shares": {"agency": "0.40", "bank": "0.20", "reguarantee": "0.20", "risk_pool": "0.20"},
-        "reguarantor_id": reguarantor.id, "risk_pool_id": pool["id"], "compensation_cap_rate": "0.05",
-        "eligible_tiers": ["srdi", "little_giant"], "eligible_product_types": ["credit"]}).json
-    bank.post(f"/api/v1/agreements/{agreement['id']}/countersign")
-    for rule in ({"name": "SRDI fee cap", "priority": 10, "stackable": True, "valid_from": "2026-01-01",
-                  "conditions": {"tiers": ["srdi", "little_giant"]},
-                  "effect": {"kind": "cap_fee_rate", "value": "0.0050"}},
-                 {"name": "降费奖补", "priority": 20, "valid_from": "2026-01-01",
-                  "conditions": {"tiers": ["srdi", "little_giant"]},
-                  "effect": {"kind": "fiscal_subsidy_share", "value": "0.5"}}):
-        assert admin.post("/api/v1/fee-rules", json=rule).status_code == 201
-    product = bank.post("/api/v1/products", json=PRODUCT).json
-    bank.post(f"/api/v1/products/{product['id']}/publish")
-
-    loans = []
-    for _ in range(10):
-        enterprise = make.enterprise(Tier.SRDI)
-        portal = login_api(make.user(Role.ENTERPRISE, enterprise.id))
-        request = portal.post("/api/v1/financing-requests", json={"amount": "1000000.00", "term_months": 12,
-                                                                  "purpose": "Working capital"}).json
-        offer = next(o for o in request["offers"] if o["agreement_id"] == agreement["id"])
-        assert (offer["list_fee_rate"], offer["guarantee_fee_rate"], offer["fee_subsidy_rate"]) == \
-            ("0.0100", "0.0050", "0.0025")
-        assert [r["name"] for r in offer["applied_rules"]] == ["SRDI fee cap", "降费奖补"]
-        application = portal.post(f"/api/v1/financing-requests/{request['id']}/select",
-                                  json={"offer_id": offer["id"]}).json["application"]
-        bank.post(f"/api/v1/applications/{application['id']}/decision", json={"decision": "approved"})
-    (batch,) = agency.get(f"/api/v1/batches?status=open&agreement_id={agreement['id']}").json
-    agency.post(f"/api/v1/batches/{batch['id']}/submit")
-    decided = agency.post(f"/api/v1/batches/{batch['id']}/decision", json={"exclusions": []}).json
-    loans = [item["loan_id"] for item in decided["items"]]
-    return {"agreement": agreement, "pool": pool, "loans": loans}
+def example(scheme):
+    return scheme(loans=10)
 
 
 def check(app, as_role):
@@ -177,3 +129,16 @@ def test_the_worked_example_holds_to_the_fen(app, as_role, example, world):
     assert balance_of(trial, f"risk_pool:{pool_id}:cash") == "37000.00"
     assert balance_of(trial, f"agency:{world.agency.id}:fee_income") == "50000.00"
     assert balance_of(trial, f"agency:{world.agency.id}:fee_subsidy") == "25000.00"
+
+
+def test_offers_show_the_fee_after_the_rules_and_the_rules_that_applied(scheme, as_role):
+    agreement_id = scheme(loans=0)["agreement"]["id"]
+    request = as_role("enterprise").post("/api/v1/financing-requests", json={
+        "amount": "1000000.00", "term_months": 12, "purpose": "Working capital"}).json
+    offer = next(o for o in request["offers"] if o["agreement_id"] == agreement_id)
+    assert (offer["list_fee_rate"], offer["guarantee_fee_rate"], offer["fee_subsidy_rate"]) == \
+        ("0.0100", "0.0050", "0.0025")
+    assert offer["all_in_rate"] == "0.0380"  # LPR 0.0300 + 30 bp + the 0.0050 fee
+    assert [(r["name"], r["effect"]) for r in offer["applied_rules"]] == [
+        ("SRDI fee cap", {"kind": "cap_fee_rate", "value": "0.0050"}),
+        ("降费奖补", {"kind": "fiscal_subsidy_share", "value": "0.5000"})]
