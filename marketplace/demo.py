@@ -80,6 +80,19 @@ AGREEMENT = {
 }
 
 
+#: The provincial policy in the demo: the Hangzhou 专精特新贷 fee cap, and 降费奖补 paying agencies half of what
+#: they waive, within a budget.
+FEE_RULES = [
+    {"name": "SRDI fee cap · 专精特新担保费上限", "priority": 10, "stackable": True, "valid_from": dt.date(2025, 1, 1),
+     "valid_to": None, "budget": None, "conditions": {"tiers": [Tier.SRDI, Tier.LITTLE_GIANT]},
+     "effect": {"kind": "cap_fee_rate", "value": Decimal("0.0050")}},
+    {"name": "Fee-reduction subsidy · 降费奖补", "priority": 20, "stackable": True, "valid_from": dt.date(2025, 1, 1),
+     "valid_to": None, "budget": Decimal("5000000.00"), "conditions": {"tiers": [Tier.SRDI, Tier.LITTLE_GIANT]},
+     "effect": {"kind": "fiscal_subsidy_share", "value": Decimal("0.5")}},
+]
+POOL_DEPOSIT = Decimal("10000000.00")
+
+
 def seed() -> list[tuple[str, str]]:
     """Create whatever of the demo world is missing; returns the demo logins (user, role)."""
     if db.session.scalar(select(LprRate.id).limit(1)) is None:
@@ -102,6 +115,8 @@ def seed() -> list[tuple[str, str]]:
                     password_hash=hash_password(DEMO_PASSWORD), organization=orgs.get(org_key))
     _seed_products({code: orgs[code] for _name, code in BANKS})
     _seed_agreement(orgs[AGENCY[1]], orgs[AGREEMENT["bank"]])
+    _seed_fee_rules()
+    _seed_pool_deposit(db.session.scalar(select(User).where(User.role == Role.ADMIN).order_by(User.id)))
     db.session.flush()
     return [(username, role.value) for username, role, _org in USERS]
 
@@ -141,6 +156,23 @@ def _seed_agreement(agency: Organization, bank: Organization) -> None:
                                              "eligible_product_types": [ProductType(t) for t in
                                                                         AGREEMENT["eligible_product_types"]]})
     change_status(agreement, AgreementStatus.ACTIVE)
+
+
+def _seed_fee_rules() -> None:
+    from marketplace.fees.models import FeeRule
+    from marketplace.fees.services import create_rule
+
+    for rule in FEE_RULES:
+        if db.session.scalar(select(FeeRule.id).where(FeeRule.name == rule["name"])) is None:
+            create_rule(rule)
+
+
+def _seed_pool_deposit(admin: User) -> None:
+    from guarantees.models import RiskPool
+    from guarantees.settlement import deposit
+
+    pool = db.session.scalar(select(RiskPool).where(RiskPool.name == RISK_POOL["name"]))
+    deposit(pool.id, admin, POOL_DEPOSIT, dt.date(2025, 1, 2), key="demo-seed")  # the key makes it once only
 
 
 def _demo_secret(code: str) -> str:

@@ -61,7 +61,8 @@ def _sign_out(page: Page) -> None:
 
 
 def _choose_guaranteed_offer(page: Page, base_url: str, username: str) -> None:
-    """Files 2,000,000.00 for 12 months and chooses ZCB's renewal loan with the agency's guarantee (1.00 % fee)."""
+    """Files 2,000,000.00 for 12 months and chooses ZCB's renewal loan with the agency's guarantee: the 1.00 % fee
+    capped at 0.50 % by the demo's SRDI fee rule, the list fee struck through beside it."""
     _sign_in(page, base_url, username, landing=r"/enterprise/requests$")
     page.goto(f"{base_url}/enterprise/requests/new")
     expect(page.locator("#accept_guarantee")).to_be_checked()
@@ -77,8 +78,8 @@ def _choose_guaranteed_offer(page: Page, base_url: str, username: str) -> None:
     rows = table.locator("tbody tr").filter(has_text=PRODUCT)
     fees = [row.locator("td").nth(fee_col).inner_text().strip() for row in rows.all()]
     # The optional-guarantee product comes twice: on its own, and with the agreement's guarantee and its fee.
-    assert sorted(fees) == ["1.00%", "—"], fees
-    guaranteed = rows.nth(fees.index("1.00%"))
+    assert sorted(fees) == ["0.50% 1.00%", "—"], fees
+    guaranteed = rows.nth(fees.index("0.50% 1.00%"))
     guaranteed.get_by_role("button", name="Choose").click()
     expect(page.locator(".flash")).to_contain_text("Sent to")
     expect(page.locator("main > div.heading .status")).to_have_text("With the bank")
@@ -125,7 +126,7 @@ def _submit_the_open_batch(page: Page) -> str:
         expect(item).to_contain_text("12 months")
         expect(item).to_contain_text("Zhejiang Commerce Bank")
         expect(item).to_contain_text(PRODUCT)
-        expect(item).to_contain_text("1.00%")
+        expect(item).to_contain_text("0.50%")
         expect(item.locator(".status")).to_have_text("Pending review")
     expect(_item(page, XIHU)).to_contain_text("91330106MA2CFD8K3T")
     expect(_item(page, BINJIANG)).to_contain_text("Little giant")

@@ -4,13 +4,16 @@ from sqlalchemy import func, select
 
 from marketplace import db
 from marketplace.auth.models import User
+from marketplace.fees.models import FeeRule
+from marketplace.ledger.models import JournalEntry
+from marketplace.ledger.reports import verify
 from marketplace.orgs.models import Organization
 from products.models import Product, ProductStatus, ProductType
 
 
 def _counts():
     return tuple(db.session.scalar(select(func.count()).select_from(model))
-                 for model in (User, Organization, Product))
+                 for model in (User, Organization, Product, FeeRule, JournalEntry))
 
 
 def test_seeding_twice_duplicates_nothing(app):
@@ -21,7 +24,8 @@ def test_seeding_twice_duplicates_nothing(app):
         after_first = _counts()
     assert runner.invoke(args=["demo", "seed"]).exit_code == 0
     with app.app_context():
-        assert _counts() == after_first == (6, 5, 8)
+        assert _counts() == after_first == (6, 5, 8, 2, 1)  # the pool's seed deposit is one journal entry
+        assert verify() == []
 
 
 def test_the_demo_world_has_published_products_of_every_type_and_prints_its_logins(app, client):
