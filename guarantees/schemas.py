@@ -108,7 +108,13 @@ class RiskPoolIn(ma.Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     region_code = fields.String(required=True, validate=validate.Regexp(
         r"^\d{2}(\d{2}){0,2}$", error="A region is a GB/T 2260 code or prefix of 2, 4 or 6 digits."))
-    cap_per_loss = Money(load_default=None, allow_none=True)
+    cap_per_loss = Money(load_default=None, allow_none=True,
+                         metadata={"description": "The most the pool pays towards one loss; leave out for no limit."})
+
+    @ma.validates("cap_per_loss")
+    def _cap_positive(self, value, **kwargs):
+        if value is not None and value <= 0:
+            raise ma.ValidationError(_("A cap is above zero; leave it empty for no limit."))
 
 
 class RiskPoolOut(ma.Schema):
@@ -131,7 +137,7 @@ class DepositIn(ma.Schema):
     @ma.validates("amount")
     def _positive(self, value, **kwargs):
         if value <= 0:
-            raise ma.ValidationError("Deposit an amount above zero.")
+            raise ma.ValidationError(_("Deposit an amount above zero."))
 
 
 class DepositOut(ma.Schema):

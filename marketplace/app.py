@@ -35,9 +35,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     _init_api(app)
     errors.register(app)  # after the Api, so pages stay HTML
 
+    from guarantees.pool_views import bp as risk_pool_pages
     from guarantees.views import bp as guarantee_pages
     from marketplace.auth.views import bp as auth_pages
+    from marketplace.fees.views import bp as fee_pages
     from marketplace.financing.views import bp as financing_pages
+    from marketplace.ledger.views import bp as ledger_pages
     from marketplace.orgs.views import bp as orgs_pages
     from marketplace.registry.views import bp as registry_pages
     from products.views import bp as product_pages
@@ -48,6 +51,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(guarantee_pages)
     app.register_blueprint(orgs_pages)
     app.register_blueprint(registry_pages)
+    app.register_blueprint(fee_pages)
+    app.register_blueprint(risk_pool_pages)
+    app.register_blueprint(ledger_pages)
 
     from marketplace import cli
 

@@ -29,6 +29,10 @@ def create_rule(data: dict[str, Any]) -> FeeRule:
 
 def update_rule(rule: FeeRule, data: dict[str, Any]) -> FeeRule:
     """Change a rule. Guarantees already priced keep what they were priced with."""
+    if data.get("budget") is not None and data["budget"] < rule.subsidy_granted:
+        raise ValidationFailed(errors={"budget": [_(
+            "This rule has already granted ¥%(granted)s; the budget cannot be lower.",
+            granted=f"{rule.subsidy_granted:,.2f}")]})
     for name, value in _columns(data).items():
         setattr(rule, name, value)
     db.session.flush()

@@ -63,12 +63,13 @@ class JournalExport(MethodView):
     @blp.alt_response(200, content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                       description="With format=xlsx.", success=True)
     def get(self, query):
-        """The journal for a date range, one row per posting, as CSV (UTF-8 with BOM) or XLSX."""
+        """The journal for a date range (and a reference, when given), one row per posting, as CSV (UTF-8 with
+        BOM) or XLSX."""
         return export_response(query)
 
 
 def export_response(query: dict) -> Response:
-    rows = reports.journal_rows(api_user(), query.get("date_from"), query.get("date_to"))
+    rows = reports.journal_rows(api_user(), query.get("date_from"), query.get("date_to"), query.get("ref"))
     span = f"{query.get('date_from') or 'start'}_{query.get('date_to') or 'today'}"
     if query.get("format") == "xlsx":
         return Response(reports.to_xlsx(rows),

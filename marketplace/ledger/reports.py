@@ -37,8 +37,8 @@ def _owner_names() -> Any:
     """The account owner's name: the organisation, the risk pool, or the fiscal fund."""
     org = select(Organization.name).where(Organization.id == Account.party_id).scalar_subquery()
     pool = select(RiskPool.name).where(RiskPool.id == Account.party_id).scalar_subquery()
-    return case((Account.party == Party.RISK_POOL, pool), (Account.party == Party.FISCAL_FUND, literal("Fiscal fund")),
-                else_=org)
+    fund = literal(_("Fiscal fund"))
+    return case((Account.party == Party.RISK_POOL, pool), (Account.party == Party.FISCAL_FUND, fund), else_=org)
 
 
 def trial_balance(user: User) -> dict[str, Any]:
@@ -82,9 +82,10 @@ def journal(user: User, ref: str | None = None, date_from: dt.date | None = None
 EXPORT_COLUMNS = ("entry_id", "occurred_on", "kind", "ref", "idempotency_key", "account", "owner", "debit", "credit")
 
 
-def journal_rows(user: User, date_from: dt.date | None, date_to: dt.date | None) -> list[tuple]:
-    """One row per posting of the entries in the date range, for CSV and XLSX."""
-    entries = journal(user, None, date_from, date_to).subquery()
+def journal_rows(user: User, date_from: dt.date | None, date_to: dt.date | None,
+                 ref: str | None = None) -> list[tuple]:
+    """One row per posting of the entries in the date range (and of `ref`, when given), for CSV and XLSX."""
+    entries = journal(user, ref, date_from, date_to).subquery()
     rows = db.session.execute(
         select(entries.c.id, entries.c.occurred_on, entries.c.kind, entries.c.ref, entries.c.idempotency_key,
                Account.code, _owner_names(), Posting.amount)

@@ -138,3 +138,13 @@ def test_the_preview_shows_the_fee_before_and_after_with_the_trail(scheme, as_ro
     assert as_role("bank2").post("/api/v1/fee-rules/preview", json=body).status_code == 422  # not its agreement
     missing = as_role("admin").post("/api/v1/fee-rules/preview", json={**body, "enterprise_id": 999999})
     assert missing.status_code == 422 and "enterprise_id" in missing.json["errors"]
+
+
+def test_a_budget_cannot_fall_below_what_the_rule_has_granted(scheme, as_role):
+    made = scheme(loans=1)
+    as_role("bank").post(f"/api/v1/loans/{made['loans'][0]}/events",
+                         json={"type": "disbursed", "occurred_on": "2026-03-02"})
+    subsidy_id = made["rules"][1]["id"]
+    refused = as_role("admin").patch(f"/api/v1/fee-rules/{subsidy_id}", json={"budget": "2000.00"})
+    assert refused.status_code == 422 and "budget" in refused.json["errors"]
+    assert as_role("admin").get(f"/api/v1/fee-rules/{subsidy_id}").json["budget"] is None

@@ -1,0 +1,121 @@
+"""The admin's ledger pages: the trial balance, the journal by reference and dates (with CSV and XLSX downloads),
+`verify`, and each agreement's statement. They read the session, not a bearer token, so they have routes of
+their own beside the API's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from flask import Blueprint, Response, render_template, request
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import func, select
+from werkzeug.datastructures import MultiDict
+
+from guarantees.models import Agreement
+from guarantees.services import get_agreement
+from marketplace import db
+from marketplace.auth.access import page_roles
+from marketplace.auth.models import Role
+from marketplace.errors import flatten_messages
+from marketplace.ledger import reports
+from marketplace.ledger.schemas import JournalQuery
+
+bp = Blueprint("ledger", __name__, template_folder="templates")
+
+PAGE_SIZE = 50
+#: The search form's inputs, named as in the API's query (`?ref=loan:42&from=2026-01-01&to=2026-12-31`).
+SEARCH_INPUTS = ("ref", "from", "to")
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@bp.context_processor
+def _labels() -> dict[str, Any]:
+    return {
+        "entry_kind_labels": {"fee": _("Guarantee fee"), "pool_deposit": _("Pool deposit"), "default": _("Default"),
+                              "claim_payment": _("Pool claims paid"), "recovery": _("Recovery"),
+                              "reversal": _("Reversal")},
+        "agreement_status_labels": {
+            "pending_bank": _("Awaiting the bank's countersignature"), "active": _("Active"),
+            "suspended": _("Suspended"), "expired": _("Expired"), "terminated": _("Terminated")},
+        "party_labels": {"agency": _("Agency"), "bank": _("Bank"), "enterprise": _("Enterprise"),
+                         "risk_pool": _("Risk pool"), "reguarantor": _("Re-guarantor"),
+                         "fiscal_fund": _("Fiscal fund")},
+        "purpose_labels": {
+            "fee": _("Guarantee fees paid"), "fee_income": _("Fee income"), "fee_subsidy": _("Fee subsidy (降费奖补)"),
+            "pool_funding": _("Risk pool funding"), "cash": _("Cash"), "claims": _("Claims owed"),
+            "credit_loss": _("Credit losses"), "defaulted_principal": _("Defaulted principal"),
+            "compensation": _("Compensation (代偿)"), "reguarantee": _("Re-guarantee"),
+            "pool_reimbursement": _("Pool reimbursements"), "pool_claim": _("Claims on risk pools"),
+            "recovery": _("Recoveries (追偿)")},
+    }
+
+
+def _page() -> int:
+    return max(request.args.get("page", 1, type=int) or 1, 1)
+
+
+def _search(args: MultiDict) -> tuple[dict[str, str], dict[str, Any], dict[str, list[str]]]:
+    """(what was typed, JournalQuery's result, errors by input name)."""
+    typed = {name: value for name in SEARCH_INPUTS if (value := args.get(name, "").strip())}
+    try:
+        return typed, JournalQuery().load(typed), {}
+    except ma.ValidationError as error:
+        return typed, {}, flatten_messages(error.messages)
+
+
+def _render(typed: dict[str, str], query: dict[str, Any], errors: dict[str, list[str]],
+            verification: list[str] | None = None):
+    user = current_user._get_current_object()
+    trial = reports.trial_balance(user)
+    owners = {a["id"]: a["owner"] for a in trial["accounts"]}
+    entries, total, page = [], 0, _page()
+    if not errors:
+        journal = reports.journal(user, query.get("ref"), query.get("date_from"), query.get("date_to"))
+        total = db.session.scalar(select(func.count()).select_from(journal.order_by(None).subquery()))
+        entries = db.session.scalars(journal.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
+    range_args = {name: typed[name] for name in ("ref", "from", "to") if name in typed and not errors}
+    agreements = db.session.scalars(select(Agreement).order_by(Agreement.code)).all()
+    return render_template("ledger/ledger.html", trial=trial, owners=owners, entries=entries, total=total,
+                           page=page, page_size=PAGE_SIZE, values=typed, errors=errors, range_args=range_args,
+                           search_args={k: v for k, v in typed.items() if not errors}, agreements=agreements,
+                           verification=verification), 422 if errors else 200
+
+
+@bp.get("/admin/ledger")
+@page_roles(Role.ADMIN)
+def ledger():
+    return _render(*_search(request.args))
+
+
+@bp.post("/admin/ledger/verify")
+@page_roles(Role.ADMIN)
+def verify():
+    """Recompute every invariant from the postings (reads only; a POST so that no link or prefetch runs it)."""
+    return _render(*_search(request.args), verification=reports.verify())
+
+
+@bp.get("/admin/ledger/journal.<any(csv, xlsx):fmt>")
+@page_roles(Role.ADMIN)
+def journal_export(fmt: str):
+    """The journal for the chosen reference and date range, one row per posting, as the API's export makes it."""
+    typed, query, errors = _search(request.args)
+    if errors:
+        return _render(typed, query, errors)
+    rows = reports.journal_rows(current_user._get_current_object(), query.get("date_from"), query.get("date_to"),
+                                query.get("ref"))
+    span = f"{query.get('date_from') or 'start'}_{query.get('date_to') or 'today'}"
+    if fmt == "xlsx":
+        return Response(reports.to_xlsx(rows), mimetype=XLSX,
+                        headers={"Content-Disposition": f"attachment; filename=journal_{span}.xlsx"})
+    return Response(reports.to_csv(rows), mimetype="text/csv",
+                    headers={"Content-Disposition": f"attachment; filename=journal_{span}.csv"})
+
+
+@bp.get("/admin/ledger/agreements/<int:agreement_id>")
+@page_roles(Role.ADMIN)
+def agreement_statement(agreement_id: int):
+    agreement = get_agreement(current_user._get_current_object(), agreement_id)
+    return render_template("ledger/statement.html", agreement=agreement,
+                           statement=reports.agreement_statement(agreement))
