@@ -129,14 +129,17 @@ def _write(entries: list[Entry]) -> list[tuple[int, bool]]:
 
 
 def _existing(keys: set[str]) -> dict[str, tuple[int, dict[int, Decimal]]]:
-    """Entries already posted under these keys: key → (id, {account id: amount})."""
-    rows = db.session.execute(select(JournalEntry.idempotency_key, JournalEntry.id, Posting.account_id,
-                                     Posting.amount)
-                              .join(Posting, Posting.entry_id == JournalEntry.id)
-                              .where(JournalEntry.idempotency_key.in_(sorted(keys))))
-    found: dict[str, tuple[int, dict[int, Decimal]]] = {}
-    for key, entry_id, account_id, amount in rows:
-        found.setdefault(key, (entry_id, {}))[1][account_id] = amount
+    """Entries already posted under these keys: key → (id, {account id: amount}). Two indexed reads; the second
+    only when a key was seen before (a join would let the planner scan every posting for a large batch)."""
+    ids = dict(db.session.execute(select(JournalEntry.idempotency_key, JournalEntry.id)
+                                  .where(JournalEntry.idempotency_key.in_(sorted(keys)))).all())
+    if not ids:
+        return {}
+    found: dict[str, tuple[int, dict[int, Decimal]]] = {key: (entry_id, {}) for key, entry_id in ids.items()}
+    key_of = {entry_id: key for key, entry_id in ids.items()}
+    for entry_id, account_id, amount in db.session.execute(
+            select(Posting.entry_id, Posting.account_id, Posting.amount).where(Posting.entry_id.in_(sorted(key_of)))):
+        found[key_of[entry_id]][1][account_id] = amount
     return found
 
 
