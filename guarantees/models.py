@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -129,7 +129,7 @@ class Agreement(Base):
         """Compensated ÷ guaranteed, zero before anything is guaranteed."""
         if not self.guaranteed_total:
             return Decimal("0")
-        return (self.compensated_total / self.guaranteed_total).quantize(Decimal("0.000001"))
+        return (self.compensated_total / self.guaranteed_total).quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
 
     def status_on(self, day: dt.date) -> AgreementStatus:
         """The status that counts on `day`: an agreement past `valid_to` counts as expired."""

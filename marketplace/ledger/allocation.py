@@ -5,9 +5,11 @@ Every split is by largest remainder in whole fen, so the parts always add up to 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
+from fractions import Fraction
 
 from marketplace.money import FEN
 
@@ -25,8 +27,8 @@ def split(amount: Decimal, weights: Sequence[Decimal]) -> list[Decimal]:
     if total <= 0 or any(w < 0 for w in weights):
         raise ValueError(f"cannot split {amount} by weights {list(weights)}")
     fen = int(amount / FEN)
-    exact = [Decimal(fen) * w / total for w in weights]
-    parts = [int(e.to_integral_value(rounding=ROUND_DOWN)) for e in exact]
+    exact = [Fraction(fen) * Fraction(w) / Fraction(total) for w in weights]  # exact: ties compare as ties
+    parts = [math.floor(e) for e in exact]
     leftover = fen - sum(parts)
     for index in sorted(range(len(weights)), key=lambda i: (-(exact[i] - parts[i]), i))[:leftover]:
         parts[index] += 1
