@@ -24,7 +24,7 @@ from marketplace.auth.access import page_roles
 from marketplace.auth.models import Role
 from marketplace.dates import business_today
 from marketplace.errors import Conflict, DomainError
-from marketplace.forms import load_form
+from marketplace.forms import failed, load_form
 
 bp = Blueprint("risk_pools", __name__, template_folder="templates")
 
@@ -68,8 +68,7 @@ def create_pool():
         try:
             pool = services.create_risk_pool(data)
         except DomainError as error:
-            db.session.rollback()
-            errors = error.errors or {"_schema": [error.detail]}
+            errors = failed(error)
         else:
             db.session.commit()
             flash(_("Risk pool %(name)s is set up. Deposit money into it below; agreements can now name it.",
@@ -107,8 +106,7 @@ def make_deposit(pool_id: int):
                                                   "submit this renewed form.")]}
             values["key"] = new_key()
         except DomainError as error:
-            db.session.rollback()
-            errors = error.errors or {"_schema": [error.detail]}
+            errors = failed(error)
         else:
             db.session.commit()
             if replayed:

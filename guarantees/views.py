@@ -21,7 +21,7 @@ from marketplace.auth.access import page_roles
 from marketplace.auth.models import Role
 from marketplace.dates import SHANGHAI, business_today
 from marketplace.errors import DomainError, Forbidden, flatten_messages
-from marketplace.forms import form_to_data
+from marketplace.forms import failed, form_to_data
 from marketplace.orgs.models import Agency, AgencyKind, Bank, Tier
 from products.models import ProductType
 
@@ -154,8 +154,7 @@ def new_agreement():
             try:
                 agreement = services.create_agreement(current_user.organization_id, data)
             except DomainError as error:
-                db.session.rollback()
-                errors = error.errors or {"_schema": [error.detail]}
+                errors = failed(error)
             else:
                 db.session.commit()
                 flash(_("Agreement %(code)s sent to %(bank)s. It takes effect once the bank countersigns it.",

@@ -8,7 +8,8 @@ from typing import Any
 import marshmallow as ma
 from werkzeug.datastructures import MultiDict
 
-from marketplace.errors import flatten_messages
+from marketplace import db
+from marketplace.errors import DomainError, flatten_messages
 
 _WHOLE_NUMBER = re.compile(r"[+-]?\d+")
 _LIST_SEPARATORS = re.compile(r"[\s,，;；]+")
@@ -48,3 +49,9 @@ def load_form(schema: ma.Schema, form: MultiDict) -> tuple[dict[str, Any] | None
             field_messages = errors.setdefault(path.split(".")[0], [])
             field_messages.extend(m for m in messages if m not in field_messages)
         return None, errors
+
+
+def failed(error: DomainError) -> dict[str, list[str]]:
+    """Undo a service call that refused the form, and say why under its fields (or above the form)."""
+    db.session.rollback()
+    return error.errors or {"_schema": [error.detail]}

@@ -12,7 +12,7 @@ from marketplace import db
 from marketplace.auth.access import page_roles
 from marketplace.auth.models import Role
 from marketplace.errors import DomainError
-from marketplace.forms import load_form
+from marketplace.forms import failed, load_form
 from marketplace.orgs.models import Tier
 from products import services
 from products.models import GuaranteeNeed, Product, ProductStatus, ProductType
@@ -102,8 +102,7 @@ def edit_product(product_id: int):
             try:
                 saved = services.update_product(product, data)
             except DomainError as error:
-                db.session.rollback()
-                errors = error.errors or {"_schema": [error.detail]}
+                errors = failed(error)
             else:
                 db.session.commit()
                 if saved.id == product.id:

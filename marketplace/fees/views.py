@@ -21,7 +21,7 @@ from marketplace.errors import DomainError, flatten_messages
 from marketplace.fees import rules, services
 from marketplace.fees.models import FeeRule
 from marketplace.fees.schemas import ConditionsIn, FeeRuleIn, PreviewIn
-from marketplace.forms import form_to_data, load_form
+from marketplace.forms import failed, form_to_data, load_form
 from marketplace.orgs.models import Tier
 from products.models import ProductType
 
@@ -152,8 +152,7 @@ def fee_rules():
             try:
                 rule = services.create_rule(data)
             except DomainError as error:
-                db.session.rollback()
-                errors = error.errors or {"_schema": [error.detail]}
+                errors = failed(error)
             else:
                 db.session.commit()
                 flash(_("Fee rule “%(name)s” added. It prices offers made from now on.", name=rule.name))
@@ -176,8 +175,7 @@ def edit_rule(rule_id: int):
             try:
                 services.update_rule(rule, data)
             except DomainError as error:
-                db.session.rollback()
-                errors = error.errors or {"_schema": [error.detail]}
+                errors = failed(error)
             else:
                 db.session.commit()
                 flash(_("Fee rule “%(name)s” saved. Guarantees already priced keep their terms.", name=rule.name))
@@ -202,8 +200,7 @@ def preview():
             try:
                 result = services.preview(data)
             except DomainError as error:
-                db.session.rollback()
-                errors = error.errors or {"_schema": [error.detail]}
+                errors = failed(error)
     values = request.args.to_dict() if asked else {"term_months": "12", "disbursed_on": business_today().isoformat()}
     agreements = db.session.scalars(select(Agreement).order_by(Agreement.code)).all()
     return render_template("fees/preview.html", values=values, errors=errors, result=result, agreements=agreements,

@@ -17,7 +17,7 @@ from marketplace.financing import services
 from marketplace.financing.models import Application, ApplicationStatus, FinancingRequest, RequestStatus
 from marketplace.financing.reasons import tier_words
 from marketplace.financing.schemas import DecisionIn, FinancingRequestIn
-from marketplace.forms import load_form
+from marketplace.forms import failed, load_form
 
 bp = Blueprint("financing", __name__, template_folder="templates")
 
@@ -63,8 +63,7 @@ def new_request():
             try:
                 created = services.create_request(current_user, data)
             except DomainError as error:
-                db.session.rollback()
-                errors = error.errors or {"_schema": [error.detail]}
+                errors = failed(error)
             else:
                 db.session.commit()
                 return redirect(url_for("financing.request_detail", request_id=created.id))
@@ -139,8 +138,7 @@ def decide(application_id: int):
             flash(error.detail, "error")
             return redirect(url_for("financing.bank_applications"))
         except DomainError as error:
-            db.session.rollback()
-            errors = error.errors or {"_schema": [error.detail]}
+            errors = failed(error)
         else:
             db.session.commit()
             flash(_("Application %(id)d %(status)s.", id=application.id,

@@ -6,7 +6,7 @@ from flask_login import login_user
 
 from marketplace import db
 from marketplace.errors import DomainError
-from marketplace.forms import load_form
+from marketplace.forms import failed, load_form
 from marketplace.orgs import services
 from marketplace.orgs.models import EnterpriseSize
 from marketplace.orgs.schemas import RegistrationIn
@@ -23,8 +23,7 @@ def register():
             try:
                 enterprise, user = services.register_enterprise(data)
             except DomainError as error:
-                db.session.rollback()
-                errors = error.errors or {"_schema": [error.detail]}
+                errors = failed(error)
             else:
                 db.session.commit()
                 session.clear()

@@ -13,6 +13,7 @@ from marketplace import db
 from marketplace.auth.access import page_roles
 from marketplace.auth.models import Role, User
 from marketplace.errors import DomainError, flatten_messages
+from marketplace.forms import failed
 from marketplace.registry import services
 from marketplace.registry.schemas import TierImportUpload
 
@@ -42,8 +43,7 @@ def tier_registry():
             try:
                 tier_import = services.import_tier_list(upload.filename, upload.read(), by_user_id=current_user.id)
             except DomainError as error:
-                db.session.rollback()
-                errors = error.errors or {"_schema": [error.detail]}
+                errors = failed(error)
             else:
                 db.session.commit()
                 flash(_("Imported “%(name)s”: %(ok)d of %(total)d rows applied.", name=tier_import.filename,
