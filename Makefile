@@ -35,13 +35,15 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 
 # Matching latency at 1,000 and 10,000 published products (SIZES="1000 10000 100000" for more), then the decision
-# of a 5,000-item guarantee batch with 50 exclusions → bench/results.json ["matching"], ["batch_decision"].
-# Each makes and drops its own databases on $(BENCH_DATABASE_URL); see bench/README.md.
+# of a 5,000-item guarantee batch with 50 exclusions, then ledger posting rates and the trial balance up to 1,000,000
+# postings (BENCH_LEDGER_SIZES="1000000 10000000" to add 10,000,000) → bench/results.json ["matching"],
+# ["batch_decision"], ["ledger"]. Each makes and drops its own databases on $(BENCH_DATABASE_URL); see bench/README.md.
 BENCH_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432
 SIZES ?= 1000 10000
 bench: $(BIN)/.installed
 	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python -m bench.matching --sizes $(SIZES)
 	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python -m bench.batches
+	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python -m bench.ledger
 
 clean:
 	rm -rf $(VENV) instance test-output .pytest_cache
