@@ -43,15 +43,18 @@ def _owner_names() -> Any:
 
 def trial_balance(user: User) -> dict[str, Any]:
     """Balances as kept with the postings (one indexed read of the accounts, whatever the postings count)."""
-    rows = db.session.execute(select(Account, _owner_names()).where(_owned_by(user)).order_by(Account.code)).all()
-    debits = sum((a.balance for a, _ in rows if a.balance > 0), ZERO)
-    credits = -sum((a.balance for a, _ in rows if a.balance < 0), ZERO)
+    # Plain columns, not ORM objects: one light row per account.
+    rows = db.session.execute(select(Account.id, Account.code, Account.party, Account.party_id, Account.purpose,
+                                     Account.balance, _owner_names()).where(_owned_by(user))
+                              .order_by(Account.code)).all()
+    debits = sum((r.balance for r in rows if r.balance > 0), ZERO)
+    credits = -sum((r.balance for r in rows if r.balance < 0), ZERO)
     whole = db.session.scalar(select(func.coalesce(func.sum(Account.balance), 0)))
     return {"total_debits": debits, "total_credits": credits,
             "balanced": (debits == credits) if user.role is Role.ADMIN else whole == 0,
-            "accounts": [{"id": a.id, "code": a.code, "owner": owner or a.code, "party": a.party.value,
-                          "party_id": a.party_id, "purpose": a.purpose.value, "balance": a.balance}
-                         for a, owner in rows]}
+            "accounts": [{"id": r.id, "code": r.code, "owner": r[-1] or r.code, "party": r.party.value,
+                          "party_id": r.party_id, "purpose": r.purpose.value, "balance": r.balance}
+                         for r in rows]}
 
 
 def visible_account(user: User, account_id: int) -> Account | None:
