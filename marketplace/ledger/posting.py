@@ -3,8 +3,9 @@
 An entry is checked before anything is written: two or more postings in whole fen that sum to zero. Its
 idempotency key makes a replay post nothing (the first entry is returned). Account balances are updated in the
 same transaction as the postings, in ascending account id, so two transactions touching the same hot accounts
-queue rather than deadlock. On PostgreSQL a deferred constraint trigger re-checks every entry at commit, and
-postings cannot be updated or deleted (migration 0006).
+queue rather than deadlock. On PostgreSQL one entry takes one round trip (the function ledger_post_entry, migration
+0007), a deferred constraint trigger re-checks every entry at commit, and postings cannot be updated or deleted
+(migration 0006).
 """
 
 from __future__ import annotations
@@ -85,33 +86,45 @@ def post_many(entries: Iterable[Entry]) -> list[tuple[int, bool]]:
 def _write(entries: list[Entry]) -> list[tuple[int, bool]]:
     if len({e.key for e in entries}) != len(entries):
         raise UnbalancedEntry("the same idempotency key twice in one batch")
-    postgresql = db.session.get_bind().dialect.name == "postgresql"
-    # PostgreSQL inserts first and skips the keys already there (a concurrent same-key post waits, then replays);
-    # elsewhere the keys are read first.
-    if postgresql:
-        new_ids = _insert_entries_pg(entries)
-        existing = _existing({e.key for e in entries if e.key not in new_ids}) if len(new_ids) < len(entries) else {}
+    if db.session.get_bind().dialect.name != "postgresql":
+        new_ids = _write_in_steps(entries)
+    elif len(entries) == 1:
+        new_ids = _write_one_pg(entries[0])
     else:
-        existing = _existing({e.key for e in entries})
-        new_ids = _insert_entries([e for e in entries if e.key not in existing])
-    for entry in entries:
-        if entry.key not in new_ids and existing[entry.key][1] != entry.merged:
+        new_ids = _write_many_pg(entries)
+    replayed = [e for e in entries if e.key not in new_ids]
+    existing = _existing({e.key for e in replayed}) if replayed else {}
+    for entry in replayed:
+        if existing[entry.key][1] != entry.merged:
             raise Conflict(_("Idempotency key %(key)s was already posted with other amounts.", key=entry.key))
-    fresh = [e for e in entries if e.key in new_ids]
-    if fresh:
-        postings = [(new_ids[e.key], account_id, amount) for e in fresh for account_id, amount in e.merged.items()]
-        deltas: dict[int, Decimal] = defaultdict(Decimal)
-        for _entry_id, account_id, amount in postings:
-            deltas[account_id] += amount
-        changed = sorted(account_id for account_id, delta in deltas.items() if delta)
-        if postgresql:
-            _write_postings_pg(postings, [(account_id, deltas[account_id]) for account_id in changed])
-        else:
-            _write_postings(postings, [(account_id, deltas[account_id]) for account_id in changed])
-        for account_id in deltas:  # Account rows this session already holds are now stale
-            if (loaded := db.session.identity_map.get(db.session.identity_key(Account, account_id))) is not None:
-                db.session.expire(loaded, ["balance"])
+    for account_id in {account_id for e in entries if e.key in new_ids for account_id in e.merged}:
+        # Account rows this session already holds are now stale.
+        if (loaded := db.session.identity_map.get(db.session.identity_key(Account, account_id))) is not None:
+            db.session.expire(loaded, ["balance"])
     return [(new_ids[e.key], True) if e.key in new_ids else (existing[e.key][0], False) for e in entries]
+
+
+def _fresh_postings(entries: list[Entry], new_ids: dict[str, int]) -> tuple[list[tuple[int, int, Decimal]],
+                                                                             list[tuple[int, Decimal]]]:
+    """The postings of the entries just inserted, and the change to each account's balance in ascending id."""
+    postings = [(new_ids[e.key], account_id, amount) for e in entries if e.key in new_ids
+                for account_id, amount in e.merged.items()]
+    deltas: dict[int, Decimal] = defaultdict(Decimal)
+    for _entry_id, account_id, amount in postings:
+        deltas[account_id] += amount
+    return postings, [(account_id, deltas[account_id]) for account_id in sorted(deltas) if deltas[account_id]]
+
+
+# SQLite (one writer at a time): read the keys, insert what is new, update the balances.
+
+def _write_in_steps(entries: list[Entry]) -> dict[str, int]:
+    known = set(db.session.scalars(select(JournalEntry.idempotency_key)
+                                   .where(JournalEntry.idempotency_key.in_(sorted(e.key for e in entries)))))
+    fresh = [e for e in entries if e.key not in known]
+    new_ids = _insert_entries(fresh)
+    if fresh:
+        _write_postings(*_fresh_postings(fresh, new_ids))
+    return new_ids
 
 
 def _insert_entries(entries: list[Entry]) -> dict[str, int]:
@@ -134,7 +147,11 @@ def _write_postings(postings: list[tuple[int, int, Decimal]], deltas: list[tuple
         [{"account_id": account_id, "delta": delta} for account_id, delta in deltas])
 
 
-# PostgreSQL: one set-based statement each for entries, postings and balances, from arrays.
+# PostgreSQL: one entry in one round trip (migration 0007's function, the same steps as below), or a batch in
+# four set-based statements from arrays. Either way a key already there is skipped, and a concurrent post of the
+# same key waits for the first, then skips it.
+_ONE_PG = text("SELECT entry_id, posted FROM ledger_post_entry(:key, :kind, :ref, :occurred_on, :memo, :reverses_id, "
+               ":now, CAST(:accounts AS integer[]), CAST(:amounts AS bigint[]))")
 _ENTRIES_PG = text("""
 INSERT INTO journal_entries (idempotency_key, kind, ref, occurred_on, memo, reverses_id, created_at)
 SELECT key, kind, ref, occurred_on, memo, reverses_id, :now
@@ -156,15 +173,22 @@ UPDATE ledger_accounts a SET balance = a.balance + d.fen
 FROM unnest(CAST(:accounts AS integer[]), CAST(:deltas AS bigint[])) AS d(id, fen) WHERE a.id = d.id""")
 
 
-def _insert_entries_pg(entries: list[Entry]) -> dict[str, int]:
-    rows = db.session.execute(_ENTRIES_PG, {
+def _write_one_pg(entry: Entry) -> dict[str, int]:
+    entry_id, posted = db.session.execute(_ONE_PG, {
+        "key": entry.key, "kind": entry.kind.value, "ref": entry.ref, "occurred_on": entry.occurred_on,
+        "memo": entry.memo, "reverses_id": entry.reverses_id, "now": db.utcnow(), "accounts": list(entry.merged),
+        "amounts": [to_fen(amount) for amount in entry.merged.values()]}).one()
+    return {entry.key: entry_id} if posted else {}
+
+
+def _write_many_pg(entries: list[Entry]) -> dict[str, int]:
+    new_ids = dict(db.session.execute(_ENTRIES_PG, {
         "now": db.utcnow(), "keys": [e.key for e in entries], "kinds": [e.kind.value for e in entries],
         "refs": [e.ref for e in entries], "dates": [e.occurred_on for e in entries],
-        "memos": [e.memo for e in entries], "reverses": [e.reverses_id for e in entries]})
-    return dict(rows.all())
-
-
-def _write_postings_pg(postings: list[tuple[int, int, Decimal]], deltas: list[tuple[int, Decimal]]) -> None:
+        "memos": [e.memo for e in entries], "reverses": [e.reverses_id for e in entries]}).all())
+    if not new_ids:
+        return new_ids
+    postings, deltas = _fresh_postings(entries, new_ids)
     db.session.execute(_POSTINGS_PG, {"entries": [e for e, _a, _m in postings],
                                       "accounts": [a for _e, a, _m in postings],
                                       "amounts": [to_fen(m) for _e, _a, m in postings]})
@@ -172,6 +196,7 @@ def _write_postings_pg(postings: list[tuple[int, int, Decimal]], deltas: list[tu
         accounts = [a for a, _d in deltas]
         db.session.execute(_LOCK_PG, {"accounts": accounts})
         db.session.execute(_BALANCES_PG, {"accounts": accounts, "deltas": [to_fen(d) for _a, d in deltas]})
+    return new_ids
 
 
 def _existing(keys: set[str]) -> dict[str, tuple[int, dict[int, Decimal]]]:
