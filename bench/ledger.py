@@ -41,6 +41,8 @@ from flask import Flask
 from flask_migrate import upgrade
 from sqlalchemy import event, insert
 
+from bench import ledger_reference
+from bench.ledger_reference import ISSUE_BATCHED_PER_S, ISSUE_SINGLE_PER_S
 from bench.matching import DEFAULT_BASE_URL, RESULTS, fresh_database, percentile, write_results
 from marketplace import create_app, db
 from marketplace.auth.models import Role
@@ -471,6 +473,10 @@ def main(argv: list[str] | None = None) -> int:
             entry_build_us = (time.perf_counter() - construct) * 1000
             print(f"chart: {len(chart.accounts) + 2} accounts; measuring on the fresh ledger")
             fresh = measure_rates(app, maker, args)
+            print("the issue's yardstick on this machine: raw psycopg, plain tables")
+            others = EntryMaker(random.Random(args.seed + 1), chart)  # not posted to the ledger
+            yardstick = ledger_reference.measure(url, [*chart.accounts, chart.hot], others.make(args.single),
+                                                 others.make(args.batched), args.batch)
             if args.profile:
                 print(profile(app, maker.make(500)))
             sizes: dict[str, dict[str, Any]] = {}
@@ -500,7 +506,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             db.engine_of(app).dispose()
 
-    figures = summarise(args, fresh, sizes)
+    figures = summarise(args, fresh, sizes, yardstick)
     figures.update({
         "final_state": final, "chart_accounts": len(chart.accounts) + 2,
         "entry_build_us": round(entry_build_us, 2), "bench_seconds": round(time.perf_counter() - started, 1),
@@ -521,8 +527,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def summarise(args: argparse.Namespace, fresh: dict[str, Any], sizes: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The headline figures: the lowest rate measured (a target must hold at every size) and where it was."""
+def summarise(args: argparse.Namespace, fresh: dict[str, Any], sizes: dict[str, dict[str, Any]],
+              yardstick: dict[str, Any]) -> dict[str, Any]:
+    """The headline figures: the lowest rate measured (a target must hold at every size) and where it was; and the
+    posting targets scaled by this machine's speed relative to the issue's (the yardstick)."""
     measured = [fresh, *sizes.values()]
     single = min((m["single"] for m in measured), key=lambda r: r["entries_per_s"])
     batched = min((m["batched"] for m in measured), key=lambda r: r["entries_per_s"])
@@ -537,6 +545,10 @@ def summarise(args: argparse.Namespace, fresh: dict[str, Any], sizes: dict[str, 
         "fresh": fresh, "sizes": sizes,
         "targets": {"entries_per_s_single_min": TARGET_SINGLE_PER_S, "entries_per_s_batched_min": TARGET_BATCHED_PER_S,
                     "trial_balance_ms_max": TARGET_TRIAL_BALANCE_MS, "trial_balance_at_postings": TARGET_AT_POSTINGS},
+        "yardstick": yardstick,
+        "targets_scaled_to_this_machine": {
+            "entries_per_s_single_min": round(TARGET_SINGLE_PER_S * yardstick["speed_vs_issue_single"], 1),
+            "entries_per_s_batched_min": round(TARGET_BATCHED_PER_S * yardstick["speed_vs_issue_batched"], 1)},
         "checks": {"single_ok": single["entries_per_s"] >= TARGET_SINGLE_PER_S,
                    "batched_ok": batched["entries_per_s"] >= TARGET_BATCHED_PER_S,
                    "trial_balance_ok": at_target["p95_ms"] <= TARGET_TRIAL_BALANCE_MS if at_target else None},
@@ -569,6 +581,12 @@ def report(figures: dict[str, Any]) -> None:
     print(("ok" if checks["batched_ok"] else "TARGET MISSED") + f": batched {figures['entries_per_s_batched']:,.1f} "
           f"entries/s at {figures['entries_per_s_batched_at_postings']:,} postings "
           f"(target ≥ {targets['entries_per_s_batched_min']:,.0f})")
+    yardstick, scaled = figures["yardstick"], figures["targets_scaled_to_this_machine"]
+    print(f"yardstick: raw psycopg on plain tables here does {yardstick['single_entries_per_s']:,.0f} entries/s one "
+          f"per transaction and {yardstick['batched_entries_per_s']:,.0f}/s batched, "
+          f"{yardstick['speed_vs_issue_single']:.2f}× and {yardstick['speed_vs_issue_batched']:.2f}× the issue's "
+          f"{ISSUE_SINGLE_PER_S:,.0f} and {ISSUE_BATCHED_PER_S:,.0f}; the targets scaled alike: ≥ "
+          f"{scaled['entries_per_s_single_min']:,.0f} and ≥ {scaled['entries_per_s_batched_min']:,.0f} entries/s")
     if figures["trial_balance_ms"]:
         tb = figures["trial_balance_ms"]
         print(("ok" if checks["trial_balance_ok"] else "TARGET MISSED") + f": trial_balance p50 {tb['p50']:.2f} ms, "
