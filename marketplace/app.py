@@ -38,6 +38,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from guarantees.pool_views import bp as risk_pool_pages
     from guarantees.views import bp as guarantee_pages
     from marketplace.auth.views import bp as auth_pages
+    from marketplace.bank_systems.views import bp as outbox_pages
     from marketplace.fees.views import bp as fee_pages
     from marketplace.financing.views import bp as financing_pages
     from marketplace.ledger.views import bp as ledger_pages
@@ -54,6 +55,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(fee_pages)
     app.register_blueprint(risk_pool_pages)
     app.register_blueprint(ledger_pages)
+    app.register_blueprint(outbox_pages)
 
     from marketplace import cli
 
@@ -81,6 +83,7 @@ def _init_login(app: Flask) -> None:
 def _init_api(app: Flask) -> None:
     from guarantees.api import blp as guarantees_api
     from marketplace.auth.api import blp as auth_api
+    from marketplace.bank_systems.api import blp as bank_systems_api
     from marketplace.fees.api import blp as fees_api
     from marketplace.financing.api import blp as financing_api
     from marketplace.health import blp as health
@@ -95,7 +98,7 @@ def _init_api(app: Flask) -> None:
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.register_blueprint(health)
     for blueprint in (auth_api, orgs_api, lpr_api, products_api, financing_api, guarantees_api, registry_api,
-                      fees_api, ledger_api):
+                      fees_api, ledger_api, bank_systems_api):
         api.register_blueprint(blueprint)
         csrf.exempt(blueprint)  # bearer tokens, never cookies, authenticate the API
 

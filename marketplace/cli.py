@@ -1,4 +1,4 @@
-"""Command-line tasks: `flask users create-admin`, `flask demo seed`, `flask ledger verify`."""
+"""Command-line tasks: `flask users create-admin`, `flask demo seed`, `flask ledger verify`, `flask outbox dispatch`."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from marketplace.errors import DomainError
 users = AppGroup("users", help="User accounts.")
 demo = AppGroup("demo", help="The demo world.")
 ledger = AppGroup("ledger", help="The double-entry ledger.")
+outbox = AppGroup("outbox", help="Hand-offs to banks' systems.")
 
 
 @users.command("create-admin")
@@ -65,7 +66,19 @@ def verify_ledger() -> None:
                "balances, allocations add up, no pool below zero.")
 
 
+@outbox.command("dispatch")
+@click.option("--limit", default=50, show_default=True, help="Messages to send at most.")
+def dispatch_outbox(limit: int) -> None:
+    """Send the messages that are due once (the scheduler does this every few seconds)."""
+    from marketplace.bank_systems.outbox import dispatch
+
+    report = dispatch(limit)
+    click.echo(f"Sent {report.sent}: {len(report.delivered)} delivered, {len(report.retrying)} to retry, "
+               f"{len(report.dead)} dead.")
+
+
 def register(app: Flask) -> None:
     app.cli.add_command(users)
     app.cli.add_command(demo)
     app.cli.add_command(ledger)
+    app.cli.add_command(outbox)

@@ -18,6 +18,12 @@ DEFAULTS = {
     "SESSION_COOKIE_SAMESITE": "Lax",
     "WTF_CSRF_TIME_LIMIT": None,
     "MAX_CONTENT_LENGTH": 10 * 1024 * 1024,
+    # Hand-offs to banks' systems (marketplace.bank_systems.outbox).
+    "OUTBOX_CONNECT_TIMEOUT_S": 3.05,
+    "OUTBOX_READ_TIMEOUT_S": 10.0,
+    "OUTBOX_MAX_ATTEMPTS": 8,
+    "OUTBOX_BACKOFF_BASE_S": 5.0,
+    "OUTBOX_BACKOFF_CAP_S": 3600.0,
     # flask-smorest and its OpenAPI document.
     "API_TITLE": "SRDI financing and guarantee marketplace",
     "API_VERSION": "v1",

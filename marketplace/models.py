@@ -11,6 +11,7 @@ from guarantees.models import (
     RiskPool,
 )
 from marketplace.auth.models import ApiToken, User
+from marketplace.bank_systems.models import OutboxAttempt, OutboxMessage
 from marketplace.fees.models import FeeRule
 from marketplace.financing.models import Application, FinancingRequest, Loan, LoanEvent, Offer
 from marketplace.idempotency import IdempotencyRecord
@@ -22,6 +23,7 @@ from products.models import Product, ProductRegion, ProductTier
 __all__ = [
     "Account", "Agency", "Agreement", "ApiToken", "Application", "Bank", "Batch", "Enterprise", "FeeRule",
     "FinancingRequest", "Guarantee", "IdempotencyRecord", "JournalEntry", "Loan", "LoanEvent", "LossAllocation",
+    "OutboxAttempt", "OutboxMessage",
     "LprRate", "Offer", "Organization", "PoolClaim", "PoolDeposit", "Posting", "Product", "ProductRegion",
     "ProductTier", "RecoveryAllocation", "RiskPool", "TierCertification", "TierImport", "User",
 ]

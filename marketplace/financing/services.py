@@ -11,6 +11,7 @@ from sqlalchemy import Select, insert, select
 from guarantees.services import GuaranteeUnavailable, reserve
 from marketplace import db
 from marketplace.auth.models import Role, User
+from marketplace.bank_systems import outbox
 from marketplace.dates import business_today
 from marketplace.errors import Conflict, IllegalTransition, NotFound, ValidationFailed, one_or_404
 from marketplace.fees.services import is_first_loan, rules_in_force
@@ -94,6 +95,8 @@ def select_offer(request: FinancingRequest, offer_id: int) -> Application:
     application = Application(request=request, offer=offer, bank_id=offer.bank_id)
     db.session.add(application)
     db.session.flush()
+    outbox.enqueue(application.bank, outbox.APPLICATION_SUBMITTED, str(application.id), "/applications",
+                   outbox.application_payload(application))
     return application
 
 
