@@ -24,6 +24,9 @@ DEFAULTS = {
     "OUTBOX_MAX_ATTEMPTS": 8,
     "OUTBOX_BACKOFF_BASE_S": 5.0,
     "OUTBOX_BACKOFF_CAP_S": 3600.0,
+    # Banks' signed callbacks (marketplace.bank_systems.callbacks).
+    "CALLBACK_WINDOW_S": 300,
+    "CALLBACK_SECRET_GRACE_S": 24 * 3600,
     # flask-smorest and its OpenAPI document.
     "API_TITLE": "SRDI financing and guarantee marketplace",
     "API_VERSION": "v1",

@@ -11,7 +11,7 @@ from guarantees.models import (
     RiskPool,
 )
 from marketplace.auth.models import ApiToken, User
-from marketplace.bank_systems.models import OutboxAttempt, OutboxMessage
+from marketplace.bank_systems.models import BankCallback, OutboxAttempt, OutboxMessage
 from marketplace.fees.models import FeeRule
 from marketplace.financing.models import Application, FinancingRequest, Loan, LoanEvent, Offer
 from marketplace.idempotency import IdempotencyRecord
@@ -21,7 +21,8 @@ from marketplace.orgs.models import Agency, Bank, Enterprise, Organization, Tier
 from products.models import Product, ProductRegion, ProductTier
 
 __all__ = [
-    "Account", "Agency", "Agreement", "ApiToken", "Application", "Bank", "Batch", "Enterprise", "FeeRule",
+    "Account", "Agency", "Agreement", "ApiToken", "Application", "Bank", "BankCallback", "Batch", "Enterprise",
+    "FeeRule",
     "FinancingRequest", "Guarantee", "IdempotencyRecord", "JournalEntry", "Loan", "LoanEvent", "LossAllocation",
     "OutboxAttempt", "OutboxMessage",
     "LprRate", "Offer", "Organization", "PoolClaim", "PoolDeposit", "Posting", "Product", "ProductRegion",

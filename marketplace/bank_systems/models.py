@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.db import Base, utcnow
@@ -75,3 +75,35 @@ class OutboxAttempt(Base):
     duration_ms: Mapped[int]
 
     message: Mapped[OutboxMessage] = relationship(back_populates="attempt_log")
+
+
+class CallbackOutcome(enum.StrEnum):
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"  # its event_id was applied before: answered 200, nothing done
+    REJECTED = "rejected"  # authenticated, but malformed, unknown or refused by the lifecycle
+    UNAUTHENTICATED = "unauthenticated"  # unknown bank, bad signature or a timestamp outside the window
+
+
+class BankCallback(Base):
+    """Every callback received, whatever became of it (for audit). An event_id is applied at most once per bank:
+    the partial unique index makes a concurrent duplicate fail rather than apply twice."""
+
+    __tablename__ = "bank_callbacks"
+    __table_args__ = (
+        Index("uq_bank_callbacks_applied_event", "bank_id", "event_id", unique=True,
+              sqlite_where=text("outcome = 'applied'"), postgresql_where=text("outcome = 'applied'")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bank_code: Mapped[str] = mapped_column(String(40))
+    bank_id: Mapped[int | None] = mapped_column(ForeignKey("banks.id"), index=True)
+    event_id: Mapped[str | None] = mapped_column(String(100))
+    event_type: Mapped[str | None] = mapped_column(String(40))
+    timestamp: Mapped[str | None] = mapped_column(String(20))
+    #: The raw body, as signed (cut at 20,000 characters).
+    body: Mapped[str] = mapped_column(Text)
+    outcome: Mapped[CallbackOutcome] = mapped_column(enum_column(CallbackOutcome, "callback_outcome"))
+    status_code: Mapped[int]
+    detail: Mapped[str | None] = mapped_column(String(1000))
+    application_id: Mapped[int | None]
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

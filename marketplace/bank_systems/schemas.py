@@ -1,7 +1,9 @@
 import marshmallow as ma
+from flask_babel import lazy_gettext as _l
 from marshmallow import fields, validate
 
 from marketplace.bank_systems.models import AttemptOutcome, MessageStatus
+from marketplace.fields import Money
 
 
 class OutboxQuery(ma.Schema):
@@ -38,3 +40,50 @@ class MessageOut(ma.Schema):
     created_at = fields.DateTime()
     payload = fields.Dict()
     attempt_log = fields.List(fields.Nested(AttemptOut), data_key="attempt_log")
+
+
+CALLBACK_TYPES = ["application.approved", "application.declined", "loan.disbursed", "loan.repayment", "loan.overdue",
+                  "loan.default", "loan.recovery"]
+
+
+class CallbackIn(ma.Schema):
+    """A bank's callback (API.md §Bank systems). Loan events name the loan by the application it came from."""
+
+    class Meta:
+        unknown = ma.EXCLUDE  # banks may send more than we read
+
+    event_id = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    type = fields.String(required=True, validate=validate.OneOf(
+        CALLBACK_TYPES, error=_l("Unknown event type; one of: {choices}.")))
+    application_id = fields.Integer(required=True, strict=True)
+    bank_ref = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=100))
+    approved_amount = Money(load_default=None, allow_none=True)
+    rate_spread_bp = fields.Integer(load_default=None, allow_none=True, strict=True,
+                                    validate=validate.Range(min=-300, max=3000))
+    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=1000))
+    amount = Money(load_default=None, allow_none=True)
+    occurred_on = fields.Date(load_default=None, allow_none=True)
+
+    @ma.validates_schema
+    def _what_each_type_needs(self, data, **kwargs):
+        kind = data.get("type", "")
+        if kind == "application.declined" and not (data.get("reason") or "").strip():
+            raise ma.ValidationError({"reason": [_l("Say why the application is declined.")]})
+        if kind.startswith("loan.") and data.get("occurred_on") is None:
+            raise ma.ValidationError({"occurred_on": [_l("Say when it happened (YYYY-MM-DD).")]})
+        if data.get("approved_amount") is not None and data["approved_amount"] <= 0:
+            raise ma.ValidationError({"approved_amount": [_l("Approve an amount above zero.")]})
+
+
+class CallbackOut(ma.Schema):
+    event_id = fields.String()
+    status = fields.String(metadata={"enum": ["applied", "duplicate"]})
+    application_id = fields.Integer(allow_none=True)
+    application_status = fields.String(allow_none=True)
+    loan_id = fields.Integer(allow_none=True)
+
+
+class SecretOut(ma.Schema):
+    callback_secret = fields.String(metadata={"description": "Shown once. The previous secret stays valid for "
+                                                             "CALLBACK_SECRET_GRACE_S (24 hours by default)."})
+    previous_valid_until = fields.DateTime(allow_none=True)

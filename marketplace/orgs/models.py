@@ -69,6 +69,10 @@ class Bank(Organization):
     #: HMAC key for the bank's signed callbacks. Kept readable because verifying an HMAC needs it;
     #: shown to the bank once, at creation.
     callback_secret: Mapped[str] = mapped_column(String(100))
+    #: The secret before the last rotation, still accepted for a grace period after `callback_secret_rotated_at`,
+    #: so callbacks signed just before a rotation are not lost.
+    previous_callback_secret: Mapped[str | None] = mapped_column(String(100))
+    callback_secret_rotated_at: Mapped[dt.datetime | None]
 
     __mapper_args__ = {"polymorphic_identity": OrgKind.BANK}
 

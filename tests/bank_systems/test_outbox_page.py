@@ -2,12 +2,12 @@
 
 import responses
 
-from tests.bank_systems.test_outbox import APPLICATIONS, route, run, wired  # noqa: F401 (fixtures)
+from tests.bank_systems.conftest import APPLICATIONS, run
 from tests.pages import csrf_token, sign_in
 
 
 @responses.activate
-def test_the_admin_sees_a_dead_message_and_re_drives_it(app, world, wired, route):  # noqa: F811
+def test_the_admin_sees_a_dead_message_and_re_drives_it(app, world, wired, route):
     application_id = route()
     responses.post(APPLICATIONS, json={"error": "no such branch"}, status=422)
     run(app)
