@@ -18,8 +18,8 @@ $(BIN)/.installed: pyproject.toml
 run: $(BIN)/.installed
 	$(BIN)/flask db upgrade
 	$(BIN)/flask demo seed
-	@echo "Serving on http://127.0.0.1:$(PORT)  (log in as bank / demo-password)"
-	$(BIN)/flask run --host 127.0.0.1 --port $(PORT)
+	@echo "Serving on http://127.0.0.1:$(PORT)  (log in as bank / demo-password), with the scheduler inside"
+	$(BIN)/flask demo serve --host 127.0.0.1 --port $(PORT)
 
 test: test-sqlite test-postgresql
 

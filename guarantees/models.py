@@ -165,6 +165,8 @@ class Batch(Base):
     submitted_at: Mapped[dt.datetime | None]
     decided_at: Mapped[dt.datetime | None]
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    #: The day the scheduler found it past its agreement's review SLA, still undecided.
+    sla_breached_on: Mapped[dt.date | None] = mapped_column(Date)
 
     agreement: Mapped[Agreement] = relationship(lazy="joined", innerjoin=True)
 

@@ -44,6 +44,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from marketplace.ledger.views import bp as ledger_pages
     from marketplace.orgs.views import bp as orgs_pages
     from marketplace.registry.views import bp as registry_pages
+    from marketplace.scheduler.views import bp as jobs_pages
     from products.views import bp as product_pages
 
     app.register_blueprint(auth_pages)
@@ -56,6 +57,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(risk_pool_pages)
     app.register_blueprint(ledger_pages)
     app.register_blueprint(outbox_pages)
+    app.register_blueprint(jobs_pages)
 
     from marketplace import cli
 

@@ -1,4 +1,5 @@
-"""Command-line tasks: `flask users create-admin`, `flask demo seed`, `flask ledger verify`, `flask outbox dispatch`."""
+"""Command-line tasks: `flask users create-admin`, `flask demo seed`, `flask demo serve`, `flask ledger verify`,
+`flask outbox dispatch`, `flask scheduler run`, `flask scheduler run-job NAME`."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ users = AppGroup("users", help="User accounts.")
 demo = AppGroup("demo", help="The demo world.")
 ledger = AppGroup("ledger", help="The double-entry ledger.")
 outbox = AppGroup("outbox", help="Hand-offs to banks' systems.")
+scheduler = AppGroup("scheduler", help="The marketplace's clock.")
 
 
 @users.command("create-admin")
@@ -77,8 +79,59 @@ def dispatch_outbox(limit: int) -> None:
                f"{len(report.dead)} dead.")
 
 
+@demo.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True)
+def serve_demo(host: str, port: int) -> None:
+    """Serve the demo with the scheduler inside the same process (production runs `flask scheduler run` apart)."""
+    from marketplace.scheduler.runner import build
+
+    app = current_app._get_current_object()
+    clock = build(app)
+    clock.start()
+    click.echo(f"Scheduler started: {', '.join(job.id for job in clock.get_jobs())}")
+    try:
+        app.run(host=host, port=port, use_reloader=False, threaded=True)
+    finally:
+        clock.shutdown(wait=False)
+
+
+@scheduler.command("run")
+def run_scheduler() -> None:
+    """Run the scheduler in the foreground (one process; a second one is a safe standby)."""
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    from marketplace.dates import SHANGHAI
+    from marketplace.scheduler.runner import build
+
+    clock = build(current_app._get_current_object(), BlockingScheduler(timezone=SHANGHAI))
+    click.echo(f"Scheduler running: {', '.join(job.id for job in clock.get_jobs())} (Ctrl-C to stop)")
+    try:
+        clock.start()
+    except (KeyboardInterrupt, SystemExit):
+        click.echo("Scheduler stopped.")
+
+
+@scheduler.command("run-job")
+@click.argument("name")
+def run_one_job(name: str) -> None:
+    """Run one job now, once (as its trigger would), and say what it did."""
+    from marketplace.scheduler.runner import JOBS, run_job
+
+    if name not in JOBS:
+        raise click.ClickException(f"no job {name!r}; jobs: {', '.join(JOBS)}")
+    run = run_job(current_app._get_current_object(), JOBS[name])
+    if run is None:
+        click.echo(f"{name}: skipped (running elsewhere, already run for this slot, or nothing to do).")
+        return
+    click.echo(f"{name}: {run.outcome.value} in {run.duration_ms} ms. {run.detail}")
+    if run.outcome.value != "ok":
+        raise click.exceptions.Exit(1)
+
+
 def register(app: Flask) -> None:
     app.cli.add_command(users)
     app.cli.add_command(demo)
     app.cli.add_command(ledger)
     app.cli.add_command(outbox)
+    app.cli.add_command(scheduler)

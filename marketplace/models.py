@@ -18,13 +18,13 @@ from marketplace.idempotency import IdempotencyRecord
 from marketplace.ledger.models import Account, JournalEntry, Posting
 from marketplace.lpr.models import LprRate
 from marketplace.orgs.models import Agency, Bank, Enterprise, Organization, TierCertification, TierImport
+from marketplace.scheduler.models import JobRun
 from products.models import Product, ProductRegion, ProductTier
 
 __all__ = [
     "Account", "Agency", "Agreement", "ApiToken", "Application", "Bank", "BankCallback", "Batch", "Enterprise",
-    "FeeRule",
-    "FinancingRequest", "Guarantee", "IdempotencyRecord", "JournalEntry", "Loan", "LoanEvent", "LossAllocation",
-    "OutboxAttempt", "OutboxMessage",
-    "LprRate", "Offer", "Organization", "PoolClaim", "PoolDeposit", "Posting", "Product", "ProductRegion",
-    "ProductTier", "RecoveryAllocation", "RiskPool", "TierCertification", "TierImport", "User",
+    "FeeRule", "FinancingRequest", "Guarantee", "IdempotencyRecord", "JobRun", "JournalEntry", "Loan", "LoanEvent",
+    "LossAllocation", "LprRate", "Offer", "Organization", "OutboxAttempt", "OutboxMessage", "PoolClaim",
+    "PoolDeposit", "Posting", "Product", "ProductRegion", "ProductTier", "RecoveryAllocation", "RiskPool",
+    "TierCertification", "TierImport", "User",
 ]

@@ -13,7 +13,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from marketplace import db
 from marketplace.auth.models import ApiToken, Role, User
 from marketplace.errors import Conflict, NotAuthenticated, ValidationFailed
-from marketplace.orgs.models import Organization
+from marketplace.orgs.models import Agency, Bank, Organization
 
 #: Werkzeug's scrypt (n=2^15, r=8, p=1): memory-hard, salted, and needs no extra dependency.
 PASSWORD_METHOD = "scrypt"
@@ -87,4 +87,17 @@ def create_user(username: str, password: str, role: Role, organization_id: int |
     user = User(username=username, password_hash=hash_password(password), role=role, organization=organization)
     db.session.add(user)
     db.session.flush()
+    return user
+
+
+def system_user(organization: Bank | Agency) -> User:
+    """The user an organisation's system or the scheduler acts as on its behalf (decided_by, created_by):
+    `system:{code}`, which cannot sign in."""
+    username = f"system:{organization.code}"
+    user = db.session.scalar(select(User).where(User.username == username))
+    if user is None:
+        role = Role.BANK if isinstance(organization, Bank) else Role.AGENCY
+        user = User(username=username, password_hash="!", role=role, organization_id=organization.id, active=False)
+        db.session.add(user)
+        db.session.flush()
     return user

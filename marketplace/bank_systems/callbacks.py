@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from guarantees.services import GuaranteeUnavailable
 from marketplace import db
-from marketplace.auth.models import Role, User
+from marketplace.auth.services import system_user
 from marketplace.bank_systems.models import BankCallback, CallbackOutcome
 from marketplace.bank_systems.schemas import CallbackIn
 from marketplace.errors import DomainError, NotAuthenticated, NotFound, ValidationFailed
@@ -167,17 +167,6 @@ def _duplicate(receipt: BankCallback) -> Received:
     application = db.session.scalar(select(Application).where(Application.id == receipt.application_id,
                                                               Application.bank_id == receipt.bank_id))
     return Received(CallbackOutcome.DUPLICATE, receipt.event_id, application)
-
-
-def system_user(bank: Bank) -> User:
-    """The user a bank's system acts as (decided_by, created_by): `system:{code}`, which cannot sign in."""
-    username = f"system:{bank.code}"
-    user = db.session.scalar(select(User).where(User.username == username))
-    if user is None:
-        user = User(username=username, password_hash="!", role=Role.BANK, organization_id=bank.id, active=False)
-        db.session.add(user)
-        db.session.flush()
-    return user
 
 
 def rotate_secret(bank: Bank) -> str:

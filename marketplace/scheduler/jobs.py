@@ -1,0 +1,115 @@
+"""What the scheduler's jobs do. Each takes the moment it runs for (`now`, aware), works in the session and returns
+one line saying what it did; `runner.run_job` wraps it in a transaction, the advisory lock and the run record.
+Each is idempotent: run twice for the same moment, the second finds nothing left to do."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import chinese_calendar
+from sqlalchemy import exists, func, select
+
+from guarantees.models import Agreement, AgreementStatus, Batch, BatchStatus, Guarantee
+from guarantees.services import decide_batch, submit_batch
+from marketplace import db
+from marketplace.auth.services import system_user
+from marketplace.bank_systems import outbox
+from marketplace.dates import SHANGHAI
+from marketplace.financing.loans import record_event
+from marketplace.financing.models import Loan, LoanEvent, LoanEventType, LoanStatus
+
+#: 金融资产风险分类办法 (2023): a loan 90 days overdue is in default.
+DEFAULT_AFTER_DAYS = 90
+
+
+def local_day(now: dt.datetime) -> dt.date:
+    return now.astimezone(SHANGHAI).date()
+
+
+def working_day(day: dt.date) -> tuple[bool, str]:
+    """Whether `day` is a working day in mainland China (holidays and make-up working days from chinese-calendar),
+    and a note when the calendar has no data for its year (weekdays are then assumed)."""
+    try:
+        return chinese_calendar.is_workday(day), ""
+    except NotImplementedError:
+        return day.weekday() < 5, f" (no holiday calendar for {day.year}: Monday to Friday assumed)"
+
+
+def dispatch_outbox(_now: dt.datetime) -> str:
+    report = outbox.dispatch()
+    if not report.sent:
+        return ""
+    return f"sent {report.sent}: {len(report.delivered)} delivered, {len(report.retrying)} to retry, " \
+           f"{len(report.dead)} dead"
+
+
+def batch_cutoff(now: dt.datetime) -> str:
+    """16:00 on working days: every open batch with items is submitted for the agency's review."""
+    day = local_day(now)
+    works, note = working_day(day)
+    if not works:
+        return f"{day}: not a working day, no cut-off{note}"
+    has_items = exists().where(Guarantee.batch_id == Batch.id)
+    batches = db.session.scalars(select(Batch).where(Batch.status == BatchStatus.OPEN, has_items)
+                                 .order_by(Batch.id).with_for_update(of=Batch)).all()
+    for batch in batches:
+        submit_batch(batch)
+    return f"{day}: {len(batches)} batches submitted{note}" + (f" ({', '.join(str(b.id) for b in batches)})"
+                                                              if batches else "")
+
+
+def working_days_after(start: dt.date, days: int) -> dt.date:
+    day = start
+    while days > 0:
+        day += dt.timedelta(days=1)
+        days -= working_day(day)[0]
+    return day
+
+
+def batch_sla(now: dt.datetime) -> str:
+    """Submitted batches past their agreement's review SLA (working days after submission): under a 见贷即保
+    agreement the agency's silence approves them; otherwise they are flagged for the admin."""
+    day = local_day(now)
+    approved, flagged = [], []
+    batches = db.session.scalars(
+        select(Batch).join(Agreement).where(Batch.status == BatchStatus.SUBMITTED,
+                                            Agreement.review_sla_days.is_not(None)).order_by(Batch.id)).all()
+    for batch in batches:
+        due = working_days_after(local_day(batch.submitted_at), batch.agreement.review_sla_days)
+        if day <= due:
+            continue
+        if batch.agreement.auto_approve_below is not None:
+            decide_batch(batch, system_user(batch.agreement.agency), [])
+            approved.append(batch.id)
+        elif batch.sla_breached_on is None:
+            batch.sla_breached_on = day
+            flagged.append(batch.id)
+    return f"{day}: {len(approved)} batches approved on the agreement's 见贷即保 terms {approved or ''}, " \
+           f"{len(flagged)} flagged past their review SLA {flagged or ''}".replace(" []", "")
+
+
+def overdue_scan(now: dt.datetime) -> str:
+    """A loan 90 days overdue defaults: the outstanding principal is the loss, shared as the agreement says."""
+    day = local_day(now)
+    since = func.min(LoanEvent.occurred_on).label("since")
+    overdue = (select(Loan, since).join(LoanEvent, LoanEvent.loan_id == Loan.id)
+               .where(Loan.status == LoanStatus.OVERDUE, LoanEvent.type == LoanEventType.OVERDUE)
+               .group_by(Loan.id).having(since <= day - dt.timedelta(days=DEFAULT_AFTER_DAYS)).order_by(Loan.id))
+    defaulted = []
+    for loan, overdue_since in db.session.execute(overdue).all():
+        record_event(loan, system_user(loan.application.bank), LoanEventType.DEFAULT, None,
+                     overdue_since + dt.timedelta(days=DEFAULT_AFTER_DAYS), key="scheduler:default")
+        defaulted.append(loan.id)
+    return f"{day}: {len(defaulted)} loans defaulted after {DEFAULT_AFTER_DAYS} days overdue" + \
+        (f" ({', '.join(map(str, defaulted))})" if defaulted else "")
+
+
+def agreement_expiry(now: dt.datetime) -> str:
+    """Agreements past their valid_to become expired (they already take no new guarantees)."""
+    day = local_day(now)
+    ended = db.session.scalars(select(Agreement).where(
+        Agreement.status.in_([AgreementStatus.ACTIVE, AgreementStatus.SUSPENDED]), Agreement.valid_to < day)).all()
+    for agreement in ended:
+        agreement.status = AgreementStatus.EXPIRED
+    return f"{day}: {len(ended)} agreements expired" + (f" ({', '.join(a.code for a in ended)})" if ended else "")
+

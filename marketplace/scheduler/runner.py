@@ -1,0 +1,152 @@
+"""The jobs, their triggers, and `run_job`, which runs one under the advisory lock, in its own transaction.
+
+Exactly once per trigger: a job with slots (one a day, one a month) inserts its run, slot included, before its work
+and commits both together; a second scheduler firing the same trigger either cannot take the advisory lock (the
+first is running) or finds the slot taken (the first has committed) and skips.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from flask import Flask
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
+
+from marketplace import db
+from marketplace.dates import SHANGHAI
+from marketplace.scheduler import jobs
+from marketplace.scheduler.models import JobRun, RunOutcome
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    #: When it runs, in words (for /admin/jobs).
+    schedule: str
+    trigger: Callable[[], BaseTrigger]
+    body: Callable[[datetime], str]
+    #: The slot a run at `now` fills (runs once per slot); None for a job that may run at any time.
+    slot: Callable[[datetime], str] | None = None
+    #: The body commits as it goes (the outbox sends between transactions), so it is not wrapped in one.
+    commits_itself: bool = False
+
+
+def _day(now: datetime) -> str:
+    return jobs.local_day(now).isoformat()
+
+
+def _month(now: datetime) -> str:
+    return jobs.local_day(now).strftime("%Y-%m")
+
+
+JOBS: dict[str, Job] = {job.name: job for job in [
+    Job("outbox_dispatch", "every 5 seconds", lambda: IntervalTrigger(seconds=5), jobs.dispatch_outbox,
+        commits_itself=True),
+    Job("batch_cutoff", "16:00 Asia/Shanghai, on working days",
+        lambda: CronTrigger(hour=16, minute=0, timezone=SHANGHAI), jobs.batch_cutoff, _day),
+    Job("batch_sla", "16:30 Asia/Shanghai, daily", lambda: CronTrigger(hour=16, minute=30, timezone=SHANGHAI),
+        jobs.batch_sla, _day),
+    Job("overdue_scan", "00:30 Asia/Shanghai, daily", lambda: CronTrigger(hour=0, minute=30, timezone=SHANGHAI),
+        jobs.overdue_scan, _day),
+    Job("agreement_expiry", "00:10 Asia/Shanghai, daily",
+        lambda: CronTrigger(hour=0, minute=10, timezone=SHANGHAI), jobs.agreement_expiry, _day),
+]}
+
+_local_locks: dict[str, threading.Lock] = {}
+
+
+def lock_key(name: str) -> int:
+    """A stable signed 64-bit advisory lock key for the job."""
+    return int.from_bytes(hashlib.sha256(f"marketplace.scheduler:{name}".encode()).digest()[:8], "big", signed=True)
+
+
+@contextmanager
+def advisory_lock(app: Flask, name: str) -> Iterator[bool]:
+    """Hold the job's lock while the block runs, if no other process holds it: PostgreSQL's session advisory lock
+    on a connection of its own in autocommit (so no transaction stays open); a process-local lock on SQLite, whose
+    demo runs one scheduler."""
+    engine = db.engine_of(app)
+    if engine.dialect.name != "postgresql":
+        lock = _local_locks.setdefault(name, threading.Lock())
+        got = lock.acquire(blocking=False)
+        try:
+            yield got
+        finally:
+            if got:
+                lock.release()
+        return
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        got = connection.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": lock_key(name)})
+        try:
+            yield got
+        finally:
+            if got:
+                connection.scalar(text("SELECT pg_advisory_unlock(:key)"), {"key": lock_key(name)})
+
+
+def run_job(app: Flask, job: Job, now: datetime | None = None) -> JobRun | None:
+    """Run `job` for the moment `now` (default: now). → its run, or None when skipped: another process is running
+    it, its slot was already run, or it had nothing to do (a job without slots records only runs that did
+    something, or failed)."""
+    with app.app_context(), advisory_lock(app, job.name) as got:
+        if not got:
+            return None
+        now = now or db.utcnow()
+        slot = job.slot(now) if job.slot else None
+        run = JobRun(job=job.name, slot=slot, started_at=db.utcnow(), outcome=RunOutcome.OK)
+        started = time.monotonic()
+        try:
+            if slot is not None:
+                db.session.add(run)
+                db.session.flush()  # takes the slot, or fails at once if another run took it
+        except IntegrityError:
+            db.session.rollback()
+            return None
+        try:
+            run.detail = job.body(now)[:2000]
+            run.duration_ms = round((time.monotonic() - started) * 1000)
+            if slot is None and not run.detail:
+                db.session.commit()
+                return None
+            db.session.add(run)
+            db.session.commit()
+            return run
+        except Exception as error:  # recorded, and the scheduler keeps going
+            db.session.rollback()
+            log.exception("job %s failed", job.name)
+            failed = JobRun(job=job.name, slot=None, started_at=run.started_at, outcome=RunOutcome.FAILED,
+                            duration_ms=round((time.monotonic() - started) * 1000),
+                            detail=f"{type(error).__name__}: {error}"[:2000])
+            db.session.add(failed)
+            db.session.commit()
+            return failed
+
+
+def build(app: Flask, scheduler: BaseScheduler | None = None) -> BaseScheduler:
+    """A scheduler (a background one unless given) with every job on its trigger."""
+    scheduler = scheduler or BackgroundScheduler(timezone=SHANGHAI)
+    for job in JOBS.values():
+        scheduler.add_job(run_job, job.trigger(), args=(app, job), id=job.name, name=job.name, coalesce=True,
+                          max_instances=1, misfire_grace_time=5 if job.slot is None else 3600, replace_existing=True)
+    return scheduler
+
+
+def last_runs() -> dict[str, JobRun]:
+    """Each job's latest recorded run."""
+    latest = select(func.max(JobRun.id)).group_by(JobRun.job)
+    return {run.job: run for run in db.session.scalars(select(JobRun).where(JobRun.id.in_(latest)))}

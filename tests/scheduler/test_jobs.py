@@ -1,0 +1,211 @@
+"""The scheduler's jobs, with the clock moved (time-machine): the 16:00 cut-off on working days only, holidays and
+make-up working days from chinese-calendar; 90 days overdue makes a default; agreements expire; the review SLA;
+every run recorded for /admin/jobs."""
+
+import datetime as dt
+from dataclasses import replace
+
+import pytest
+import time_machine
+from sqlalchemy import select
+
+from guarantees.models import Agreement, Batch
+from marketplace import db
+from marketplace.auth.models import Role
+from marketplace.dates import SHANGHAI
+from marketplace.orgs.models import Tier
+from marketplace.scheduler.jobs import working_day
+from marketplace.scheduler.models import JobRun, RunOutcome
+from marketplace.scheduler.runner import JOBS, run_job
+from tests.pages import sign_in
+
+
+def at(day: dt.date, hour: int = 16, minute: int = 0):
+    return time_machine.travel(dt.datetime.combine(day, dt.time(hour, minute), SHANGHAI), tick=False)
+
+
+def approve_one(app, scheme_, make, login_api, as_role):
+    """One more approved loan application under the scheme's agreement: an item in its open batch."""
+    enterprise = make.enterprise(Tier.SRDI)
+    portal = login_api(make.user(Role.ENTERPRISE, enterprise.id))
+    request = portal.post("/api/v1/financing-requests", json={
+        "amount": "1000000.00", "term_months": 12, "purpose": "Working capital"}).json
+    offer = next(o for o in request["offers"] if o["agreement_id"] == scheme_["agreement"]["id"])
+    application = portal.post(f"/api/v1/financing-requests/{request['id']}/select",
+                              json={"offer_id": offer["id"]}).json["application"]
+    decided = as_role("bank").post(f"/api/v1/applications/{application['id']}/decision", json={"decision": "approved"})
+    assert decided.status_code == 200, decided.json
+
+
+def batches(app, agreement_id):
+    with app.app_context():
+        return [(b.id, b.status.value) for b in db.session.scalars(
+            select(Batch).where(Batch.agreement_id == agreement_id).order_by(Batch.id))]
+
+
+def run(app, name):
+    return run_job(app, JOBS[name])
+
+
+# The cut-off ---------------------------------------------------------------------------------------------------
+
+def test_the_calendar_knows_the_national_day_holiday_and_its_make_up_day():
+    assert working_day(dt.date(2026, 9, 30))[0]
+    assert not any(working_day(dt.date(2026, 10, day))[0] for day in range(1, 8))
+    assert working_day(dt.date(2026, 10, 10))[0]  # a Saturday, worked to make up for the holiday
+    assert working_day(dt.date(2027, 1, 4)) == (True, " (no holiday calendar for 2027: Monday to Friday assumed)")
+
+
+def test_cut_off_on_working_days_none_in_the_national_day_holiday(app, scheme, make, login_api, as_role):
+    example = scheme(loans=0)
+    agreement_id = example["agreement"]["id"]
+    approve_one(app, example, make, login_api, as_role)
+    [(first, _)] = batches(app, agreement_id)
+
+    with at(dt.date(2026, 9, 30)):
+        done = run(app, "batch_cutoff")
+    assert done.slot == "2026-09-30" and "1 batches submitted" in done.detail
+    assert batches(app, agreement_id) == [(first, "submitted")]
+
+    approve_one(app, example, make, login_api, as_role)
+    [_, (second, status)] = batches(app, agreement_id)
+    assert status == "open"
+    for day in range(1, 8):
+        with at(dt.date(2026, 10, day)):
+            quiet = run(app, "batch_cutoff")
+        assert quiet.outcome is RunOutcome.OK and "not a working day" in quiet.detail
+        assert batches(app, agreement_id)[-1] == (second, "open")
+
+    with at(dt.date(2026, 10, 10)):  # the make-up working day
+        made_up = run(app, "batch_cutoff")
+    assert "1 batches submitted" in made_up.detail
+    assert batches(app, agreement_id)[-1] == (second, "submitted")
+
+
+def test_the_cut_off_runs_once_a_day_however_often_it_fires(app, scheme, make, login_api, as_role):
+    example = scheme(loans=0)
+    approve_one(app, example, make, login_api, as_role)
+    with at(dt.date(2026, 9, 30)):
+        assert run(app, "batch_cutoff") is not None
+    approve_one(app, example, make, login_api, as_role)  # a new item after the cut-off waits for tomorrow
+    with at(dt.date(2026, 9, 30), minute=1):  # the trigger fires again the same day (a second scheduler, a retry)
+        assert run(app, "batch_cutoff") is None
+    assert [status for _, status in batches(app, example["agreement"]["id"])] == ["submitted", "open"]
+    with app.app_context():
+        slots = db.session.scalars(select(JobRun.slot).where(JobRun.job == "batch_cutoff")).all()
+    assert slots == ["2026-09-30"]
+
+
+def test_the_cut_off_trigger_fires_at_16_00_shanghai():
+    trigger = JOBS["batch_cutoff"].trigger()
+    fired = trigger.get_next_fire_time(None, dt.datetime(2026, 9, 30, 9, 0, tzinfo=SHANGHAI))
+    assert fired == dt.datetime(2026, 9, 30, 16, 0, tzinfo=SHANGHAI)
+    assert fired.astimezone(dt.UTC).hour == 8
+
+
+# Overdue loans ---------------------------------------------------------------------------------------------------
+
+def test_a_loan_89_days_overdue_stays_overdue_and_at_90_it_defaults(app, scheme, as_role):
+    example = scheme(loans=10)  # ten loans of 1,000,000.00, as in the ledger issue's worked example
+    loan_id = example["loans"][0]
+    bank, admin = as_role("bank"), as_role("admin")
+    disbursed_on = dt.datetime.now(SHANGHAI).date()
+    overdue_on = disbursed_on + dt.timedelta(days=30)
+    for each in example["loans"]:
+        assert bank.post(f"/api/v1/loans/{each}/events", json={
+            "type": "disbursed", "occurred_on": disbursed_on.isoformat()}).status_code == 201
+    assert bank.post(f"/api/v1/loans/{loan_id}/events", json={
+        "type": "repayment", "amount": "400000.00", "occurred_on": disbursed_on.isoformat()}).status_code == 201
+    assert bank.post(f"/api/v1/loans/{loan_id}/events", json={
+        "type": "overdue", "occurred_on": overdue_on.isoformat()}).status_code == 201
+
+    with at(overdue_on + dt.timedelta(days=89), hour=0, minute=30):
+        assert "0 loans defaulted" in run(app, "overdue_scan").detail
+    assert bank.get(f"/api/v1/loans/{loan_id}").json["status"] == "overdue"
+
+    with at(overdue_on + dt.timedelta(days=90), hour=0, minute=30):
+        done = run(app, "overdue_scan")
+    assert f"1 loans defaulted after 90 days overdue ({loan_id})" in done.detail
+    loan = bank.get(f"/api/v1/loans/{loan_id}").json
+    assert loan["status"] == "defaulted"
+    # 600,000.00 outstanding, shared as in the ledger issue's worked example.
+    assert [{k: v for k, v in d.items() if k not in ("loan_id", "occurred_on")} for d in loan["defaults"]] == [{
+        "loss": "600000.00", "bank_borne": "120000.00", "beyond_cap": "0.00", "agency_compensation": "480000.00",
+        "agency_net": "240000.00", "reguarantee": "120000.00", "risk_pool_paid": "0.00",
+        "risk_pool_claim": "120000.00"}]
+    journal = admin.get(f"/api/v1/ledger/journal?ref=loan:{loan_id}").json
+    default_entry = next(e for e in journal if e["kind"] == "default")
+    assert default_entry["occurred_on"] == (overdue_on + dt.timedelta(days=90)).isoformat()
+
+    with at(overdue_on + dt.timedelta(days=91), hour=0, minute=30):
+        assert "0 loans defaulted" in run(app, "overdue_scan").detail  # nothing twice
+
+
+# Agreements and the review SLA ---------------------------------------------------------------------------------
+
+def test_an_agreement_past_its_valid_to_expires(app, scheme, as_role):
+    example = scheme(loans=0)
+    valid_to = dt.date.fromisoformat(example["agreement"]["valid_to"])
+    with at(valid_to, hour=0, minute=10):
+        assert "0 agreements expired" in run(app, "agreement_expiry").detail
+    with at(valid_to + dt.timedelta(days=1), hour=0, minute=10):
+        assert "1 agreements expired (ZJ-EXAMPLE)" in run(app, "agreement_expiry").detail
+    assert as_role("agency").get(f"/api/v1/agreements/{example['agreement']['id']}").json["status"] == "expired"
+
+
+@pytest.mark.parametrize("auto_approve", [True, False])
+def test_a_batch_past_its_review_sla(app, scheme, make, login_api, as_role, auto_approve):
+    example = scheme(loans=0)
+    agreement_id = example["agreement"]["id"]
+    with app.app_context():
+        agreement = db.session.get(Agreement, agreement_id)
+        agreement.review_sla_days = 2
+        agreement.auto_approve_below = None
+        db.session.commit()
+    approve_one(app, example, make, login_api, as_role)
+    with at(dt.date(2026, 9, 29)):  # a Tuesday
+        run(app, "batch_cutoff")
+    if auto_approve:  # 见贷即保 from now on (set after the cut-off, so the item waits for review)
+        with app.app_context():
+            db.session.get(Agreement, agreement_id).auto_approve_below = example["agreement"]["total_quota"]
+            db.session.commit()
+    with at(dt.date(2026, 9, 30), hour=16, minute=30):  # one working day on: within the SLA
+        assert "0 batches approved" in run(app, "batch_sla").detail
+    # The SLA's second working day is 10-08 (the holiday does not count); it is past on 10-09.
+    with at(dt.date(2026, 10, 8), hour=16, minute=30):
+        assert "0 batches approved" in run(app, "batch_sla").detail
+    with at(dt.date(2026, 10, 9), hour=16, minute=30):
+        done = run(app, "batch_sla")
+    [(batch_id, status)] = batches(app, agreement_id)
+    if auto_approve:
+        assert "1 batches approved" in done.detail and status == "decided"
+        item = as_role("agency").get(f"/api/v1/batches/{batch_id}").json["items"][0]
+        assert item["status"] == "approved" and item["loan_id"]
+    else:
+        assert "1 flagged" in done.detail and status == "submitted"
+        with app.app_context():
+            assert db.session.get(Batch, batch_id).sla_breached_on == dt.date(2026, 10, 9)
+
+
+# Failures and /admin/jobs --------------------------------------------------------------------------------------
+
+def test_a_failing_job_is_recorded_and_the_slot_stays_free(app):
+    def broken(_now):
+        raise RuntimeError("the bank's system is on fire")
+
+    job = JOBS["agreement_expiry"]
+    failed = run_job(app, replace(job, body=broken))
+    assert failed.outcome is RunOutcome.FAILED and failed.slot is None and "on fire" in failed.detail
+    assert run_job(app, job).outcome is RunOutcome.OK  # the same day's slot is still free
+
+
+def test_admin_jobs_shows_each_job_and_its_last_run(app, world):
+    with at(dt.date(2026, 9, 30)):
+        run(app, "batch_cutoff")
+    page = sign_in(app, world.admin_user).get("/admin/jobs")
+    assert page.status_code == 200
+    for name in JOBS:
+        assert f'data-job="{name}"' in page.text
+    assert 'data-job="batch_cutoff" data-outcome="ok"' in page.text and "2026-09-30" in page.text
+    assert "0 batches submitted" in page.text
+    assert sign_in(app, world.bank_user).get("/admin/jobs").status_code == 403
