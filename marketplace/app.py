@@ -58,6 +58,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(ledger_pages)
     app.register_blueprint(outbox_pages)
     app.register_blueprint(jobs_pages)
+    if app.config["PROFILE"] != "production":
+        from marketplace.bank_systems.sandbox import bp as sandbox_bank
+
+        app.register_blueprint(sandbox_bank)
+        csrf.exempt(sandbox_bank)  # another "system" calls it, with JSON, never a browser
 
     from marketplace import cli
 

@@ -84,14 +84,22 @@ def dispatch_outbox(limit: int) -> None:
 @click.option("--port", default=5000, show_default=True)
 def serve_demo(host: str, port: int) -> None:
     """Serve the demo with the scheduler inside the same process (production runs `flask scheduler run` apart)."""
+    from sqlalchemy import select
+    from werkzeug.serving import run_simple
+
+    from marketplace.orgs.models import Bank
     from marketplace.scheduler.runner import build
 
     app = current_app._get_current_object()
+    sandbox = db.session.scalar(select(Bank).where(Bank.code == "SANDBOX"))
+    if sandbox is not None:  # the sandbox bank's system lives on this server
+        sandbox.api_base_url = f"http://{host}:{port}/sandbox-bank"
+        db.session.commit()
     clock = build(app)
     clock.start()
     click.echo(f"Scheduler started: {', '.join(job.id for job in clock.get_jobs())}")
     try:
-        app.run(host=host, port=port, use_reloader=False, threaded=True)
+        run_simple(host, port, app, threaded=True, use_reloader=False)
     finally:
         clock.shutdown(wait=False)
 

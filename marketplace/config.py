@@ -24,6 +24,9 @@ DEFAULTS = {
     "OUTBOX_MAX_ATTEMPTS": 8,
     "OUTBOX_BACKOFF_BASE_S": 5.0,
     "OUTBOX_BACKOFF_CAP_S": 3600.0,
+    # The demo's sandbox bank (never in production): seconds before it decides, and before it reports a disbursement.
+    "SANDBOX_DECISION_DELAY_S": 5,
+    "SANDBOX_DISBURSE_DELAY_S": 10,
     # Banks' signed callbacks (marketplace.bank_systems.callbacks).
     "CALLBACK_WINDOW_S": 300,
     "CALLBACK_SECRET_GRACE_S": 24 * 3600,

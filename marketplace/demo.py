@@ -1,4 +1,5 @@
-"""The demo world: users, two banks, an agency, two enterprises, the LPR and published products.
+"""The demo world: users, two banks and the sandbox bank (whose own system decides by itself), an agency, two
+enterprises, the LPR and published products.
 
 Seeding is idempotent: everything is looked up by its natural key first, so running it twice adds nothing.
 """
@@ -29,7 +30,10 @@ from marketplace.orgs.services import certify
 
 DEMO_PASSWORD = "demo-password"
 
-BANKS = [("Zhejiang Commerce Bank · 浙商银行", "ZCB"), ("Hangzhou Science Bank · 杭州科技银行", "HZSB")]
+BANKS = [("Zhejiang Commerce Bank · 浙商银行", "ZCB"), ("Hangzhou Science Bank · 杭州科技银行", "HZSB"),
+         ("Sandbox Bank · 沙箱银行 (decides by itself)", "SANDBOX")]
+#: Where the sandbox bank's "system" listens; `flask demo serve` points it at the host and port it serves on.
+SANDBOX_URL = "http://127.0.0.1:5000/sandbox-bank"
 AGENCY = ("Zhejiang Financing Guarantee · 浙江省融资担保", "ZJFG", AgencyKind.PROVINCIAL)
 #: (name, USCC, region, industry, size, revenue, R&D, employees, certified tier)
 ENTERPRISES = [
@@ -62,6 +66,9 @@ PRODUCTS = [
      SRDI_TIERS, ["33"], "none"),
     ("HZSB", "Equipment Upgrade Loan · 设备更新中长期贷", "term", "2000000.00", "40000000.00", 24, 120, -10,
      SRDI_TIERS, [], "required"),
+    # The sandbox bank's system approves up to 3,000,000.00 (declines above) and reports the disbursement itself.
+    ("SANDBOX", "Sandbox Instant Credit · 沙箱秒批贷", "credit", "100000.00", "5000000.00", 3, 36, 25,
+     ALL_CERTIFIED, [], "none"),
 ]
 
 RISK_POOL = {"name": "Zhejiang SRDI Risk Compensation Pool · 浙江专精特新风险补偿资金池", "region_code": "33",
@@ -100,8 +107,8 @@ def seed() -> list[tuple[str, str]]:
 
     orgs: dict[str, Organization] = {}
     for name, code in BANKS:
-        orgs[code] = _get_or_add(Bank, Bank.code == code, name=name, code=code,
-                                 callback_secret=_demo_secret(code))
+        orgs[code] = _get_or_add(Bank, Bank.code == code, name=name, code=code, callback_secret=_demo_secret(code),
+                                 api_base_url=SANDBOX_URL if code == "SANDBOX" else None)
     name, code, kind = AGENCY
     orgs[code] = _get_or_add(Agency, Agency.code == code, name=name, code=code, agency_kind=kind)
     for name, uscc, region, industry, size, revenue, rd, employees, tier in ENTERPRISES:

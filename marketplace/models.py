@@ -11,7 +11,7 @@ from guarantees.models import (
     RiskPool,
 )
 from marketplace.auth.models import ApiToken, User
-from marketplace.bank_systems.models import BankCallback, OutboxAttempt, OutboxMessage
+from marketplace.bank_systems.models import BankCallback, OutboxAttempt, OutboxMessage, SandboxCase
 from marketplace.fees.models import FeeRule
 from marketplace.financing.models import Application, FinancingRequest, Loan, LoanEvent, Offer
 from marketplace.idempotency import IdempotencyRecord
@@ -26,5 +26,6 @@ __all__ = [
     "FeeRule", "FinancingRequest", "Guarantee", "IdempotencyRecord", "JobRun", "JournalEntry", "Loan", "LoanEvent",
     "LossAllocation", "LprRate", "Offer", "Organization", "OutboxAttempt", "OutboxMessage", "PoolClaim",
     "PoolDeposit", "Posting", "Product", "ProductRegion", "ProductTier", "RecoveryAllocation", "RiskPool",
+    "SandboxCase",
     "TierCertification", "TierImport", "User",
 ]

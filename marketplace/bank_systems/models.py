@@ -107,3 +107,26 @@ class BankCallback(Base):
     detail: Mapped[str | None] = mapped_column(String(1000))
     application_id: Mapped[int | None]
     received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class SandboxStep(enum.StrEnum):
+    RECEIVED = "received"  # waiting for its decision
+    APPROVED = "approved"  # approval called back; waiting to report the disbursement
+    DONE = "done"  # declined, or disbursed: nothing more to report
+
+
+class SandboxCase(Base):
+    """An application as the demo's sandbox bank holds it in its own "system"."""
+
+    __tablename__ = "sandbox_cases"
+    __table_args__ = (UniqueConstraint("bank_id", "application_id", name="uq_sandbox_cases_bank_application"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id"))
+    application_id: Mapped[int]
+    payload: Mapped[dict] = mapped_column(JSON)
+    step: Mapped[SandboxStep] = mapped_column(enum_column(SandboxStep, "sandbox_step"), default=SandboxStep.RECEIVED)
+    #: When its next callback is due.
+    due_at: Mapped[dt.datetime]
+    last_error: Mapped[str | None] = mapped_column(String(1000))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -43,6 +43,12 @@ def dispatch_outbox(_now: dt.datetime) -> str:
            f"{len(report.dead)} dead"
 
 
+def sandbox_bank(_now: dt.datetime) -> str:
+    from marketplace.bank_systems import sandbox
+
+    return sandbox.tick()
+
+
 def batch_cutoff(now: dt.datetime) -> str:
     """16:00 on working days: every open batch with items is submitted for the agency's review."""
     day = local_day(now)

@@ -67,7 +67,15 @@ JOBS: dict[str, Job] = {job.name: job for job in [
         lambda: CronTrigger(hour=0, minute=10, timezone=SHANGHAI), jobs.agreement_expiry, _day),
 ]}
 
+#: The demo's sandbox bank sends its due callbacks (never scheduled in production).
+SANDBOX = Job("sandbox_bank", "every 3 seconds (demo only)", lambda: IntervalTrigger(seconds=3), jobs.sandbox_bank,
+              commits_itself=True)
+
 _local_locks: dict[str, threading.Lock] = {}
+
+
+def jobs_for(app: Flask) -> list[Job]:
+    return [*JOBS.values(), *([SANDBOX] if app.config["PROFILE"] != "production" else [])]
 
 
 def lock_key(name: str) -> int:
@@ -140,7 +148,7 @@ def run_job(app: Flask, job: Job, now: datetime | None = None) -> JobRun | None:
 def build(app: Flask, scheduler: BaseScheduler | None = None) -> BaseScheduler:
     """A scheduler (a background one unless given) with every job on its trigger."""
     scheduler = scheduler or BackgroundScheduler(timezone=SHANGHAI)
-    for job in JOBS.values():
+    for job in jobs_for(app):
         scheduler.add_job(run_job, job.trigger(), args=(app, job), id=job.name, name=job.name, coalesce=True,
                           max_instances=1, misfire_grace_time=5 if job.slot is None else 3600, replace_existing=True)
     return scheduler

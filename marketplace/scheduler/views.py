@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, current_app, render_template
 from sqlalchemy import select
 
 from marketplace import db
 from marketplace.auth.access import page_roles
 from marketplace.auth.models import Role
 from marketplace.scheduler.models import JobRun, RunOutcome
-from marketplace.scheduler.runner import JOBS, last_runs
+from marketplace.scheduler.runner import jobs_for, last_runs
 
 bp = Blueprint("jobs", __name__, template_folder="templates")
 
@@ -20,5 +20,5 @@ def jobs_page():
     recent = db.session.scalars(select(JobRun).order_by(JobRun.id.desc()).limit(50)).all()
     failures = db.session.scalars(select(JobRun).where(JobRun.outcome == RunOutcome.FAILED)
                                   .order_by(JobRun.id.desc()).limit(10)).all()
-    return render_template("scheduler/jobs.html", jobs=JOBS.values(), last=last_runs(), recent=recent,
+    return render_template("scheduler/jobs.html", jobs=jobs_for(current_app), last=last_runs(), recent=recent,
                            failures=failures)

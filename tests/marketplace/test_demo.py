@@ -24,7 +24,7 @@ def test_seeding_twice_duplicates_nothing(app):
         after_first = _counts()
     assert runner.invoke(args=["demo", "seed"]).exit_code == 0
     with app.app_context():
-        assert _counts() == after_first == (6, 5, 8, 2, 1)  # the pool's seed deposit is one journal entry
+        assert _counts() == after_first == (6, 6, 9, 2, 1)  # the pool's seed deposit is one journal entry
         assert verify() == []
 
 
@@ -37,7 +37,7 @@ def test_the_demo_world_has_published_products_of_every_type_and_prints_its_logi
     assert {p.product_type for p in published} == set(ProductType)
     token = client.post("/api/v1/auth/token", json={"username": "enterprise", "password": "demo-password"})
     listed = client.get("/api/v1/products", headers={"Authorization": f"Bearer {token.json['access_token']}"})
-    assert listed.headers["X-Total-Count"] == "8"
+    assert listed.headers["X-Total-Count"] == "9"
     assert client.get("/api/v1/lpr", headers={"Authorization": f"Bearer {token.json['access_token']}"}).json[
         "lpr_1y"] == "0.0300"
 

@@ -1,0 +1,119 @@
+"""The demo's sandbox bank plays a bank's system end to end: the outbox hands it the application, it decides a few
+seconds later and reports the disbursement later still, through signed callbacks. HTTP between the two "systems"
+goes through `responses` into the same app."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+import responses
+import time_machine
+from sqlalchemy import select
+
+from marketplace import db
+from marketplace.bank_systems import sandbox
+from marketplace.bank_systems.models import BankCallback, CallbackOutcome, SandboxCase, SandboxStep
+from marketplace.demo import DEMO_PASSWORD, SANDBOX_URL
+from marketplace.financing.models import Application, Loan
+from marketplace.scheduler.runner import JOBS, SANDBOX, run_job
+
+ORIGIN = SANDBOX_URL.removesuffix("/sandbox-bank")
+
+
+@pytest.fixture
+def demo(app, client):
+    assert app.test_cli_runner().invoke(args=["demo", "seed"]).exit_code == 0
+    token = client.post("/api/v1/auth/token", json={"username": "enterprise", "password": DEMO_PASSWORD}).json
+    return {"Authorization": f"Bearer {token['access_token']}"}
+
+
+@pytest.fixture
+def wire(client):
+    """Route the two systems' HTTP calls into the app, as the demo server would serve them."""
+
+    def forward(request):
+        response = client.post(request.path_url, data=request.body, headers=dict(request.headers))
+        return response.status_code, {}, response.get_data()
+
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.add_callback(responses.POST, f"{SANDBOX_URL}/applications", callback=forward)
+        mock.add_callback(responses.POST, f"{ORIGIN}/api/v1/bank-callbacks/SANDBOX", callback=forward)
+        yield mock
+
+
+def select_sandbox_offer(client, headers, amount="2000000.00"):
+    request = client.post("/api/v1/financing-requests", headers=headers, json={
+        "amount": amount, "term_months": 12, "purpose": "Working capital"}).json
+    offer = next(o for o in request["offers"] if o["bank_name"].startswith("Sandbox Bank"))
+    routed = client.post(f"/api/v1/financing-requests/{request['id']}/select", headers=headers,
+                         json={"offer_id": offer["id"]})
+    assert routed.status_code == 200, routed.json
+    return request["id"], routed.json["application"]["id"]
+
+
+def later(seconds):
+    return time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds), tick=False)
+
+
+def request_of(client, headers, request_id):
+    return client.get(f"/api/v1/financing-requests/{request_id}", headers=headers).json
+
+
+def test_the_sandbox_bank_approves_and_disburses_by_itself(app, client, demo, wire):
+    request_id, application_id = select_sandbox_offer(client, demo)
+
+    assert "1 delivered" in run_job(app, JOBS["outbox_dispatch"]).detail
+    with app.app_context():
+        case = db.session.scalar(select(SandboxCase).where(SandboxCase.application_id == application_id))
+        assert case.step is SandboxStep.RECEIVED and case.payload["request"]["amount"] == "2000000.00"
+    assert run_job(app, SANDBOX) is None  # its decision is not due yet
+
+    with later(6):
+        decided = run_job(app, SANDBOX)
+    assert f"application.approved for application {application_id}" in decided.detail
+    assert request_of(client, demo, request_id)["status"] == "approved"
+
+    with later(6 + 11):
+        disbursed = run_job(app, SANDBOX)
+    assert f"loan.disbursed for application {application_id}" in disbursed.detail
+    with app.app_context():
+        loan = db.session.scalar(select(Loan).where(Loan.application_id == application_id))
+        assert loan.status.value == "disbursed" and loan.principal == Decimal("2000000.00")
+        outcomes = db.session.scalars(select(BankCallback.outcome).order_by(BankCallback.id)).all()
+    assert outcomes == [CallbackOutcome.APPLIED, CallbackOutcome.APPLIED]
+    with later(60):
+        assert run_job(app, SANDBOX) is None  # nothing more to report
+
+
+def test_above_its_limit_the_sandbox_bank_declines_and_says_why(app, client, demo, wire):
+    request_id, application_id = select_sandbox_offer(client, demo, amount="4000000.00")
+    run_job(app, JOBS["outbox_dispatch"])
+    with later(6):
+        run_job(app, SANDBOX)
+    assert request_of(client, demo, request_id)["status"] == "declined"
+    with app.app_context():
+        case = db.session.scalar(select(SandboxCase).where(SandboxCase.application_id == application_id))
+        assert case.step is SandboxStep.DONE
+        application = db.session.get(Application, application_id)
+        assert application.status.value == "declined" and "at most 3,000,000.00" in application.reason
+
+
+def test_the_sandbox_intake_keeps_one_case_per_application(app, client, demo):
+    body = {"application_id": 41, "request": {"amount": "1.00"}, "enterprise": {"tier": "srdi"},
+            "offer": {"rate_spread_bp": 0}}
+    first = client.post("/sandbox-bank/applications", json=body, headers={"Idempotency-Key": "41"})
+    again = client.post("/sandbox-bank/applications", json=body, headers={"Idempotency-Key": "41"})
+    assert (first.status_code, again.status_code) == (201, 200) and first.json == again.json
+    assert client.post("/sandbox-bank/applications", json=body, headers={"Idempotency-Key": "42"}).status_code == 400
+    with app.app_context():
+        assert len(db.session.scalars(select(SandboxCase)).all()) == 1
+
+
+def test_the_sandbox_policy():
+    payload = {"request": {"amount": "3000000.00"}, "enterprise": {"tier": "innovative"},
+               "offer": {"rate_spread_bp": 25}}
+    assert sandbox.decide(payload) == {"type": "application.approved", "approved_amount": "3000000.00",
+                                       "rate_spread_bp": 25}
+    above = sandbox.decide({**payload, "request": {"amount": "3000000.01"}})
+    assert above["type"] == "application.declined" and "3,000,000.00" in above["reason"]
+    assert sandbox.decide({**payload, "enterprise": {"tier": "none"}})["type"] == "application.declined"
