@@ -12,7 +12,7 @@ from guarantees.models import (
 )
 from marketplace.auth.models import ApiToken, User
 from marketplace.bank_systems.models import BankCallback, OutboxAttempt, OutboxMessage, SandboxCase
-from marketplace.fees.models import FeeRule
+from marketplace.fees.models import FeeRule, SubsidySettlement
 from marketplace.financing.models import Application, FinancingRequest, Loan, LoanEvent, Offer
 from marketplace.idempotency import IdempotencyRecord
 from marketplace.ledger.models import Account, JournalEntry, Posting
@@ -26,6 +26,6 @@ __all__ = [
     "FeeRule", "FinancingRequest", "Guarantee", "IdempotencyRecord", "JobRun", "JournalEntry", "Loan", "LoanEvent",
     "LossAllocation", "LprRate", "Offer", "Organization", "OutboxAttempt", "OutboxMessage", "PoolClaim",
     "PoolDeposit", "Posting", "Product", "ProductRegion", "ProductTier", "RecoveryAllocation", "RiskPool",
-    "SandboxCase",
+    "SandboxCase", "SubsidySettlement",
     "TierCertification", "TierImport", "User",
 ]

@@ -13,7 +13,7 @@ from marketplace.auth.access import api_roles, api_user
 from marketplace.auth.models import Role
 from marketplace.errors import ValidationFailed
 from marketplace.fees import schemas, services
-from marketplace.fees.models import FeeRule
+from marketplace.fees.models import FeeRule, SubsidySettlement
 
 blp = Blueprint("fees_api", __name__, url_prefix="/api/v1", description="Fee-reduction rules (降费奖补)")
 
@@ -69,3 +69,21 @@ class Preview(MethodView):
                 Agreement.id == data["agreement_id"])) is None:
             raise ValidationFailed(errors={"agreement_id": [_("No agreement %(id)d.", id=data["agreement_id"])]})
         return services.preview(data)
+
+
+@blp.route("/subsidy-settlements")
+class SubsidySettlements(MethodView):
+    @api_roles(Role.ADMIN, Role.AGENCY)
+    @blp.arguments(schemas.SettlementQuery, location="query")
+    @blp.response(200, schemas.SettlementOut(many=True))
+    @paginate(blp)
+    def get(self, query, pagination_parameters):
+        """降费奖补 the fiscal fund owes each agency per month, made by the scheduler on the 1st from the ledger
+        (`?month=2026-10`); an agency sees its own."""
+        user = api_user()
+        found = select(SubsidySettlement).order_by(SubsidySettlement.month.desc(), SubsidySettlement.agency_id)
+        if user.role is Role.AGENCY:
+            found = found.where(SubsidySettlement.agency_id == user.organization_id)
+        if query.get("month"):
+            found = found.where(SubsidySettlement.month == query["month"])
+        return page_of(found, pagination_parameters)

@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 from decimal import Decimal
 
-from sqlalchemy import JSON, CheckConstraint, Date, Numeric, String
+from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from marketplace.db import Base, utcnow
@@ -62,3 +62,20 @@ class FeeRule(Base):
             amount_max=Decimal(c["amount_max"]) if c.get("amount_max") is not None else None,
             first_loan=c.get("first_loan"),
             budget_left=None if self.budget is None else self.budget - self.subsidy_granted)
+
+
+class SubsidySettlement(Base):
+    """降费奖补 owed to one agency for one month, as the ledger recorded it: what the fiscal fund settles monthly.
+    Made by the scheduler on the 1st for the month before, once (one row per agency and month)."""
+
+    __tablename__ = "subsidy_settlements"
+    __table_args__ = (UniqueConstraint("agency_id", "month", name="uq_subsidy_settlements_agency_month"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"), index=True)
+    #: "2026-10".
+    month: Mapped[str] = mapped_column(String(7))
+    #: Journal entries that granted the subsidies (one per disbursed guarantee).
+    entries: Mapped[int]
+    amount: Mapped[Decimal]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -154,3 +154,16 @@ class PreviewOut(ma.Schema):
 
 
 __all__ = ["FeeRule", "FeeRuleIn", "FeeRuleOut", "FeeRulePatch", "PreviewIn", "PreviewOut"]
+
+
+class SettlementQuery(ma.Schema):
+    month = fields.String(validate=validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error=_("Give the month as YYYY-MM.")))
+
+
+class SettlementOut(ma.Schema):
+    id = fields.Integer()
+    agency_id = fields.Integer()
+    month = fields.String()
+    entries = fields.Integer(metadata={"description": "Journal entries that granted the month's subsidies."})
+    amount = Money()
+    created_at = fields.DateTime()

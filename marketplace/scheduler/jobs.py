@@ -5,6 +5,7 @@ Each is idempotent: run twice for the same moment, the second finds nothing left
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import chinese_calendar
 from sqlalchemy import exists, func, select
@@ -15,8 +16,10 @@ from marketplace import db
 from marketplace.auth.services import system_user
 from marketplace.bank_systems import outbox
 from marketplace.dates import SHANGHAI
+from marketplace.fees.models import SubsidySettlement
 from marketplace.financing.loans import record_event
 from marketplace.financing.models import Loan, LoanEvent, LoanEventType, LoanStatus
+from marketplace.ledger.models import Account, JournalEntry, Party, Posting, Purpose
 
 #: 金融资产风险分类办法 (2023): a loan 90 days overdue is in default.
 DEFAULT_AFTER_DAYS = 90
@@ -108,6 +111,26 @@ def overdue_scan(now: dt.datetime) -> str:
         defaulted.append(loan.id)
     return f"{day}: {len(defaulted)} loans defaulted after {DEFAULT_AFTER_DAYS} days overdue" + \
         (f" ({', '.join(map(str, defaulted))})" if defaulted else "")
+
+
+def subsidy_settlement(now: dt.datetime) -> str:
+    """On the 1st: the month before's 降费奖补, per agency, from the ledger's postings to agencies' fee-subsidy
+    accounts (a reversal in the month nets out), as what the fiscal fund owes each agency."""
+    first = local_day(now).replace(day=1)
+    start = (first - dt.timedelta(days=1)).replace(day=1)
+    month = start.strftime("%Y-%m")
+    owed = db.session.execute(
+        select(Account.party_id, func.count(Posting.id), func.sum(Posting.amount))
+        .join(Posting, Posting.account_id == Account.id).join(JournalEntry, JournalEntry.id == Posting.entry_id)
+        .where(Account.party == Party.AGENCY, Account.purpose == Purpose.FEE_SUBSIDY,
+               JournalEntry.occurred_on >= start, JournalEntry.occurred_on < first)
+        .group_by(Account.party_id).order_by(Account.party_id)).all()
+    settled = set(db.session.scalars(select(SubsidySettlement.agency_id).where(SubsidySettlement.month == month)))
+    made = [SubsidySettlement(agency_id=agency_id, month=month, entries=entries, amount=amount)
+            for agency_id, entries, amount in owed if agency_id not in settled and amount]
+    db.session.add_all(made)
+    total = sum((s.amount for s in made), Decimal("0.00"))
+    return f"{month}: 降费奖补 of {total:,.2f} due to {len(made)} agencies"
 
 
 def agreement_expiry(now: dt.datetime) -> str:

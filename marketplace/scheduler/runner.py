@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
@@ -50,8 +50,8 @@ def _day(now: datetime) -> str:
     return jobs.local_day(now).isoformat()
 
 
-def _month(now: datetime) -> str:
-    return jobs.local_day(now).strftime("%Y-%m")
+def _month_before(now: datetime) -> str:
+    return (jobs.local_day(now).replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
 
 
 JOBS: dict[str, Job] = {job.name: job for job in [
@@ -63,6 +63,8 @@ JOBS: dict[str, Job] = {job.name: job for job in [
         jobs.batch_sla, _day),
     Job("overdue_scan", "00:30 Asia/Shanghai, daily", lambda: CronTrigger(hour=0, minute=30, timezone=SHANGHAI),
         jobs.overdue_scan, _day),
+    Job("subsidy_settlement", "02:00 Asia/Shanghai on the 1st, for the month before",
+        lambda: CronTrigger(day=1, hour=2, minute=0, timezone=SHANGHAI), jobs.subsidy_settlement, _month_before),
     Job("agreement_expiry", "00:10 Asia/Shanghai, daily",
         lambda: CronTrigger(hour=0, minute=10, timezone=SHANGHAI), jobs.agreement_expiry, _day),
 ]}

@@ -209,3 +209,31 @@ def test_admin_jobs_shows_each_job_and_its_last_run(app, world):
     assert 'data-job="batch_cutoff" data-outcome="ok"' in page.text and "2026-09-30" in page.text
     assert "0 batches submitted" in page.text
     assert sign_in(app, world.bank_user).get("/admin/jobs").status_code == 403
+
+
+# The monthly fiscal-subsidy settlement ----------------------------------------------------------------------
+
+def test_on_the_first_the_month_before_s_subsidies_are_settled_per_agency(app, scheme, as_role):
+    example = scheme(loans=3)
+    bank = as_role("bank")
+    today = dt.datetime.now(SHANGHAI).date()
+    for loan_id in example["loans"]:
+        assert bank.post(f"/api/v1/loans/{loan_id}/events", json={
+            "type": "disbursed", "occurred_on": today.isoformat()}).status_code == 201
+    month = today.strftime("%Y-%m")
+    next_first = (today.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+
+    with at(next_first, hour=2):
+        done = run(app, "subsidy_settlement")
+        assert run(app, "subsidy_settlement") is None  # once for the month
+    assert done.slot == month and done.detail == f"{month}: 降费奖补 of 7,500.00 due to 1 agencies"
+    settled = as_role("admin").get(f"/api/v1/subsidy-settlements?month={month}").json
+    assert [(s["agency_id"], s["entries"], s["amount"]) for s in settled] == [
+        (example["agreement"]["agency_id"], 3, "7500.00")]
+    assert as_role("agency").get("/api/v1/subsidy-settlements").json == settled
+    assert as_role("bank").get("/api/v1/subsidy-settlements").status_code == 403
+    assert as_role("admin").get("/api/v1/subsidy-settlements?month=2026-13").status_code == 422
+
+    following = (next_first + dt.timedelta(days=32)).replace(day=1)
+    with at(following, hour=2):
+        assert run(app, "subsidy_settlement").detail.endswith("of 0.00 due to 0 agencies")
