@@ -91,6 +91,10 @@ def select_offer(request: FinancingRequest, offer_id: int) -> Application:
     offer = next((o for o in request.offers if o.id == offer_id), None)
     if offer is None:
         raise ValidationFailed(errors={"offer_id": [_("Choose one of this request's offers.")]})
+    if (tier := request.enterprise.tier) is not request.tier_at_request:
+        raise Conflict(_("These offers were made for a %(then)s enterprise; its certified tier is now %(now)s (a "
+                         "certification expired or changed). Ask again to see the offers that apply today.",
+                         then=request.tier_at_request.value, now=tier.value))
     _move(request, RequestStatus.ROUTED)
     application = Application(request=request, offer=offer, bank_id=offer.bank_id)
     db.session.add(application)

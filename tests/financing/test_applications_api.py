@@ -1,10 +1,13 @@
 """Selecting an offer routes the request to the bank; the bank decides; approval makes the loan."""
 
+import datetime as dt
+
 import pytest
 from sqlalchemy import func, select
 
 from marketplace import db
 from marketplace.financing.models import FinancingRequest
+from marketplace.orgs.models import TierCertification
 
 PRODUCT = {"name": "Plain credit", "product_type": "credit", "amount_min": "100000.00",
            "amount_max": "10000000.00", "term_min_months": 6, "term_max_months": 36, "rate_spread_bp": 30,
@@ -176,3 +179,14 @@ def test_only_banks_decide(routed, as_role):
     response = as_role("enterprise").post(f"/api/v1/applications/{routed['application']['id']}/decision",
                                           json={"decision": "approved"})
     assert response.status_code == 403
+
+
+def test_offers_made_before_a_tier_expired_cannot_be_selected(app, offer_request, as_role, world):
+    with app.app_context():
+        certification = db.session.get(TierCertification, world.enterprise.uscc)
+        certification.valid_until = dt.date(2020, 12, 31)  # expired since the offers were made
+        db.session.commit()
+    refused = as_role("enterprise").post(f"/api/v1/financing-requests/{offer_request['id']}/select",
+                                         json={"offer_id": offer_request["offers"][0]["id"]})
+    assert refused.status_code == 409 and "now none" in refused.json["detail"]
+    assert as_role("bank").get("/api/v1/applications").json == []
