@@ -14,7 +14,7 @@ from marketplace.auth.access import api_roles, api_user
 from marketplace.auth.models import Role
 from marketplace.bank_systems import callbacks, outbox, schemas
 from marketplace.bank_systems.models import OutboxMessage
-from marketplace.errors import NotFound
+from marketplace.errors import NotFound, one_or_404
 from marketplace.orgs.models import Bank
 
 blp = Blueprint("bank_systems_api", __name__, url_prefix="/api/v1", description="Hand-offs to banks' systems")
@@ -30,10 +30,8 @@ def messages(status: str | None = None, bank_id: int | None = None):
 
 
 def get_message(message_id: int) -> OutboxMessage:
-    message = db.session.get(OutboxMessage, message_id)
-    if message is None:
-        raise NotFound(_("No outbox message %(id)d.", id=message_id))
-    return message
+    return one_or_404(select(OutboxMessage).where(OutboxMessage.id == message_id),
+                      _("No outbox message %(id)d.", id=message_id))
 
 
 @blp.route("/outbox")
