@@ -91,6 +91,8 @@ class FinancingRequest(Base):
     lpr_effective_on: Mapped[dt.date] = mapped_column(Date)
     #: Sentences for the enterprise owner on what was left out and why.
     unmatched_reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: Why the marketplace itself moved the request (a withdrawal when the enterprise's tier expired).
+    status_reason: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -64,6 +64,9 @@ class FinancingRequestOut(ma.Schema):
     lpr_effective_on = fields.Date()
     offers = fields.List(fields.Nested(OfferOut))
     unmatched_reasons = fields.List(fields.String())
+    status_reason = fields.String(allow_none=True, metadata={
+        "description": "Why the marketplace moved the request, e.g. withdrawn when the tier it was matched for "
+                       "expired."})
     application = fields.Nested(ApplicationRefOut, allow_none=True)
     created_at = fields.DateTime()
 

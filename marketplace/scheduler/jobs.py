@@ -8,6 +8,7 @@ import datetime as dt
 from decimal import Decimal
 
 import chinese_calendar
+from flask_babel import gettext as _
 from sqlalchemy import exists, func, select
 
 from guarantees.models import Agreement, AgreementStatus, Batch, BatchStatus, Guarantee
@@ -18,7 +19,8 @@ from marketplace.bank_systems import outbox
 from marketplace.dates import SHANGHAI
 from marketplace.fees.models import SubsidySettlement
 from marketplace.financing.loans import record_event
-from marketplace.financing.models import Loan, LoanEvent, LoanEventType, LoanStatus
+from marketplace.financing.models import FinancingRequest, Loan, LoanEvent, LoanEventType, LoanStatus, RequestStatus
+from marketplace.financing.services import withdraw
 from marketplace.ledger.models import Account, JournalEntry, Party, Posting, Purpose
 
 #: 金融资产风险分类办法 (2023): a loan 90 days overdue is in default.
@@ -131,6 +133,23 @@ def subsidy_settlement(now: dt.datetime) -> str:
     db.session.add_all(made)
     total = sum((s.amount for s in made), Decimal("0.00"))
     return f"{month}: 降费奖补 of {total:,.2f} due to {len(made)} agencies"
+
+
+def tier_expiry(now: dt.datetime) -> str:
+    """Open requests whose offers were priced for a tier the enterprise no longer holds (its certification expired
+    or changed) are withdrawn, saying why: their offers can no longer be selected, and asking again shows today's."""
+    day = local_day(now)
+    stale = [request for request in db.session.scalars(
+        select(FinancingRequest).where(FinancingRequest.status == RequestStatus.OPEN).order_by(FinancingRequest.id))
+        if request.enterprise.tier_on(day) is not request.tier_at_request]
+    for request in stale:
+        withdraw(request)
+        request.status_reason = _(
+            "Withdrawn by the marketplace on %(day)s: these offers were made for a %(then)s enterprise and its "
+            "certified tier is now %(now)s. Ask again to see the offers that apply today.",
+            day=day.isoformat(), then=request.tier_at_request.value, now=request.enterprise.tier_on(day).value)
+    return f"{day}: {len(stale)} open requests withdrawn, their tier expired or changed" + \
+        (f" ({', '.join(str(r.id) for r in stale)})" if stale else "")
 
 
 def agreement_expiry(now: dt.datetime) -> str:

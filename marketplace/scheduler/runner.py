@@ -65,6 +65,8 @@ JOBS: dict[str, Job] = {job.name: job for job in [
         jobs.overdue_scan, _day),
     Job("subsidy_settlement", "02:00 Asia/Shanghai on the 1st, for the month before",
         lambda: CronTrigger(day=1, hour=2, minute=0, timezone=SHANGHAI), jobs.subsidy_settlement, _month_before),
+    Job("tier_expiry", "00:20 Asia/Shanghai, daily", lambda: CronTrigger(hour=0, minute=20, timezone=SHANGHAI),
+        jobs.tier_expiry, _day),
     Job("agreement_expiry", "00:10 Asia/Shanghai, daily",
         lambda: CronTrigger(hour=0, minute=10, timezone=SHANGHAI), jobs.agreement_expiry, _day),
 ]}

@@ -13,7 +13,7 @@ from guarantees.models import Agreement, Batch
 from marketplace import db
 from marketplace.auth.models import Role
 from marketplace.dates import SHANGHAI
-from marketplace.orgs.models import Tier
+from marketplace.orgs.models import Tier, TierCertification
 from marketplace.scheduler.jobs import working_day
 from marketplace.scheduler.models import JobRun, RunOutcome
 from marketplace.scheduler.runner import JOBS, run_job
@@ -237,3 +237,33 @@ def test_on_the_first_the_month_before_s_subsidies_are_settled_per_agency(app, s
     following = (next_first + dt.timedelta(days=32)).replace(day=1)
     with at(following, hour=2):
         assert run(app, "subsidy_settlement").detail.endswith("of 0.00 due to 0 agencies")
+
+
+# Tier expiry -----------------------------------------------------------------------------------------------------
+
+def test_open_requests_priced_for_an_expired_tier_are_withdrawn_saying_why(app, world, as_role):
+    bank = as_role("bank")
+    product = bank.post("/api/v1/products", json={
+        "name": "Plain credit", "product_type": "credit", "amount_min": "100000.00", "amount_max": "10000000.00",
+        "term_min_months": 6, "term_max_months": 36, "rate_spread_bp": 30,
+        "eligible_tiers": ["srdi", "little_giant"], "guarantee": "none"}).json
+    bank.post(f"/api/v1/products/{product['id']}/publish")
+    ask = {"amount": "2000000.00", "term_months": 12, "purpose": "Working capital"}
+    lapsing = as_role("enterprise").post("/api/v1/financing-requests", json=ask).json
+    lasting = as_role("enterprise2").post("/api/v1/financing-requests", json=ask).json
+    valid_until = dt.datetime.now(SHANGHAI).date() + dt.timedelta(days=10)
+    with app.app_context():
+        db.session.get(TierCertification, world.enterprise.uscc).valid_until = valid_until
+        db.session.commit()
+
+    with at(valid_until, hour=0, minute=20):  # the last day it counts
+        assert "0 open requests withdrawn" in run(app, "tier_expiry").detail
+    with at(valid_until + dt.timedelta(days=1), hour=0, minute=20):
+        done = run(app, "tier_expiry")
+    assert f"1 open requests withdrawn, their tier expired or changed ({lapsing['id']})" in done.detail
+    withdrawn = as_role("enterprise").get(f"/api/v1/financing-requests/{lapsing['id']}").json
+    assert withdrawn["status"] == "withdrawn"
+    assert "made for a srdi enterprise and its certified tier is now none" in withdrawn["status_reason"]
+    assert as_role("enterprise2").get(f"/api/v1/financing-requests/{lasting['id']}").json["status"] == "open"
+    page = sign_in(app, world.enterprise_user).get(f"/enterprise/requests/{lapsing['id']}")
+    assert "Ask again to see the offers that apply today." in page.text
