@@ -29,7 +29,7 @@ import random
 import statistics
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -199,40 +199,34 @@ def rate_figures(entries: int, postings: int, seconds: float, post_ms: list[floa
     }
 
 
-def time_single(app: Flask, entries: list[Entry]) -> dict[str, Any]:
-    """`post(entry)` then `db.session.commit()`, one transaction per entry."""
+def _timed(app: Flask, units: list[list[Entry]], post_unit: Callable[[list[Entry]], Any],
+           unit: str) -> dict[str, Any]:
+    """`post_unit(unit)` then `db.session.commit()` for each unit, timing the two apart."""
     post_ms, commit_ms = [], []
     with app.app_context(), observed(app) as cpu:
         started = time.perf_counter()
-        for entry in entries:
+        for entries in units:
             t0 = time.perf_counter()
-            post(entry)
+            post_unit(entries)
             t1 = time.perf_counter()
             db.session.commit()
             t2 = time.perf_counter()
             post_ms.append((t1 - t0) * 1000)
             commit_ms.append((t2 - t1) * 1000)
         seconds = time.perf_counter() - started
-    postings = sum(len(e.merged) for e in entries)
-    return rate_figures(len(entries), postings, seconds, post_ms, commit_ms, cpu, "entry")
+    count = sum(len(entries) for entries in units)
+    postings = sum(len(e.merged) for entries in units for e in entries)
+    return rate_figures(count, postings, seconds, post_ms, commit_ms, cpu, unit)
+
+
+def time_single(app: Flask, entries: list[Entry]) -> dict[str, Any]:
+    """`post(entry)` then `db.session.commit()`, one transaction per entry."""
+    return _timed(app, [[entry] for entry in entries], lambda unit: post(unit[0]), "entry")
 
 
 def time_batched(app: Flask, entries: list[Entry], batch: int) -> dict[str, Any]:
     """`post_many(batch of entries)` then `db.session.commit()`, one transaction per batch."""
-    post_ms, commit_ms = [], []
-    with app.app_context(), observed(app) as cpu:
-        started = time.perf_counter()
-        for chunk in chunks(entries, batch):
-            t0 = time.perf_counter()
-            post_many(chunk)
-            t1 = time.perf_counter()
-            db.session.commit()
-            t2 = time.perf_counter()
-            post_ms.append((t1 - t0) * 1000)
-            commit_ms.append((t2 - t1) * 1000)
-        seconds = time.perf_counter() - started
-    postings = sum(len(e.merged) for e in entries)
-    return {"batch": batch, **rate_figures(len(entries), postings, seconds, post_ms, commit_ms, cpu, "batch")}
+    return {"batch": batch, **_timed(app, list(chunks(entries, batch)), post_many, "batch")}
 
 
 def grow(app: Flask, maker: EntryMaker, target: int, batch: int) -> dict[str, Any]:

@@ -5,6 +5,7 @@ Each is idempotent: run twice for the same moment, the second finds nothing left
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from decimal import Decimal
 
 import chinese_calendar
@@ -29,6 +30,12 @@ DEFAULT_AFTER_DAYS = 90
 
 def local_day(now: dt.datetime) -> dt.date:
     return now.astimezone(SHANGHAI).date()
+
+
+def _listed(items: Iterable[object]) -> str:
+    """" (1, 2, 3)" after a count in a run's detail, or nothing."""
+    shown = ", ".join(map(str, items))
+    return f" ({shown})" if shown else ""
 
 
 def working_day(day: dt.date) -> tuple[bool, str]:
@@ -65,8 +72,7 @@ def batch_cutoff(now: dt.datetime) -> str:
                                  .order_by(Batch.id).with_for_update(of=Batch)).all()
     for batch in batches:
         submit_batch(batch)
-    return f"{day}: {len(batches)} batches submitted{note}" + (f" ({', '.join(str(b.id) for b in batches)})"
-                                                              if batches else "")
+    return f"{day}: {len(batches)} batches submitted{note}{_listed(b.id for b in batches)}"
 
 
 def working_days_after(start: dt.date, days: int) -> dt.date:
@@ -95,8 +101,8 @@ def batch_sla(now: dt.datetime) -> str:
         elif batch.sla_breached_on is None:
             batch.sla_breached_on = day
             flagged.append(batch.id)
-    return f"{day}: {len(approved)} batches approved on the agreement's 见贷即保 terms {approved or ''}, " \
-           f"{len(flagged)} flagged past their review SLA {flagged or ''}".replace(" []", "")
+    return f"{day}: {len(approved)} batches approved on the agreement's 见贷即保 terms{_listed(approved)}, " \
+           f"{len(flagged)} flagged past their review SLA{_listed(flagged)}"
 
 
 def overdue_scan(now: dt.datetime) -> str:
@@ -111,8 +117,7 @@ def overdue_scan(now: dt.datetime) -> str:
         record_event(loan, system_user(loan.application.bank), LoanEventType.DEFAULT, None,
                      overdue_since + dt.timedelta(days=DEFAULT_AFTER_DAYS), key="scheduler:default")
         defaulted.append(loan.id)
-    return f"{day}: {len(defaulted)} loans defaulted after {DEFAULT_AFTER_DAYS} days overdue" + \
-        (f" ({', '.join(map(str, defaulted))})" if defaulted else "")
+    return f"{day}: {len(defaulted)} loans defaulted after {DEFAULT_AFTER_DAYS} days overdue{_listed(defaulted)}"
 
 
 def subsidy_settlement(now: dt.datetime) -> str:
@@ -148,8 +153,7 @@ def tier_expiry(now: dt.datetime) -> str:
             "Withdrawn by the marketplace on %(day)s: these offers were made for a %(then)s enterprise and its "
             "certified tier is now %(now)s. Ask again to see the offers that apply today.",
             day=day.isoformat(), then=request.tier_at_request.value, now=request.enterprise.tier_on(day).value)
-    return f"{day}: {len(stale)} open requests withdrawn, their tier expired or changed" + \
-        (f" ({', '.join(str(r.id) for r in stale)})" if stale else "")
+    return f"{day}: {len(stale)} open requests withdrawn, their tier expired or changed{_listed(r.id for r in stale)}"
 
 
 def agreement_expiry(now: dt.datetime) -> str:
@@ -159,5 +163,5 @@ def agreement_expiry(now: dt.datetime) -> str:
         Agreement.status.in_([AgreementStatus.ACTIVE, AgreementStatus.SUSPENDED]), Agreement.valid_to < day)).all()
     for agreement in ended:
         agreement.status = AgreementStatus.EXPIRED
-    return f"{day}: {len(ended)} agreements expired" + (f" ({', '.join(a.code for a in ended)})" if ended else "")
+    return f"{day}: {len(ended)} agreements expired{_listed(a.code for a in ended)}"
 
