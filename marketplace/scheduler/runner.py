@@ -40,10 +40,9 @@ class Job:
     schedule: str
     trigger: Callable[[], BaseTrigger]
     body: Callable[[datetime], str]
-    #: The slot a run at `now` fills (runs once per slot); None for a job that may run at any time.
+    #: The slot a run at `now` fills (runs once per slot); None for a job that may run at any time (such a body
+    #: may commit as it goes, as the outbox does between sends).
     slot: Callable[[datetime], str] | None = None
-    #: The body commits as it goes (the outbox sends between transactions), so it is not wrapped in one.
-    commits_itself: bool = False
 
 
 def _day(now: datetime) -> str:
@@ -55,8 +54,7 @@ def _month_before(now: datetime) -> str:
 
 
 JOBS: dict[str, Job] = {job.name: job for job in [
-    Job("outbox_dispatch", "every 5 seconds", lambda: IntervalTrigger(seconds=5), jobs.dispatch_outbox,
-        commits_itself=True),
+    Job("outbox_dispatch", "every 5 seconds", lambda: IntervalTrigger(seconds=5), jobs.dispatch_outbox),
     Job("batch_cutoff", "16:00 Asia/Shanghai, on working days",
         lambda: CronTrigger(hour=16, minute=0, timezone=SHANGHAI), jobs.batch_cutoff, _day),
     Job("batch_sla", "16:30 Asia/Shanghai, daily", lambda: CronTrigger(hour=16, minute=30, timezone=SHANGHAI),
@@ -72,8 +70,7 @@ JOBS: dict[str, Job] = {job.name: job for job in [
 ]}
 
 #: The demo's sandbox bank sends its due callbacks (never scheduled in production).
-SANDBOX = Job("sandbox_bank", "every 3 seconds (demo only)", lambda: IntervalTrigger(seconds=3), jobs.sandbox_bank,
-              commits_itself=True)
+SANDBOX = Job("sandbox_bank", "every 3 seconds (demo only)", lambda: IntervalTrigger(seconds=3), jobs.sandbox_bank)
 
 _local_locks: dict[str, threading.Lock] = {}
 
