@@ -165,7 +165,7 @@ def _check_the_quota_bar(page: Page) -> None:
     expect(legend.locator("[data-quota=outstanding] dd")).to_have_text("¥0.00")
     expect(legend.locator("[data-quota=available] dd")).to_have_text("¥98,000,000.00")
     expect(legend.locator("[data-quota=total] dd")).to_have_text("¥100,000,000.00")
-    expect(row.locator(".quota-bar .quota-reserved")).to_have_attribute("style", "width: 2.0000%")
+    expect(row.locator(".quota-bar .quota-reserved")).to_have_attribute("width", "2.0000")
     expect(row).to_contain_text("1.00%")
 
 

@@ -187,8 +187,8 @@ def test_the_agency_sees_the_quota_bar_and_compensation_rate(browser_of, world, 
     assert re.search(r'data-quota="outstanding"><dt>.*?Outstanding</dt><dd>¥0.00</dd>', page)
     assert re.search(r'data-quota="available"><dt>.*?Available</dt><dd>¥8,000,000.00</dd>', page)
     assert re.search(r'data-quota="total"><dt>Total quota</dt><dd>¥10,000,000.00</dd>', page)
-    assert 'class="quota-seg quota-reserved" style="width: 20.0000%"' in page
-    assert 'class="quota-seg quota-available" style="width: 80.0000%"' in page
+    assert 'class="quota-seg quota-reserved" x="0.0000" y="0" width="20.0000"' in page
+    assert 'class="quota-seg quota-available" x="20.0000" y="0" width="80.0000"' in page
     assert "quota-outstanding\" style" not in page  # an empty segment is left out
     assert "0.00%" in page and "cap 3.00%" in page and "1.00%" in page
     assert "Agency 40.00%" in page and "Risk pool 20.00%" in page
