@@ -10,11 +10,11 @@ from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, String, U
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.dates import business_today
-from marketplace.db import Base, Rate, utcnow
+from marketplace.db import Audited, Base, Rate, utcnow
 from marketplace.orgs.models import Agency, Bank, enum_column
 
 
-class RiskPool(Base):
+class RiskPool(Audited, Base):
     """风险补偿资金池: a government fund that reimburses its share of each loss.
 
     The figures are kept in the same transaction as the pool's ledger entries; `balance` equals the pool's cash
@@ -59,7 +59,7 @@ AGREEMENT_TRANSITIONS: dict[AgreementStatus, frozenset[AgreementStatus]] = {
 }
 
 
-class Agreement(Base):
+class Agreement(Audited, Base):
     """总对总: one agency guarantees a bank's SRDI loans under one head-office agreement, reviewed in batches."""
 
     __tablename__ = "agreements"
@@ -148,7 +148,7 @@ class BatchStatus(enum.StrEnum):
     DECIDED = "decided"
 
 
-class Batch(Base):
+class Batch(Audited, Base):
     """批量担保: the agency reviews an agreement's loans together. One open batch per agreement."""
 
     __tablename__ = "batches"
@@ -225,7 +225,7 @@ class Guarantee(Base):
     decided_at: Mapped[dt.datetime | None]
 
 
-class PoolDeposit(Base):
+class PoolDeposit(Audited, Base):
     """Government money paid into a risk pool."""
 
     __tablename__ = "pool_deposits"

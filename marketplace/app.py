@@ -7,14 +7,16 @@ from pathlib import Path
 from typing import Any
 
 import swagger_ui_bundle
-from flask import Flask, send_from_directory
+from flask import Flask, send_from_directory, session
 from flask_babel import get_locale
 from sqlalchemy import exc as sa_exc
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from marketplace import config, db, errors
+from marketplace import config, db, errors, security
 from marketplace.api import Api, ExactJSONProvider
+from marketplace.audit import trail as audit_trail
 from marketplace.dates import SHANGHAI
-from marketplace.extensions import babel, csrf, login_manager, migrate
+from marketplace.extensions import babel, csrf, limiter, login_manager, migrate
 
 # SQLite stores our six-place rates through float; exact to well beyond six places, so the warning is noise.
 warnings.filterwarnings("ignore", message=".*support Decimal objects natively.*", category=sa_exc.SAWarning)
@@ -30,13 +32,20 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     babel.init_app(app)
     app.jinja_env.globals.update(get_locale=get_locale, shanghai=SHANGHAI)
     csrf.init_app(app)
+    security.init_app(app)
+    audit_trail.init_app(app)
     _init_login(app)
+    limiter.init_app(app)
+    if app.config["TRUSTED_PROXIES"]:
+        hops = int(app.config["TRUSTED_PROXIES"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     migrate.init_app(app, db.migrate_handle, directory=str(_migrations_dir()))
     _init_api(app)
     errors.register(app)  # after the Api, so pages stay HTML
 
     from guarantees.pool_views import bp as risk_pool_pages
     from guarantees.views import bp as guarantee_pages
+    from marketplace.audit.views import bp as audit_pages
     from marketplace.auth.views import bp as auth_pages
     from marketplace.bank_systems.views import bp as outbox_pages
     from marketplace.fees.views import bp as fee_pages
@@ -58,6 +67,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(ledger_pages)
     app.register_blueprint(outbox_pages)
     app.register_blueprint(jobs_pages)
+    app.register_blueprint(audit_pages)
     if app.config["PROFILE"] != "production":
         from marketplace.bank_systems.sandbox import bp as sandbox_bank
 
@@ -76,6 +86,8 @@ def _migrations_dir() -> Path:
 
 def _init_login(app: Flask) -> None:
     from marketplace.auth.models import User
+    from marketplace.auth.services import web_session_is_live
+    from marketplace.auth.views import SESSION_TOKEN
 
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
@@ -83,12 +95,17 @@ def _init_login(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(user_id: str) -> User | None:
+        """The signed-in user, while the browser's WebSession is live (signing out ends it everywhere at once)."""
         user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
-        return user if user is not None and user.active else None
+        if user is None or not user.active or not web_session_is_live(user.id, session.get(SESSION_TOKEN)):
+            return None
+        audit_trail.act_as(user)
+        return user
 
 
 def _init_api(app: Flask) -> None:
     from guarantees.api import blp as guarantees_api
+    from marketplace.audit.api import blp as audit_api
     from marketplace.auth.api import blp as auth_api
     from marketplace.bank_systems.api import blp as bank_systems_api
     from marketplace.fees.api import blp as fees_api
@@ -105,7 +122,7 @@ def _init_api(app: Flask) -> None:
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.register_blueprint(health)
     for blueprint in (auth_api, orgs_api, lpr_api, products_api, financing_api, guarantees_api, registry_api,
-                      fees_api, ledger_api, bank_systems_api):
+                      fees_api, ledger_api, bank_systems_api, audit_api):
         api.register_blueprint(blueprint)
         csrf.exempt(blueprint)  # bearer tokens, never cookies, authenticate the API
 

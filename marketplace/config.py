@@ -18,6 +18,13 @@ DEFAULTS = {
     "SESSION_COOKIE_SAMESITE": "Lax",
     "WTF_CSRF_TIME_LIMIT": None,
     "MAX_CONTENT_LENGTH": 10 * 1024 * 1024,
+    # Failed sign-ins (marketplace.auth.throttle): in this process's memory unless MARKETPLACE_RATELIMIT_STORAGE_URI
+    # names a shared store (redis://host:6379/0), which every production deployment with several processes needs.
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "RATELIMIT_STRATEGY": "moving-window",
+    "RATELIMIT_HEADERS_ENABLED": True,
+    # Behind a reverse proxy, how many X-Forwarded-For hops to trust for the client's address (0: none).
+    "TRUSTED_PROXIES": 0,
     # Hand-offs to banks' systems (marketplace.bank_systems.outbox).
     "OUTBOX_CONNECT_TIMEOUT_S": 3.05,
     "OUTBOX_READ_TIMEOUT_S": 10.0,

@@ -69,6 +69,10 @@ class Base(DeclarativeBase):
     type_annotation_map = {dt.datetime: UTCDateTime(), Decimal: Money()}
 
 
+class Audited:
+    """Mixin: every insert, update and delete of the model is written to the audit trail (marketplace.audit)."""
+
+
 def _scope() -> int:
     # One session per application context (so per request), per thread outside one.
     if has_app_context():

@@ -10,7 +10,8 @@ from guarantees.models import (
     RecoveryAllocation,
     RiskPool,
 )
-from marketplace.auth.models import ApiToken, User
+from marketplace.audit.models import AuditEntry
+from marketplace.auth.models import ApiToken, User, WebSession
 from marketplace.bank_systems.models import BankCallback, OutboxAttempt, OutboxMessage, SandboxCase
 from marketplace.fees.models import FeeRule, SubsidySettlement
 from marketplace.financing.models import Application, FinancingRequest, Loan, LoanEvent, Offer
@@ -22,10 +23,9 @@ from marketplace.scheduler.models import JobRun
 from products.models import Product, ProductRegion, ProductTier
 
 __all__ = [
-    "Account", "Agency", "Agreement", "ApiToken", "Application", "Bank", "BankCallback", "Batch", "Enterprise",
-    "FeeRule", "FinancingRequest", "Guarantee", "IdempotencyRecord", "JobRun", "JournalEntry", "Loan", "LoanEvent",
-    "LossAllocation", "LprRate", "Offer", "Organization", "OutboxAttempt", "OutboxMessage", "PoolClaim",
+    "Account", "Agency", "Agreement", "ApiToken", "Application", "AuditEntry", "Bank", "BankCallback", "Batch",
+    "Enterprise", "FeeRule", "FinancingRequest", "Guarantee", "IdempotencyRecord", "JobRun", "JournalEntry", "Loan",
+    "LoanEvent", "LossAllocation", "LprRate", "Offer", "Organization", "OutboxAttempt", "OutboxMessage", "PoolClaim",
     "PoolDeposit", "Posting", "Product", "ProductRegion", "ProductTier", "RecoveryAllocation", "RiskPool",
-    "SandboxCase", "SubsidySettlement",
-    "TierCertification", "TierImport", "User",
+    "SandboxCase", "SubsidySettlement", "TierCertification", "TierImport", "User", "WebSession",
 ]

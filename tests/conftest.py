@@ -112,6 +112,16 @@ def _rolled_back(request: pytest.FixtureRequest) -> Iterator[None]:
         connection.close()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits(request: pytest.FixtureRequest) -> None:
+    """Failed sign-ins counted in one test never throttle the next (they share one app and its memory store)."""
+    if "app" in request.fixturenames:
+        from marketplace.extensions import limiter
+
+        with request.getfixturevalue("app").app_context():
+            limiter.reset()
+
+
 @pytest.fixture
 def client(app: Flask):
     return app.test_client()

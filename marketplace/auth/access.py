@@ -10,6 +10,7 @@ from flask import g, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from marketplace.audit import trail as audit
 from marketplace.auth.models import ApiToken, Role, User
 from marketplace.auth.services import user_for_token
 from marketplace.errors import Forbidden, NotAuthenticated
@@ -24,6 +25,7 @@ def api_user() -> User:
         if scheme.lower() != "bearer" or not token.strip():
             raise NotAuthenticated(_("Send Authorization: Bearer <token>; get one from POST /api/v1/auth/token."))
         g.api_user, g.api_token = user_for_token(token.strip())
+        audit.act_as(g.api_user)
     return g.api_user
 
 

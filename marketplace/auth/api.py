@@ -7,9 +7,11 @@ from sqlalchemy import select
 
 from marketplace import db
 from marketplace.api import Blueprint, page_of, paginate
+from marketplace.audit import trail as audit
 from marketplace.auth import schemas, services
 from marketplace.auth.access import api_roles, api_token, api_user
 from marketplace.auth.models import Role, User
+from marketplace.auth.throttle import throttled
 from marketplace.errors import NotAuthenticated
 
 blp = Blueprint("auth_api", __name__, url_prefix="/api/v1", description="Tokens and user accounts")
@@ -18,15 +20,21 @@ blp = Blueprint("auth_api", __name__, url_prefix="/api/v1", description="Tokens 
 @blp.route("/auth/token")
 class Token(MethodView):
     @blp.doc(security=[])
+    @throttled
     @blp.arguments(schemas.TokenIn)
     @blp.response(200, schemas.TokenOut)
+    @blp.alt_response(429, description="Over 10 failed attempts in a minute for this user name from this address.")
     def post(self, data):
         """Exchange a user name and password for a bearer token."""
         user = services.authenticate(data["username"], data["password"])
         if user is None:
+            audit.record("user.sign_in_failed", "user", None, {"username": data["username"][:80], "via": "api"})
+            db.session.commit()
             raise NotAuthenticated(_("Wrong user name or password."))
         ttl = int(current_app.config["TOKEN_TTL_SECONDS"])
-        plain, _token = services.issue_token(user, ttl)
+        plain, token = services.issue_token(user, ttl)
+        audit.act_as(user)
+        audit.record("user.token_issued", "user", user.id, {"token_id": token.id})
         db.session.commit()
         return {"access_token": plain, "token_type": "Bearer", "expires_in": ttl}
 
@@ -37,7 +45,9 @@ class RevokeToken(MethodView):
     @blp.response(204)
     def post(self):
         """Revoke the token this request is made with; it stops working at once."""
-        services.revoke_token(api_token())
+        token = api_token()
+        services.revoke_token(token)
+        audit.record("user.token_revoked", "user", token.user_id, {"token_id": token.id})
         db.session.commit()
 
 

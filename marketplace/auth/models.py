@@ -9,7 +9,7 @@ from flask_login import UserMixin
 from sqlalchemy import CheckConstraint, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from marketplace.db import Base, utcnow
+from marketplace.db import Audited, Base, utcnow
 from marketplace.orgs.models import Organization, OrgKind, enum_column
 
 
@@ -25,7 +25,7 @@ class Role(enum.StrEnum):
         return None if self is Role.ADMIN else OrgKind(self.value)
 
 
-class User(UserMixin, Base):
+class User(UserMixin, Audited, Base):
     __tablename__ = "users"
     __table_args__ = (
         CheckConstraint("(role = 'admin') = (organization_id IS NULL)", name="admin_has_no_organization"),
@@ -62,3 +62,17 @@ class ApiToken(Base):
     revoked_at: Mapped[dt.datetime | None]
 
     user: Mapped[User] = relationship(lazy="joined")
+
+
+class WebSession(Base):
+    """A signed-in browser. Its cookie carries a token whose SHA-256 is kept here; signing out ends the row, so a
+    copy of the cookie stops working at once (a signed cookie alone would stay valid until it expired)."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[dt.datetime | None]
+    address: Mapped[str | None] = mapped_column(String(64))

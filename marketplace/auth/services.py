@@ -9,21 +9,37 @@ import secrets
 from flask_babel import gettext as _
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
+from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 from marketplace import db
-from marketplace.auth.models import ApiToken, Role, User
+from marketplace.auth.models import ApiToken, Role, User, WebSession
 from marketplace.errors import Conflict, NotAuthenticated, ValidationFailed
 from marketplace.orgs.models import Agency, Bank, Organization
 
 #: Werkzeug's scrypt (n=2^15, r=8, p=1): memory-hard, salted, and needs no extra dependency.
 PASSWORD_METHOD = "scrypt"
 MIN_PASSWORD_LENGTH = 10
+#: The 30,000 most common passwords of leaked password lists, as zxcvbn ships them.
+COMMON_PASSWORDS = frozenset(FREQUENCY_LISTS["passwords"])
 # Checked against when the password is unknown, so a wrong user name costs as long as a wrong password.
 _DUMMY_HASH = generate_password_hash("not-a-real-password", method=PASSWORD_METHOD)
 
 
 def hash_password(password: str) -> str:
     return generate_password_hash(password, method=PASSWORD_METHOD)
+
+
+def password_problems(password: str, username: str = "") -> list[str]:
+    """Why `password` may not be used (empty when it may): at least 10 characters, not a common password."""
+    problems = []
+    if len(password) < MIN_PASSWORD_LENGTH:
+        problems.append(_("Use at least %(n)d characters.", n=MIN_PASSWORD_LENGTH))
+    folded = password.strip().lower()
+    if folded in COMMON_PASSWORDS or len(set(folded)) < 3:
+        problems.append(_("This is one of the most common passwords; choose one that is harder to guess."))
+    elif username and username.strip().lower() in folded:
+        problems.append(_("Do not put your user name in your password."))
+    return problems
 
 
 def authenticate(username: str, password: str) -> User | None:
@@ -58,6 +74,31 @@ def user_for_token(plain: str) -> tuple[User, ApiToken]:
     return token.user, token
 
 
+def start_web_session(user: User, address: str | None) -> str:
+    """A signed-in browser: → the token its session cookie carries (only the token's digest is stored)."""
+    plain = secrets.token_urlsafe(32)
+    db.session.add(WebSession(user_id=user.id, token_hash=_token_digest(plain), address=(address or "")[:64] or None))
+    db.session.flush()
+    return plain
+
+
+def web_session_is_live(user_id: int, plain: str | None) -> bool:
+    if not plain:
+        return False
+    found = db.session.scalar(select(WebSession.id).where(
+        WebSession.token_hash == _token_digest(plain), WebSession.user_id == user_id, WebSession.ended_at.is_(None)))
+    return found is not None
+
+
+def end_web_session(plain: str | None) -> None:
+    if plain:
+        live = db.session.scalar(select(WebSession).where(WebSession.token_hash == _token_digest(plain),
+                                                          WebSession.ended_at.is_(None)))
+        if live is not None:
+            live.ended_at = db.utcnow()
+            db.session.flush()
+
+
 def revoke_token(token: ApiToken) -> None:
     if token.revoked_at is None:
         token.revoked_at = db.utcnow()
@@ -70,8 +111,8 @@ def create_user(username: str, password: str, role: Role, organization_id: int |
     organization = db.session.get(Organization, organization_id) if organization_id is not None else None
     if organization_id is not None and organization is None:
         errors["organization_id"] = [_("No organisation %(id)d.", id=organization_id)]
-    if len(password) < MIN_PASSWORD_LENGTH:
-        errors["password"] = [_("Use at least %(n)d characters.", n=MIN_PASSWORD_LENGTH)]
+    if problems := password_problems(password, username):
+        errors["password"] = problems
     if role is Role.ADMIN and organization is not None:
         errors["organization_id"] = [_("The admin belongs to no organisation; leave this out.")]
     if role is not Role.ADMIN and "organization_id" not in errors:

@@ -7,8 +7,10 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
 from marketplace import db
-from marketplace.auth.models import Role
-from marketplace.auth.services import authenticate
+from marketplace.audit import trail as audit
+from marketplace.auth import services
+from marketplace.auth.models import Role, User
+from marketplace.auth.throttle import throttled
 
 bp = Blueprint("auth", __name__)
 
@@ -27,6 +29,8 @@ def _safe_next(target: str | None) -> str | None:
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return None
+    if "\\" in target or any(ord(char) < 0x20 for char in target):  # browsers take a backslash for a slash
+        return None
     return target
 
 
@@ -41,18 +45,33 @@ def index():
     return redirect(url_for("auth.login"))
 
 
+#: The session key holding the token of this browser's WebSession.
+SESSION_TOKEN = "web_session"
+
+
+def sign_in(user: User) -> None:
+    """Sign this browser in as `user`, in a new session: nothing from before carries over. The caller commits."""
+    session.clear()
+    login_user(user)
+    audit.act_as(user)
+    session[SESSION_TOKEN] = services.start_web_session(user, request.remote_addr)
+    audit.record("user.signed_in", "user", user.id)
+
+
 @bp.route("/login", methods=["GET", "POST"])
+@throttled
 def login():
     error = None
     username = ""
     if request.method == "POST":
-        username = request.form.get("username", "").strip()
-        user = authenticate(username, request.form.get("password", ""))
+        username = request.form.get("username", "").strip()[:80]
+        user = services.authenticate(username, request.form.get("password", ""))
         if user is None:
             error = _("Wrong user name or password.")
+            audit.record("user.sign_in_failed", "user", None, {"username": username})
+            db.session.commit()
         else:
-            session.clear()  # a new session on every login
-            login_user(user)
+            sign_in(user)
             db.session.commit()
             return redirect(_safe_next(request.args.get("next")) or home_url())
     status = 401 if error else 200
@@ -61,6 +80,10 @@ def login():
 
 @bp.post("/logout")
 def logout():
+    if current_user.is_authenticated:
+        services.end_web_session(session.get(SESSION_TOKEN))
+        audit.record("user.signed_out", "user", current_user.id)
+        db.session.commit()
     logout_user()
     session.clear()
     flash(_("You are signed out."))

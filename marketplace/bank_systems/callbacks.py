@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from guarantees.services import GuaranteeUnavailable
 from marketplace import db
+from marketplace.audit import trail as audit
 from marketplace.auth.services import system_user
 from marketplace.bank_systems.models import BankCallback, CallbackOutcome
 from marketplace.bank_systems.schemas import CallbackIn
@@ -133,6 +134,7 @@ def _apply(bank: Bank, data: dict[str, Any], receipt: BankCallback) -> Received:
     if application is None:
         raise NotFound(_("No application %(id)d was sent to your bank.", id=data["application_id"]))
     user = system_user(bank)
+    audit.act_as(user)
     kind = data["type"]
     refused = None
     if kind in APPLICATION_EVENTS:

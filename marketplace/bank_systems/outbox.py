@@ -26,6 +26,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from marketplace import db
+from marketplace.audit import trail as audit
 from marketplace.auth.models import User
 from marketplace.bank_systems.models import AttemptOutcome, MessageStatus, OutboxAttempt, OutboxMessage
 from marketplace.errors import Conflict
@@ -193,6 +194,7 @@ def redrive(message: OutboxMessage, user: User) -> OutboxMessage:
     message.redrives += 1
     message.redriven_by_id, message.redriven_at = user.id, db.utcnow()
     db.session.flush()
+    audit.record("outbox_message.redriven", "outbox_message", message.id, {"redrives": message.redrives})
     return message
 
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from marketplace.db import Base, utcnow
+from marketplace.db import Audited, Base, utcnow
 from marketplace.fees import rules
 from marketplace.orgs.models import enum_column
 
@@ -20,7 +20,7 @@ class EffectKind(enum.StrEnum):
     FISCAL_SUBSIDY_SHARE = rules.SUBSIDY
 
 
-class FeeRule(Base):
+class FeeRule(Audited, Base):
     __tablename__ = "fee_rules"
     __table_args__ = (
         CheckConstraint("valid_to IS NULL OR valid_from <= valid_to", name="dates_ordered"),
@@ -64,7 +64,7 @@ class FeeRule(Base):
             budget_left=None if self.budget is None else self.budget - self.subsidy_granted)
 
 
-class SubsidySettlement(Base):
+class SubsidySettlement(Audited, Base):
     """降费奖补 owed to one agency for one month, as the ledger recorded it: what the fiscal fund settles monthly.
     Made by the scheduler on the 1st for the month before, once (one row per agency and month)."""
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from marketplace.db import Base, Rate, utcnow
+from marketplace.db import Audited, Base, Rate, utcnow
 from marketplace.orgs.models import Bank, Enterprise, Tier, enum_column
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ class LoanEventType(enum.StrEnum):
     RECOVERY = "recovery"
 
 
-class FinancingRequest(Base):
+class FinancingRequest(Audited, Base):
     __tablename__ = "financing_requests"
     __table_args__ = (
         CheckConstraint("amount > 0", name="amount_positive"),
@@ -135,7 +135,7 @@ class Offer(Base):
     request: Mapped[FinancingRequest] = relationship(back_populates="offers")
 
 
-class Application(Base):
+class Application(Audited, Base):
     """A request routed to the bank of the offer the enterprise selected."""
 
     __tablename__ = "applications"
@@ -164,7 +164,7 @@ class Application(Base):
                                                        viewonly=True, lazy="selectin")
 
 
-class Loan(Base):
+class Loan(Audited, Base):
     __tablename__ = "loans"
     __table_args__ = (
         CheckConstraint("principal > 0 AND outstanding >= 0 AND outstanding <= principal", name="amounts"),
@@ -186,7 +186,7 @@ class Loan(Base):
     application: Mapped[Application] = relationship(back_populates="loan")
 
 
-class LoanEvent(Base):
+class LoanEvent(Audited, Base):
     """What happened to a loan, as reported by its bank: kept for the record, in order."""
 
     __tablename__ = "loan_events"

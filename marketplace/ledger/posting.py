@@ -22,6 +22,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from marketplace import db
+from marketplace.audit import trail as audit
 from marketplace.errors import Conflict, NotFound
 from marketplace.ledger.models import Account, EntryKind, JournalEntry, Party, Posting, Purpose
 from marketplace.money import FEN, to_fen
@@ -225,4 +226,6 @@ def reverse(entry_id: int, key: str, occurred_on: dt.date, memo: str) -> tuple[J
     entry_id, posted = post(Entry(key=key, kind=EntryKind.REVERSAL, ref=original.ref, occurred_on=occurred_on,
                                   lines=[(p.account_id, -p.amount) for p in original.postings], memo=memo,
                                   reverses_id=original.id))
+    if posted:
+        audit.record("journal_entry.reversed", "journal_entry", original.id, {"reversal_id": entry_id, "memo": memo})
     return db.session.get(JournalEntry, entry_id), posted

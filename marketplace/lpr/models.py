@@ -6,10 +6,10 @@ from decimal import Decimal
 from sqlalchemy import CheckConstraint, Date
 from sqlalchemy.orm import Mapped, mapped_column
 
-from marketplace.db import Base, Rate, utcnow
+from marketplace.db import Audited, Base, Rate, utcnow
 
 
-class LprRate(Base):
+class LprRate(Audited, Base):
     """The loan prime rates published by the PBoC on the 20th of each month; loans price as LPR + spread."""
 
     __tablename__ = "lpr_rates"

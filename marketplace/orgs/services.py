@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from marketplace import db
+from marketplace.audit import trail as audit
 from marketplace.auth.models import Role, User
 from marketplace.auth.services import create_user
 from marketplace.errors import Conflict
@@ -64,6 +65,9 @@ def certify(uscc: str, tier: Tier, valid_until: dt.date | None, *, by_user_id: i
             source_import_id: int | None = None) -> TierCertification:
     """Record the province's certified tier for a USCC (replacing any earlier certification)."""
     certify_many([(uscc, tier, valid_until)], by_user_id=by_user_id, source_import_id=source_import_id)
+    # The upsert is set-based, so the ORM's audit hook does not see it; an import is audited as its TierImport.
+    audit.record("tier_certification.set", "tier_certification", None,
+                 {"uscc": uscc, "tier": tier, "valid_until": valid_until})
     return db.session.get(TierCertification, uscc, populate_existing=True)
 
 

@@ -1,10 +1,10 @@
 """Self-registration page for enterprises."""
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import login_user
 
 from marketplace import db
+from marketplace.auth.views import sign_in
 from marketplace.errors import DomainError
 from marketplace.forms import failed, load_form
 from marketplace.orgs import services
@@ -25,9 +25,8 @@ def register():
             except DomainError as error:
                 errors = failed(error)
             else:
+                sign_in(user)
                 db.session.commit()
-                session.clear()
-                login_user(user)
                 flash(_("Welcome, %(name)s. Your certified tier in force: %(tier)s.", name=enterprise.name,
                         tier=enterprise.tier.value))
                 return redirect(url_for("financing.new_request"))

@@ -26,6 +26,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from marketplace import db
+from marketplace.audit import trail as audit
 from marketplace.dates import SHANGHAI
 from marketplace.scheduler import jobs
 from marketplace.scheduler.models import JobRun, RunOutcome
@@ -115,6 +116,7 @@ def run_job(app: Flask, job: Job, now: datetime | None = None) -> JobRun | None:
     with app.app_context(), advisory_lock(app, job.name) as got:
         if not got:
             return None
+        audit.act_as_system(f"scheduler:{job.name}")
         now = now or db.utcnow()
         slot = job.slot(now) if job.slot else None
         run = JobRun(job=job.name, slot=slot, started_at=db.utcnow(), outcome=RunOutcome.OK)
