@@ -7,7 +7,7 @@ export FLASK_APP := wsgi
 # PostgreSQL for the second half of `make test`; each run creates and drops its own database there.
 TEST_PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-sqlite test-postgresql lint bench clean
+.PHONY: run test test-sqlite test-postgresql lint audit bench clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ test-postgresql: $(BIN)/.installed
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
+
+# Known vulnerabilities in the installed packages (PyPI's advisory data); fails when one is found.
+audit: $(BIN)/.installed
+	$(BIN)/pip-audit --local --skip-editable --progress-spinner off
 
 # Matching latency at 1,000 and 10,000 published products (SIZES="1000 10000 100000" for more), then the decision
 # of a 5,000-item guarantee batch with 50 exclusions, then ledger posting rates and the trial balance up to 1,000,000
