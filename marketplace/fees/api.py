@@ -5,15 +5,16 @@ from flask.views import MethodView
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from guarantees.models import Agreement
+from guarantees.models import Agreement, Guarantee
 from guarantees.services import visible_agreements
 from marketplace import db
 from marketplace.api import Blueprint, page_of, paginate
 from marketplace.auth.access import api_roles, api_user
-from marketplace.auth.models import Role
+from marketplace.auth.models import Role, User
 from marketplace.errors import ValidationFailed
 from marketplace.fees import schemas, services
 from marketplace.fees.models import FeeRule, SubsidySettlement
+from marketplace.financing.models import Application, FinancingRequest
 
 blp = Blueprint("fees_api", __name__, url_prefix="/api/v1", description="Fee-reduction rules (降费奖补)")
 
@@ -63,12 +64,30 @@ class Preview(MethodView):
     @blp.response(200, schemas.PreviewOut)
     def post(self, data):
         """The fee for a loan before and after the rules in force, and the trail of rules that applied.
-        Agencies and banks preview under their own agreements."""
+        Agencies and banks preview under their own agreements, for their own customers."""
         user = api_user()
-        if user.role is not Role.ADMIN and db.session.scalar(visible_agreements(user).where(
-                Agreement.id == data["agreement_id"])) is None:
-            raise ValidationFailed(errors={"agreement_id": [_("No agreement %(id)d.", id=data["agreement_id"])]})
+        if user.role is not Role.ADMIN:
+            # Another organisation's agreement, or an enterprise that is not the caller's customer, is refused
+            # exactly as a missing one: the preview would tell its tier and whether it ever borrowed.
+            errors = {}
+            if db.session.scalar(visible_agreements(user).where(Agreement.id == data["agreement_id"])) is None:
+                errors["agreement_id"] = [_("No agreement %(id)d.", id=data["agreement_id"])]
+            if not _is_customer(user, data["enterprise_id"]):
+                errors["enterprise_id"] = [_("No enterprise %(id)d.", id=data["enterprise_id"])]
+            if errors:
+                raise ValidationFailed(errors=errors)
         return services.preview(data)
+
+
+def _is_customer(user: User, enterprise_id: int) -> bool:
+    """A bank's customers applied to it; an agency's have a guarantee under one of its agreements."""
+    if user.role is Role.BANK:
+        query = select(Application.id).join(Application.request).where(
+            Application.bank_id == user.organization_id, FinancingRequest.enterprise_id == enterprise_id)
+    else:
+        query = select(Guarantee.id).where(Guarantee.enterprise_id == enterprise_id, Guarantee.agreement_id.in_(
+            visible_agreements(user).with_only_columns(Agreement.id).scalar_subquery()))
+    return db.session.scalar(query.limit(1)) is not None
 
 
 @blp.route("/subsidy-settlements")

@@ -99,8 +99,9 @@ def select_offer(request_id: int):
 @bp.post("/enterprise/requests/<int:request_id>/withdraw")
 @page_roles(Role.ENTERPRISE)
 def withdraw(request_id: int):
+    financing_request = services.get_request(current_user, request_id)  # 404 for another enterprise's request
     try:
-        services.withdraw(services.get_request(current_user, request_id))
+        services.withdraw(financing_request)
     except DomainError as error:
         db.session.rollback()
         flash(error.detail, "error")

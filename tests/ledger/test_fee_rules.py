@@ -134,8 +134,19 @@ def test_the_preview_shows_the_fee_before_and_after_with_the_trail(scheme, as_ro
         "days": 365}
     assert [(s["name"], s["outcome"]) for s in preview.json["trail"]] == [("SRDI fee cap", "applied"),
                                                                          ("降费奖补", "applied")]
-    assert as_role("agency").post("/api/v1/fee-rules/preview", json=body).status_code == 200
     assert as_role("bank2").post("/api/v1/fee-rules/preview", json=body).status_code == 422  # not its agreement
+
+
+def test_banks_and_agencies_preview_only_for_their_own_customers(scheme, as_role, world):
+    made = scheme(loans=1)
+    customer = as_role("bank").get(f"/api/v1/loans/{made['loans'][0]}").json["enterprise_id"]
+    body = {"enterprise_id": customer, "agreement_id": made["agreement"]["id"], "amount": "1000000.00",
+            "term_months": 12}
+    for who in ("bank", "agency"):
+        assert as_role(who).post("/api/v1/fee-rules/preview", json=body).status_code == 200
+        stranger = as_role(who).post("/api/v1/fee-rules/preview", json={**body, "enterprise_id": world.enterprise.id})
+        assert stranger.status_code == 422
+        assert stranger.json["errors"] == {"enterprise_id": [f"No enterprise {world.enterprise.id}."]}
     missing = as_role("admin").post("/api/v1/fee-rules/preview", json={**body, "enterprise_id": 999999})
     assert missing.status_code == 422 and "enterprise_id" in missing.json["errors"]
 
