@@ -1,0 +1,315 @@
+"""The world of the authorization matrix (issue 7): every kind of object the API and the pages address, each owned
+by the FIRST tenant of its kind (bank, agency, enterprise), beside a second tenant of each kind who must not reach
+them.
+
+The world is built once per run, through the API as its users would, in a database of its own (like the
+concurrency tests' databases); every cell of the matrix then runs inside a transaction on one connection that is
+rolled back afterwards, so a cell that publishes, withdraws or revokes changes nothing for the next one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from stdnum.cn import uscc
+from werkzeug.security import generate_password_hash
+
+from marketplace import db
+from marketplace.auth.models import Role, User
+from marketplace.bank_systems.models import MessageStatus, OutboxMessage
+from marketplace.dates import business_today
+from marketplace.fees.models import SubsidySettlement
+from marketplace.lpr.services import set_rates
+from marketplace.orgs.models import AgencyKind, Bank, EnterpriseSize, Tier
+from marketplace.orgs.services import certify, create_agency, create_bank, create_enterprise
+from tests.pages import PASSWORD, csrf_token
+
+#: Who knocks, in the order of the matrix's columns.
+ACTORS = ("anonymous", "admin", "bank", "bank2", "agency", "agency2", "enterprise", "enterprise2")
+#: The organisation each signed-in actor belongs to (the admin belongs to none).
+ORGANISATION = {"bank": "bank", "bank2": "bank2", "agency": "agency", "agency2": "agency2",
+                "enterprise": "enterprise", "enterprise2": "enterprise2"}
+ROLE = {"admin": Role.ADMIN, "bank": Role.BANK, "bank2": Role.BANK, "agency": Role.AGENCY, "agency2": Role.AGENCY,
+        "enterprise": Role.ENTERPRISE, "enterprise2": Role.ENTERPRISE}
+#: The second tenant of each kind, who must never read the first tenants' objects.
+SECOND_TENANTS = ("bank2", "agency2", "enterprise2")
+#: A password that passes the strength rules, for users and enterprises the cells create.
+STRONG_PASSWORD = "Lantern-river-47-maple"
+BANK_SYSTEM_URL = "https://bank-one.example/api"
+
+PLAIN_PRODUCT = {"name": "Matrix plain credit", "product_type": "credit", "amount_min": "100000.00",
+                 "amount_max": "5000000.00", "term_min_months": 6, "term_max_months": 36, "rate_spread_bp": 30,
+                 "eligible_tiers": ["srdi", "little_giant"], "guarantee": "none"}
+GUARANTEED_PRODUCT = {**PLAIN_PRODUCT, "name": "Matrix guaranteed credit", "rate_spread_bp": 20,
+                      "guarantee": "required"}
+REQUEST = {"amount": "1000000.00", "term_months": 12, "purpose": "Working capital"}
+#: What the first enterprise's requests say they are for: nobody but its banks and agency may read it.
+FIRST_PURPOSE = "Matrix first enterprise: new CNC line"
+FEE_RULE = {"name": "Matrix SRDI fee cap", "priority": 10, "stackable": True, "valid_from": "2025-01-01",
+            "conditions": {"tiers": ["srdi", "little_giant"]}, "effect": {"kind": "cap_fee_rate", "value": "0.0050"}}
+
+
+def agreement_body(code: str, bank_id: int) -> dict[str, Any]:
+    today = business_today()
+    return {"code": code, "bank_id": bank_id, "valid_from": (today - dt.timedelta(days=1)).isoformat(),
+            "valid_to": (today + dt.timedelta(days=365)).isoformat(), "total_quota": "50000000.00",
+            "per_enterprise_cap": "20000000.00", "per_loan_cap": "5000000.00", "fee_rate": "0.0100",
+            "shares": {"agency": "0.80", "bank": "0.20", "reguarantee": "0", "risk_pool": "0"},
+            "compensation_cap_rate": "0.05", "eligible_tiers": ["srdi", "little_giant"],
+            "eligible_product_types": ["credit"]}
+
+
+def new_uscc(n: int) -> str:
+    base = f"91330106MX{n:07d}"
+    return base + uscc.calc_check_digit(base)
+
+
+def tier_list_csv(*usccs: str) -> bytes:
+    return ("uscc,tier,valid_until\n" + "".join(f"{code},srdi,2099-12-31\n" for code in usccs)).encode()
+
+
+@dataclass
+class Browser:
+    """What a signed-in (or anonymous) browser holds: its session cookie and the CSRF token of that session."""
+
+    cookie: str
+    csrf: str
+
+
+@dataclass
+class MatrixWorld:
+    app: Flask
+    #: Organisations: bank, bank2, agency, agency2, enterprise, enterprise2 → id.
+    org: dict[str, int] = field(default_factory=dict)
+    #: Actor → user name and bearer token.
+    usernames: dict[str, str] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)
+    browsers: dict[str, Browser] = field(default_factory=dict)
+    #: Account ids each organisation owns (for checking that a party reads only its own postings).
+    accounts_of: dict[str, set[int]] = field(default_factory=dict)
+    account_codes_of: dict[str, set[str]] = field(default_factory=dict)
+    #: Agreement ids each agency proposed.
+    agreements_of: dict[str, set[int]] = field(default_factory=dict)
+    bank_code: str = ""
+    bank_secret: str = ""
+    enterprise_uscc: str = ""
+    # The objects, all the first tenant's (ids).
+    product: int = 0  # published, no guarantee
+    guaranteed_product: int = 0  # published, guarantee required
+    draft: int = 0  # a draft
+    product2: int = 0  # bank2's, published
+    pool: int = 0
+    rule: int = 0
+    tier_import: int = 0
+    agreement: int = 0  # agency → bank, active
+    pending: int = 0  # agency → bank, waiting for the bank's countersignature
+    suspended: int = 0  # agency → bank, suspended
+    agreement2: int = 0  # agency2 → bank2, active
+    request: int = 0  # the enterprise's open request
+    offer: int = 0  # an offer of that request (bank's plain product)
+    request2: int = 0  # enterprise2's open request
+    application: int = 0  # submitted to bank, no guarantee
+    loan: int = 0  # bank's loan to the enterprise, no guarantee, approved (not yet disbursed)
+    guaranteed_loan: int = 0  # guaranteed by `agreement`, disbursed (its fee is in the ledger)
+    batch_decided: int = 0
+    batch_submitted: int = 0
+    batch_open: int = 0
+    fee_entry: int = 0  # the journal entry of the guaranteed loan's fee
+    agency_account: int = 0  # the agency's fee-income account
+    enterprise_account: int = 0  # the enterprise's fee account
+    message: int = 0  # a dead outbox message to bank's system
+
+    def client(self) -> FlaskClient:
+        return self.app.test_client()
+
+    def private_marks(self) -> list[str]:
+        """Words only the first tenants (and the admin) may ever read: the bank's draft, the agency's agreement
+        codes, the enterprise's name, USCC and what it borrows for. No answer to a second tenant may hold them."""
+        return ["Matrix draft", "MX-ACTIVE", "MX-PENDING", "MX-SUSPENDED", "Matrix Enterprise 1",
+                self.enterprise_uscc, FIRST_PURPOSE]
+
+
+class _Api:
+    """Calls the API during the build, asserting each call does what the build needs."""
+
+    def __init__(self, world: MatrixWorld) -> None:
+        self.world = world
+        self.client = world.client()
+
+    def __call__(self, who: str, method: str, path: str, expect: int = 200, **kwargs: Any) -> Any:
+        headers = {"Authorization": f"Bearer {self.world.tokens[who]}", **kwargs.pop("headers", {})}
+        response = self.client.open(path, method=method, headers=headers, **kwargs)
+        assert response.status_code == expect, (who, method, path, response.status_code, response.get_data(True))
+        return response.json
+
+
+def _organisations_and_users(world: MatrixWorld) -> None:
+    fast_hash = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
+    with world.app.app_context():
+        bank = create_bank("Matrix Bank One", "MXBANK1", BANK_SYSTEM_URL)
+        bank2 = create_bank("Matrix Bank Two", "MXBANK2")
+        create_bank("Sandbox Bank", "SANDBOX")  # the demo's sandbox bank answers POST /sandbox-bank/applications
+        agency = create_agency("Matrix Agency One", "MXAG1", AgencyKind.LOCAL)
+        agency2 = create_agency("Matrix Agency Two", "MXAG2", AgencyKind.LOCAL)
+        enterprises = []
+        for n in (1, 2):
+            enterprise = create_enterprise(
+                name=f"Matrix Enterprise {n}", uscc=new_uscc(n), region_code="330106", industry_code="C3811",
+                size=EnterpriseSize.SMALL, annual_revenue=Decimal("50000000.00"), rd_expense=Decimal("4000000.00"),
+                employees=120)
+            certify(enterprise.uscc, Tier.SRDI, dt.date(2099, 12, 31))
+            enterprises.append(enterprise)
+        set_rates(dt.date(2025, 9, 22), Decimal("0.0300"), Decimal("0.0350"))
+        world.org = {"bank": bank.id, "bank2": bank2.id, "agency": agency.id, "agency2": agency2.id,
+                     "enterprise": enterprises[0].id, "enterprise2": enterprises[1].id}
+        world.bank_code, world.bank_secret = bank.code, bank.callback_secret
+        world.enterprise_uscc = enterprises[0].uscc
+        for actor, role in ROLE.items():
+            username = f"matrix-{actor}"
+            db.session.add(User(username=username, password_hash=fast_hash, role=role,
+                                organization_id=world.org.get(ORGANISATION.get(actor, ""))))
+            world.usernames[actor] = username
+        db.session.commit()
+    client = world.client()
+    for actor, username in world.usernames.items():
+        response = client.post("/api/v1/auth/token", json={"username": username, "password": PASSWORD})
+        assert response.status_code == 200, response.json
+        world.tokens[actor] = response.json["access_token"]
+
+
+def _catalogue_and_schemes(world: MatrixWorld, api: _Api) -> None:
+    world.pool = api("admin", "POST", "/api/v1/risk-pools", 201,
+                     json={"name": "Matrix pool", "region_code": "33"})["id"]
+    api("admin", "POST", f"/api/v1/risk-pools/{world.pool}/deposits", 201, json={"amount": "1000000.00"})
+    world.rule = api("admin", "POST", "/api/v1/fee-rules", 201, json=FEE_RULE)["id"]
+    world.tier_import = api("admin", "POST", "/api/v1/tier-registry/imports", 202, content_type="multipart/form-data",
+                            data={"file": (io.BytesIO(tier_list_csv(world.enterprise_uscc)), "list.csv")})["id"]
+
+    def product(who: str, body: dict[str, Any], publish: bool = True) -> int:
+        made = api(who, "POST", "/api/v1/products", 201, json=body)["id"]
+        if publish:
+            api(who, "POST", f"/api/v1/products/{made}/publish")
+        return made
+
+    world.product = product("bank", PLAIN_PRODUCT)
+    world.guaranteed_product = product("bank", GUARANTEED_PRODUCT)
+    world.draft = product("bank", {**PLAIN_PRODUCT, "name": "Matrix draft"}, publish=False)
+    world.product2 = product("bank2", {**PLAIN_PRODUCT, "name": "Matrix bank two credit"})
+
+    def agreement(who: str, code: str, bank: str) -> int:
+        made = api(who, "POST", "/api/v1/agreements", 201, json=agreement_body(code, world.org[bank]))["id"]
+        world.agreements_of.setdefault(who, set()).add(made)
+        return made
+
+    world.agreement = agreement("agency", "MX-ACTIVE", "bank")
+    world.pending = agreement("agency", "MX-PENDING", "bank")
+    world.suspended = agreement("agency", "MX-SUSPENDED", "bank")
+    world.agreement2 = agreement("agency2", "MX-AGENCY2", "bank2")
+    for made, bank in ((world.agreement, "bank"), (world.suspended, "bank"), (world.agreement2, "bank2")):
+        api(bank, "POST", f"/api/v1/agreements/{made}/countersign")
+    api("agency", "POST", f"/api/v1/agreements/{world.suspended}/suspend")
+
+
+def _financing(world: MatrixWorld, api: _Api) -> None:
+    today = business_today().isoformat()
+
+    def ask(who: str = "enterprise") -> dict[str, Any]:
+        purpose = FIRST_PURPOSE if who == "enterprise" else "Matrix second enterprise: stock"
+        return api(who, "POST", "/api/v1/financing-requests", 201, json={**REQUEST, "purpose": purpose})
+
+    def routed(product_id: int) -> int:
+        """A request routed to `product_id`'s offer → the application's id."""
+        request = ask()
+        offer = next(o for o in request["offers"] if o["product_id"] == product_id)
+        selected = api("enterprise", "POST", f"/api/v1/financing-requests/{request['id']}/select",
+                       json={"offer_id": offer["id"]})
+        return selected["application"]["id"]
+
+    def approved(product_id: int) -> dict[str, Any]:
+        return api("bank", "POST", f"/api/v1/applications/{routed(product_id)}/decision",
+                   json={"decision": "approved"})
+
+    def open_batch() -> int:
+        (batch,) = api("agency", "GET", f"/api/v1/batches?status=open&agreement_id={world.agreement}")
+        return batch["id"]
+
+    # A guaranteed loan: approved, its batch submitted and decided, then disbursed (the fee reaches the ledger).
+    approved(world.guaranteed_product)
+    world.batch_decided = open_batch()
+    api("agency", "POST", f"/api/v1/batches/{world.batch_decided}/submit")
+    decided = api("agency", "POST", f"/api/v1/batches/{world.batch_decided}/decision", json={"exclusions": []})
+    world.guaranteed_loan = decided["items"][0]["loan_id"]
+    api("bank", "POST", f"/api/v1/loans/{world.guaranteed_loan}/events", 201,
+        json={"type": "disbursed", "occurred_on": today})
+    # A batch submitted for review, and a batch still open.
+    approved(world.guaranteed_product)
+    world.batch_submitted = open_batch()
+    api("agency", "POST", f"/api/v1/batches/{world.batch_submitted}/submit")
+    approved(world.guaranteed_product)
+    world.batch_open = open_batch()
+    # A loan without a guarantee, an application waiting for the bank, an open request, enterprise2's request.
+    world.loan = approved(world.product)["loan_id"]
+    world.application = routed(world.product)
+    request = ask()
+    world.request = request["id"]
+    world.offer = next(o["id"] for o in request["offers"] if o["product_id"] == world.product)
+    world.request2 = ask("enterprise2")["id"]
+
+
+def _ledger_outbox_and_settlements(world: MatrixWorld, api: _Api) -> None:
+    (entry,) = api("admin", "GET", f"/api/v1/ledger/journal?ref=loan:{world.guaranteed_loan}")
+    world.fee_entry = entry["id"]
+    parties = {("bank", "bank"), ("bank", "bank2"), ("agency", "agency"), ("agency", "agency2"),
+               ("reguarantor", "agency"), ("reguarantor", "agency2"), ("enterprise", "enterprise"),
+               ("enterprise", "enterprise2")}
+    for account in api("admin", "GET", "/api/v1/ledger/trial-balance")["accounts"]:
+        for party, owner in parties:
+            if account["party"] == party and account["party_id"] == world.org[owner]:
+                world.accounts_of.setdefault(owner, set()).add(account["id"])
+                world.account_codes_of.setdefault(owner, set()).add(account["code"])
+                if owner == "agency" and account["purpose"] == "fee_income":
+                    world.agency_account = account["id"]
+                if owner == "enterprise" and account["purpose"] == "fee":
+                    world.enterprise_account = account["id"]
+    assert world.agency_account and world.enterprise_account, "the guaranteed loan's fee posted no accounts"
+    with world.app.app_context():
+        message = db.session.scalars(select(OutboxMessage).where(OutboxMessage.bank_id == world.org["bank"])
+                                     .order_by(OutboxMessage.id)).first()
+        message.status, message.dead_at, message.last_error = MessageStatus.DEAD, db.utcnow(), "HTTP 400: refused"
+        world.message = message.id
+        for agency in ("agency", "agency2"):
+            db.session.add(SubsidySettlement(agency_id=world.org[agency], month="2025-12", entries=1,
+                                             amount=Decimal("100.00")))
+        assert db.session.get(Bank, world.org["bank"]).api_base_url == BANK_SYSTEM_URL
+        db.session.commit()
+
+
+def _browsers(world: MatrixWorld) -> None:
+    """Sign each actor in through /login once; every page cell starts from a copy of that browser's cookie."""
+    for actor in ACTORS:
+        browser = world.client()
+        token = csrf_token(browser.get("/login").text)
+        if actor != "anonymous":
+            signed_in = browser.post("/login", data={"username": world.usernames[actor], "password": PASSWORD,
+                                                     "csrf_token": token})
+            assert signed_in.status_code == 302, signed_in.text
+            token = csrf_token(browser.get("/login").text)  # puts this session's CSRF secret in the cookie
+        world.browsers[actor] = Browser(browser.get_cookie("session").value, token)
+
+
+def build_world(app: Flask) -> MatrixWorld:
+    world = MatrixWorld(app)
+    _organisations_and_users(world)
+    api = _Api(world)
+    _catalogue_and_schemes(world, api)
+    _financing(world, api)
+    _ledger_outbox_and_settlements(world, api)
+    _browsers(world)
+    return world
