@@ -72,7 +72,7 @@ def test_a_tier_import_is_recorded_with_its_counts_and_the_admin_who_ran_it(worl
     history = entries(admin, object_type="tier_import", object_id=upload.json["id"])
     assert history, "the import left no audit entry"
     assert {e["actor"] for e in history} == {world.admin_user.username}
-    assert {e["organization_name"] for e in history} == {None}  # the finance office belongs to no organisation
+    assert {e["organization_name"] for e in history} == {"Provincial finance office"}
     final = history[0]  # newest first
     assert final["action"] == "tier_import.completed"
     assert final["changes"]["rows_ok"] == [0, 1] and final["changes"]["rows_failed"] == [0, 1]
