@@ -6,7 +6,7 @@ from marshmallow import fields, validate
 
 from guarantees.models import AgreementStatus
 from guarantees.settlement import claims_outstanding
-from marketplace.fields import Money, Rate
+from marketplace.fields import BusinessDate, Id, Money, Rate, Text
 from marketplace.orgs.models import Tier
 from products.models import ProductType
 
@@ -23,22 +23,22 @@ class SharesSchema(ma.Schema):
 
 
 class AgreementIn(ma.Schema):
-    code = fields.String(required=True, validate=CODE)
-    bank_id = fields.Integer(required=True, strict=True)
-    valid_from = fields.Date(required=True)
-    valid_to = fields.Date(required=True)
+    code = Text(required=True, max_length=60, validate=CODE)
+    bank_id = Id(required=True)
+    valid_from = BusinessDate(required=True)
+    valid_to = BusinessDate(required=True)
     total_quota = Money(required=True)
     per_enterprise_cap = Money(required=True)
     per_loan_cap = Money(required=True)
     fee_rate = Rate(required=True)
     shares = fields.Nested(SharesSchema, required=True)
-    reguarantor_id = fields.Integer(load_default=None, allow_none=True, strict=True)
-    risk_pool_id = fields.Integer(load_default=None, allow_none=True, strict=True)
+    reguarantor_id = Id(load_default=None, allow_none=True)
+    risk_pool_id = Id(load_default=None, allow_none=True)
     compensation_cap_rate = Rate(load_default=Decimal("0.03"))
     eligible_tiers = fields.List(fields.Enum(Tier, by_value=True), required=True,
-                                 validate=validate.Length(min=1))
+                                 validate=validate.Length(min=1, max=len(Tier)))
     eligible_product_types = fields.List(fields.Enum(ProductType, by_value=True), required=True,
-                                         validate=validate.Length(min=1))
+                                         validate=validate.Length(min=1, max=len(ProductType)))
     batch_max_size = fields.Integer(load_default=500, strict=True, validate=validate.Range(min=1, max=10_000))
     auto_approve_below = Money(load_default=None, allow_none=True)
     review_sla_days = fields.Integer(load_default=None, allow_none=True, strict=True,
@@ -105,8 +105,8 @@ def _rate(value: Decimal) -> str:
 
 
 class RiskPoolIn(ma.Schema):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    region_code = fields.String(required=True, validate=validate.Regexp(
+    name = Text(required=True, min_length=1, max_length=200)
+    region_code = Text(required=True, max_length=6, validate=validate.Regexp(
         r"^\d{2}(\d{2}){0,2}$", error="A region is a GB/T 2260 code or prefix of 2, 4 or 6 digits."))
     cap_per_loss = Money(load_default=None, allow_none=True,
                          metadata={"description": "The most the pool pays towards one loss; leave out for no limit."})
@@ -132,7 +132,7 @@ class RiskPoolOut(ma.Schema):
 
 class DepositIn(ma.Schema):
     amount = Money(required=True)
-    deposited_on = fields.Date(load_default=None, allow_none=True, metadata={"description": "Default: today."})
+    deposited_on = BusinessDate(load_default=None, allow_none=True, metadata={"description": "Default: today."})
 
     @ma.validates("amount")
     def _positive(self, value, **kwargs):
@@ -181,12 +181,12 @@ class BatchOut(BatchSummaryOut):
 
 class BatchQuery(ma.Schema):
     status = fields.String(validate=validate.OneOf(["open", "submitted", "decided"]))
-    agreement_id = fields.Integer()
+    agreement_id = Id(strict=False)
 
 
 class ExclusionIn(ma.Schema):
-    guarantee_id = fields.Integer(required=True, strict=True)
-    reason = fields.String(required=True, validate=validate.Length(min=1, max=1000))
+    guarantee_id = Id(required=True)
+    reason = Text(required=True, min_length=1, max_length=1000, multiline=True)
 
 
 class BatchDecisionIn(ma.Schema):
@@ -194,6 +194,7 @@ class BatchDecisionIn(ma.Schema):
 
     @ma.validates("exclusions")
     def _once_each(self, value, **kwargs):
-        ids = [item["guarantee_id"] for item in value]
+        # Items that failed their own validation arrive without their id; they are reported already.
+        ids = [item["guarantee_id"] for item in value if "guarantee_id" in item]
         if len(ids) != len(set(ids)):
             raise ma.ValidationError(_("Exclude each item once."))

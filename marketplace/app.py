@@ -12,7 +12,7 @@ from flask_babel import get_locale
 from sqlalchemy import exc as sa_exc
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from marketplace import config, db, errors, security
+from marketplace import config, db, errors, guards, security
 from marketplace.api import Api, ExactJSONProvider
 from marketplace.audit import trail as audit_trail
 from marketplace.dates import SHANGHAI
@@ -32,6 +32,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     babel.init_app(app)
     app.jinja_env.globals.update(get_locale=get_locale, shanghai=SHANGHAI)
     csrf.init_app(app)
+    guards.init_app(app)
     security.init_app(app)
     audit_trail.init_app(app)
     _init_login(app)

@@ -133,7 +133,9 @@ def handle_http_exception(error: HTTPException) -> Response | tuple[str, int]:
         title, detail = ValidationFailed.title, _("Correct the fields listed in errors.")
         slug = ValidationFailed.slug
     if wants_problem_json():
-        headers = dict(data.get("headers") or {})
+        # The exception's own headers (Allow on a 405, Retry-After on a 429), but not its HTML content type.
+        headers = {name: value for name, value in error.get_headers() if name.lower() != "content-type"}
+        headers.update(data.get("headers") or {})
         return problem(status, _(title), detail, errors, slug, headers)
     return _html_error(status, title, detail)
 

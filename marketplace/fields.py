@@ -1,7 +1,11 @@
-"""marshmallow fields for exact money and rates, shared by every schema (API and forms alike)."""
+"""marshmallow fields shared by every schema (API and forms alike): exact money and rates, and the bounded text,
+ids and dates that any value a client sends must fit before it gets near the database."""
 
 from __future__ import annotations
 
+import datetime as dt
+import re
+from collections.abc import Callable, Iterable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -10,11 +14,78 @@ from flask_babel import lazy_gettext as _l
 
 from marketplace.money import MAX_AMOUNT, format_amount, format_rate
 
+#: The largest id a client may name: ids are 32-bit integer columns on PostgreSQL (and a larger number overflows
+#: SQLite's 64-bit integers long before it could name a row).
+MAX_ID = 2**31 - 1
+#: Business dates outside these years are typing mistakes, and date arithmetic near 9999-12-31 overflows.
+FIRST_DAY = dt.date(1900, 1, 1)
+LAST_DAY = dt.date(2999, 12, 31)
+
+#: C0 and C1 control characters and lone surrogates (no database column can store those; PostgreSQL refuses NUL).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+#: The same, but line breaks and tabs are allowed, as in text typed into a textarea.
+_CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
 
 class _TranslatedField(ma.fields.Field):
     def make_error(self, key: str, **kwargs: Any) -> ma.ValidationError:
         # Messages are lazy translations; marshmallow needs them as plain strings, resolved now.
         return ma.ValidationError(str(self.error_messages[key]))
+
+
+def _validators(*parts: Callable | Iterable[Callable] | None) -> list[Callable]:
+    found: list[Callable] = []
+    for part in parts:
+        if callable(part):
+            found.append(part)
+        elif part is not None:
+            found.extend(part)
+    return found
+
+
+class Text(_TranslatedField, ma.fields.String):
+    """A string a client typed: at most `max_length` characters, and no control characters (line breaks and tabs
+    only when `multiline`). Every stored string goes through it, so its bound matches the column's."""
+
+    default_error_messages = {
+        "control": _l("Remove control characters; only plain text is accepted."),
+        "control_multiline": _l("Remove control characters; plain text and line breaks are accepted."),
+    }
+
+    def __init__(self, *, max_length: int, min_length: int | None = None, multiline: bool = False,
+                 validate: Callable | Iterable[Callable] | None = None, **kwargs: Any) -> None:
+        self.multiline = multiline
+        super().__init__(validate=_validators(ma.validate.Length(min=min_length, max=max_length), validate),
+                         **kwargs)
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if (_CONTROL_MULTILINE if self.multiline else _CONTROL).search(text):
+            raise self.make_error("control_multiline" if self.multiline else "control")
+        return text
+
+
+class Id(_TranslatedField, ma.fields.Integer):
+    """The id of a row: a whole number from 1 to MAX_ID (strict in JSON bodies; pass strict=False in a query)."""
+
+    def __init__(self, *, strict: bool = True, validate: Callable | Iterable[Callable] | None = None,
+                 **kwargs: Any) -> None:
+        bounds = ma.validate.Range(min=1, max=MAX_ID, error=_l("An id is a whole number from 1 to %(max)d.",
+                                                                 max=MAX_ID))
+        super().__init__(strict=strict, validate=_validators(bounds, validate), **kwargs)
+
+
+class BusinessDate(_TranslatedField, ma.fields.Date):
+    """A business date, YYYY-MM-DD, from 1900-01-01 to 2999-12-31."""
+
+    default_error_messages = {"range": _l("Enter a date from %(first)s to %(last)s.", first=FIRST_DAY.isoformat(),
+                                          last=LAST_DAY.isoformat())}
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> dt.date:
+        day = super()._deserialize(value, attr, data, **kwargs)
+        if not FIRST_DAY <= day <= LAST_DAY:
+            raise self.make_error("range")
+        return day
 
 
 def _to_decimal(value: Any, field: ma.fields.Field) -> Decimal:
@@ -31,6 +102,9 @@ def _to_decimal(value: Any, field: ma.fields.Field) -> Decimal:
 
 class Money(_TranslatedField):
     """CNY as a decimal string with at most two places ("3000000.00"); never negative."""
+
+    #: How the OpenAPI document describes it (marketplace.api registers it): what is sent, and what comes back.
+    OPENAPI = {"type": "string", "pattern": r"^\d{1,13}(\.\d{1,2})?$", "example": "3000000.00"}
 
     default_error_messages = {
         "invalid": _l("Enter an amount in yuan as a decimal string, such as \"3000000.00\"."),
@@ -50,11 +124,13 @@ class Money(_TranslatedField):
             raise self.make_error("negative")
         if number > MAX_AMOUNT:
             raise self.make_error("too_large")
-        return number.quantize(Decimal("0.01"))
+        return _unsigned_zero(number).quantize(Decimal("0.01"))
 
 
 class Rate(_TranslatedField):
     """A rate or share as a decimal fraction string ("0.0345" = 3.45 %), 0 to 1, at most six places."""
+
+    OPENAPI = {"type": "string", "pattern": r"^[01](\.\d{1,6})?$", "example": "0.0345"}
 
     default_error_messages = {
         "invalid": _l("Enter a rate as a decimal fraction string, such as \"0.0345\" for 3.45 %%."),
@@ -71,7 +147,12 @@ class Rate(_TranslatedField):
             raise self.make_error("places")
         if not 0 <= number <= 1:
             raise self.make_error("range")
-        return number
+        return _unsigned_zero(number)
+
+
+def _unsigned_zero(number: Decimal) -> Decimal:
+    # "-0" is a valid decimal; kept as is, it would come back as "-0.00".
+    return number.copy_abs() if number.is_zero() else number
 
 
 def _plain_messages() -> None:

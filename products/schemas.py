@@ -9,11 +9,13 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from marshmallow import fields, validate
 
-from marketplace.fields import Money, Rate
+from marketplace.fields import Id, Money, Rate, Text
 from marketplace.orgs.models import Tier
 from products.models import TERM_LIMIT_MONTHS, GuaranteeNeed, ProductStatus, ProductType
 
 TERM = validate.Range(min=1, max=TERM_LIMIT_MONTHS, error=_l("A term is 1 to %(n)d months.", n=TERM_LIMIT_MONTHS))
+#: More region prefixes than China has counties is a mistake, not a product.
+MAX_REGIONS = 3000
 REGION_PREFIX = validate.Regexp(r"^\d{2}(\d{2}){0,2}$", error=_l(
     "A region is a GB/T 2260 code or prefix of 2, 4 or 6 digits, such as 33 or 3301."))
 
@@ -33,7 +35,7 @@ def range_errors(data: dict[str, Any]) -> dict[str, list[str]]:
 
 
 class ProductIn(ma.Schema):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    name = Text(required=True, min_length=1, max_length=200)
     product_type = fields.Enum(ProductType, by_value=True, required=True)
     amount_min = Money(required=True)
     amount_max = Money(required=True)
@@ -42,11 +44,13 @@ class ProductIn(ma.Schema):
     rate_spread_bp = fields.Integer(required=True, strict=True, validate=validate.Range(
         min=-300, max=3000, error=_l("A spread is between -300 and 3000 basis points.")))
     eligible_tiers = fields.List(fields.Enum(Tier, by_value=True), required=True,
-                                 validate=validate.Length(min=1, error=_l("Choose at least one tier.")))
-    eligible_regions = fields.List(fields.String(validate=REGION_PREFIX), load_default=list,
+                                 validate=[validate.Length(min=1, error=_l("Choose at least one tier.")),
+                                           validate.Length(max=len(Tier))])
+    eligible_regions = fields.List(Text(max_length=6, validate=REGION_PREFIX), load_default=list,
+                                   validate=validate.Length(max=MAX_REGIONS),
                                    metadata={"description": "Region prefixes; empty means anywhere."})
     guarantee = fields.Enum(GuaranteeNeed, by_value=True, load_default=GuaranteeNeed.NONE)
-    description = fields.String(load_default="", validate=validate.Length(max=2000))
+    description = Text(load_default="", max_length=2000, multiline=True)
 
     @ma.pre_load
     def _strip_name(self, data: Any, **kwargs: Any) -> Any:
@@ -99,6 +103,6 @@ class ProductOut(ma.Schema):
 class ProductQuery(ma.Schema):
     product_type = fields.Enum(ProductType, by_value=True)
     tier = fields.Enum(Tier, by_value=True)
-    bank_id = fields.Integer()
+    bank_id = Id(strict=False)
     status = fields.Enum(ProductStatus, by_value=True,
                          metadata={"description": "Banks and the admin only; others see published products."})

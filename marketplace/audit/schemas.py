@@ -2,23 +2,23 @@ import marshmallow as ma
 from flask_babel import lazy_gettext as _l
 from marshmallow import fields, validate
 
+from marketplace.fields import BusinessDate, Id, Text
+
 
 class AuditQuery(ma.Schema):
     """Filters for the trail; shared by the API and the /admin/audit page."""
 
-    actor = fields.String(validate=validate.Length(max=120),
-                          metadata={"description": "A user name, `system:{code}` or `scheduler:{job}`."})
-    organization_id = fields.Integer(validate=validate.Range(min=1))
-    action = fields.String(validate=validate.Regexp(r"^[a-z_]+(\.[a-z_]*)?$", error=_l("Like product.published, "
-                                                                                     "or product. for every action "
-                                                                                     "on products.")),
-                           metadata={"description": "Exact (`product.published`), or ending in a dot for every "
-                                                    "action on a type (`product.`)."})
-    object_type = fields.String(validate=validate.Regexp(r"^[a-z_]{1,40}$"))
+    actor = Text(max_length=120, metadata={"description": "A user name, `system:{code}` or `scheduler:{job}`."})
+    organization_id = Id(strict=False)
+    action = Text(max_length=80, validate=validate.Regexp(
+        r"^[a-z_]+(\.[a-z_]*)?$", error=_l("Like product.published, or product. for every action on products.")),
+        metadata={"description": "Exact (`product.published`), or ending in a dot for every action on a type "
+                                 "(`product.`)."})
+    object_type = Text(max_length=40, validate=validate.Regexp(r"^[a-z_]{1,40}$"))
     object_id = fields.Integer(validate=validate.Range(min=1, max=2**63 - 1))
-    request_id = fields.String(validate=validate.Length(max=64))
-    date_from = fields.Date(data_key="from")
-    date_to = fields.Date(data_key="to")
+    request_id = Text(max_length=64)
+    date_from = BusinessDate(data_key="from")
+    date_to = BusinessDate(data_key="to")
 
     @ma.validates_schema
     def _range(self, data, **_kwargs):

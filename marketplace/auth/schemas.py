@@ -2,13 +2,14 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from marketplace.auth.models import Role
+from marketplace.fields import Id, Text
 
 USERNAME = validate.Regexp(r"^[A-Za-z0-9_.@-]{3,80}$", error="Use 3 to 80 letters, digits, '.', '_', '-' or '@'.")
 
 
 class TokenIn(ma.Schema):
-    username = fields.String(required=True, validate=validate.Length(min=1, max=80))
-    password = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    username = Text(required=True, min_length=1, max_length=80)
+    password = Text(required=True, min_length=1, max_length=200)
 
 
 class TokenOut(ma.Schema):
@@ -18,10 +19,10 @@ class TokenOut(ma.Schema):
 
 
 class UserIn(ma.Schema):
-    username = fields.String(required=True, validate=USERNAME)
-    password = fields.String(required=True, load_only=True, validate=validate.Length(max=200))
+    username = Text(required=True, max_length=80, validate=USERNAME)
+    password = Text(required=True, load_only=True, max_length=200)
     role = fields.Enum(Role, by_value=True, required=True)
-    organization_id = fields.Integer(load_default=None, allow_none=True, strict=True)
+    organization_id = Id(load_default=None, allow_none=True)
 
 
 class UserOut(ma.Schema):

@@ -3,12 +3,12 @@ from flask_babel import lazy_gettext as _l
 from marshmallow import fields, validate
 
 from marketplace.bank_systems.models import AttemptOutcome, MessageStatus
-from marketplace.fields import Money
+from marketplace.fields import BusinessDate, Id, Money, Text
 
 
 class OutboxQuery(ma.Schema):
     status = fields.String(validate=validate.OneOf([s.value for s in MessageStatus]))
-    bank_id = fields.Integer()
+    bank_id = Id(strict=False)
 
 
 class AttemptOut(ma.Schema):
@@ -52,17 +52,17 @@ class CallbackIn(ma.Schema):
     class Meta:
         unknown = ma.EXCLUDE  # banks may send more than we read
 
-    event_id = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    event_id = Text(required=True, min_length=1, max_length=100)
     type = fields.String(required=True, validate=validate.OneOf(
         CALLBACK_TYPES, error=_l("Unknown event type; one of: {choices}.")))
-    application_id = fields.Integer(required=True, strict=True)
-    bank_ref = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=100))
+    application_id = Id(required=True)
+    bank_ref = Text(load_default=None, allow_none=True, max_length=100)
     approved_amount = Money(load_default=None, allow_none=True)
     rate_spread_bp = fields.Integer(load_default=None, allow_none=True, strict=True,
                                     validate=validate.Range(min=-300, max=3000))
-    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=1000))
+    reason = Text(load_default=None, allow_none=True, max_length=1000, multiline=True)
     amount = Money(load_default=None, allow_none=True)
-    occurred_on = fields.Date(load_default=None, allow_none=True)
+    occurred_on = BusinessDate(load_default=None, allow_none=True)
 
     @ma.validates_schema
     def _what_each_type_needs(self, data, **kwargs):

@@ -6,20 +6,22 @@ from marshmallow import fields, validate
 
 from marketplace.fees import rules
 from marketplace.fees.models import FeeRule
-from marketplace.fields import Money, Rate
+from marketplace.fields import BusinessDate, Id, Money, Rate, Text
 from marketplace.orgs.models import Tier
 from products.models import ProductType
 
 MAX_FEE_RATE = Decimal("0.03")
 MAX_REDUCTION_BP = 300
+MAX_REGIONS = 3000
 
 
 class ConditionsIn(ma.Schema):
-    tiers = fields.List(fields.Enum(Tier, by_value=True), load_default=list)
-    region_prefixes = fields.List(fields.String(validate=validate.Regexp(
+    tiers = fields.List(fields.Enum(Tier, by_value=True), load_default=list, validate=validate.Length(max=len(Tier)))
+    region_prefixes = fields.List(Text(max_length=6, validate=validate.Regexp(
         r"^\d{2}(\d{2}){0,2}$", error="A region is a GB/T 2260 code or prefix of 2, 4 or 6 digits.")),
-        load_default=list)
-    product_types = fields.List(fields.Enum(ProductType, by_value=True), load_default=list)
+        load_default=list, validate=validate.Length(max=MAX_REGIONS))
+    product_types = fields.List(fields.Enum(ProductType, by_value=True), load_default=list,
+                                validate=validate.Length(max=len(ProductType)))
     amount_max = Money(load_default=None, allow_none=True)
     first_loan = fields.Boolean(load_default=None, allow_none=True,
                                 metadata={"description": "true: only enterprises with no loan disbursed yet."})
@@ -65,11 +67,11 @@ class EffectIn(ma.Schema):
 
 
 class FeeRuleIn(ma.Schema):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    name = Text(required=True, min_length=1, max_length=200)
     priority = fields.Integer(load_default=100, strict=True, validate=validate.Range(min=0, max=10000))
     stackable = fields.Boolean(load_default=True)
-    valid_from = fields.Date(required=True)
-    valid_to = fields.Date(load_default=None, allow_none=True)
+    valid_from = BusinessDate(required=True)
+    valid_to = BusinessDate(load_default=None, allow_none=True)
     budget = Money(load_default=None, allow_none=True,
                    metadata={"description": "The most its fiscal subsidies may add up to."})
     conditions = fields.Nested(ConditionsIn, load_default=dict)
@@ -117,14 +119,14 @@ class FeeRuleOut(ma.Schema):
 
 
 class PreviewIn(ma.Schema):
-    enterprise_id = fields.Integer(required=True, strict=True)
-    agreement_id = fields.Integer(required=True, strict=True)
+    enterprise_id = Id(required=True)
+    agreement_id = Id(required=True)
     amount = Money(required=True)
     term_months = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=360))
     product_type = fields.Enum(ProductType, by_value=True, load_default=None, allow_none=True,
                                metadata={"description": "Rules limited to product types apply only when given."})
-    disbursed_on = fields.Date(load_default=None, allow_none=True,
-                               metadata={"description": "Counts the term's days from here (default: today)."})
+    disbursed_on = BusinessDate(load_default=None, allow_none=True,
+                                metadata={"description": "Counts the term's days from here (default: today)."})
 
     @ma.validates("amount")
     def _positive(self, value, **kwargs):
@@ -157,7 +159,8 @@ __all__ = ["FeeRule", "FeeRuleIn", "FeeRuleOut", "FeeRulePatch", "PreviewIn", "P
 
 
 class SettlementQuery(ma.Schema):
-    month = fields.String(validate=validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error=_("Give the month as YYYY-MM.")))
+    month = Text(max_length=7, validate=validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$",
+                                                        error=_("Give the month as YYYY-MM.")))
 
 
 class SettlementOut(ma.Schema):

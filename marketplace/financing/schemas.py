@@ -5,7 +5,7 @@ from marshmallow import fields, validate
 from sqlalchemy import select
 
 from marketplace import db
-from marketplace.fields import Money, Rate
+from marketplace.fields import BusinessDate, Id, Money, Rate, Text
 from marketplace.financing.models import ApplicationStatus, LoanEventType, LoanStatus, RequestStatus
 from marketplace.orgs.models import Tier
 from products.models import TERM_LIMIT_MONTHS, ProductType
@@ -15,9 +15,10 @@ class FinancingRequestIn(ma.Schema):
     amount = Money(required=True)
     term_months = fields.Integer(required=True, strict=True, validate=validate.Range(
         min=1, max=TERM_LIMIT_MONTHS, error=_l("A term is 1 to %(n)d months.", n=TERM_LIMIT_MONTHS)))
-    purpose = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    purpose = Text(required=True, min_length=1, max_length=500, multiline=True)
     accept_guarantee = fields.Boolean(load_default=True)
-    product_types = fields.List(fields.Enum(ProductType, by_value=True), load_default=None, allow_none=True)
+    product_types = fields.List(fields.Enum(ProductType, by_value=True), load_default=None, allow_none=True,
+                                validate=validate.Length(max=len(ProductType)))
 
     @ma.validates("amount")
     def _positive(self, value, **kwargs):
@@ -72,7 +73,7 @@ class FinancingRequestOut(ma.Schema):
 
 
 class SelectIn(ma.Schema):
-    offer_id = fields.Integer(required=True, strict=True)
+    offer_id = Id(required=True)
 
 
 class DecisionIn(ma.Schema):
@@ -80,7 +81,7 @@ class DecisionIn(ma.Schema):
     approved_amount = Money(load_default=None, allow_none=True)
     rate_spread_bp = fields.Integer(load_default=None, allow_none=True, strict=True,
                                     validate=validate.Range(min=-300, max=3000))
-    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=1000))
+    reason = Text(load_default=None, allow_none=True, max_length=1000, multiline=True)
 
     @ma.validates_schema
     def _declines_say_why(self, data, **kwargs):
@@ -191,7 +192,7 @@ class LoanOut(ma.Schema):
 class LoanEventIn(ma.Schema):
     type = fields.Enum(LoanEventType, by_value=True, required=True)
     amount = Money(load_default=None, allow_none=True)
-    occurred_on = fields.Date(required=True)
+    occurred_on = BusinessDate(required=True)
 
 
 class LoanEventOut(ma.Schema):

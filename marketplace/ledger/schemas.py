@@ -2,7 +2,7 @@ import marshmallow as ma
 from flask_babel import gettext as _
 from marshmallow import fields, validate
 
-from marketplace.fields import Money, Rate
+from marketplace.fields import BusinessDate, Money, Rate, Text
 
 
 class AccountOut(ma.Schema):
@@ -50,9 +50,9 @@ class AccountEntryOut(ma.Schema):
 
 
 class JournalQuery(ma.Schema):
-    ref = fields.String(validate=validate.Length(max=60), metadata={"description": "loan:42, risk_pool:3, …"})
-    date_from = fields.Date(data_key="from")
-    date_to = fields.Date(data_key="to")
+    ref = Text(max_length=60, metadata={"description": "loan:42, risk_pool:3, …"})
+    date_from = BusinessDate(data_key="from")
+    date_to = BusinessDate(data_key="to")
 
     @ma.validates_schema
     def _ordered(self, data, **kwargs):
@@ -65,8 +65,8 @@ class ExportQuery(JournalQuery):
 
 
 class ReverseIn(ma.Schema):
-    occurred_on = fields.Date(required=True)
-    memo = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    occurred_on = BusinessDate(required=True)
+    memo = Text(required=True, min_length=1, max_length=500)
 
 
 class AllocationOut(ma.Schema):

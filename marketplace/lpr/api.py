@@ -14,6 +14,7 @@ class Lpr(MethodView):
     @api_roles()
     @blp.arguments(schemas.LprQuery, location="query")
     @blp.response(200, schemas.LprOut)
+    @blp.alt_response(404, description="No LPR is recorded for that date yet.")
     def get(self, query):
         """The rates in force today (or on `on`)."""
         return services.rates_in_force(query["on"])

@@ -1,11 +1,11 @@
 import marshmallow as ma
 from marshmallow import fields
 
-from marketplace.fields import Rate
+from marketplace.fields import BusinessDate, Rate
 
 
 class LprIn(ma.Schema):
-    effective_on = fields.Date(required=True)
+    effective_on = BusinessDate(required=True)
     lpr_1y = Rate(required=True)
     lpr_5y = Rate(required=True)
 
@@ -24,4 +24,4 @@ class LprOut(ma.Schema):
 
 
 class LprQuery(ma.Schema):
-    on = fields.Date(load_default=None, metadata={"description": "The business date (default: today, Shanghai)."})
+    on = BusinessDate(load_default=None, metadata={"description": "The business date (default: today, Shanghai)."})

@@ -5,16 +5,15 @@ from marshmallow import fields, validate
 from stdnum.cn import uscc
 
 from marketplace.auth.schemas import USERNAME
-from marketplace.fields import Money
+from marketplace.fields import BusinessDate, Money, Text
 from marketplace.orgs.models import AgencyKind, EnterpriseSize, Tier
 
 CODE = validate.Regexp(r"^[A-Za-z0-9_-]{2,40}$", error="Use 2 to 40 letters, digits, '-' or '_'.")
-NAME = validate.Length(min=1, max=200)
 
 
 class BankIn(ma.Schema):
-    name = fields.String(required=True, validate=NAME)
-    code = fields.String(required=True, validate=CODE)
+    name = Text(required=True, min_length=1, max_length=200)
+    code = Text(required=True, max_length=40, validate=CODE)
     api_base_url = fields.Url(load_default=None, allow_none=True, schemes={"http", "https"},
                               require_tld=False, validate=validate.Length(max=500))
 
@@ -37,8 +36,8 @@ class BankCreatedOut(BankAdminOut):
 
 
 class AgencyIn(ma.Schema):
-    name = fields.String(required=True, validate=NAME)
-    code = fields.String(required=True, validate=CODE)
+    name = Text(required=True, min_length=1, max_length=200)
+    code = Text(required=True, max_length=40, validate=CODE)
     kind = fields.Enum(AgencyKind, by_value=True, required=True, attribute="agency_kind")
 
 
@@ -62,8 +61,11 @@ def validate_uscc(value: str) -> None:
         raise ma.ValidationError(_("Only enterprise codes, beginning with 9, are accepted here."))
 
 
-class UsccField(fields.String):
+class UsccField(Text):
     """A USCC, cleaned of spaces and dashes and upper-cased before it is checked."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_length=40, **kwargs)  # 18 characters, with room for the spaces people copy along
 
     def _deserialize(self, value, attr, data, **kwargs):
         return uscc.compact(super()._deserialize(value, attr, data, **kwargs))
@@ -76,9 +78,9 @@ INDUSTRY_CODE = validate.Regexp(r"^[A-T]\d{2,4}$", error=_l(
 
 class EnterpriseIn(ma.Schema):
     uscc = UsccField(required=True, validate=validate_uscc)
-    name = fields.String(required=True, validate=NAME)
-    region_code = fields.String(required=True, validate=REGION_CODE)
-    industry_code = fields.String(required=True, validate=INDUSTRY_CODE)
+    name = Text(required=True, min_length=1, max_length=200)
+    region_code = Text(required=True, max_length=6, validate=REGION_CODE)
+    industry_code = Text(required=True, max_length=5, validate=INDUSTRY_CODE)
     size = fields.Enum(EnterpriseSize, by_value=True, required=True)
     annual_revenue = Money(required=True)
     rd_expense = Money(required=True)
@@ -86,8 +88,8 @@ class EnterpriseIn(ma.Schema):
 
 
 class RegistrationIn(EnterpriseIn):
-    username = fields.String(required=True, validate=USERNAME)
-    password = fields.String(required=True, load_only=True, validate=validate.Length(max=200))
+    username = Text(required=True, max_length=80, validate=USERNAME)
+    password = Text(required=True, load_only=True, max_length=200)
 
 
 class RegistrationOut(ma.Schema):
@@ -100,7 +102,7 @@ class RegistrationOut(ma.Schema):
 
 class TierIn(ma.Schema):
     tier = fields.Enum(Tier, by_value=True, required=True)
-    valid_until = fields.Date(load_default=None, allow_none=True)
+    valid_until = BusinessDate(load_default=None, allow_none=True)
 
     @ma.validates_schema
     def _valid_until_for_certified_tiers(self, data, **kwargs):
