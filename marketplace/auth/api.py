@@ -23,6 +23,7 @@ class Token(MethodView):
     @throttled
     @blp.arguments(schemas.TokenIn)
     @blp.response(200, schemas.TokenOut)
+    @blp.alt_response(401, description="Wrong user name or password.")
     @blp.alt_response(429, description="Over 10 failed attempts in a minute for this user name from this address.")
     def post(self, data):
         """Exchange a user name and password for a bearer token."""
