@@ -38,16 +38,21 @@ lint: $(BIN)/.installed
 audit: $(BIN)/.installed
 	$(BIN)/pip-audit --local --skip-editable --progress-spinner off
 
-# Matching latency at 1,000 and 10,000 published products (SIZES="1000 10000 100000" for more), then the decision
-# of a 5,000-item guarantee batch with 50 exclusions, then ledger posting rates and the trial balance up to 1,000,000
-# postings (BENCH_LEDGER_SIZES="1000000 10000000" to add 10,000,000) → bench/results.json ["matching"],
-# ["batch_decision"], ["ledger"]. Each makes and drops its own databases on $(BENCH_DATABASE_URL); see bench/README.md.
+# One report (issue 8), all on PostgreSQL: matching latency at 1,000, 10,000 and 100,000 published products, the
+# decision of a 10,000-item guarantee batch, ledger posting rates and the trial balance up to 10,000,000 postings,
+# then bench/report.py draws bench/matching.png and lists every target with its figure. Results go to
+# bench/results.json, one key per benchmark. Each makes and drops its own databases on $(BENCH_DATABASE_URL); see
+# bench/README.md. Smaller, quicker: make bench SIZES="1000 10000" BATCH_ITEMS=5000 BENCH_LEDGER_SIZES=1000000
 BENCH_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432
-SIZES ?= 1000 10000
+SIZES ?= 1000 10000 100000
+BATCH_ITEMS ?= 10000
+BENCH_LEDGER_SIZES ?= 1000000 10000000
+export BENCH_LEDGER_SIZES
 bench: $(BIN)/.installed
 	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python -m bench.matching --sizes $(SIZES)
-	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python -m bench.batches
+	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python -m bench.batches --items $(BATCH_ITEMS) --exclusions 100
 	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python -m bench.ledger
+	$(BIN)/python -m bench.report
 
 clean:
 	rm -rf $(VENV) instance test-output .pytest_cache

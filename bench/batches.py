@@ -65,7 +65,12 @@ from marketplace.orgs.models import (
 )
 from products.models import GuaranteeNeed, Product, ProductStatus, ProductTier, ProductType
 
-TARGET_S = 3.0
+#: Issue 4: 5,000 items in 3 s; issue 8: 10,000 items in 5 s. Other sizes are held to the nearer of the two.
+TARGETS_S = {5000: 3.0, 10_000: 5.0}
+
+
+def target_s(items: int) -> float:
+    return TARGETS_S[min(TARGETS_S, key=lambda size: abs(size - items))]
 LPR_1Y, LPR_5Y = Decimal("0.0300"), Decimal("0.0350")
 SPREAD_BP = 50
 FEE_RATE, GUARANTEE_FEE_RATE, FEE_SUBSIDY_RATE = Decimal("0.010000"), Decimal("0.008000"), Decimal("0.002000")
@@ -369,7 +374,7 @@ def explain(app: Flask, sent: list[Sent]) -> list[dict[str, Any]]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.batches", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--items", type=int, default=5000, help="pending guarantees in the batch (default 5000)")
+    parser.add_argument("--items", type=int, default=10_000, help="pending guarantees in the batch (default 10000)")
     parser.add_argument("--exclusions", type=int, default=50, help="items the agency rejects (default 50)")
     parser.add_argument("--enterprises", type=int, default=500, help="enterprises owning the items (default 500)")
     parser.add_argument("--rounds", type=int, default=3, help="measurements, each on a fresh database (default 3)")
@@ -429,7 +434,8 @@ def main(argv: list[str] | None = None) -> int:
     rounds = [one_round(base_url, args, n) for n in range(1, args.rounds + 1)]
     seconds = [r["seconds"] for r in rounds]
     median = statistics.median(seconds)
-    ok = median <= TARGET_S
+    target = target_s(args.items)
+    ok = median <= target
     # The statement list of the median round (the same statements every round).
     middle = sorted(rounds, key=lambda r: r["seconds"])[len(rounds) // 2]
     counts = {len(r["sent"]) for r in rounds}
@@ -442,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
     figures: dict[str, Any] = {
         "items": args.items, "exclusions": args.exclusions, "enterprises": args.enterprises,
         "seconds": [round(s, 4) for s in seconds], "min_s": round(min(seconds), 4), "median_s": round(median, 4),
-        "commit_s": [round(r["commit_s"], 4) for r in rounds], "target_s": TARGET_S, "ok": ok,
+        "commit_s": [round(r["commit_s"], 4) for r in rounds], "target_s": target, "ok": ok,
         "statements": len(middle["sent"]), "statement_ms": statements, "outcome": middle["outcome"],
         "analyzed": not args.no_analyze, "seed": args.seed, "database": "postgresql",
         "postgres_version": middle["postgres_version"],
@@ -463,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nBatch decision, {args.items:,} items / {args.exclusions} exclusions on PostgreSQL: "
           f"min {min(seconds):.3f} s, median {median:.3f} s over {len(seconds)} rounds "
           f"({', '.join(f'{s:.3f}' for s in seconds)}); {len(middle['sent'])} SQL statements")
-    print(("ok" if ok else "TARGET MISSED") + f": median {median:.3f} s (target ≤ {TARGET_S:g} s)")
+    print(("ok" if ok else "TARGET MISSED") + f": median {median:.3f} s (target ≤ {target:g} s)")
     print(f"wrote {args.output} ['batch_decision'] in {time.perf_counter() - started:.0f} s")
     return 0
 

@@ -528,17 +528,21 @@ def summarise(args: argparse.Namespace, fresh: dict[str, Any], sizes: dict[str, 
     measured = [fresh, *sizes.values()]
     single = min((m["single"] for m in measured), key=lambda r: r["entries_per_s"])
     batched = min((m["batched"] for m in measured), key=lambda r: r["entries_per_s"])
-    at_target = sizes.get(str(TARGET_AT_POSTINGS), {}).get("trial_balance")
+    # Issue 5 held the trial balance to 50 ms at 1,000,000 postings, issue 8 at 10,000,000: it is checked at the
+    # largest size measured, which `make bench` makes 10,000,000.
+    largest = max(sizes, key=int) if sizes else None
+    at_target = sizes[largest].get("trial_balance") if largest else None
     return {
         "entries_per_s_single": single["entries_per_s"],
         "entries_per_s_single_at_postings": single["postings_at_start"],
         "entries_per_s_batched": batched["entries_per_s"],
         "entries_per_s_batched_at_postings": batched["postings_at_start"],
         "trial_balance_ms": {"p50": at_target["p50_ms"], "p95": at_target["p95_ms"],
-                             "at_postings": sizes[str(TARGET_AT_POSTINGS)]["at_postings"]} if at_target else None,
+                             "at_postings": sizes[largest]["at_postings"]} if at_target else None,
         "fresh": fresh, "sizes": sizes,
         "targets": {"entries_per_s_single_min": TARGET_SINGLE_PER_S, "entries_per_s_batched_min": TARGET_BATCHED_PER_S,
-                    "trial_balance_ms_max": TARGET_TRIAL_BALANCE_MS, "trial_balance_at_postings": TARGET_AT_POSTINGS},
+                    "trial_balance_ms_max": TARGET_TRIAL_BALANCE_MS,
+                    "trial_balance_at_postings": int(largest) if largest else None},
         "yardstick": yardstick,
         "targets_scaled_to_this_machine": {
             "entries_per_s_single_min": round(TARGET_SINGLE_PER_S * yardstick["speed_vs_issue_single"], 1),
