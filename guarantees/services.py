@@ -8,6 +8,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 from sqlalchemy import Select, func, insert, literal, or_, select, true, update
+from sqlalchemy.orm import lazyload
 
 from guarantees.models import (
     AGREEMENT_TRANSITIONS,
@@ -278,7 +279,9 @@ def visible_batches(user: User) -> Select[tuple[Batch]]:
 
 
 def get_batch(user: User, batch_id: int) -> Batch:
-    return one_or_404(visible_batches(user).where(Batch.id == batch_id), _("No batch %(id)d.", id=batch_id))
+    # The agreement is loaded when a caller reads it (deciding does; showing does not).
+    return one_or_404(visible_batches(user).where(Batch.id == batch_id).options(lazyload(Batch.agreement)),
+                      _("No batch %(id)d.", id=batch_id))
 
 
 def batch_totals(batch_ids: list[int]) -> dict[int, tuple[int, Decimal]]:
@@ -289,23 +292,28 @@ def batch_totals(batch_ids: list[int]) -> dict[int, tuple[int, Decimal]]:
 
 
 def batch_items(batch_id: int) -> list[dict[str, Any]]:
+    """The batch's items as the agency reviews them: plain columns in one query (no ORM objects to load)."""
     rows = db.session.execute(
-        select(Guarantee, Application, FinancingRequest, Enterprise.name, Enterprise.uscc, Offer.product_name)
+        select(Guarantee.id, Guarantee.application_id, Guarantee.loan_id, Enterprise.name, Enterprise.uscc,
+               FinancingRequest.tier_at_request, Guarantee.amount, Guarantee.term_months, Offer.product_name,
+               Guarantee.fee_rate, Guarantee.status, Guarantee.reason)
         .join(Application, Application.id == Guarantee.application_id)
         .join(FinancingRequest, FinancingRequest.id == Application.request_id)
         .join(Enterprise, Enterprise.id == Guarantee.enterprise_id)
         .join(Offer, Offer.id == Application.offer_id)
         .where(Guarantee.batch_id == batch_id).order_by(Guarantee.id))
-    return [{"guarantee_id": g.id, "application_id": a.id, "loan_id": g.loan_id, "enterprise_name": name,
-             "uscc": uscc, "tier": r.tier_at_request.value, "amount": g.amount, "term_months": g.term_months,
-             "product_name": product, "fee_rate": g.fee_rate, "status": g.status.value, "reason": g.reason}
-            for g, a, r, name, uscc, product in rows]
+    return [{"guarantee_id": gid, "application_id": application_id, "loan_id": loan_id, "enterprise_name": name,
+             "uscc": uscc, "tier": tier.value, "amount": amount, "term_months": term, "product_name": product,
+             "fee_rate": fee_rate, "status": status.value, "reason": reason}
+            for gid, application_id, loan_id, name, uscc, tier, amount, term, product, fee_rate, status, reason in rows]
 
 
 # Loan events that move the quota ------------------------------------------------------------------------------
 
 def guarantee_of_loan(loan_id: int) -> Guarantee | None:
-    return db.session.scalar(select(Guarantee).where(Guarantee.loan_id == loan_id))
+    # Read afresh: the caller holds the loan's lock, and an object loaded earlier may predate it.
+    return db.session.scalar(select(Guarantee).where(Guarantee.loan_id == loan_id)
+                             .execution_options(populate_existing=True))
 
 
 def on_disbursed(guarantee: Guarantee, loan: Loan, disbursed_on: dt.date) -> None:

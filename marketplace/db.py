@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
+from functools import wraps
 from typing import Any
 
 from flask import Flask, current_app, g, has_app_context
-from sqlalchemy import BigInteger, DateTime, MetaData, Numeric, create_engine, event, types
+from sqlalchemy import BigInteger, DateTime, MetaData, Numeric, create_engine, event, inspect, select, types
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 
@@ -81,16 +84,63 @@ def _scope() -> int:
 
 
 class _AppSession(Session):
-    """Binds to the current application's engine unless given a connection explicitly (tests do)."""
+    """Binds to the current application's engine unless given a connection explicitly (tests do); inside
+    `reports_replica()` reads go to the reports replica when one is configured."""
 
     def get_bind(self, *args: Any, **kwargs: Any) -> Any:
         if self.bind is None and has_app_context():
+            replica = current_app.extensions["marketplace.db.reports"]
+            if replica is not None and g.get(_ON_REPLICA) and not self._flushing:
+                return replica
             return current_app.extensions["marketplace.db"]
         return super().get_bind(*args, **kwargs)
 
 
+_ON_REPLICA = "_marketplace_db_on_replica"
+
+
+@contextmanager
+def reports_replica() -> Iterator[None]:
+    """Run a report's reads on the reports replica (`MARKETPLACE_REPORTS_DATABASE_URL`), or on the primary when none
+    is set. Only for what is shown, never for what decides a write: a replica lags the primary by its replication
+    delay. Writes inside still go to the primary."""
+    previous = g.get(_ON_REPLICA, False)
+    setattr(g, _ON_REPLICA, True)
+    try:
+        yield
+    finally:
+        setattr(g, _ON_REPLICA, previous)
+
+
+def on_reports_replica(view: Callable) -> Callable:
+    """Decorate a report's view function (innermost, below its role check: who asks is read on the primary)."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with reports_replica():
+            return view(*args, **kwargs)
+
+    return wrapper
+
+
 #: The session every service uses. Services flush; views, jobs and CLI commands commit.
 session = scoped_session(sessionmaker(class_=_AppSession, expire_on_commit=False), scopefunc=_scope)
+
+
+def lock(*instances: Any) -> None:
+    """Lock each row for this transaction (SELECT … FOR UPDATE on PostgreSQL), in the order given, and read its
+    columns afresh.
+
+    Call it before checking a status that the change depends on: under READ COMMITTED two requests would otherwise
+    both read the same status and both act on it. Lock parents before children (a request before its
+    application, a loan before its agreement), so that writers queue and never deadlock. Only the key is selected
+    and the columns are expired (the statement autoflushes first, so no pending change is lost): the next read of
+    one reloads them in one plain SELECT, without the eager joins a whole-object reload would repeat."""
+    for instance in instances:
+        mapper = inspect(instance).mapper
+        key = mapper.primary_key[0]
+        session.execute(select(key).where(key == getattr(instance, key.key)).with_for_update())
+        session.expire(instance, [column.key for column in mapper.column_attrs])
 
 
 def engine() -> Engine:
@@ -125,6 +175,8 @@ def _make_sqlite_transactional(sqlite_engine: Engine) -> None:
 
 def init_app(app: Flask) -> None:
     app.extensions["marketplace.db"] = make_engine(app.config["DATABASE_URL"])
+    replica = app.config.get("REPORTS_DATABASE_URL")
+    app.extensions["marketplace.db.reports"] = make_engine(replica) if replica else None
 
     @app.teardown_appcontext
     def _remove_session(_exc: BaseException | None) -> None:

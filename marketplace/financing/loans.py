@@ -34,6 +34,7 @@ ALLOWED_FROM: dict[LoanEventType, frozenset[LoanStatus]] = {
 
 def record_event(loan: Loan, user: User, event_type: LoanEventType, amount: Decimal | None,
                  occurred_on: dt.date, key: str | None = None) -> LoanEvent:
+    db.lock(loan)  # events of one loan queue: each sees the status and outstanding the one before left
     if key is not None and (earlier := _earlier(loan.id, key)) is not None:
         if earlier.type is not event_type or (amount is not None and amount != earlier.amount):
             raise Conflict(_("Event key %(key)s was already used for another event of this loan.", key=key))

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 from sqlalchemy import Select, insert, select
+from sqlalchemy.orm import lazyload, selectinload
 
 from guarantees.services import GuaranteeUnavailable, reserve
 from marketplace import db
@@ -88,6 +89,7 @@ def _move(request: FinancingRequest, target: RequestStatus) -> None:
 
 def select_offer(request: FinancingRequest, offer_id: int) -> Application:
     """Route the request to the bank of the chosen offer, as an application in that bank's queue."""
+    db.lock(request)
     offer = next((o for o in request.offers if o.id == offer_id), None)
     if offer is None:
         raise ValidationFailed(errors={"offer_id": [_("Choose one of this request's offers.")]})
@@ -106,6 +108,7 @@ def select_offer(request: FinancingRequest, offer_id: int) -> Application:
 
 def withdraw(request: FinancingRequest) -> FinancingRequest:
     """The enterprise withdraws before the bank decides; a routed application leaves the bank's queue."""
+    db.lock(request, *([request.application] if request.application is not None else []))
     _move(request, RequestStatus.WITHDRAWN)
     if request.application is not None:
         request.application.status = ApplicationStatus.WITHDRAWN
@@ -118,6 +121,7 @@ def decide(application: Application, user: User, data: dict[str, Any]) -> Applic
     reserves the agreement's quota and places a pending guarantee in the agreement's open batch, or, when the
     quota or caps do not allow it, marks the application guarantee_unavailable and raises GuaranteeUnavailable
     (the caller commits that outcome before answering 409)."""
+    db.lock(application.request, application)  # a concurrent decision or withdrawal waits, then finds it decided
     if application.status is not ApplicationStatus.SUBMITTED:
         raise IllegalTransition(_("This application is already %(status)s.", status=application.status.value))
     request, offer = application.request, application.offer
@@ -162,7 +166,10 @@ def decide(application: Application, user: User, data: dict[str, Any]) -> Applic
 # Reading, scoped to who asks ----------------------------------------------------------------------------
 
 def visible_requests(user: User) -> Select[tuple[FinancingRequest]]:
-    query = select(FinancingRequest)
+    # A request's application points back at the request and at one of its offers, both loaded already: read them
+    # from the session rather than joining them again (with the enterprise and its certification) in the load.
+    query = select(FinancingRequest).options(
+        selectinload(FinancingRequest.application).options(lazyload(Application.request), lazyload(Application.offer)))
     if user.role is Role.ENTERPRISE:
         return query.where(FinancingRequest.enterprise_id == user.organization_id)
     if user.role is Role.ADMIN:

@@ -1,0 +1,110 @@
+"""On PostgreSQL, two answers to the same thing at the same moment — two decisions on one application, two events
+on one loan — are taken one after the other: the second sees what the first did, so exactly one of two
+identical decisions goes through, and quota, loan and guarantee stay in step (found by bench/scale_out.py, with
+one request on each of two servers).
+
+These tests commit for real from many connections, so they build their own database."""
+
+import os
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+
+import pytest
+from flask_migrate import upgrade
+from sqlalchemy import select
+
+from guarantees.models import Agreement, Batch, BatchStatus, Guarantee
+from guarantees.services import decide_batch, submit_batch
+from marketplace import create_app, db
+from marketplace.auth.models import Role, User
+from marketplace.auth.services import create_user, issue_token
+from marketplace.financing.models import Application, ApplicationStatus, Loan
+from tests.guarantees.test_quota_concurrency import AMOUNT, PASSWORD, world_with_routed_applications
+
+pytestmark = pytest.mark.skipif(os.environ.get("MARKETPLACE_TEST_DB", "sqlite") != "postgresql",
+                                reason="row locks and concurrent writers are PostgreSQL's; runs in the PostgreSQL pass")
+
+
+@pytest.fixture
+def race(databases):
+    url = databases.fresh(f"decision_race_{uuid.uuid4().hex[:6]}")
+    app = create_app({"PROFILE": "test", "DATABASE_URL": url, "SECRET_KEY": "race"})
+    with app.app_context():
+        upgrade()
+    agreement_id, applications = world_with_routed_applications(app, one_enterprise=False)
+    with app.app_context():
+        bank_user = db.session.scalar(select(User).where(User.username == "race.bank"))
+        token, _ = issue_token(bank_user, 3600)
+        db.session.commit()
+    yield app, agreement_id, applications, {"Authorization": f"Bearer {token}"}
+    db.engine_of(app).dispose()
+
+
+def at_once(calls):
+    """Run the calls on as many threads at the same moment; → their status codes, in order."""
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return list(pool.map(lambda call: call(), calls))
+
+
+def test_two_decisions_on_one_application_one_goes_through(race):
+    app, agreement_id, applications, headers = race
+
+    def decide(application_id, decision):
+        path = f"/api/v1/applications/{application_id}/decision"
+        body = {"decision": decision, "reason": "Race"}
+        return lambda: app.test_client().post(path, json=body, headers=headers).status_code
+
+    twice_approved, approved_or_declined = applications[:4], applications[4:8]
+    statuses = at_once([decide(a, "approved") for a in twice_approved for _ in range(2)]
+                       + [decide(a, d) for a in approved_or_declined for d in ("approved", "declined")])
+    assert all(status in (200, 409) for status in statuses), str(statuses)
+    for pair in range(8):
+        assert sorted(statuses[2 * pair:2 * pair + 2]) == [200, 409], statuses
+
+    with app.app_context():
+        for application_id in twice_approved:
+            assert db.session.get(Application, application_id).status is ApplicationStatus.APPROVED
+        decided = [db.session.get(Application, a).status for a in approved_or_declined]
+        assert set(decided) <= {ApplicationStatus.APPROVED, ApplicationStatus.DECLINED}
+        approved = len(twice_approved) + decided.count(ApplicationStatus.APPROVED)
+        agreement = db.session.get(Agreement, agreement_id)
+        assert agreement.quota_reserved == AMOUNT * approved
+        assert len(db.session.scalars(select(Guarantee)).all()) == approved
+
+
+def test_events_on_one_loan_are_applied_one_after_the_other(race):
+    app, agreement_id, applications, headers = race
+    client = app.test_client()
+    for application_id in applications[:3]:
+        client.post(f"/api/v1/applications/{application_id}/decision", json={"decision": "approved"}, headers=headers)
+    with app.app_context():
+        agency_user = create_user("race.agency", PASSWORD, Role.AGENCY,
+                                  db.session.get(Agreement, agreement_id).agency_id)
+        batch = db.session.scalar(select(Batch).where(Batch.status == BatchStatus.OPEN))
+        decide_batch(submit_batch(batch), agency_user, [])
+        db.session.commit()
+        loans = sorted(db.session.scalars(select(Loan.id)))
+    assert len(loans) == 3
+
+    def event(loan_id, body, key):
+        return lambda: app.test_client().post(f"/api/v1/loans/{loan_id}/events", json=body,
+                                              headers={**headers, "Idempotency-Key": key}).status_code
+
+    disbursed = at_once([event(loan, {"type": "disbursed", "occurred_on": "2026-03-02"}, f"d-{loan}-{n}")
+                         for loan in loans for n in range(2)])
+    assert [sorted(disbursed[i:i + 2]) for i in range(0, 6, 2)] == [[201, 409]] * 3, disbursed
+
+    repaid = at_once([event(loan, {"type": "repayment", "amount": "300000.00", "occurred_on": "2026-04-01"},
+                            f"r-{loan}-{n}") for loan in loans for n in range(2)])
+    assert repaid == [201] * 6, repaid
+
+    with app.app_context():
+        agreement = db.session.get(Agreement, agreement_id)
+        owed = sum(db.session.get(Loan, loan).outstanding for loan in loans)
+        assert owed == (AMOUNT - Decimal("600000.00")) * 3
+        assert agreement.quota_outstanding == owed and agreement.quota_reserved == 0
+        assert agreement.guaranteed_total == AMOUNT * 3
+        for loan in loans:
+            guarantee = db.session.scalar(select(Guarantee).where(Guarantee.loan_id == loan))
+            assert guarantee.exposure == db.session.get(Loan, loan).outstanding
