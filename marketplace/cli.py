@@ -1,5 +1,5 @@
-"""Command-line tasks: `flask users create-admin`, `flask demo seed`, `flask demo serve`, `flask ledger verify`,
-`flask outbox dispatch`, `flask scheduler run`, `flask scheduler run-job NAME`."""
+"""Command-line tasks: `flask users create-admin`, `flask demo seed`, `flask demo generate`, `flask demo serve`,
+`flask ledger verify`, `flask outbox dispatch`, `flask scheduler run`, `flask scheduler run-job NAME`."""
 
 from __future__ import annotations
 
@@ -47,6 +47,42 @@ def seed_demo() -> None:
     click.echo(f"Demo logins (password: {DEMO_PASSWORD}):")
     for username, role in logins:
         click.echo(f"  {username:<12} {role}")
+
+
+@demo.command("generate")
+@click.option("--enterprises", default=10_000, show_default=True, type=click.IntRange(0),
+              help="Enterprises (a province has about 10,000 SRDI enterprises).")
+@click.option("--products", default=10_000, show_default=True, type=click.IntRange(0), help="Product versions.")
+@click.option("--agreements", default=100, show_default=True, type=click.IntRange(0), help="总对总 agreements.")
+@click.option("--postings", default=100_000, show_default=True, type=click.IntRange(0),
+              help="Ledger postings to reach (the history's own, then agencies' fee entries).")
+@click.option("--requests", default=None, type=click.IntRange(0),
+              help="Financing requests in the three years of history  [default: one per enterprise]")
+@click.option("--banks", default=60, show_default=True, type=click.IntRange(1))
+@click.option("--agencies", default=40, show_default=True, type=click.IntRange(1))
+@click.option("--seed", default=7, show_default=True, help="The same seed and sizes give the same data.")
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="The generated world's today  [default: today, Asia/Shanghai]")
+def generate_demo(enterprises: int, products: int, agreements: int, postings: int, requests: int | None,
+                  banks: int, agencies: int, seed: int, as_of) -> None:
+    """Generate a plausible province into an empty, migrated database (bulk inserts; deterministic)."""
+    from marketplace.demo import DEMO_PASSWORD
+    from marketplace.generate import GenerationRefused, generate
+
+    if current_app.config["PROFILE"] == "production":
+        raise click.ClickException("generated data (with its shared password) is never loaded in production")
+    click.echo(f"Generating: {enterprises:,} enterprises, {products:,} products, {agreements:,} agreements, "
+               f"{postings:,} postings (seed {seed})")
+    try:
+        counts = generate(seed, enterprises, products, agreements, postings, banks=banks, agencies=agencies,
+                          requests=requests, as_of=as_of.date() if as_of else None, report=click.echo)
+    except GenerationRefused as error:
+        db.session.rollback()
+        raise click.ClickException(str(error)) from error
+    click.echo(f"Done in {counts.pop('seconds')} s:")
+    for name, count in counts.items():
+        click.echo(f"  {name.replace('_', ' '):<20} {count:>12,}")
+    click.echo(f"Every user's password is {DEMO_PASSWORD}: admin, bank.<code>, agency.<code>, ent<number>.")
 
 
 @ledger.command("verify")
