@@ -3,6 +3,7 @@
 from flask import request
 from flask.views import MethodView
 from sqlalchemy import select
+from sqlalchemy.orm import lazyload
 
 from guarantees import schemas, services
 from guarantees.models import Agreement, AgreementStatus, Batch, PoolDeposit, RiskPool
@@ -143,7 +144,8 @@ class Batches(MethodView):
     @paginate(blp)
     def get(self, query, pagination_parameters):
         """Your agreements' batches, oldest first (filter by status and agreement)."""
-        select_ = services.visible_batches(api_user()).order_by(Batch.id)
+        # The list shows the batches' own columns: no agreement (with its bank and agency) joined in.
+        select_ = services.visible_batches(api_user()).options(lazyload(Batch.agreement)).order_by(Batch.id)
         if "status" in query:
             select_ = select_.where(Batch.status == query["status"])
         if "agreement_id" in query:

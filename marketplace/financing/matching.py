@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 
-from sqlalchemy import ColumnElement, and_, case, exists, func, literal, select
+from sqlalchemy import ColumnElement, String, and_, case, exists, func, literal, select, union_all
 
 from guarantees.models import HOLDING_QUOTA, Guarantee
 from guarantees.services import active_agreements_of
@@ -73,15 +73,31 @@ def load_candidates(need: Need) -> list[Candidate]:
 
 
 def load_near_misses(need: Need, spread_at_most: int | None) -> list[NearMiss]:
-    """Published products that do not fit and would have been priced no worse than the offers made."""
-    query = (select(Product).where(*_published(need), ~_fits(need, _tier_per_row))
+    """Published products that do not fit and would have been priced no worse than the offers made: their columns
+    in one query, then the tiers and regions of those few in one more (no ORM objects, no eager joins)."""
+    query = (select(Product.id, Product.name, Organization.name, Product.amount_min, Product.amount_max,
+                    Product.term_min_months, Product.term_max_months)
+             .join(Organization, Organization.id == Product.bank_id)
+             .where(*_published(need), ~_fits(need, _tier_per_row))
              .order_by(Product.rate_spread_bp, Product.id).limit(NEAR_MISS_LIMIT))
     if spread_at_most is not None:
         query = query.where(Product.rate_spread_bp <= spread_at_most)
-    return [NearMiss(product_id=p.id, product_name=p.name, bank_name=p.bank_name, amount_min=p.amount_min,
-                     amount_max=p.amount_max, term_min_months=p.term_min_months, term_max_months=p.term_max_months,
-                     tiers=frozenset(t.value for t in p.eligible_tiers), region_prefixes=tuple(p.eligible_regions))
-            for p in db.session.scalars(query)]
+    rows = db.session.execute(query).all()
+    if not rows:
+        return []
+    ids = [row[0] for row in rows]
+    tiers: dict[int, set[str]] = {pid: set() for pid in ids}
+    regions: dict[int, list[str]] = {pid: [] for pid in ids}
+    listed = union_all(select(ProductTier.product_id, literal("tier"), ProductTier.tier.cast(String))
+                       .where(ProductTier.product_id.in_(ids)),
+                       select(ProductRegion.product_id, literal("region"), ProductRegion.region_prefix)
+                       .where(ProductRegion.product_id.in_(ids)))
+    for pid, kind, value in db.session.execute(listed):
+        (tiers[pid].add if kind == "tier" else regions[pid].append)(value)
+    return [NearMiss(product_id=pid, product_name=name, bank_name=bank_name, amount_min=amount_min,
+                     amount_max=amount_max, term_min_months=term_min, term_max_months=term_max,
+                     tiers=frozenset(tiers[pid]), region_prefixes=tuple(sorted(regions[pid])))
+            for pid, name, bank_name, amount_min, amount_max, term_min, term_max in rows]
 
 
 def amount_bounds(need: Need) -> tuple[Decimal | None, Decimal | None]:
