@@ -11,6 +11,9 @@ DEFAULTS = {
     "PROFILE": "demo",
     "SECRET_KEY": None,
     "DATABASE_URL": None,
+    #: A streaming replica of DATABASE_URL for the heavy reports (trial balance, journal and its exports, agreement
+    #: statements, the audit trail); unset, they read the primary like everything else.
+    "REPORTS_DATABASE_URL": None,
     "TOKEN_TTL_SECONDS": 8 * 3600,
     "BABEL_DEFAULT_LOCALE": "en",
     "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",

@@ -2,6 +2,7 @@
 
 from flask.views import MethodView
 
+from marketplace import db
 from marketplace.api import Blueprint, page_of, paginate
 from marketplace.audit import queries, schemas
 from marketplace.auth.access import api_roles
@@ -16,6 +17,7 @@ class Audit(MethodView):
     @blp.arguments(schemas.AuditQuery, location="query")
     @blp.response(200, schemas.AuditEntryOut(many=True))
     @paginate(blp)
+    @db.on_reports_replica
     def get(self, filters, pagination_parameters):
         """Every recorded change, newest first: the user and organisation that made it, the object, what changed,
         the request id and the address."""

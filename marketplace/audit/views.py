@@ -30,8 +30,9 @@ def audit_page():
         filters, errors = {}, flatten_messages(error.messages)
     entries, total = [], 0
     if not errors:
-        query = queries.entries(filters)
-        total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
-        entries = db.session.scalars(query.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
+        with db.reports_replica():
+            query = queries.entries(filters)
+            total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+            entries = db.session.scalars(query.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
     return render_template("audit/audit.html", entries=entries, total=total, page=page, page_size=PAGE_SIZE,
                            values=typed, errors=errors), 422 if errors else 200

@@ -22,6 +22,7 @@ PARTIES = (Role.ADMIN, Role.AGENCY, Role.BANK, Role.ENTERPRISE)
 class TrialBalance(MethodView):
     @api_roles(*PARTIES)
     @blp.response(200, schemas.TrialBalanceOut)
+    @db.on_reports_replica
     def get(self):
         """Every account's balance and the totals (a party sees its own accounts; `balanced` is the ledger's)."""
         result = reports.trial_balance(api_user())
@@ -34,6 +35,7 @@ class AccountEntries(MethodView):
     @api_roles(*PARTIES)
     @blp.response(200, schemas.AccountEntryOut(many=True))
     @paginate(blp)
+    @db.on_reports_replica
     def get(self, pagination_parameters, account_id):
         """The postings of one of your accounts, oldest first."""
         if reports.visible_account(api_user(), account_id) is None:
@@ -49,6 +51,7 @@ class Journal(MethodView):
     @blp.arguments(schemas.JournalQuery, location="query")
     @blp.response(200, schemas.EntryOut(many=True))
     @paginate(blp)
+    @db.on_reports_replica
     def get(self, query, pagination_parameters):
         """Journal entries by reference (`?ref=loan:42`) and date range, with their postings."""
         return page_of(reports.journal(api_user(), query.get("ref"), query.get("date_from"), query.get("date_to")),
@@ -69,7 +72,9 @@ class JournalExport(MethodView):
 
 
 def export_response(query: dict) -> Response:
-    rows = reports.journal_rows(api_user(), query.get("date_from"), query.get("date_to"), query.get("ref"))
+    user = api_user()
+    with db.reports_replica():
+        rows = reports.journal_rows(user, query.get("date_from"), query.get("date_to"), query.get("ref"))
     span = f"{query.get('date_from') or 'start'}_{query.get('date_to') or 'today'}"
     if query.get("format") == "xlsx":
         return Response(reports.to_xlsx(rows),
@@ -97,6 +102,7 @@ class Reverse(MethodView):
 class Statement(MethodView):
     @api_roles(Role.ADMIN, Role.AGENCY, Role.BANK)
     @blp.response(200, schemas.StatementOut)
+    @db.on_reports_replica
     def get(self, agreement_id):
         """What the agreement has guaranteed, earned in fees and subsidies, compensated and recovered."""
         return reports.agreement_statement(get_agreement(api_user(), agreement_id))

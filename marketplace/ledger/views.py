@@ -68,15 +68,16 @@ def _search(args: MultiDict) -> tuple[dict[str, str], dict[str, Any], dict[str, 
 def _render(typed: dict[str, str], query: dict[str, Any], errors: dict[str, list[str]],
             verification: list[str] | None = None):
     user = current_user._get_current_object()
-    trial = reports.trial_balance(user)
-    owners = {a["id"]: a["owner"] for a in trial["accounts"]}
-    entries, total, page = [], 0, _page()
-    if not errors:
-        journal = reports.journal(user, query.get("ref"), query.get("date_from"), query.get("date_to"))
-        total = db.session.scalar(select(func.count()).select_from(journal.order_by(None).subquery()))
-        entries = db.session.scalars(journal.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
+    with db.reports_replica():
+        trial = reports.trial_balance(user)
+        owners = {a["id"]: a["owner"] for a in trial["accounts"]}
+        entries, total, page = [], 0, _page()
+        if not errors:
+            journal = reports.journal(user, query.get("ref"), query.get("date_from"), query.get("date_to"))
+            total = db.session.scalar(select(func.count()).select_from(journal.order_by(None).subquery()))
+            entries = db.session.scalars(journal.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
+        agreements = db.session.scalars(select(Agreement).order_by(Agreement.code)).all()
     range_args = {name: typed[name] for name in ("ref", "from", "to") if name in typed and not errors}
-    agreements = db.session.scalars(select(Agreement).order_by(Agreement.code)).all()
     return render_template("ledger/ledger.html", trial=trial, owners=owners, entries=entries, total=total,
                            page=page, page_size=PAGE_SIZE, values=typed, errors=errors, range_args=range_args,
                            search_args={k: v for k, v in typed.items() if not errors}, agreements=agreements,
@@ -103,8 +104,9 @@ def journal_export(fmt: str):
     typed, query, errors = _search(request.args)
     if errors:
         return _render(typed, query, errors)
-    rows = reports.journal_rows(current_user._get_current_object(), query.get("date_from"), query.get("date_to"),
-                                query.get("ref"))
+    with db.reports_replica():
+        rows = reports.journal_rows(current_user._get_current_object(), query.get("date_from"),
+                                    query.get("date_to"), query.get("ref"))
     span = f"{query.get('date_from') or 'start'}_{query.get('date_to') or 'today'}"
     if fmt == "xlsx":
         return Response(reports.to_xlsx(rows), mimetype=XLSX,
@@ -116,6 +118,7 @@ def journal_export(fmt: str):
 @bp.get("/admin/ledger/agreements/<int:agreement_id>")
 @page_roles(Role.ADMIN)
 def agreement_statement(agreement_id: int):
-    agreement = get_agreement(current_user._get_current_object(), agreement_id)
-    return render_template("ledger/statement.html", agreement=agreement,
-                           statement=reports.agreement_statement(agreement))
+    with db.reports_replica():
+        agreement = get_agreement(current_user._get_current_object(), agreement_id)
+        statement = reports.agreement_statement(agreement)
+    return render_template("ledger/statement.html", agreement=agreement, statement=statement)
