@@ -60,8 +60,35 @@ def summary(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
     batch = results.get("batch_decision")
     if batch:
         rows.append((f"batch of {batch['items']:,} decided", f"{batch['median_s']:.2f} s", batch.get("ok")))
+    ledger = results.get("ledger")
+    if ledger:
+        checks = ledger.get("checks", {})
+        if ledger.get("entries_per_s_single") is not None:
+            rows.append((f"ledger, one transaction per entry, at {ledger['entries_per_s_single_at_postings']:,} "
+                         "postings", f"{ledger['entries_per_s_single']:,.0f} entries/s", checks.get("single_ok")))
+        if ledger.get("entries_per_s_batched") is not None:
+            rows.append((f"ledger, batched, at {ledger['entries_per_s_batched_at_postings']:,} postings",
+                         f"{ledger['entries_per_s_batched']:,.0f} entries/s", checks.get("batched_ok")))
+        if ledger.get("trial_balance_ms"):
+            at = ledger.get("targets", {}).get("trial_balance_at_postings") or 0
+            rows.append((f"trial balance over {at:,} postings ({ledger.get('chart_accounts', 0):,} accounts), p95",
+                         f"{ledger['trial_balance_ms']['p95']:.1f} ms", checks.get("trial_balance_ok")))
+    http = results.get("http_load")
+    if http:
+        figures, checks = http["headline"], http["checks"]
+        rows += [("financing pairs/s ÷ /healthz per s", f"{figures['financing_pairs_per_s']} ÷ "
+                  f"{figures['healthz_per_s']} = {figures['financing_ratio']}", checks.get("financing_ratio_ok")),
+                 ("HTTP mix p99 at 20 clients", f"{figures['mix_p99_ms']} ms", checks.get("p99_ok")),
+                 ("HTTP errors", f"{figures['errors']}", checks.get("errors_ok")),
+                 ("worker memory after the run (RSS)", f"{figures['worker_rss_mb_max']} MB", checks.get("memory_ok"))]
+    scale = results.get("scale_out")
+    if scale and "acceptance" in scale:
+        a = scale["acceptance"]
+        rows.append(("scale-out: oversubscribed / double job runs / lost / doubled deliveries",
+                     f"{a['oversubscribed']} / {a['double_job_runs']} / {a['lost_deliveries']} / "
+                     f"{a['doubled_deliveries']}", a.get("ok")))
     for key, section in results.items():
-        if key in ("matching", "batch_decision") or not isinstance(section, dict):
+        if key in ("matching", "batch_decision", "ledger", "http_load") or not isinstance(section, dict):
             continue
         for name, value in (section.get("checks") or {}).items():
             if isinstance(value, bool):
