@@ -122,13 +122,15 @@ def get_agreement(user: User, agreement_id: int) -> Agreement:
 
 
 def active_agreements_of(bank_ids: set[int]) -> list[Agreement]:
-    """Agreements that can guarantee new loans today for these banks, in one query."""
+    """Agreements that can guarantee new loans today for these banks, in one query (their own columns: matching
+    needs no bank or agency joined in)."""
     if not bank_ids:
         return []
     today = business_today()
     return list(db.session.scalars(select(Agreement).where(
         Agreement.bank_id.in_(sorted(bank_ids)), Agreement.status == AgreementStatus.ACTIVE,
-        Agreement.valid_from <= today, Agreement.valid_to >= today)))
+        Agreement.valid_from <= today, Agreement.valid_to >= today)
+        .options(lazyload(Agreement.agency), lazyload(Agreement.bank))))
 
 
 def get_risk_pool(pool_id: int) -> RiskPool:

@@ -16,8 +16,8 @@ from typing import Any
 
 from flask import Response, current_app, request
 from flask_babel import gettext as _
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
 from marketplace import db
@@ -62,6 +62,16 @@ def _replay(record: IdempotencyRecord, fingerprint: str) -> Response:
     return response
 
 
+def _claim(user_id: int, key: str, fingerprint: str) -> int | None:
+    """Record the key for this request in one statement; → the record's id, or None when an earlier request holds
+    the key. A concurrent first request with the key makes this wait until it commits or rolls back."""
+    dialect = db.session.get_bind().dialect.name
+    insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return db.session.scalar(
+        insert_(IdempotencyRecord).values(user_id=user_id, key=key, fingerprint=fingerprint, created_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["user_id", "key"]).returning(IdempotencyRecord.id))
+
+
 def _existing(user_id: int, key: str) -> IdempotencyRecord | None:
     return db.session.scalar(select(IdempotencyRecord).where(IdempotencyRecord.user_id == user_id,
                                                              IdempotencyRecord.key == key))
@@ -79,17 +89,12 @@ def idempotent(blp: Any) -> Callable:
             if not key.strip() or len(key) > MAX_KEY_LENGTH:
                 raise ValidationFailed(errors={HEADER: [_("Use 1 to %(n)d characters.", n=MAX_KEY_LENGTH)]})
             user_id, fingerprint = api_user().id, _fingerprint()
-            if (record := _existing(user_id, key)) is not None:
-                return _replay(record, fingerprint)
-            record = IdempotencyRecord(user_id=user_id, key=key, fingerprint=fingerprint)
-            db.session.add(record)
-            try:
-                db.session.flush()
-            except IntegrityError:  # a concurrent request with the same key got there first
+            if (record_id := _claim(user_id, key, fingerprint)) is None:
                 db.session.rollback()
                 return _replay(_existing(user_id, key), fingerprint)
             response = current_app.make_response(view(*args, **kwargs))  # the view commits record and work
-            record.response_status, record.response_body = response.status_code, response.get_data(as_text=True)
+            db.session.execute(update(IdempotencyRecord).where(IdempotencyRecord.id == record_id).values(
+                response_status=response.status_code, response_body=response.get_data(as_text=True)))
             db.session.commit()
             return response
 

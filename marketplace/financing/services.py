@@ -8,6 +8,7 @@ from typing import Any
 from flask_babel import gettext as _
 from sqlalchemy import Select, insert, select
 from sqlalchemy.orm import lazyload, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from guarantees.services import GuaranteeUnavailable, reserve
 from marketplace import db
@@ -77,6 +78,7 @@ def create_request(user: User, data: dict[str, Any]) -> FinancingRequest:
             fee_subsidy_rate=o.fee_subsidy_rate, all_in_rate=o.all_in_rate, applied_rules=list(o.applied_rules))
             for o in offers])
     db.session.expire(request, ["offers"])
+    set_committed_value(request, "application", None)  # a new request has none: no query to find that out
     return request
 
 
@@ -101,6 +103,8 @@ def select_offer(request: FinancingRequest, offer_id: int) -> Application:
     application = Application(request=request, offer=offer, bank_id=offer.bank_id)
     db.session.add(application)
     db.session.flush()
+    for nothing_yet in ("loan", "guarantee"):  # a new application has neither: no query to find that out
+        set_committed_value(application, nothing_yet, None)
     outbox.enqueue(application.bank, outbox.APPLICATION_SUBMITTED, str(application.id), "/applications",
                    outbox.application_payload(application))
     return application

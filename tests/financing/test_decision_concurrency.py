@@ -1,7 +1,7 @@
 """On PostgreSQL, two answers to the same thing at the same moment — two decisions on one application, two events
-on one loan — are taken one after the other: the second sees what the first did, so exactly one of two
-identical decisions goes through, and quota, loan and guarantee stay in step (found by bench/scale_out.py, with
-one request on each of two servers).
+on one loan, one Idempotency-Key sent six times — are taken one after the other: the second sees what the first
+did, so exactly one of two identical decisions goes through, and quota, loan and guarantee stay in step (found by
+bench/scale_out.py, with one request on each of two servers).
 
 These tests commit for real from many connections, so they build their own database."""
 
@@ -12,14 +12,14 @@ from decimal import Decimal
 
 import pytest
 from flask_migrate import upgrade
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from guarantees.models import Agreement, Batch, BatchStatus, Guarantee
 from guarantees.services import decide_batch, submit_batch
 from marketplace import create_app, db
 from marketplace.auth.models import Role, User
 from marketplace.auth.services import create_user, issue_token
-from marketplace.financing.models import Application, ApplicationStatus, Loan
+from marketplace.financing.models import Application, ApplicationStatus, Loan, LoanEvent
 from tests.guarantees.test_quota_concurrency import AMOUNT, PASSWORD, world_with_routed_applications
 
 pytestmark = pytest.mark.skipif(os.environ.get("MARKETPLACE_TEST_DB", "sqlite") != "postgresql",
@@ -108,3 +108,30 @@ def test_events_on_one_loan_are_applied_one_after_the_other(race):
         for loan in loans:
             guarantee = db.session.scalar(select(Guarantee).where(Guarantee.loan_id == loan))
             assert guarantee.exposure == db.session.get(Loan, loan).outstanding
+
+
+def test_one_idempotency_key_sent_six_times_at_once_records_one_event(race):
+    app, _agreement_id, applications, headers = race
+    client = app.test_client()
+    client.post(f"/api/v1/applications/{applications[0]}/decision", json={"decision": "approved"}, headers=headers)
+    with app.app_context():
+        agency_user = create_user("race.agency", PASSWORD, Role.AGENCY, db.session.scalar(select(Agreement.agency_id)))
+        decide_batch(submit_batch(db.session.scalar(select(Batch).where(Batch.status == BatchStatus.OPEN))),
+                     agency_user, [])
+        db.session.commit()
+        loan_id = db.session.scalar(select(Loan.id))
+
+    body = {"type": "disbursed", "occurred_on": "2026-03-02"}
+    def send():
+        return app.test_client().post(f"/api/v1/loans/{loan_id}/events", json=body,
+                                      headers={**headers, "Idempotency-Key": "bank-ref-1"})
+
+    answers = at_once([send] * 6)
+    # The first is applied; the others replay its answer, or (if it is still running) ask to retry: never a second
+    # event, never another error.
+    assert {a.status_code for a in answers} <= {201, 409} and 201 in {a.status_code for a in answers}
+    first = next(a.json for a in answers if a.status_code == 201)
+    assert all(a.json == first for a in answers if a.status_code == 201)
+    assert [a.headers.get("Idempotent-Replayed") for a in answers if a.status_code == 201].count(None) == 1
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(LoanEvent).where(LoanEvent.loan_id == loan_id)) == 1
