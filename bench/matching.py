@@ -377,7 +377,7 @@ def write_results(key: str, figures: dict[str, Any], path: Path) -> None:
         except json.JSONDecodeError:
             print(f"warning: {path} was not valid JSON; rewriting it", file=sys.stderr)
     existing[key] = figures
-    path.write_text(json.dumps(existing, indent=2, ensure_ascii=False) + "\n")
+    path.write_text(json.dumps(existing, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
 def print_table(sizes: dict[str, dict[str, Any]]) -> None:

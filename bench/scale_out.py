@@ -1167,17 +1167,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def write_results(key: str, figures: dict[str, Any], path: Path) -> None:
-    existing: dict[str, Any] = {}
-    if path.exists():
-        try:
-            existing = json.loads(path.read_text())
-        except json.JSONDecodeError:
-            print(f"warning: {path} was not valid JSON; rewriting it", file=sys.stderr)
-    existing[key] = figures
-    path.write_text(json.dumps(existing, indent=2, ensure_ascii=False, default=str) + "\n")
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.observe_cli is not None:
@@ -1186,7 +1175,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.fire:
         fire_job(args.observe_log, args.label, args.fire[0], args.fire[1], float(args.fire[2]))
         return 0
-    from bench.matching import fresh_database
+    from bench.matching import fresh_database, write_results
 
     base_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_BASE_URL)
     started = time.time()
