@@ -878,7 +878,7 @@ def run_phase(phase: str, actions: dict[str, int], args: argparse.Namespace, ser
 
 def breakdown(url: str, cast: Cast, args: argparse.Namespace) -> dict[str, Any]:
     """The same calls through Flask's test client in this process (no gunicorn, no network, no queueing): per
-    endpoint, wall ms, SQL statements and their client-side ms, pool checkouts (each a pre-ping round trip), and
+    endpoint, wall ms, SQL statements and their client-side ms, pool checkouts, and
     the rest (Python: Flask, smorest, marshmallow, SQLAlchemy ORM, the matching). With --profile, cProfile's top."""
     import cProfile
     import io

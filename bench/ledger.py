@@ -280,7 +280,7 @@ def time_trial_balance(app: Flask, reads: int, warmup: int) -> dict[str, Any]:
 @dataclass
 class Counter:
     """SQL statements (an executemany counts once) with their client-side time, and connection checkouts from the
-    pool (each one pings the server first: the engine has pool_pre_ping)."""
+    pool (one idle longer than db.PING_AFTER_IDLE_S is pinged first; back-to-back entries are not)."""
 
     statements: int = 0
     checkouts: int = 0
@@ -318,7 +318,7 @@ class Counter:
 def breakdown(app: Flask, entries: list[Entry], batch: int | None) -> dict[str, Any]:
     """Post `entries` (one per transaction, or in batches) with every statement counted and timed; per entry (or
     per batch): statements, checkouts, each statement's client-side ms, and the time in SQL, in commit and the rest
-    (Python: the posting code, SQLAlchemy, the driver, the pool's pre-ping). Slightly inflated by the counting."""
+    (Python: the posting code, SQLAlchemy, the driver, the pool). Slightly inflated by the counting."""
     units = [[e] for e in entries] if batch is None else list(chunks(entries, batch))
     counter = Counter()
     post_s = commit_s = 0.0
@@ -572,7 +572,7 @@ NOTES = [
     "Rates are for one client on an otherwise idle server, synchronous_commit as configured (see postgres).",
     "The server runs with autovacuum off; the bench VACUUM ANALYZEs the ledger tables after each growth, as "
     "autovacuum would have.",
-    "trial_balance is timed in a fresh app context per read (pool checkout and pre-ping included); the trial "
+    "trial_balance is timed in a fresh app context per read (pool checkout included); the trial "
     "balance target is checked against p95.",
 ]
 

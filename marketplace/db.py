@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -11,7 +12,19 @@ from functools import wraps
 from typing import Any
 
 from flask import Flask, current_app, g, has_app_context
-from sqlalchemy import BigInteger, DateTime, MetaData, Numeric, create_engine, event, inspect, select, types
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    MetaData,
+    Numeric,
+    Select,
+    create_engine,
+    event,
+    exc,
+    inspect,
+    select,
+    types,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 
@@ -127,6 +140,27 @@ def on_reports_replica(view: Callable) -> Callable:
 session = scoped_session(sessionmaker(class_=_AppSession, expire_on_commit=False), scopefunc=_scope)
 
 
+_LOCKED = "marketplace.locked"  # session.info: identity keys of the rows this transaction holds locked
+
+
+@event.listens_for(_AppSession, "after_transaction_end")
+def _forget_locks(session_: Session, _transaction: Any) -> None:
+    # Any end, a savepoint's too (rolling back to one releases what it locked): at worst a row is locked twice.
+    session_.info.pop(_LOCKED, None)
+
+
+def locking(query: Select) -> Select:
+    """The query with its rows locked for this transaction as they are read (SELECT … FOR UPDATE OF the entity on
+    PostgreSQL) and read afresh; pass what it loads to `locked()` so that a later `lock()` of it costs nothing."""
+    entity = query.column_descriptions[0]["entity"]
+    return query.with_for_update(of=entity).execution_options(populate_existing=True)
+
+
+def locked(*instances: Any) -> None:
+    """Note that these rows were loaded by a `locking()` query in this transaction."""
+    session.info.setdefault(_LOCKED, set()).update(inspect(instance).identity_key for instance in instances)
+
+
 def lock(*instances: Any) -> None:
     """Lock each row for this transaction (SELECT … FOR UPDATE on PostgreSQL), in the order given, and read its
     columns afresh.
@@ -136,11 +170,16 @@ def lock(*instances: Any) -> None:
     application, a loan before its agreement), so that writers queue and never deadlock. Only the key is selected
     and the columns are expired (the statement autoflushes first, so no pending change is lost): the next read of
     one reloads them in one plain SELECT, without the eager joins a whole-object reload would repeat."""
+    held = session.info.setdefault(_LOCKED, set())
     for instance in instances:
-        mapper = inspect(instance).mapper
+        state = inspect(instance)
+        if state.identity_key in held:
+            continue  # loaded under lock by this transaction (`locking`), or locked above
+        mapper = state.mapper
         key = mapper.primary_key[0]
         session.execute(select(key).where(key == getattr(instance, key.key)).with_for_update())
         session.expire(instance, [column.key for column in mapper.column_attrs])
+        held.add(state.identity_key)
 
 
 def engine() -> Engine:
@@ -158,7 +197,37 @@ def make_engine(url: str) -> Engine:
         new = create_engine(url, connect_args={"timeout": 30})
         _make_sqlite_transactional(new)
         return new
-    return create_engine(url, pool_pre_ping=True)
+    postgresql = create_engine(url)
+    _ping_when_idle(postgresql)
+    return postgresql
+
+
+# A connection back from a request less than this long ago is used without a ping.
+PING_AFTER_IDLE_S = 1.0
+
+
+def _ping_when_idle(pg_engine: Engine) -> None:
+    """Pessimistic disconnect handling for connections that have sat idle: one that has waited in the pool longer
+    than PING_AFTER_IDLE_S is pinged (SELECT 1) before use and, if the server is gone, replaced by a new one (the
+    pool retries the checkout). Under load a connection comes back within milliseconds, so the ping — a round trip
+    on every checkout with `pool_pre_ping` — is skipped where it would cost most and tell least. If the server
+    restarts, the first statement on a recently used connection fails (as one in flight would); SQLAlchemy then
+    invalidates the whole pool, so the next checkout connects afresh."""
+
+    @event.listens_for(pg_engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(pg_engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.pop("idle_since", None)
+        if idle_since is None or time.monotonic() - idle_since <= PING_AFTER_IDLE_S:
+            return  # new, or back from use a moment ago
+        try:
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+        except Exception as error:
+            raise exc.DisconnectionError() from error
 
 
 def _make_sqlite_transactional(sqlite_engine: Engine) -> None:

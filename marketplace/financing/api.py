@@ -55,7 +55,7 @@ class SelectOffer(MethodView):
     @blp.response(200, schemas.FinancingRequestOut)
     def post(self, data, request_id):
         """Choose an offer: the request is routed to that bank as an application."""
-        request = services.get_request(api_user(), request_id)
+        request = services.get_request(api_user(), request_id, for_change=True)
         services.select_offer(request, data["offer_id"])
         db.session.commit()
         return request
@@ -67,7 +67,7 @@ class WithdrawRequest(MethodView):
     @blp.response(200, schemas.FinancingRequestOut)
     def post(self, request_id):
         """Withdraw a request before the bank decides."""
-        request = services.withdraw(services.get_request(api_user(), request_id))
+        request = services.withdraw(services.get_request(api_user(), request_id, for_change=True))
         db.session.commit()
         return request
 

@@ -68,16 +68,17 @@ def create_request(user: User, data: dict[str, Any]) -> FinancingRequest:
         lpr_effective_on=lpr.effective_on, unmatched_reasons=[sentence(r) for r in reasons + guarantee_reasons])
     db.session.add(request)
     db.session.flush()
-    if offers:  # one statement for all offers, on every backend
-        db.session.execute(insert(Offer), [dict(
+    made = []
+    if offers:  # one statement inserts all offers and returns them, on every backend (NULLs rendered, not grouped)
+        made = db.session.scalars(insert(Offer).returning(Offer).execution_options(render_nulls=True), [dict(
             request_id=request.id, rank=o.rank, product_id=o.candidate.product_id,
             product_name=o.candidate.product_name, product_type=o.candidate.product_type,
             bank_id=o.candidate.bank_id, bank_name=o.candidate.bank_name, agreement_id=o.agreement_id,
             amount=need.amount, term_months=need.term_months, rate_spread_bp=o.candidate.spread_bp,
             interest_rate=o.interest_rate, list_fee_rate=o.list_fee_rate, guarantee_fee_rate=o.guarantee_fee_rate,
             fee_subsidy_rate=o.fee_subsidy_rate, all_in_rate=o.all_in_rate, applied_rules=list(o.applied_rules))
-            for o in offers])
-    db.session.expire(request, ["offers"])
+            for o in offers]).all()
+    set_committed_value(request, "offers", sorted(made, key=lambda offer: offer.rank))  # no query to read them back
     set_committed_value(request, "application", None)  # a new request has none: no query to find that out
     return request
 
@@ -181,9 +182,14 @@ def visible_requests(user: User) -> Select[tuple[FinancingRequest]]:
     return query.where(False)
 
 
-def get_request(user: User, request_id: int) -> FinancingRequest:
-    return one_or_404(visible_requests(user).where(FinancingRequest.id == request_id),
-                      _("No financing request %(id)d.", id=request_id))
+def get_request(user: User, request_id: int, *, for_change: bool = False) -> FinancingRequest:
+    """One request the user may see; `for_change` locks its row as it is read (for a selection or withdrawal, which
+    would otherwise lock it in a statement of their own)."""
+    query = visible_requests(user).where(FinancingRequest.id == request_id)
+    request = one_or_404(db.locking(query) if for_change else query, _("No financing request %(id)d.", id=request_id))
+    if for_change:
+        db.locked(request)
+    return request
 
 
 def visible_applications(user: User) -> Select[tuple[Application]]:

@@ -83,7 +83,7 @@ def request_detail(request_id: int):
 @bp.post("/enterprise/requests/<int:request_id>/select")
 @page_roles(Role.ENTERPRISE)
 def select_offer(request_id: int):
-    financing_request = services.get_request(current_user, request_id)
+    financing_request = services.get_request(current_user, request_id, for_change=True)
     try:
         application = services.select_offer(financing_request, request.form.get("offer_id", type=int) or 0)
     except DomainError as error:
@@ -99,7 +99,7 @@ def select_offer(request_id: int):
 @bp.post("/enterprise/requests/<int:request_id>/withdraw")
 @page_roles(Role.ENTERPRISE)
 def withdraw(request_id: int):
-    financing_request = services.get_request(current_user, request_id)  # 404 for another enterprise's request
+    financing_request = services.get_request(current_user, request_id, for_change=True)  # 404 for another's request
     try:
         services.withdraw(financing_request)
     except DomainError as error:
