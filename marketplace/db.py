@@ -223,11 +223,18 @@ def _ping_when_idle(pg_engine: Engine) -> None:
         idle_since = record.info.pop("idle_since", None)
         if idle_since is None or time.monotonic() - idle_since <= PING_AFTER_IDLE_S:
             return  # new, or back from use a moment ago
+        # In autocommit, so that the ping opens no transaction: the connection must come out as it went in (idle),
+        # or it could not be switched to autocommit after checkout (advisory locks, migrations) and a transaction
+        # would start before its first statement.
+        dbapi_connection.autocommit = True
         try:
             with dbapi_connection.cursor() as cursor:
                 cursor.execute("SELECT 1")
         except Exception as error:
             raise exc.DisconnectionError() from error
+        finally:
+            if not dbapi_connection.closed:
+                dbapi_connection.autocommit = False
 
 
 def _make_sqlite_transactional(sqlite_engine: Engine) -> None:

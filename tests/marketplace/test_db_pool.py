@@ -5,6 +5,7 @@ import os
 import time
 
 import pytest
+from psycopg.pq import TransactionStatus
 from sqlalchemy import exc, text
 
 from marketplace import db
@@ -63,3 +64,19 @@ def test_a_healthy_idle_connection_is_reused(pg_engine, monkeypatch):
     time.sleep(0.1)
 
     assert backend_pid(pg_engine) == first
+
+
+def test_the_ping_leaves_the_connection_idle_so_it_can_switch_to_autocommit(pg_engine, monkeypatch):
+    """The scheduler's advisory locks take a connection in autocommit: a ping that opened a transaction made that
+    switch fail after a second idle, and stopped every job (found by bench/scale_out.py)."""
+    monkeypatch.setattr(db, "PING_AFTER_IDLE_S", 0.05)
+    backend_pid(pg_engine)
+    time.sleep(0.1)
+
+    with pg_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        assert connection.scalar(text("SELECT pg_try_advisory_lock(4242)")) is True
+        assert connection.scalar(text("SELECT pg_advisory_unlock(4242)")) is True
+
+    time.sleep(0.1)
+    with pg_engine.connect() as connection:  # pinged, and still outside any transaction until the first statement
+        assert connection.connection.dbapi_connection.info.transaction_status is TransactionStatus.IDLE
