@@ -7,7 +7,7 @@ export FLASK_APP := wsgi
 # PostgreSQL for the second half of `make test`; each run creates and drops its own database there.
 TEST_PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-sqlite test-postgresql lint audit bench clean
+.PHONY: run test test-sqlite test-postgresql lint audit bench clean translations
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,14 @@ test-sqlite: $(BIN)/.installed
 test-postgresql: $(BIN)/.installed
 	@echo "=== test suite on PostgreSQL ($(TEST_PG_URL)) ==="
 	MARKETPLACE_TEST_DB=postgresql MARKETPLACE_TEST_PG_URL=$(TEST_PG_URL) $(BIN)/pytest
+
+# After changing a user-facing text: collect the messages, add the new ones to the zh_Hans catalogue (translate them
+# there: a test fails on an empty or fuzzy msgstr), and compile it. The compiled .mo is committed with the .po.
+CATALOGUE := marketplace/translations
+translations: $(BIN)/.installed
+	$(BIN)/pybabel -q extract -F babel.cfg -k _l -k N_ --no-location --sort-output -o $(CATALOGUE)/messages.pot .
+	$(BIN)/pybabel -q update -i $(CATALOGUE)/messages.pot -d $(CATALOGUE) --no-fuzzy-matching --ignore-obsolete --width 120
+	$(BIN)/pybabel -q compile -d $(CATALOGUE) --statistics
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

@@ -36,6 +36,7 @@ from marketplace.financing.models import (
     Offer,
     RequestStatus,
 )
+from marketplace.i18n import N_
 from marketplace.orgs.models import Agency, AgencyKind, Bank, Enterprise
 
 
@@ -144,7 +145,7 @@ def get_risk_pool(pool_id: int) -> RiskPool:
 
 class GuaranteeUnavailable(Conflict):
     slug = "guarantee-unavailable"
-    title = "The guarantee agreement cannot take this loan"
+    title = N_("The guarantee agreement cannot take this loan")
 
 
 def _locked(agreement_id: int) -> Agreement:

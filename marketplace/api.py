@@ -23,6 +23,7 @@ from webargs.flaskparser import FlaskParser
 
 from marketplace import db
 from marketplace.errors import DomainError
+from marketplace.i18n import N_
 
 PROBLEM_JSON = "application/problem+json"
 #: API.md: ?page=1&page_size=50, at most 500 a page. Pages past the millionth are refused rather than
@@ -52,7 +53,7 @@ class ExactJSONProvider(DefaultJSONProvider):
 class UnsupportedMediaType(DomainError):
     status = 415
     slug = "unsupported-media-type"
-    title = "Unsupported media type"
+    title = N_("Unsupported media type")
 
 
 class ExactParser(FlaskParser):

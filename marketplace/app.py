@@ -8,15 +8,14 @@ from typing import Any
 
 import swagger_ui_bundle
 from flask import Flask, send_from_directory, session
-from flask_babel import get_locale
 from sqlalchemy import exc as sa_exc
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from marketplace import config, db, errors, guards, security
+from marketplace import config, db, errors, guards, i18n, security
 from marketplace.api import Api, ExactJSONProvider
 from marketplace.audit import trail as audit_trail
 from marketplace.dates import SHANGHAI
-from marketplace.extensions import babel, csrf, limiter, login_manager, migrate
+from marketplace.extensions import csrf, limiter, login_manager, migrate
 
 # SQLite stores our six-place rates through float; exact to well beyond six places, so the warning is noise.
 warnings.filterwarnings("ignore", message=".*support Decimal objects natively.*", category=sa_exc.SAWarning)
@@ -29,8 +28,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     config.load(app, test_config)
 
     db.init_app(app)
-    babel.init_app(app)
-    app.jinja_env.globals.update(get_locale=get_locale, shanghai=SHANGHAI)
+    i18n.init_app(app)
+    app.jinja_env.globals.update(shanghai=SHANGHAI)
     csrf.init_app(app)
     guards.init_app(app)
     security.init_app(app)

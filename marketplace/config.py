@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from flask import Flask
@@ -15,7 +16,8 @@ DEFAULTS = {
     #: statements, the audit trail); unset, they read the primary like everything else.
     "REPORTS_DATABASE_URL": None,
     "TOKEN_TTL_SECONDS": 8 * 3600,
-    "BABEL_DEFAULT_LOCALE": "en",
+    #: The interface language until a user chooses (marketplace.i18n); the test profile reads English unless told.
+    "BABEL_DEFAULT_LOCALE": "zh_Hans",
     "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
@@ -64,6 +66,9 @@ def load(app: Flask, test_config: dict | None) -> None:
         app.config.update(test_config)
 
     profile = app.config["PROFILE"]
+    if profile == "test" and app.config["BABEL_DEFAULT_LOCALE"] == DEFAULTS["BABEL_DEFAULT_LOCALE"] and not (
+            (test_config or {}).get("BABEL_DEFAULT_LOCALE") or os.environ.get("MARKETPLACE_BABEL_DEFAULT_LOCALE")):
+        app.config["BABEL_DEFAULT_LOCALE"] = "en"  # the suite's assertions read English; zh_Hans is tested by name
     if profile not in PROFILES:
         raise ConfigurationError(f"MARKETPLACE_PROFILE must be one of {', '.join(PROFILES)}, not {profile!r}")
     if profile == "production":

@@ -9,7 +9,8 @@ from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
-from marketplace import db
+from marketplace import db, stock_messages
+from marketplace.i18n import N_
 
 PROBLEM_BASE = "https://srdi-marketplace.example/problems/"
 
@@ -19,7 +20,7 @@ class DomainError(Exception):
 
     status = 400
     slug = "bad-request"
-    title = "Bad request"
+    title = N_("Bad request")
 
     def __init__(self, detail: str | None = None, errors: dict[str, list[str]] | None = None) -> None:
         super().__init__(detail or self.title)
@@ -30,36 +31,36 @@ class DomainError(Exception):
 class ValidationFailed(DomainError):
     status = 422
     slug = "validation-error"
-    title = "The request has invalid fields"
+    title = N_("The request has invalid fields")
 
 
 class NotAuthenticated(DomainError):
     status = 401
     slug = "not-authenticated"
-    title = "Not authenticated"
+    title = N_("Not authenticated")
 
 
 class Forbidden(DomainError):
     status = 403
     slug = "forbidden"
-    title = "Your role may not do this"
+    title = N_("Your role may not do this")
 
 
 class NotFound(DomainError):
     status = 404
     slug = "not-found"
-    title = "Not found"
+    title = N_("Not found")
 
 
 class Conflict(DomainError):
     status = 409
     slug = "conflict"
-    title = "Conflict with the current state"
+    title = N_("Conflict with the current state")
 
 
 class IllegalTransition(Conflict):
     slug = "illegal-transition"
-    title = "That status change is not allowed"
+    title = N_("That status change is not allowed")
 
 
 def one_or_404(query: Any, detail: str) -> Any:
@@ -104,7 +105,8 @@ def flatten_messages(messages: Any, prefix: str = "") -> dict[str, list[str]]:
                 flat.setdefault(field, []).extend(field_messages)
         return flat
     items = messages if isinstance(messages, (list, tuple)) else [messages]
-    return {prefix or "_schema": [str(message) for message in items]}  # str() resolves lazy translations
+    # str() resolves lazy translations; marshmallow's and webargs' own messages are translated here.
+    return {prefix or "_schema": [stock_messages.translate(str(message)) for message in items]}
 
 
 _WEBARGS_LOCATIONS = frozenset({"json", "query", "form", "files", "headers", "view_args", "json_or_form"})
@@ -127,7 +129,7 @@ def handle_http_exception(error: HTTPException) -> Response | tuple[str, int]:
     data = getattr(error, "data", None) or {}
     errors = flatten_messages(data["messages"]) if "messages" in data else None
     title = error.name
-    detail = error.description or error.name
+    detail = stock_messages.translate(error.description or error.name)
     slug = None
     if status == 422 and errors:
         title, detail = ValidationFailed.title, _("Correct the fields listed in errors.")
@@ -137,7 +139,7 @@ def handle_http_exception(error: HTTPException) -> Response | tuple[str, int]:
         headers = {name: value for name, value in error.get_headers() if name.lower() != "content-type"}
         headers.update(data.get("headers") or {})
         return problem(status, _(title), detail, errors, slug, headers)
-    return _html_error(status, title, detail)
+    return _html_error(status, _(title), detail)
 
 
 def handle_integrity_error(error: IntegrityError) -> Response | tuple[str, int]:

@@ -37,6 +37,8 @@ class User(UserMixin, Audited, Base):
     role: Mapped[Role] = mapped_column(enum_column(Role, "role"))
     organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"), index=True)
     active: Mapped[bool] = mapped_column(default=True)
+    #: The interface language this user chose (zh_Hans or en); None until they choose: the default (zh_Hans).
+    locale: Mapped[str | None] = mapped_column(String(10))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     organization: Mapped[Organization | None] = relationship(lazy="joined")

@@ -6,7 +6,7 @@ from flask import Blueprint, flash, redirect, render_template, request, session,
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
-from marketplace import db
+from marketplace import db, i18n
 from marketplace.audit import trail as audit
 from marketplace.auth import services
 from marketplace.auth.models import Role, User
@@ -51,7 +51,10 @@ SESSION_TOKEN = "web_session"
 
 def sign_in(user: User) -> None:
     """Sign this browser in as `user`, in a new session: nothing from before carries over. The caller commits."""
+    chosen = session.get(i18n.SESSION_KEY)
     session.clear()
+    if chosen in i18n.LANGUAGES:  # chosen on the sign-in page: the latest choice is the one kept
+        user.locale = chosen
     login_user(user)
     audit.act_as(user)
     session[SESSION_TOKEN] = services.start_web_session(user, request.remote_addr)
@@ -88,3 +91,19 @@ def logout():
     session.clear()
     flash(_("You are signed out."))
     return redirect(url_for("auth.login"))
+
+
+@bp.post("/language")
+def choose_language():
+    """Switch the interface language; a signed-in user keeps the choice, a visitor for this browser session."""
+    locale = request.form.get("locale")
+    back = _safe_next(request.form.get("next")) or url_for("auth.index")
+    if locale not in i18n.LANGUAGES:
+        flash(_("Choose one of: %(languages)s.", languages=", ".join(i18n.LANGUAGES.values())), "error")
+        return redirect(back)
+    if current_user.is_authenticated:
+        current_user.locale = locale
+        db.session.commit()
+    else:
+        session[i18n.SESSION_KEY] = locale
+    return redirect(back)

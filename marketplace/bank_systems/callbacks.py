@@ -32,6 +32,7 @@ from marketplace.errors import DomainError, NotAuthenticated, NotFound, Validati
 from marketplace.financing import services
 from marketplace.financing.loans import record_event
 from marketplace.financing.models import Application, LoanEventType
+from marketplace.i18n import N_
 from marketplace.orgs.models import Bank
 
 #: Callback types → the loan event they report.
@@ -43,7 +44,7 @@ BODY_KEPT = 20_000
 class MalformedBody(DomainError):
     status = 400
     slug = "malformed-body"
-    title = "The body is not a JSON object"
+    title = N_("The body is not a JSON object")
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@ from decimal import Decimal, InvalidOperation
 
 import marshmallow as ma
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from marshmallow import fields, validate
 
 from marketplace.fees import rules
@@ -160,7 +161,7 @@ __all__ = ["FeeRule", "FeeRuleIn", "FeeRuleOut", "FeeRulePatch", "PreviewIn", "P
 
 class SettlementQuery(ma.Schema):
     month = Text(max_length=7, validate=validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$",
-                                                        error=_("Give the month as YYYY-MM.")))
+                                                        error=_l("Give the month as YYYY-MM.")))
 
 
 class SettlementOut(ma.Schema):

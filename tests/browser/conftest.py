@@ -57,12 +57,14 @@ def _wait_healthy(url: str, server: subprocess.Popen, log_path: Path) -> None:
 
 
 @pytest.fixture
-def live_server(databases, tmp_path: Path) -> Iterator[str]:
-    """The app on a free port over a fresh, migrated, demo-seeded database; yields its base URL."""
+def live_server(databases, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """The app on a free port over a fresh, migrated, demo-seeded database; yields its base URL. The demo speaks
+    Chinese until a user chooses; these tests read English unless parametrized (indirect) with "zh_Hans"."""
     env = os.environ.copy()
     env.update({
         "MARKETPLACE_DATABASE_URL": databases.fresh(f"browser{next(_server_numbers)}"),
         "MARKETPLACE_PROFILE": "demo",
+        "MARKETPLACE_BABEL_DEFAULT_LOCALE": getattr(request, "param", "en"),
         "MARKETPLACE_SECRET_KEY": "browser-test",
         "FLASK_APP": "wsgi",
     })

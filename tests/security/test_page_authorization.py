@@ -46,6 +46,7 @@ PAGES: dict[tuple[str, str], str] = {
     ("GET", "/login"):                                            "ok     ok    ok   ok    ok   ok    ok   ok",
     ("POST", "/login"):                                           "ok     ok    ok   ok    ok   ok    ok   ok",
     ("POST", "/logout"):                                          "ok     ok    ok   ok    ok   ok    ok   ok",
+    ("POST", "/language"):                                        "ok     ok    ok   ok    ok   ok    ok   ok",
     ("GET", "/enterprise/register"):                              "ok     ok    ok   ok    ok   ok    ok   ok",
     ("POST", "/enterprise/register"):                             "ok     ok    ok   ok    ok   ok    ok   ok",
     ("GET", "/products"):                                         "login  ok    ok   ok    ok   ok    ok   ok",
@@ -142,6 +143,7 @@ REQUESTS: dict[tuple[str, str], Request] = {
     ("POST", "/login"): lambda w, who: {"data": {
         "username": w.usernames["bank" if who == "anonymous" else who], "password": PASSWORD}},
     ("POST", "/logout"): lambda w, who: {},
+    ("POST", "/language"): lambda w, who: {"data": {"locale": "en", "next": "/products"}},
     ("GET", "/enterprise/register"): lambda w, who: {},
     ("POST", "/enterprise/register"): lambda w, who: {"data": _registration()},
     ("GET", "/products"): lambda w, who: {},

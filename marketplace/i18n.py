@@ -1,0 +1,80 @@
+"""Languages: Simplified Chinese by default, English one click away and remembered per user; the API's error texts
+follow the request's Accept-Language. Amounts keep two decimals and thousands separators; officers read large ones
+in 万元."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+from flask import Flask, current_app, has_request_context, request, session
+from flask_babel import get_locale
+from flask_login import current_user
+
+from marketplace.extensions import babel
+
+#: The interface languages, each named in itself (the switch shows the other one).
+LANGUAGES = {"zh_Hans": "中文", "en": "English"}
+#: The session key of an anonymous visitor's choice (a signed-in user's is kept on the user).
+SESSION_KEY = "locale"
+WAN = Decimal(10000)
+
+
+def N_(message: str) -> str:  # noqa: N802 (gettext's name for "mark for translation, translate later")
+    """Mark a message for the catalogue without translating it here; it is translated where it is shown."""
+    return message
+
+
+def default_locale() -> str:
+    return current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def from_accept_language() -> str | None:
+    """The first language of Accept-Language that the marketplace speaks (any zh-* is Simplified Chinese)."""
+    for value, quality in request.accept_languages:
+        tag = value.lower().replace("_", "-")
+        if quality <= 0:
+            continue
+        if tag == "zh" or tag.startswith("zh-"):
+            return "zh_Hans"
+        if tag == "en" or tag.startswith("en-"):
+            return "en"
+    return None
+
+
+def select_locale() -> str:
+    if not has_request_context():
+        return default_locale()  # jobs and commands
+    if request.path.startswith("/api/"):
+        return from_accept_language() or default_locale()
+    if current_user.is_authenticated and current_user.locale in LANGUAGES:
+        return current_user.locale
+    chosen = session.get(SESSION_KEY)
+    return chosen if chosen in LANGUAGES else default_locale()
+
+
+def locale_name() -> str:
+    """The current locale as a catalogue name: zh_Hans or en."""
+    locale = get_locale()
+    return "zh_Hans" if locale is not None and locale.language == "zh" else "en"
+
+
+def yuan(amount: Decimal | int | None) -> str:
+    """¥1,234,567.89 (both languages)."""
+    return "" if amount is None else f"¥{Decimal(amount):,.2f}"
+
+
+def wan(amount: Decimal | int | None) -> str:
+    """A large amount as officers read it: 123.46 万元 in Chinese (to the hundred yuan, half up), ¥1,234,567.89 in
+    English (which has no 万)."""
+    if amount is None:
+        return ""
+    if locale_name() != "zh_Hans":
+        return yuan(amount)
+    in_wan = (Decimal(amount) / WAN).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return f"{in_wan:,.2f} 万元"
+
+
+def init_app(app: Flask) -> None:
+    babel.init_app(app, locale_selector=select_locale)
+    app.jinja_env.globals.update(get_locale=get_locale, locale_name=locale_name, languages=LANGUAGES, yuan=yuan,
+                                 wan=wan)
