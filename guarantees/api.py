@@ -8,7 +8,7 @@ from sqlalchemy.orm import lazyload
 from guarantees import schemas, services
 from guarantees.models import Agreement, AgreementStatus, Batch, PoolDeposit, RiskPool
 from guarantees.settlement import deposit
-from marketplace import db
+from marketplace import db, spreadsheets
 from marketplace.api import Blueprint, page_of, paginate
 from marketplace.auth.access import api_roles, api_user
 from marketplace.auth.models import Role
@@ -160,6 +160,18 @@ class BatchById(MethodView):
     def get(self, batch_id):
         """One batch with its items."""
         return _with_totals([services.get_batch(api_user(), batch_id)], items=True)[0]
+
+
+@blp.route("/batches/<int:batch_id>/export")
+class BatchExport(MethodView):
+    @api_roles(Role.AGENCY, Role.ADMIN)
+    @blp.arguments(schemas.ExportQuery, location="query")
+    @blp.response(200, content_type="text/csv")
+    @blp.alt_response(200, content_type=spreadsheets.XLSX, description="With format=xlsx.", success=True)
+    def get(self, query, batch_id):
+        """A batch's items with a totals row (item count and amount), as CSV (UTF-8 with BOM) or XLSX."""
+        batch = services.get_batch(api_user(), batch_id)
+        return spreadsheets.download(services.batch_table(batch), query["format"], f"batch_{batch.id}")
 
 
 @blp.route("/batches/<int:batch_id>/submit")

@@ -198,3 +198,7 @@ class BatchDecisionIn(ma.Schema):
         ids = [item["guarantee_id"] for item in value if "guarantee_id" in item]
         if len(ids) != len(set(ids)):
             raise ma.ValidationError(_("Exclude each item once."))
+
+
+class ExportQuery(ma.Schema):
+    format = fields.String(load_default="csv", validate=validate.OneOf(["csv", "xlsx"]))

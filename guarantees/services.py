@@ -22,7 +22,7 @@ from guarantees.models import (
     RiskPool,
 )
 from guarantees.settlement import cap_room, charge_fee
-from marketplace import db
+from marketplace import db, spreadsheets
 from marketplace.auth.models import Role, User
 from marketplace.dates import business_today
 from marketplace.db import UTCDateTime
@@ -309,6 +309,19 @@ def batch_items(batch_id: int) -> list[dict[str, Any]]:
              "uscc": uscc, "tier": tier.value, "amount": amount, "term_months": term, "product_name": product,
              "fee_rate": fee_rate, "status": status.value, "reason": reason}
             for gid, application_id, loan_id, name, uscc, tier, amount, term, product, fee_rate, status, reason in rows]
+
+
+BATCH_EXPORT_COLUMNS = ("guarantee_id", "application_id", "loan_id", "enterprise_name", "uscc", "tier",
+                        "product_name", "amount", "term_months", "fee_rate", "status", "reason")
+
+
+def batch_table(batch: Batch) -> spreadsheets.Table:
+    """The batch's items, one row each, then a totals row: the item count and the amount (as the API's totals)."""
+    items = batch_items(batch.id)
+    total = sum((item["amount"] for item in items), Decimal("0.00"))
+    rows = [tuple(item[column] for column in BATCH_EXPORT_COLUMNS) for item in items]
+    totals = [_("Total"), None, None, _("%(n)d items", n=len(items)), None, None, None, total, None, None, None, None]
+    return spreadsheets.Table(f"batch {batch.id}", BATCH_EXPORT_COLUMNS, rows, totals)
 
 
 # Loan events that move the quota ------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from werkzeug.datastructures import MultiDict
 from guarantees import services
 from guarantees.models import Agreement, AgreementStatus, Batch, BatchStatus, RiskPool
 from guarantees.schemas import AgreementIn, BatchDecisionIn
-from marketplace import db
+from marketplace import db, spreadsheets
 from marketplace.auth.access import page_roles
 from marketplace.auth.models import Role
 from marketplace.dates import SHANGHAI, business_today
@@ -238,6 +238,13 @@ def _render_batch(batch: Batch, errors: dict[str, list[str]] | None = None, post
 @page_roles(Role.AGENCY)
 def batch_detail(batch_id: int):
     return _render_batch(services.get_batch(current_user, batch_id))
+
+
+@bp.get("/agency/batches/<int:batch_id>/export.<any(csv, xlsx):fmt>")
+@page_roles(Role.AGENCY)
+def export_batch(batch_id: int, fmt: str):
+    batch = services.get_batch(current_user, batch_id)
+    return spreadsheets.download(services.batch_table(batch), fmt, f"batch_{batch.id}")
 
 
 @bp.post("/agency/batches/<int:batch_id>/submit")

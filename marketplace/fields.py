@@ -10,6 +10,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import marshmallow as ma
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from marketplace.money import MAX_AMOUNT, format_amount, format_rate
@@ -166,3 +167,14 @@ def _plain_messages() -> None:
 
 
 _plain_messages()
+
+
+#: An uploaded file's name is kept and shown back, so it is held to what any text field is.
+_FILENAME = Text(max_length=255)
+
+
+def file_chosen(value: Any) -> None:
+    """Validate an Upload: a form submitted with no file chosen still sends the part, with an empty file name."""
+    if not getattr(value, "filename", None):
+        raise ma.ValidationError(_("Choose a CSV or XLSX file to upload."))
+    _FILENAME.deserialize(value.filename)

@@ -22,8 +22,9 @@ from marketplace.fields import MAX_ID
 MIB = 1024 * 1024
 MAX_BODY = 1 * MIB
 MAX_UPLOAD = 10 * MIB
-#: The endpoints that take the certified tier lists (CSV or XLSX): the API and the admin's page.
-UPLOAD_ENDPOINTS = frozenset({"registry_api.TierImports", "registry.tier_registry"})
+#: The endpoints that take spreadsheets (CSV or XLSX): certified tier lists and products, by the API and on pages.
+UPLOAD_ENDPOINTS = frozenset({"registry_api.TierImports", "registry.tier_registry", "products_api.ProductImports",
+                              "products.import_products"})
 _FORMS = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
 #: In the (decoded) path: C0, DEL and C1 control characters.
@@ -70,7 +71,7 @@ def _has_nul() -> bool:
         # JSON never holds a raw NUL (it must be escaped, and an escaped one is the schemas' to refuse); a body
         # read raw, like a bank's callback, which is kept whatever it says, would carry it to the database.
         return True
-    return any("\x00" in key or "\x00" in value for key, value in values)
+    return any("\x00" in (key or "") or "\x00" in (value or "") for key, value in values)  # a part may lack a name
 
 
 def init_app(app: Flask) -> None:

@@ -2,11 +2,12 @@
 
 from flask.views import MethodView
 
-from marketplace import db
+from marketplace import db, spreadsheets
 from marketplace.api import Blueprint, paginate
 from marketplace.auth.access import api_roles, api_user
 from marketplace.auth.models import Role
-from products import services
+from marketplace.idempotency import idempotent
+from products import schemas, services
 from products.models import ProductStatus
 from products.schemas import ProductIn, ProductOut, ProductPatch, ProductQuery
 
@@ -35,6 +36,48 @@ class Products(MethodView):
         product = services.create_product(api_user().organization_id, data)
         db.session.commit()
         return services.with_indicative_rates([product])[0]
+
+
+@blp.route("/export")
+class ProductExport(MethodView):
+    @api_roles()
+    @blp.arguments(schemas.ExportQuery, location="query")
+    @blp.response(200, content_type="text/csv")
+    @blp.alt_response(200, content_type=spreadsheets.XLSX, description="With format=xlsx.", success=True)
+    def get(self, query):
+        """The products the list shows for these filters, all of them, as CSV (UTF-8 with BOM) or XLSX."""
+        fmt = query.pop("format")
+        return spreadsheets.download(services.catalogue_table(api_user(), services.ProductFilter(**query)), fmt,
+                                     "products")
+
+
+@blp.route("/import-template")
+class ProductImportTemplate(MethodView):
+    @api_roles(Role.BANK)
+    @blp.arguments(schemas.TemplateQuery, location="query")
+    @blp.response(200, content_type=spreadsheets.XLSX)
+    @blp.alt_response(200, content_type="text/csv", description="With format=csv.", success=True)
+    def get(self, query):
+        """The sheet to fill in for an import: its header row and one example product."""
+        return spreadsheets.download(services.import_template(), query["format"], "products_template")
+
+
+@blp.route("/imports")
+class ProductImports(MethodView):
+    @api_roles(Role.BANK)
+    @idempotent(blp)
+    @blp.arguments(schemas.ImportQuery, location="query")
+    @blp.arguments(schemas.ImportUpload, location="files")
+    @blp.response(200, schemas.ImportOut)
+    def post(self, query, data):
+        """List many products at once from a sheet (the template's columns): each good row becomes a draft (or a
+        published product, with publish=true), checked as POST /products checks one; bad rows are listed."""
+        upload = data["file"]
+        result = services.import_products(api_user().organization_id, upload.filename, upload.read(),
+                                          publish=query["publish"])
+        db.session.commit()
+        return {"rows_total": result.rows_total, "rows_ok": len(result.product_ids), "rows_failed": len(result.errors),
+                "product_ids": result.product_ids, "errors": result.errors}
 
 
 @blp.route("/<int:product_id>")

@@ -7,10 +7,12 @@ from typing import Any
 import marshmallow as ma
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_smorest.fields import Upload
 from marshmallow import fields, validate
 
-from marketplace.fields import Id, Money, Rate, Text
+from marketplace.fields import Id, Money, Rate, Text, file_chosen
 from marketplace.orgs.models import Tier
+from marketplace.registry.schemas import RowErrorOut
 from products.models import TERM_LIMIT_MONTHS, GuaranteeNeed, ProductStatus, ProductType
 
 TERM = validate.Range(min=1, max=TERM_LIMIT_MONTHS, error=_l("A term is 1 to %(n)d months.", n=TERM_LIMIT_MONTHS))
@@ -106,3 +108,37 @@ class ProductQuery(ma.Schema):
     bank_id = Id(strict=False)
     status = fields.Enum(ProductStatus, by_value=True,
                          metadata={"description": "Banks and the admin only; others see published products."})
+
+
+class ExportQuery(ProductQuery):
+    format = fields.String(load_default="csv", validate=validate.OneOf(["csv", "xlsx"]))
+
+
+class TemplateQuery(ma.Schema):
+    format = fields.String(load_default="xlsx", validate=validate.OneOf(["csv", "xlsx"]))
+
+
+class ImportQuery(ma.Schema):
+    publish = fields.Boolean(load_default=False, metadata={
+        "description": "Publish each good row at once (default: keep them as drafts to review)."})
+
+
+class ImportUpload(ma.Schema):
+    """The upload, used by the API and the bank's page alike."""
+
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    file = Upload(required=True, validate=file_chosen, metadata={
+        "description": "Products, one a row: .csv (UTF-8) or .xlsx (first worksheet), the template's header in row 1 "
+                       "(name, product_type, amount_min, amount_max, term_min_months, term_max_months, "
+                       "rate_spread_bp, eligible_tiers; optional eligible_regions, guarantee, description; lists "
+                       "comma-separated); at most 2,000 rows."})
+
+
+class ImportOut(ma.Schema):
+    rows_total = fields.Integer()
+    rows_ok = fields.Integer()
+    rows_failed = fields.Integer()
+    product_ids = fields.List(fields.Integer(), metadata={"description": "The products made, in row order."})
+    errors = fields.List(fields.Nested(RowErrorOut))

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+import marshmallow as ma
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from marketplace import db
+from marketplace import db, spreadsheets
 from marketplace.auth.access import page_roles
 from marketplace.auth.models import Role
-from marketplace.errors import DomainError
+from marketplace.errors import DomainError, flatten_messages
 from marketplace.forms import failed, load_form
 from marketplace.orgs.models import Tier
 from products import services
 from products.models import GuaranteeNeed, Product, ProductStatus, ProductType
-from products.schemas import ProductIn
+from products.schemas import ImportUpload, ProductIn
 
 bp = Blueprint("products", __name__, template_folder="templates")
 
@@ -59,6 +60,44 @@ def bank_products():
         (page - 1) * PAGE_SIZE, PAGE_SIZE)
     return render_template("products/bank_list.html", products=products, total=total, page=page,
                            page_size=PAGE_SIZE)
+
+
+@bp.get("/bank/products/export.<any(csv, xlsx):fmt>")
+@page_roles(Role.BANK)
+def export_own(fmt: str):
+    """Every version of this bank's products, as on the page, in one sheet."""
+    table = services.catalogue_table(current_user, services.ProductFilter(bank_id=current_user.organization_id))
+    return spreadsheets.download(table, fmt, "my_products")
+
+
+@bp.get("/bank/products/import-template.xlsx")
+@page_roles(Role.BANK)
+def import_template():
+    return spreadsheets.download(services.import_template(), "xlsx", "products_template")
+
+
+@bp.route("/bank/products/import", methods=["GET", "POST"])
+@page_roles(Role.BANK)
+def import_products():
+    """List many products at once from a filled-in template; good rows become drafts (or published products)."""
+    errors: dict[str, list[str]] = {}
+    result = None
+    if request.method == "POST":
+        try:
+            upload = ImportUpload().load(request.files)["file"]
+        except ma.ValidationError as error:
+            errors = flatten_messages(error.messages)
+        else:
+            try:
+                result = services.import_products(current_user.organization_id, upload.filename, upload.read(),
+                                                  publish=request.form.get("publish") == "true")
+            except DomainError as error:
+                errors = failed(error)
+            else:
+                db.session.commit()
+    return render_template("products/import.html", result=result, errors=errors,
+                           max_rows=f"{services.MAX_IMPORT_ROWS:,}",
+                           columns=services.IMPORT_COLUMNS, optional=services.IMPORT_OPTIONAL), (422 if errors else 200)
 
 
 def _form_values(product: Product | None) -> dict[str, Any]:
@@ -143,3 +182,14 @@ def catalogue():
     products, total = services.list_products(current_user, filters, (page - 1) * PAGE_SIZE, PAGE_SIZE)
     return render_template("products/catalogue.html", products=products, total=total, page=page,
                            page_size=PAGE_SIZE, product_type=filters.product_type)
+
+
+@bp.get("/products/export.<any(csv, xlsx):fmt>")
+@page_roles()
+def export_catalogue(fmt: str):
+    """The published catalogue (of the chosen type, when one is), all of it, in one sheet."""
+    product_type = request.args.get("product_type") or None
+    filters = services.ProductFilter(
+        status=ProductStatus.PUBLISHED,
+        product_type=ProductType(product_type) if product_type in ProductType._value2member_map_ else None)
+    return spreadsheets.download(services.catalogue_table(current_user, filters), fmt, "products")

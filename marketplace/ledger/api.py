@@ -1,11 +1,11 @@
 """The ledger, read: trial balance, journal, account entries, exports, agreement statements; reversals (admin)."""
 
-from flask import Response, request
+from flask import request
 from flask.views import MethodView
 from flask_babel import gettext as _
 
 from guarantees.services import get_agreement
-from marketplace import db
+from marketplace import db, spreadsheets
 from marketplace.api import Blueprint, page_of, paginate
 from marketplace.auth.access import api_roles, api_user
 from marketplace.auth.models import Role
@@ -68,20 +68,7 @@ class JournalExport(MethodView):
     def get(self, query):
         """The journal for a date range (and a reference, when given), one row per posting, as CSV (UTF-8 with
         BOM) or XLSX."""
-        return export_response(query)
-
-
-def export_response(query: dict) -> Response:
-    user = api_user()
-    with db.reports_replica():
-        rows = reports.journal_rows(user, query.get("date_from"), query.get("date_to"), query.get("ref"))
-    span = f"{query.get('date_from') or 'start'}_{query.get('date_to') or 'today'}"
-    if query.get("format") == "xlsx":
-        return Response(reports.to_xlsx(rows),
-                        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                        headers={"Content-Disposition": f"attachment; filename=journal_{span}.xlsx"})
-    return Response(reports.to_csv(rows), mimetype="text/csv",
-                    headers={"Content-Disposition": f"attachment; filename=journal_{span}.csv"})
+        return reports.journal_download(api_user(), query, query.get("format", "csv"))
 
 
 @blp.route("/ledger/journal/<int:entry_id>/reverse")
@@ -106,3 +93,17 @@ class Statement(MethodView):
     def get(self, agreement_id):
         """What the agreement has guaranteed, earned in fees and subsidies, compensated and recovered."""
         return reports.agreement_statement(get_agreement(api_user(), agreement_id))
+
+
+@blp.route("/agreements/<int:agreement_id>/statement/export")
+class StatementExport(MethodView):
+    @api_roles(Role.ADMIN, Role.AGENCY, Role.BANK)
+    @blp.arguments(schemas.StatementExportQuery, location="query")
+    @blp.response(200, content_type="text/csv")
+    @blp.alt_response(200, content_type=spreadsheets.XLSX, description="With format=xlsx.", success=True)
+    @db.on_reports_replica
+    def get(self, query, agreement_id):
+        """The statement as XLSX (figures, defaults and recoveries, each a sheet with totals) or as CSV (one row per
+        figure: section, loan_id, occurred_on, figure, value)."""
+        statement = reports.agreement_statement(get_agreement(api_user(), agreement_id))
+        return reports.statement_download(statement, query["format"])

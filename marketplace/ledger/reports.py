@@ -3,18 +3,16 @@ which recomputes every invariant from the postings."""
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
+from flask import Response
 from flask_babel import gettext as _
-from openpyxl import Workbook
 from sqlalchemy import BigInteger, Select, String, and_, case, exists, func, literal, or_, select, type_coerce
 
 from guarantees.models import Agreement, Guarantee, LossAllocation, PoolClaim, RecoveryAllocation, RiskPool
-from marketplace import db
+from marketplace import db, spreadsheets
 from marketplace.auth.models import Role, User
 from marketplace.fees.models import FeeRule
 from marketplace.ledger.models import Account, JournalEntry, Party, Posting, Purpose
@@ -94,8 +92,8 @@ def journal(user: User, ref: str | None = None, date_from: dt.date | None = None
 EXPORT_COLUMNS = ("entry_id", "occurred_on", "kind", "ref", "idempotency_key", "account", "owner", "debit", "credit")
 
 
-def journal_rows(user: User, date_from: dt.date | None, date_to: dt.date | None,
-                 ref: str | None = None) -> list[tuple]:
+def journal_table(user: User, date_from: dt.date | None, date_to: dt.date | None,
+                  ref: str | None = None) -> spreadsheets.Table:
     """One row per posting of the entries in the date range (and of `ref`, when given), for CSV and XLSX."""
     entries = journal(user, ref, date_from, date_to).subquery()
     rows = db.session.execute(
@@ -103,29 +101,18 @@ def journal_rows(user: User, date_from: dt.date | None, date_to: dt.date | None,
                Account.code, _owner_names(), Posting.amount)
         .join(Posting, Posting.entry_id == entries.c.id).join(Account, Account.id == Posting.account_id)
         .order_by(entries.c.occurred_on, entries.c.id, Posting.id))
-    return [(entry_id, day.isoformat(), kind.value if hasattr(kind, "value") else kind, ref, key, code, owner,
-             f"{amount:.2f}" if amount > 0 else "", f"{-amount:.2f}" if amount < 0 else "")
-            for entry_id, day, kind, ref, key, code, owner, amount in rows]
+    return spreadsheets.Table("journal", EXPORT_COLUMNS, [
+        (entry_id, day.isoformat(), kind.value if hasattr(kind, "value") else kind, ref, key, code, owner,
+         amount if amount > 0 else None, -amount if amount < 0 else None)
+        for entry_id, day, kind, ref, key, code, owner, amount in rows])
 
 
-def to_csv(rows: list[tuple]) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(EXPORT_COLUMNS)
-    writer.writerows(rows)
-    return ("\ufeff" + out.getvalue()).encode()  # a BOM, so Excel reads the Chinese names as UTF-8
-
-
-def to_xlsx(rows: list[tuple]) -> bytes:
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet("journal")
-    sheet.append(EXPORT_COLUMNS)
-    for row in rows:
-        *head, debit, credit = row
-        sheet.append([*head, Decimal(debit) if debit else None, Decimal(credit) if credit else None])
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+def journal_download(user: User, query: dict[str, Any], fmt: str) -> Response:
+    """The journal export of the API and the admin's page: `journal_{from}_{to}`.csv or .xlsx."""
+    with db.reports_replica():
+        table = journal_table(user, query.get("date_from"), query.get("date_to"), query.get("ref"))
+    span = f"{query.get('date_from') or 'start'}_{query.get('date_to') or 'today'}"
+    return spreadsheets.download(table, fmt, f"journal_{span}")
 
 
 def agreement_statement(agreement: Agreement) -> dict[str, Any]:
@@ -161,6 +148,37 @@ def allocation_dict(d: LossAllocation) -> dict[str, Any]:
 def recovery_dict(r: RecoveryAllocation) -> dict[str, Any]:
     return {"loan_id": r.loan_id, "occurred_on": r.occurred_on, "amount": r.amount, "bank": r.bank,
             "agency": r.agency, "reguarantee": r.reguarantee, "risk_pool": r.risk_pool}
+
+
+STATEMENT_FIGURES = ("guaranteed_total", "loans_charged", "list_fees", "fees_charged", "fiscal_subsidies",
+                     "agency_fee_income", "compensated_total", "compensation_rate", "compensation_cap_rate",
+                     "compensation_room")
+DEFAULT_COLUMNS = ("loan_id", "occurred_on", "loss", "bank_borne", "beyond_cap", "agency_compensation", "agency_net",
+                   "reguarantee", "risk_pool_paid", "risk_pool_claim")
+RECOVERY_COLUMNS = ("loan_id", "occurred_on", "amount", "bank", "agency", "reguarantee", "risk_pool")
+
+
+def statement_download(statement: dict[str, Any], fmt: str) -> Response:
+    """An agreement's statement: in XLSX a sheet each for the figures, the defaults and the recoveries (each with its
+    totals); in CSV one long table, a row per figure (section, loan_id, occurred_on, figure, value)."""
+    filename = f"statement_{statement['code']}"
+    if fmt == "xlsx":
+        return spreadsheets.download([
+            spreadsheets.Table("statement", ("figure", "value"),
+                               [(figure, statement[figure]) for figure in STATEMENT_FIGURES]),
+            _movements("defaults", DEFAULT_COLUMNS, statement["defaults"]),
+            _movements("recoveries", RECOVERY_COLUMNS, statement["recoveries"])], fmt, filename)
+    rows = [("statement", None, None, figure, statement[figure]) for figure in STATEMENT_FIGURES]
+    for section, columns in (("defaults", DEFAULT_COLUMNS), ("recoveries", RECOVERY_COLUMNS)):
+        rows += [(section, movement["loan_id"], movement["occurred_on"], column, movement[column])
+                 for movement in statement[section] for column in columns[2:]]
+    return spreadsheets.download(spreadsheets.Table("statement", ("section", "loan_id", "occurred_on", "figure",
+                                                                  "value"), rows), fmt, filename)
+
+
+def _movements(title: str, columns: tuple[str, ...], movements: list[dict[str, Any]]) -> spreadsheets.Table:
+    totals = [_("Total"), None, *(sum((m[c] for m in movements), ZERO) for c in columns[2:])]
+    return spreadsheets.Table(title, columns, [tuple(m[c] for c in columns) for m in movements], totals)
 
 
 # verify ---------------------------------------------------------------------------------------------------------

@@ -108,3 +108,7 @@ class StatementOut(ma.Schema):
     agency_fee_income = Money()
     defaults = fields.List(fields.Nested(AllocationOut))
     recoveries = fields.List(fields.Nested(RecoveryOut))
+
+
+class StatementExportQuery(ma.Schema):
+    format = fields.String(load_default="xlsx", validate=validate.OneOf(["csv", "xlsx"]))

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
-from flask import Blueprint, Response, render_template, request
+from flask import Blueprint, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
@@ -27,7 +27,6 @@ bp = Blueprint("ledger", __name__, template_folder="templates")
 PAGE_SIZE = 50
 #: The search form's inputs, named as in the API's query (`?ref=loan:42&from=2026-01-01&to=2026-12-31`).
 SEARCH_INPUTS = ("ref", "from", "to")
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 @bp.context_processor
@@ -104,15 +103,7 @@ def journal_export(fmt: str):
     typed, query, errors = _search(request.args)
     if errors:
         return _render(typed, query, errors)
-    with db.reports_replica():
-        rows = reports.journal_rows(current_user._get_current_object(), query.get("date_from"),
-                                    query.get("date_to"), query.get("ref"))
-    span = f"{query.get('date_from') or 'start'}_{query.get('date_to') or 'today'}"
-    if fmt == "xlsx":
-        return Response(reports.to_xlsx(rows), mimetype=XLSX,
-                        headers={"Content-Disposition": f"attachment; filename=journal_{span}.xlsx"})
-    return Response(reports.to_csv(rows), mimetype="text/csv",
-                    headers={"Content-Disposition": f"attachment; filename=journal_{span}.csv"})
+    return reports.journal_download(current_user._get_current_object(), query, fmt)
 
 
 @bp.get("/admin/ledger/agreements/<int:agreement_id>")
@@ -122,3 +113,11 @@ def agreement_statement(agreement_id: int):
         agreement = get_agreement(current_user._get_current_object(), agreement_id)
         statement = reports.agreement_statement(agreement)
     return render_template("ledger/statement.html", agreement=agreement, statement=statement)
+
+
+@bp.get("/admin/ledger/agreements/<int:agreement_id>/statement.<any(csv, xlsx):fmt>")
+@page_roles(Role.ADMIN)
+def statement_export(agreement_id: int, fmt: str):
+    with db.reports_replica():
+        statement = reports.agreement_statement(get_agreement(current_user._get_current_object(), agreement_id))
+    return reports.statement_download(statement, fmt)

@@ -1,20 +1,9 @@
 import marshmallow as ma
-from flask_babel import gettext as _
 from flask_smorest.fields import Upload
 from marshmallow import fields
 
-from marketplace.fields import Text
+from marketplace.fields import file_chosen
 from marketplace.orgs.models import ImportStatus
-
-#: The file name is kept with the import (String(255)) and shown back, so it is held to what any text field is.
-_FILENAME = Text(max_length=255)
-
-
-def _file_chosen(value) -> None:
-    # A form submitted with no file chosen still sends the part, with an empty file name.
-    if not getattr(value, "filename", None):
-        raise ma.ValidationError(_("Choose a CSV or XLSX file to upload."))
-    _FILENAME.deserialize(value.filename)
 
 
 class TierImportUpload(ma.Schema):
@@ -23,7 +12,7 @@ class TierImportUpload(ma.Schema):
     class Meta:
         unknown = ma.EXCLUDE
 
-    file = Upload(required=True, validate=_file_chosen, metadata={
+    file = Upload(required=True, validate=file_chosen, metadata={
         "description": "The certified list: .csv (UTF-8) or .xlsx (first worksheet), header row "
                        "`uscc,tier,valid_until` in row 1, dates as YYYY-MM-DD; at most 100,000 rows."})
 

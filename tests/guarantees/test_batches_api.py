@@ -1,67 +1,8 @@
 """Guarantee-backed approvals reserve quota; agencies submit and decide batches; the quota figures stay true."""
 
-import datetime as dt
-
 import pytest
 
-from marketplace.dates import business_today
-from marketplace.orgs.models import AgencyKind
-
-PRODUCT = {"name": "Guaranteed credit", "product_type": "credit", "amount_min": "100000.00",
-           "amount_max": "10000000.00", "term_min_months": 6, "term_max_months": 36, "rate_spread_bp": 30,
-           "eligible_tiers": ["srdi", "little_giant"], "guarantee": "required"}
-
-
-@pytest.fixture
-def agreement_terms(world, make, as_role):
-    today = business_today()
-    pool = as_role("admin").post("/api/v1/risk-pools", json={"name": "Pool", "region_code": "33"}).json
-    return {"code": "ZJ-B-1", "bank_id": world.bank.id, "valid_from": (today - dt.timedelta(days=1)).isoformat(),
-            "valid_to": (today + dt.timedelta(days=365)).isoformat(), "total_quota": "10000000.00",
-            "per_enterprise_cap": "5000000.00", "per_loan_cap": "3000000.00", "fee_rate": "0.0100",
-            "shares": {"agency": "0.40", "bank": "0.20", "reguarantee": "0.20", "risk_pool": "0.20"},
-            "reguarantor_id": make.agency(AgencyKind.PROVINCIAL).id, "risk_pool_id": pool["id"],
-            "eligible_tiers": ["srdi", "little_giant"], "eligible_product_types": ["credit"]}
-
-
-@pytest.fixture
-def active_agreement(as_role, agreement_terms):
-    def make_agreement(**changes):
-        created = as_role("agency").post("/api/v1/agreements", json={**agreement_terms, **changes})
-        assert created.status_code == 201, created.json
-        as_role("bank").post(f"/api/v1/agreements/{created.json['id']}/countersign")
-        product = as_role("bank").post("/api/v1/products", json=PRODUCT).json
-        as_role("bank").post(f"/api/v1/products/{product['id']}/publish")
-        return created.json
-
-    return make_agreement
-
-
-@pytest.fixture
-def route(as_role):
-    """route(amount, who="enterprise") → the id of an application routed to the bank on a guaranteed offer."""
-
-    def routed(amount, who="enterprise"):
-        enterprise = as_role(who)
-        created = enterprise.post("/api/v1/financing-requests", json={"amount": amount, "term_months": 12,
-                                                                     "purpose": "Expansion"}).json
-        offer = next(o for o in created["offers"] if o["agreement_id"] is not None)
-        return enterprise.post(f"/api/v1/financing-requests/{created['id']}/select",
-                               json={"offer_id": offer["id"]}).json["application"]["id"]
-
-    return routed
-
-
-@pytest.fixture
-def decide(as_role):
-    return lambda application_id: as_role("bank").post(f"/api/v1/applications/{application_id}/decision",
-                                                       json={"decision": "approved"})
-
-
-@pytest.fixture
-def approve(route, decide):
-    """approve(amount, who="enterprise") → the bank's decision response on a freshly routed guaranteed request."""
-    return lambda amount, who="enterprise": decide(route(amount, who))
+from tests.guarantees.terms import PRODUCT
 
 
 def quota(as_role, agreement_id):

@@ -4,6 +4,7 @@ import csv
 import datetime as dt
 import io
 import re
+from decimal import Decimal
 
 import openpyxl
 import pytest
@@ -497,3 +498,34 @@ def test_the_statement_lists_defaults_and_recoveries(browser_of, world, as_role,
     assert 'data-figure="compensated_total">¥50,000.00<' in text and 'data-figure="compensation_room">¥0.00<' in text
     assert '<span class="over-cap">' not in text and "5.00%</span>" in text
     assert "has reached its compensation cap" in text
+
+
+def test_the_statement_downloads_as_xlsx_and_csv_with_the_apis_figures(browser_of, world, as_role, disbursed, pool):
+    bank, loan_id, agreement_id = as_role("bank"), disbursed["loan_id"], disbursed["agreement_id"]
+    deposit(as_role, pool["id"], "100000.00", "2026-04-01")
+    for event in ({"type": "overdue", "occurred_on": "2026-10-02"}, {"type": "default", "occurred_on": "2026-11-02"},
+                  {"type": "recovery", "amount": "60000.00", "occurred_on": "2026-11-20"}):
+        assert bank.post(f"/api/v1/loans/{loan_id}/events", json=event).status_code == 201
+    api = as_role("agency").get(f"/api/v1/agreements/{agreement_id}/statement").json
+
+    xlsx = as_role("agency").get(f"/api/v1/agreements/{agreement_id}/statement/export")
+    book = openpyxl.load_workbook(io.BytesIO(xlsx.data))
+    assert xlsx.headers["Content-Disposition"] == "attachment; filename=statement_ZJ-LEDGER.xlsx"
+    assert book.sheetnames == ["statement", "defaults", "recoveries"]
+    figures = {name: value for name, value in list(book["statement"].values)[1:]}
+    assert {k: Decimal(str(v)).quantize(Decimal("0.01")) for k, v in figures.items() if k.endswith(("fees", "total"))} \
+        == {k: Decimal(api[k]) for k in figures if k.endswith(("fees", "total"))}
+    header, (default_row), totals = list(book["defaults"].values)
+    assert default_row[0] == loan_id and Decimal(str(default_row[2])) == Decimal(api["defaults"][0]["loss"])
+    assert totals[0] == "Total" and Decimal(str(totals[5])) == Decimal(api["defaults"][0]["agency_compensation"])
+    assert len(list(book["recoveries"].values)) == 3
+
+    page = browser_of(world.admin_user)
+    assert f"/admin/ledger/agreements/{agreement_id}/statement.csv" in page.get(
+        f"/admin/ledger/agreements/{agreement_id}").text
+    rows = list(csv.reader(io.StringIO(page.get(f"/admin/ledger/agreements/{agreement_id}/statement.csv")
+                                       .data.decode("utf-8-sig"))))
+    assert rows[0] == ["section", "loan_id", "occurred_on", "figure", "value"]
+    assert ["recoveries", str(loan_id), "2026-11-20", "amount", "60000.00"] in rows
+    assert ["statement", "", "", "compensated_total", api["compensated_total"]] in rows
+    assert as_role("enterprise").get(f"/api/v1/agreements/{agreement_id}/statement/export").status_code == 403

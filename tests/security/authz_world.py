@@ -1,3 +1,4 @@
+
 """The world of the authorization matrix (issue 7): every kind of object the API and the pages address, each owned
 by the FIRST tenant of its kind (bank, agency, enterprise), beside a second tenant of each kind who must not reach
 them.
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import openpyxl
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -313,3 +315,14 @@ def build_world(app: Flask) -> MatrixWorld:
     _ledger_outbox_and_settlements(world, api)
     _browsers(world)
     return world
+
+
+def product_sheet() -> bytes:
+    """A one-product XLSX in the import template's columns."""
+    book = openpyxl.Workbook()
+    book.active.append(["name", "product_type", "amount_min", "amount_max", "term_min_months", "term_max_months",
+                        "rate_spread_bp", "eligible_tiers"])
+    book.active.append(["Matrix sheet loan", "credit", "500000.00", "3000000.00", 6, 24, 25, "srdi"])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()

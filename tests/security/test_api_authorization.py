@@ -42,6 +42,7 @@ from tests.security.authz_world import (
     MatrixWorld,
     agreement_body,
     new_uscc,
+    product_sheet,
     tier_list_csv,
 )
 
@@ -78,6 +79,9 @@ EXPECTED: dict[tuple[str, ...], str] = {
     ("POST", "/api/v1/products/{product_id}/publish"):              "401  403   ok   404   403  403   403  403",
     ("POST", "/api/v1/products/{product_id}/suspend"):              "401  403   ok   404   403  403   403  403",
     ("POST", "/api/v1/products/{product_id}/archive"):              "401  403   ok   404   403  403   403  403",
+    ("GET", "/api/v1/products/export"):                             "401  ok    ok   ok    ok   ok    ok   ok",
+    ("GET", "/api/v1/products/import-template"):                    "401  403   ok   ok    403  403   403  403",
+    ("POST", "/api/v1/products/imports"):                           "401  403   ok   ok    403  403   403  403",
     # Financing requests (enterprise), applications (bank), loans (their bank and enterprise).
     ("GET", "/api/v1/financing-requests"):                          "401  ok    403  403   403  403   ok   ok",
     ("POST", "/api/v1/financing-requests"):                         "401  403   403  403   403  403   ok   ok",
@@ -97,6 +101,7 @@ EXPECTED: dict[tuple[str, ...], str] = {
     ("POST", "/api/v1/agreements/{agreement_id}/suspend"):          "401  403   403  403   ok   404   403  403",
     ("POST", "/api/v1/agreements/{agreement_id}/resume"):           "401  403   403  403   ok   404   403  403",
     ("GET", "/api/v1/agreements/{agreement_id}/statement"):         "401  ok    ok   404   ok   404   403  403",
+    ("GET", "/api/v1/agreements/{agreement_id}/statement/export"):  "401  ok    ok   404   ok   404   403  403",
     # Risk pools belong to the finance office; agencies and banks read them to name them in agreements.
     ("GET", "/api/v1/risk-pools"):                                  "401  ok    ok   ok    ok   ok    403  403",
     ("POST", "/api/v1/risk-pools"):                                 "401  ok    403  403   403  403   403  403",
@@ -106,6 +111,7 @@ EXPECTED: dict[tuple[str, ...], str] = {
     # Batches (agency).
     ("GET", "/api/v1/batches"):                                     "401  ok    403  403   ok   ok    403  403",
     ("GET", "/api/v1/batches/{batch_id}"):                          "401  ok    403  403   ok   404   403  403",
+    ("GET", "/api/v1/batches/{batch_id}/export"):                   "401  ok    403  403   ok   404   403  403",
     ("POST", "/api/v1/batches/{batch_id}/submit"):                  "401  403   403  403   ok   404   403  403",
     ("POST", "/api/v1/batches/{batch_id}/decision"):                "401  403   403  403   ok   404   403  403",
     # The tier registry (admin).
@@ -197,6 +203,10 @@ REQUESTS: dict[tuple[str, ...], Request] = {
     ("POST", "/api/v1/products/{product_id}/publish"): lambda w, who: {"product_id": w.draft},
     ("POST", "/api/v1/products/{product_id}/suspend"): lambda w, who: {"product_id": w.product},
     ("POST", "/api/v1/products/{product_id}/archive"): lambda w, who: {"product_id": w.product},
+    ("GET", "/api/v1/products/export"): lambda w, who: {},
+    ("GET", "/api/v1/products/import-template"): lambda w, who: {},
+    ("POST", "/api/v1/products/imports"): lambda w, who: {
+        "content_type": "multipart/form-data", "data": {"file": (io.BytesIO(product_sheet()), "products.xlsx")}},
     ("GET", "/api/v1/financing-requests"): lambda w, who: {},
     ("POST", "/api/v1/financing-requests"): lambda w, who: {"json": REQUEST},
     ("GET", "/api/v1/financing-requests/{request_id}"): lambda w, who: {"request_id": w.request},
@@ -217,6 +227,7 @@ REQUESTS: dict[tuple[str, ...], Request] = {
     ("POST", "/api/v1/agreements/{agreement_id}/suspend"): lambda w, who: {"agreement_id": w.agreement},
     ("POST", "/api/v1/agreements/{agreement_id}/resume"): lambda w, who: {"agreement_id": w.suspended},
     ("GET", "/api/v1/agreements/{agreement_id}/statement"): lambda w, who: {"agreement_id": w.agreement},
+    ("GET", "/api/v1/agreements/{agreement_id}/statement/export"): lambda w, who: {"agreement_id": w.agreement},
     ("GET", "/api/v1/risk-pools"): lambda w, who: {},
     ("POST", "/api/v1/risk-pools"): lambda w, who: {"json": {"name": "Matrix pool two", "region_code": "32"}},
     ("GET", "/api/v1/risk-pools/{pool_id}"): lambda w, who: {"pool_id": w.pool},
@@ -225,6 +236,7 @@ REQUESTS: dict[tuple[str, ...], Request] = {
                                                                        "json": {"amount": "1000.00"}},
     ("GET", "/api/v1/batches"): lambda w, who: {},
     ("GET", "/api/v1/batches/{batch_id}"): lambda w, who: {"batch_id": w.batch_decided},
+    ("GET", "/api/v1/batches/{batch_id}/export"): lambda w, who: {"batch_id": w.batch_decided},
     ("POST", "/api/v1/batches/{batch_id}/submit"): lambda w, who: {"batch_id": w.batch_open},
     ("POST", "/api/v1/batches/{batch_id}/decision"): lambda w, who: {"batch_id": w.batch_submitted,
                                                                      "json": {"exclusions": []}},
@@ -320,6 +332,13 @@ def _banks(w: MatrixWorld, who: str, body: Any) -> list:
     return [b for b in body if {"api_base_url", "callback_secret"} & set(b)]
 
 
+def _product_rows(w: MatrixWorld, who: str, body: Any) -> list:
+    """The catalogue export: other banks' rows must be published."""
+    rows = list(csv.DictReader(io.StringIO(body.lstrip("\ufeff"))))
+    return _products(w, who, [{"status": row["status"], "bank_id": int(row["bank_id"])} for row in rows])
+
+
+
 SCOPED: dict[tuple[str, ...], Callable[[MatrixWorld, str, Any], list]] = {
     ("GET", "/api/v1/products"): _products,
     ("GET", "/api/v1/financing-requests"): _requests,
@@ -330,6 +349,7 @@ SCOPED: dict[tuple[str, ...], Callable[[MatrixWorld, str, Any], list]] = {
     ("GET", "/api/v1/ledger/trial-balance"): _accounts,
     ("GET", "/api/v1/ledger/journal"): _entries,
     ("GET", "/api/v1/ledger/journal/export"): _export_rows,
+    ("GET", "/api/v1/products/export"): _product_rows,
     ("GET", "/api/v1/banks"): _banks,
 }
 
@@ -402,7 +422,7 @@ def test_api_cell(matrix, key, who, expected):
     response = _call(matrix, key, who)
     got = response.status_code
     body = response.get_json(silent=True)
-    detail = body.get("detail") if isinstance(body, dict) else response.get_data(as_text=True)[:300]
+    detail = body.get("detail") if isinstance(body, dict) else response.get_data()[:300].decode(errors="replace")
     if who in SECOND_TENANTS:
         leaked = [mark for mark in matrix.private_marks() if mark.encode() in response.get_data()]
         assert leaked == [], f"{who} reads the first tenants' {leaked}"

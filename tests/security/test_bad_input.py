@@ -247,6 +247,18 @@ def test_an_upload_over_1_mib_but_within_10_mib_is_read(callers):
     assert response.status_code != 413 and response.status_code < 500, response.json
 
 
+def test_a_multipart_part_without_a_name_is_a_4xx_not_a_500(app, callers):
+    """Found by schemathesis: a part with no name comes through the form under the key None."""
+    boundary = "b0undary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data\r\n\r\n{{}}\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"file\"\r\n\r\nx\r\n"
+            f"--{boundary}--\r\n").encode()
+    for who, path in (("bank", "/api/v1/products/imports"), ("admin", "/api/v1/tier-registry/imports")):
+        response = callers[who].post(path, data=body, content_type=f"multipart/form-data; boundary={boundary}")
+        assert 400 <= response.status_code < 500, (path, response.status_code)
+        assert response.mimetype == "application/problem+json"
+
+
 def test_pages_refuse_oversized_forms_before_checking_their_csrf_token(app, world):
     bank = sign_in(app, world.bank_user)
     response = bank.post("/bank/products/new", data={"name": "x" * (MAX_BODY + 1)})

@@ -1,0 +1,199 @@
+"""CSV and Excel in and out: uploaded lists read as numbered rows with a 422 on `file` when unusable, and tables
+written as UTF-8 CSV (with a BOM, so Excel reads Chinese) or XLSX (numbers as numbers, a bold header, a totals row).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import PurePath
+from typing import Any
+
+import openpyxl
+from flask import Response
+from flask_babel import gettext as _
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Font
+
+from marketplace.errors import ValidationFailed
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+FORMATS = ("csv", "xlsx")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+# Writing ---------------------------------------------------------------------------------------------------------
+
+@dataclass
+class Table:
+    """One sheet: a header, rows of cells (str, int, Decimal, date or None) and an optional totals row."""
+
+    title: str
+    header: Sequence[str]
+    rows: list[Sequence[Any]] = field(default_factory=list)
+    totals: Sequence[Any] | None = None
+
+
+def _csv_cell(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return f"{value:.2f}" if value.as_tuple().exponent == -2 else str(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return "" if value is None else value
+
+
+def to_csv(table: Table) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(table.header)
+    writer.writerows([_csv_cell(cell) for cell in row] for row in table.rows)
+    if table.totals is not None:
+        writer.writerow([_csv_cell(cell) for cell in table.totals])
+    return ("\ufeff" + out.getvalue()).encode()  # a BOM, so Excel reads the Chinese names as UTF-8
+
+
+def to_xlsx(*tables: Table) -> bytes:
+    book = openpyxl.Workbook(write_only=True)
+    for table in tables:
+        sheet = book.create_sheet(table.title[:31])  # Excel's limit on a sheet name
+        sheet.append([_xlsx_cell(sheet, name, bold=True) for name in table.header])
+        for row in table.rows:
+            sheet.append([_xlsx_cell(sheet, cell) for cell in row])
+        if table.totals is not None:
+            sheet.append([_xlsx_cell(sheet, cell, bold=True) for cell in table.totals])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def _xlsx_cell(sheet: Any, value: Any, bold: bool = False) -> Any:
+    """Numbers as numbers with their format (money to the fen, rates to six places), dates as dates."""
+    if not bold and not isinstance(value, (Decimal, dt.date)):
+        return value
+    cell = WriteOnlyCell(sheet, value=value)
+    if isinstance(value, Decimal):
+        cell.number_format = "#,##0.00" if value.as_tuple().exponent == -2 else "0.0000##"
+    elif isinstance(value, dt.date):
+        cell.number_format = "yyyy-mm-dd"
+    if bold:
+        cell.font = Font(bold=True)
+    return cell
+
+
+def download(tables: Table | Sequence[Table], fmt: str, filename: str) -> Response:
+    """The table(s) as an attachment `filename`.csv (one table) or .xlsx (a sheet each)."""
+    tables = [tables] if isinstance(tables, Table) else list(tables)
+    if fmt == "xlsx":
+        return Response(to_xlsx(*tables), mimetype=XLSX,
+                        headers={"Content-Disposition": f"attachment; filename={filename}.xlsx"})
+    [table] = tables
+    return Response(to_csv(table), mimetype="text/csv",
+                    headers={"Content-Disposition": f"attachment; filename={filename}.csv"})
+
+
+# Reading ---------------------------------------------------------------------------------------------------------
+
+def file_error(message: str) -> ValidationFailed:
+    return ValidationFailed(message, {"file": [message]})
+
+
+def text(value: Any) -> str:
+    """A cell as the text a user sees: numbers without a trailing '.0', surrounding spaces dropped."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def date(value: Any) -> tuple[dt.date | None, str | None]:
+    """(date, None) or (None, why not); blank is (None, None). Spreadsheets may hold real dates."""
+    if isinstance(value, dt.datetime):
+        return value.date(), None
+    if isinstance(value, dt.date):
+        return value, None
+    written = text(value)
+    if not written:
+        return None, None
+    if _ISO_DATE.fullmatch(written):
+        try:
+            return dt.date.fromisoformat(written), None
+        except ValueError:
+            return None, _("%(value)s is not a day of the calendar.", value=written)
+    return None, _("“%(value)s” is not a date; write it as YYYY-MM-DD, such as 2027-12-31.", value=written)
+
+
+def _csv_lines(content: bytes) -> Iterator[Sequence[Any]]:
+    try:
+        decoded = content.decode("utf-8-sig")  # Excel's "CSV UTF-8" starts with a byte order mark
+    except UnicodeDecodeError as error:
+        raise file_error(_("The CSV file is not UTF-8 text; save it as “CSV UTF-8” and upload it again.")) from error
+    reader = csv.reader(io.StringIO(decoded, newline=""))
+    try:
+        yield from reader
+    except csv.Error as error:
+        raise file_error(_("Line %(line)d of the CSV file cannot be read (%(error)s).", line=reader.line_num,
+                           error=str(error))) from error
+
+
+def _xlsx_lines(content: bytes) -> Iterator[Sequence[Any]]:
+    unreadable = _("The file cannot be opened as an Excel workbook; save it as .xlsx and upload it again.")
+    try:
+        workbook = openpyxl.load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+    except Exception as error:  # a damaged upload fails anywhere in zipfile, the XML parser or openpyxl
+        raise file_error(unreadable) from error
+    try:
+        # Read-only worksheets yield empty rows too, so counting rows gives the spreadsheet's row numbers.
+        yield from workbook.worksheets[0].iter_rows(values_only=True)
+    except Exception as error:  # read-only mode parses lazily, so damage can surface part-way
+        raise file_error(unreadable) from error
+    finally:
+        workbook.close()
+
+
+def _header(line: Sequence[Any], required: Sequence[str], optional: Sequence[str]) -> dict[str, int]:
+    names = [text(cell).lower() for cell in line]
+    missing = [column for column in required if column not in names]
+    if missing:
+        raise file_error(_("The header row (row 1) lacks the column(s) %(missing)s; it needs %(columns)s.",
+                           missing=", ".join(missing), columns=", ".join(required)))
+    repeated = [column for column in (*required, *optional) if names.count(column) > 1]
+    if repeated:
+        raise file_error(_("The header row (row 1) has the column(s) %(columns)s more than once.",
+                           columns=", ".join(repeated)))
+    return {column: names.index(column) for column in (*required, *optional) if column in names}
+
+
+def read_rows(filename: str, content: bytes, required: Sequence[str], max_rows: int,
+              optional: Sequence[str] = ()) -> list[tuple[int, dict[str, Any]]]:
+    """The non-blank data rows of an uploaded CSV or XLSX as (row number, {column: cell}), by the header row's
+    names (any order, any case; other columns ignored); 422 on `file` when the file is unusable."""
+    suffix = PurePath(filename).suffix.lower()
+    if suffix not in (".csv", ".xlsx"):
+        raise file_error(_("Upload a CSV (.csv) or Excel (.xlsx) file; “%(name)s” is neither.", name=filename))
+    if not content.strip():
+        raise file_error(_("The file is empty."))
+    lines = _csv_lines(content) if suffix == ".csv" else _xlsx_lines(content)
+    header: dict[str, int] | None = None
+    rows: list[tuple[int, dict[str, Any]]] = []
+    for number, line in enumerate(lines, start=1):
+        if header is None:
+            header = _header(line, required, optional)
+            continue
+        if all(text(cell) == "" for cell in line):
+            continue
+        if len(rows) == max_rows:
+            raise file_error(_("The file has more than %(max)s rows; split it into several files.",
+                               max=f"{max_rows:,}"))
+        rows.append((number, {column: line[index] if index < len(line) else None
+                              for column, index in header.items()}))
+    if header is None:
+        raise file_error(_("The file is empty."))
+    if not rows:
+        raise file_error(_("The file has a header row but no rows of data below it."))
+    return rows
