@@ -43,17 +43,12 @@ def active_agreement(as_role, agreement_terms):
 
 
 @pytest.fixture
-def approve(as_role):
+def approve(as_role, route):
     """approve(amount, who) → the bank's decision on a freshly routed request, on the offer with a guarantee."""
 
     def approved(amount, who="enterprise"):
-        enterprise = as_role(who)
-        created = enterprise.post("/api/v1/financing-requests", json={"amount": amount, "term_months": 12,
-                                                                     "purpose": "Expansion"}).json
-        offer = next(o for o in created["offers"] if o["agreement_id"] is not None)
-        application = enterprise.post(f"/api/v1/financing-requests/{created['id']}/select",
-                                      json={"offer_id": offer["id"]}).json["application"]["id"]
-        decision = as_role("bank").post(f"/api/v1/applications/{application}/decision", json={"decision": "approved"})
+        decision = as_role("bank").post(f"/api/v1/applications/{route(amount, who)}/decision",
+                                        json={"decision": "approved"})
         assert decision.status_code == 200, decision.json
         return decision.json
 
