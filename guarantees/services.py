@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -24,7 +25,7 @@ from guarantees.models import (
 from guarantees.settlement import cap_room, charge_fee
 from marketplace import db, spreadsheets
 from marketplace.auth.models import Role, User
-from marketplace.dates import business_today
+from marketplace.dates import business_today, local_day, working_days_after, working_days_between
 from marketplace.db import UTCDateTime
 from marketplace.errors import Conflict, IllegalTransition, NotFound, ValidationFailed, one_or_404
 from marketplace.financing.models import (
@@ -270,6 +271,28 @@ def _approve(batch: Batch, condition: Any) -> None:
                                                Guarantee.status == GuaranteeStatus.PENDING, condition)
                        .values(status=GuaranteeStatus.APPROVED, loan_id=loan_of, decided_at=now)
                        .execution_options(synchronize_session=False))
+
+
+@dataclass(frozen=True)
+class BatchAge:
+    """How long a batch has waited for the agency's review, in working days, against the agreement's SLA."""
+    days: int
+    sla: int | None
+    #: The last day of the review window (the scheduler flags or approves the batch the day after).
+    due: dt.date | None
+    overdue: bool
+
+
+def batch_age(batch: Batch, today: dt.date | None = None) -> BatchAge | None:
+    """Working days since submission (until the decision, once decided); None for a batch still open."""
+    if batch.submitted_at is None:
+        return None
+    submitted = local_day(batch.submitted_at)
+    end = local_day(batch.decided_at) if batch.decided_at else (today or business_today())
+    sla = batch.agreement.review_sla_days
+    due = working_days_after(submitted, sla) if sla is not None else None
+    return BatchAge(working_days_between(submitted, end), sla, due,
+                    due is not None and batch.decided_at is None and end > due)
 
 
 def visible_batches(user: User) -> Select[tuple[Batch]]:

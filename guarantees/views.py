@@ -19,7 +19,7 @@ from guarantees.schemas import AgreementIn, BatchDecisionIn
 from marketplace import db, spreadsheets
 from marketplace.auth.access import page_roles
 from marketplace.auth.models import Role
-from marketplace.dates import SHANGHAI, business_today
+from marketplace.dates import business_today
 from marketplace.errors import DomainError, Forbidden, flatten_messages
 from marketplace.forms import failed, form_to_data
 from marketplace.orgs.models import Agency, AgencyKind, Bank, Tier
@@ -196,16 +196,6 @@ def countersign(agreement_id: int):
 
 # Agency: batches -------------------------------------------------------------------------------------------
 
-def _age(batch: Batch) -> dict[str, Any] | None:
-    """Days since submission (until the decision, once decided) against the agreement's review SLA."""
-    if batch.submitted_at is None:
-        return None
-    end = batch.decided_at.astimezone(SHANGHAI).date() if batch.decided_at else business_today()
-    days = (end - batch.submitted_at.astimezone(SHANGHAI).date()).days
-    sla = batch.agreement.review_sla_days
-    return {"days": days, "sla": sla, "overdue": sla is not None and days > sla and batch.decided_at is None}
-
-
 @bp.get("/agency/batches")
 @page_roles(Role.AGENCY)
 def agency_batches():
@@ -220,7 +210,7 @@ def agency_batches():
     batches = db.session.scalars(query.order_by(Batch.id).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
     totals = services.batch_totals([b.id for b in batches])
     return render_template("guarantees/batches.html", batches=batches, totals=totals, status=status,
-                           statuses=list(BatchStatus), ages={b.id: _age(b) for b in batches}, page=page,
+                           statuses=list(BatchStatus), ages={b.id: services.batch_age(b) for b in batches}, page=page,
                            page_size=PAGE_SIZE, total=total)
 
 
@@ -229,7 +219,7 @@ def _render_batch(batch: Batch, errors: dict[str, list[str]] | None = None, post
     items = services.batch_items(batch.id)
     count, amount = services.batch_totals([batch.id]).get(batch.id, (0, Decimal("0.00")))
     return render_template("guarantees/batch_detail.html", batch=batch, items=items, item_count=count,
-                           total_amount=amount or Decimal("0.00"), age=_age(batch), errors=errors or {},
+                           total_amount=amount or Decimal("0.00"), age=services.batch_age(batch), errors=errors or {},
                            ticked={str(v) for v in (posted.getlist("exclude") if posted else [])},
                            posted=posted or MultiDict()), status
 

@@ -48,6 +48,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from marketplace.audit.views import bp as audit_pages
     from marketplace.auth.views import bp as auth_pages
     from marketplace.bank_systems.views import bp as outbox_pages
+    from marketplace.dashboards.views import bp as dashboard_pages
     from marketplace.fees.views import bp as fee_pages
     from marketplace.financing.views import bp as financing_pages
     from marketplace.ledger.views import bp as ledger_pages
@@ -68,6 +69,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(outbox_pages)
     app.register_blueprint(jobs_pages)
     app.register_blueprint(audit_pages)
+    app.register_blueprint(dashboard_pages)
     if app.config["PROFILE"] != "production":
         from marketplace.bank_systems.sandbox import bp as sandbox_bank
 

@@ -55,7 +55,7 @@ from marketplace import db
 from marketplace.audit import trail as audit
 from marketplace.auth.models import Role, User
 from marketplace.auth.services import hash_password, system_user
-from marketplace.dates import SHANGHAI, business_today
+from marketplace.dates import SHANGHAI, business_today, working_day
 from marketplace.demo import DEMO_PASSWORD
 from marketplace.fees import rules
 from marketplace.fees.models import FeeRule
@@ -101,7 +101,7 @@ from marketplace.orgs.models import (
     TierCertification,
     TierImport,
 )
-from marketplace.scheduler.jobs import DEFAULT_AFTER_DAYS, working_day
+from marketplace.scheduler.jobs import DEFAULT_AFTER_DAYS
 from products.models import GuaranteeNeed, Product, ProductRegion, ProductStatus, ProductTier, ProductType
 
 DEFAULT_SEED = 7

@@ -74,7 +74,24 @@ def wan(amount: Decimal | int | None) -> str:
     return f"{in_wan:,.2f} 万元"
 
 
+def compact(amount: Decimal | int | None) -> str:
+    """A round amount in few characters, for a chart's axis: 1,200万 or 3.5亿 in Chinese, ¥12M or ¥350K in English."""
+    if amount is None:
+        return ""
+    amount = Decimal(amount)
+    if locale_name() == "zh_Hans":
+        steps = ((Decimal(100_000_000), "亿"), (WAN, "万"))
+    else:
+        steps = ((Decimal(1_000_000_000), "B"), (Decimal(1_000_000), "M"), (Decimal(1_000), "K"))
+    prefix = "" if locale_name() == "zh_Hans" else "¥"
+    for size, word in steps:
+        if abs(amount) >= size:
+            scaled = (amount / size).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP).normalize()
+            return f"{prefix}{scaled:,f}{word}"
+    return f"{prefix}{amount.normalize():,f}"
+
+
 def init_app(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale)
     app.jinja_env.globals.update(get_locale=get_locale, locale_name=locale_name, languages=LANGUAGES, yuan=yuan,
-                                 wan=wan)
+                                 wan=wan, compact=compact)

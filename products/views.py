@@ -25,16 +25,23 @@ PAGE_SIZE = 50
 ACTIONS = {"publish": ProductStatus.PUBLISHED, "suspend": ProductStatus.SUSPENDED, "archive": ProductStatus.ARCHIVED}
 
 
+def type_labels() -> dict[str, str]:
+    return {"credit": _("Credit loan · 信用贷"), "renewal": _("Renewal without repayment · 无还本续贷"),
+            "revolving": _("Revolving line · 随借随还"), "term": _("Medium/long-term · 中长期"),
+            "ip_pledge": _("IP pledge · 知识产权质押"), "park": _("Park loan · 园区贷")}
+
+
+def tier_labels() -> dict[str, str]:
+    return {"none": _("Not certified"), "innovative": _("Innovative SME · 创新型"), "srdi": _("SRDI · 专精特新"),
+            "little_giant": _("Little giant · 小巨人")}
+
+
 @bp.app_context_processor
 def _choices() -> dict[str, Any]:
     return {
         "product_types": list(ProductType), "tiers": list(Tier), "guarantee_needs": list(GuaranteeNeed),
         "actions_for": _actions_for,
-        "type_labels": {"credit": _("Credit loan · 信用贷"), "renewal": _("Renewal without repayment · 无还本续贷"),
-                        "revolving": _("Revolving line · 随借随还"), "term": _("Medium/long-term · 中长期"),
-                        "ip_pledge": _("IP pledge · 知识产权质押"), "park": _("Park loan · 园区贷")},
-        "tier_labels": {"none": _("Not certified"), "innovative": _("Innovative SME · 创新型"),
-                        "srdi": _("SRDI · 专精特新"), "little_giant": _("Little giant · 小巨人")},
+        "type_labels": type_labels(), "tier_labels": tier_labels(),
         "guarantee_labels": {"none": _("Not needed"), "optional": _("Optional"), "required": _("Required")},
         "status_labels": {"draft": _("Draft"), "published": _("Published"), "suspended": _("Suspended"),
                           "archived": _("Archived")},

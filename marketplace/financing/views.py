@@ -24,15 +24,18 @@ bp = Blueprint("financing", __name__, template_folder="templates")
 PAGE_SIZE = 50
 
 
+def application_status_labels() -> dict[str, str]:
+    return {"submitted": _("Awaiting decision"), "approved": _("Approved"), "declined": _("Declined"),
+            "guarantee_unavailable": _("Guarantee unavailable"), "withdrawn": _("Withdrawn by the enterprise")}
+
+
 @bp.app_context_processor
 def _labels() -> dict[str, Any]:
     return {
         "request_status_labels": {
             "open": _("Open: choose an offer"), "routed": _("With the bank"), "approved": _("Approved"),
             "declined": _("Declined"), "withdrawn": _("Withdrawn"), "funded": _("Funded"), "closed": _("Closed")},
-        "application_status_labels": {
-            "submitted": _("Awaiting decision"), "approved": _("Approved"), "declined": _("Declined"),
-            "guarantee_unavailable": _("Guarantee unavailable"), "withdrawn": _("Withdrawn by the enterprise")},
+        "application_status_labels": application_status_labels(),
         "tier_words": tier_words,
     }
 
@@ -143,7 +146,7 @@ def decide(application_id: int):
         else:
             db.session.commit()
             flash(_("Application %(id)d %(status)s.", id=application.id,
-                    status=_labels()["application_status_labels"][application.status.value].lower()))
+                    status=application_status_labels()[application.status.value].lower()))
             return redirect(url_for("financing.bank_applications"))
     applications = db.session.scalars(services.visible_applications(current_user).where(
         Application.status == ApplicationStatus.SUBMITTED).order_by(Application.id).limit(PAGE_SIZE)).all()

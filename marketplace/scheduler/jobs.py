@@ -8,7 +8,6 @@ import datetime as dt
 from collections.abc import Iterable
 from decimal import Decimal
 
-import chinese_calendar
 from flask_babel import gettext as _
 from sqlalchemy import exists, func, select
 
@@ -17,7 +16,7 @@ from guarantees.services import decide_batch, submit_batch
 from marketplace import db
 from marketplace.auth.services import system_user
 from marketplace.bank_systems import outbox
-from marketplace.dates import SHANGHAI
+from marketplace.dates import local_day, working_day, working_days_after
 from marketplace.fees.models import SubsidySettlement
 from marketplace.financing.loans import record_event
 from marketplace.financing.models import FinancingRequest, Loan, LoanEvent, LoanEventType, LoanStatus, RequestStatus
@@ -28,23 +27,10 @@ from marketplace.ledger.models import Account, JournalEntry, Party, Posting, Pur
 DEFAULT_AFTER_DAYS = 90
 
 
-def local_day(now: dt.datetime) -> dt.date:
-    return now.astimezone(SHANGHAI).date()
-
-
 def _listed(items: Iterable[object]) -> str:
     """" (1, 2, 3)" after a count in a run's detail, or nothing."""
     shown = ", ".join(map(str, items))
     return f" ({shown})" if shown else ""
-
-
-def working_day(day: dt.date) -> tuple[bool, str]:
-    """Whether `day` is a working day in mainland China (holidays and make-up working days from chinese-calendar),
-    and a note when the calendar has no data for its year (weekdays are then assumed)."""
-    try:
-        return chinese_calendar.is_workday(day), ""
-    except NotImplementedError:
-        return day.weekday() < 5, f" (no holiday calendar for {day.year}: Monday to Friday assumed)"
 
 
 def dispatch_outbox(_now: dt.datetime) -> str:
@@ -73,14 +59,6 @@ def batch_cutoff(now: dt.datetime) -> str:
     for batch in batches:
         submit_batch(batch)
     return f"{day}: {len(batches)} batches submitted{note}{_listed(b.id for b in batches)}"
-
-
-def working_days_after(start: dt.date, days: int) -> dt.date:
-    day = start
-    while days > 0:
-        day += dt.timedelta(days=1)
-        days -= working_day(day)[0]
-    return day
 
 
 def batch_sla(now: dt.datetime) -> str:

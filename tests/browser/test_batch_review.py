@@ -115,7 +115,7 @@ def _submit_the_open_batch(page: Page) -> str:
     page.locator("header.topbar nav").get_by_role("link", name="Batches").click()
     row = page.locator("table#batches tbody tr")
     expect(row.locator(".status")).to_have_text("Submitted for review")
-    expect(row).to_contain_text("0 d of 5 d")
+    expect(row).to_contain_text("0 of 5 working days")
     row.locator("td").first.get_by_role("link").click()
     expect(page).to_have_url(re.compile(r"/agency/batches/\d+$"))
     expect(page.locator("#batch-status")).to_have_text("Submitted for review")

@@ -67,3 +67,34 @@ def _no_english_in_the_frame(page: Page) -> None:
     texts = page.locator("header.topbar nav a, h1, h2, th, button").all_inner_texts()
     untranslated = [text for text in texts if text.strip() and not HAN.search(text) and text.strip() != "English"]
     assert not untranslated, untranslated
+
+
+DASHBOARDS = [("bank", "/bank/dashboard"), ("agency", "/agency/dashboard"), ("admin", "/admin/dashboard")]
+
+
+@pytest.mark.parametrize("live_server", ["zh_Hans"], indirect=True)
+def test_each_dashboard_reads_in_both_languages_and_fits_a_phone(live_server: str, browser_page: Page,
+                                                                  screenshots: Path) -> None:
+    page, base_url = browser_page, live_server
+    for username, path in DASHBOARDS:
+        landing = next(landing for name, landing, _zh, _en in ROLES if name == username)
+        _sign_in(page, base_url, username, landing, button="登录")
+        page.locator("header.topbar nav").get_by_role("link", name="看板").click()
+        expect(page).to_have_url(re.compile(path + "$"))
+        expect(page.locator("h1")).to_have_text("看板")
+        _no_english_in_the_frame(page)
+        page.screenshot(path=screenshots / f"dashboard-zh-{username}.png", full_page=True)
+
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.reload()
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{path} is {overflow}px wider than a phone's screen"
+        page.screenshot(path=screenshots / f"dashboard-zh-{username}-phone.png", full_page=True)
+        page.set_viewport_size({"width": 1280, "height": 900})
+
+        page.locator("header.topbar").get_by_role("button", name="English").click()
+        expect(page.locator("h1")).to_have_text("Dashboard")
+        page.screenshot(path=screenshots / f"dashboard-en-{username}.png", full_page=True)
+        page.locator("header.topbar").get_by_role("button", name="中文").click()
+        page.locator("header.topbar").get_by_role("button", name="退出登录").click()
+        expect(page).to_have_url(re.compile(r"/login$"))

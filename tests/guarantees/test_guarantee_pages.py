@@ -230,7 +230,7 @@ def test_the_batch_list_shows_counts_totals_and_filters(browser_of, world, as_ro
     assert submitted.status_code == 302 and submitted.headers["Location"] == f"/agency/batches/{batch_id}"
     listed = agency.get("/agency/batches?status=submitted").text
     today = business_today().isoformat()
-    assert f'data-batch-id="{batch_id}"' in listed and today in listed and "0 d of 5 d" in listed
+    assert f'data-batch-id="{batch_id}"' in listed and today in listed and "0 of 5 working days" in listed
     again = agency.post(f"/agency/batches/{batch_id}/submit", data={"csrf_token": csrf_token(page)},
                         follow_redirects=True)
     assert "is already submitted" in again.text

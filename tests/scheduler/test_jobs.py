@@ -12,9 +12,8 @@ from sqlalchemy import select
 from guarantees.models import Agreement, Batch
 from marketplace import db
 from marketplace.auth.models import Role
-from marketplace.dates import SHANGHAI
+from marketplace.dates import SHANGHAI, working_day
 from marketplace.orgs.models import Tier, TierCertification
-from marketplace.scheduler.jobs import working_day
 from marketplace.scheduler.models import JobRun, RunOutcome
 from marketplace.scheduler.runner import JOBS, run_job
 from tests.pages import sign_in

@@ -68,6 +68,7 @@ PAGES: dict[tuple[str, str], str] = {
     ("GET", "/bank/products/import"):                             "login  403   ok   ok    403  403   403  403",
     ("POST", "/bank/products/import"):                            "login  403   ok   ok    403  403   403  403",
     ("GET", "/bank/applications"):                                "login  403   ok   ok    403  403   403  403",
+    ("GET", "/bank/dashboard"):                                   "login  403   ok   ok    403  403   403  403",
     ("POST", "/bank/applications/{application_id}/decision"):     "login  403   ok   404   403  403   403  403",
     ("GET", "/bank/agreements"):                                  "login  403   ok   ok    403  403   403  403",
     ("POST", "/bank/agreements/{agreement_id}/countersign"):      "login  403   ok   404   403  403   403  403",
@@ -85,6 +86,7 @@ PAGES: dict[tuple[str, str], str] = {
     ("POST", "/agency/agreements/{agreement_id}/suspend"):        "login  403   403  403   ok   404   403  403",
     ("POST", "/agency/agreements/{agreement_id}/resume"):         "login  403   403  403   ok   404   403  403",
     ("GET", "/agency/batches"):                                   "login  403   403  403   ok   ok    403  403",
+    ("GET", "/agency/dashboard"):                                 "login  403   403  403   ok   ok    403  403",
     ("GET", "/agency/batches/{batch_id}"):                        "login  403   403  403   ok   404   403  403",
     ("GET", "/agency/batches/{batch_id}/export.csv"):             "login  403   403  403   ok   404   403  403",
     ("GET", "/agency/batches/{batch_id}/export.xlsx"):            "login  403   403  403   ok   404   403  403",
@@ -103,6 +105,7 @@ PAGES: dict[tuple[str, str], str] = {
     ("POST", "/admin/risk-pools"):                                "login  ok    403  403   403  403   403  403",
     ("POST", "/admin/risk-pools/{pool_id}/deposits"):             "login  ok    403  403   403  403   403  403",
     ("GET", "/admin/ledger"):                                     "login  ok    403  403   403  403   403  403",
+    ("GET", "/admin/dashboard"):                                  "login  ok    403  403   403  403   403  403",
     ("POST", "/admin/ledger/verify"):                             "login  ok    403  403   403  403   403  403",
     ("GET", "/admin/ledger/journal.csv"):                         "login  ok    403  403   403  403   403  403",
     ("GET", "/admin/ledger/journal.xlsx"):                        "login  ok    403  403   403  403   403  403",
@@ -176,6 +179,7 @@ REQUESTS: dict[tuple[str, str], Request] = {
     ("POST", "/bank/products/import"): lambda w, who: {
         "data": {"file": (io.BytesIO(product_sheet()), "products.xlsx")}},
     ("GET", "/bank/applications"): lambda w, who: {},
+    ("GET", "/bank/dashboard"): lambda w, who: {},
     ("POST", "/bank/applications/{application_id}/decision"): lambda w, who: {
         "application_id": w.application, "data": {"decision": "approved"}},
     ("GET", "/bank/agreements"): lambda w, who: {},
@@ -194,6 +198,7 @@ REQUESTS: dict[tuple[str, str], Request] = {
     ("POST", "/agency/agreements/{agreement_id}/suspend"): lambda w, who: {"agreement_id": w.agreement},
     ("POST", "/agency/agreements/{agreement_id}/resume"): lambda w, who: {"agreement_id": w.suspended},
     ("GET", "/agency/batches"): lambda w, who: {},
+    ("GET", "/agency/dashboard"): lambda w, who: {},
     ("GET", "/agency/batches/{batch_id}"): lambda w, who: {"batch_id": w.batch_decided},
     ("GET", "/agency/batches/{batch_id}/export.csv"): lambda w, who: {"batch_id": w.batch_decided},
     ("GET", "/agency/batches/{batch_id}/export.xlsx"): lambda w, who: {"batch_id": w.batch_decided},
@@ -215,6 +220,7 @@ REQUESTS: dict[tuple[str, str], Request] = {
     ("POST", "/admin/risk-pools/{pool_id}/deposits"): lambda w, who: {"pool_id": w.pool, "data": {
         "key": uuid.uuid4().hex, "amount": "1000.00", "deposited_on": _today()}},
     ("GET", "/admin/ledger"): lambda w, who: {},
+    ("GET", "/admin/dashboard"): lambda w, who: {},
     ("POST", "/admin/ledger/verify"): lambda w, who: {},
     ("GET", "/admin/ledger/journal.csv"): lambda w, who: {},
     ("GET", "/admin/ledger/journal.xlsx"): lambda w, who: {},

@@ -1,0 +1,1 @@
+"""Dashboards: each role's figures drawn as server-rendered SVG charts."""

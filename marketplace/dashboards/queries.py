@@ -1,0 +1,264 @@
+"""The dashboards' figures: grouped sums and counts read straight from the tables that hold the business's state
+(agreements, batches, applications, loans, loss allocations, fee rules and the ledger), one query per figure, in
+plain dicts and lists. Months are business months (Asia/Shanghai), "YYYY-MM"."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from sqlalchemy import BigInteger, ColumnElement, case, exists, func, literal_column, select, type_coerce
+
+from guarantees.models import Agreement, AgreementStatus, Batch, BatchStatus, Guarantee, LossAllocation, RiskPool
+from guarantees.services import BatchAge, batch_age
+from marketplace import db
+from marketplace.fees.models import FeeRule
+from marketplace.financing.models import Application, ApplicationStatus, FinancingRequest, Loan, Offer
+from marketplace.ledger.models import Account, JournalEntry, Party, Posting, Purpose
+from marketplace.lpr.models import LprRate
+from products.models import Product
+
+ZERO = Decimal("0.00")
+RATE = Decimal("0.000001")
+#: How far back the charts over time reach.
+MONTHS = 24
+#: The longest lists drawn as bars (the rest are summed up in the table's caption).
+TOP = 10
+
+
+def months(today: dt.date, count: int = MONTHS) -> list[str]:
+    """The `count` business months up to and including today's, oldest first."""
+    year, month = today.year, today.month
+    shown = []
+    for _ in range(count):
+        shown.append(f"{year:04d}-{month:02d}")
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    return shown[::-1]
+
+
+def _month_end(month: str) -> dt.date:
+    year, number = map(int, month.split("-"))
+    first_of_next = dt.date(year + number // 12, number % 12 + 1, 1)
+    return first_of_next - dt.timedelta(days=1)
+
+
+def month_of(column: Any, timestamp: bool = False) -> ColumnElement[str]:
+    """"YYYY-MM" of a date column, or of a UTC timestamp column read in Asia/Shanghai (a fixed +8, no DST)."""
+    # Formats as SQL literals, not bound parameters: PostgreSQL only matches the SELECT's expression to the GROUP
+    # BY's when they are written the same, and two bound parameters are two placeholders.
+    if db.session.get_bind().dialect.name == "postgresql":
+        local = func.timezone(literal_column("'Asia/Shanghai'"), column) if timestamp else column
+        return func.to_char(local, literal_column("'YYYY-MM'"))
+    if timestamp:
+        return func.strftime(literal_column("'%Y-%m'"), column, literal_column("'+8 hours'"))
+    return func.strftime(literal_column("'%Y-%m'"), column)
+
+
+def _cumulative(by_month: dict[str, Decimal], shown: list[str]) -> list[Decimal]:
+    """Running totals at the end of each shown month, counting everything before the first."""
+    total, out, earlier = ZERO, [], sorted(m for m in by_month if m < shown[0])
+    total += sum((by_month[m] for m in earlier), ZERO)
+    for month in shown:
+        total += by_month.get(month, ZERO)
+        out.append(total)
+    return out
+
+
+def _yuan(fen: int | None) -> Decimal:
+    """A sum taken in fen (money columns are integer fen underneath) back in yuan."""
+    return (Decimal(fen or 0) / 100).quantize(ZERO)
+
+
+def _sums(rows: Iterable[tuple[Any, ...]]) -> dict[Any, dict[str, Decimal]]:
+    """(key, month, amount) rows → {key: {month: amount}}."""
+    out: dict[Any, dict[str, Decimal]] = defaultdict(dict)
+    for key, month, amount in rows:
+        out[key][month] = amount or ZERO
+    return out
+
+
+# Agency --------------------------------------------------------------------------------------------------------
+
+def agency_agreements(agency_id: int) -> list[Agreement]:
+    """The agency's own agreements that hold or may hold quota (not those ended), by code."""
+    return list(db.session.scalars(
+        select(Agreement).where(Agreement.agency_id == agency_id,
+                                Agreement.status.not_in((AgreementStatus.TERMINATED,)))
+        .order_by(Agreement.code)))
+
+
+def compensation_history(agreement_ids: list[int], shown: list[str]) -> dict[int, list[Decimal | None]]:
+    """Each agreement's compensation rate (代偿率: compensated ÷ guaranteed, both since the start) at the end of each
+    month; None before anything was guaranteed. Guaranteed counts a loan's principal when it is disbursed, as the
+    agreement's running total does, so the last month ends on the rate the agreement shows today."""
+    if not agreement_ids:
+        return {}
+    guaranteed = _sums(db.session.execute(
+        select(Guarantee.agreement_id, month_of(Loan.disbursed_on), func.sum(Loan.principal))
+        .join(Loan, Loan.id == Guarantee.loan_id)
+        .where(Guarantee.agreement_id.in_(agreement_ids), Loan.disbursed_on.is_not(None))
+        .group_by(Guarantee.agreement_id, month_of(Loan.disbursed_on))))
+    compensated = _sums(db.session.execute(
+        select(LossAllocation.agreement_id, month_of(LossAllocation.occurred_on),
+               func.sum(LossAllocation.agency_compensation))
+        .where(LossAllocation.agreement_id.in_(agreement_ids))
+        .group_by(LossAllocation.agreement_id, month_of(LossAllocation.occurred_on))))
+    history = {}
+    for agreement_id in agreement_ids:
+        paid = _cumulative(compensated.get(agreement_id, {}), shown)
+        lent = _cumulative(guaranteed.get(agreement_id, {}), shown)
+        history[agreement_id] = [(c / g).quantize(RATE, rounding=ROUND_HALF_UP) if g else None
+                                 for c, g in zip(paid, lent, strict=True)]
+    return history
+
+
+def batches_in_review(agency_id: int, today: dt.date) -> list[tuple[Batch, BatchAge]]:
+    """The agency's batches submitted and not yet decided, longest waiting first."""
+    batches = db.session.scalars(
+        select(Batch).join(Agreement, Agreement.id == Batch.agreement_id)
+        .where(Agreement.agency_id == agency_id, Batch.status == BatchStatus.SUBMITTED)
+        .order_by(Batch.submitted_at, Batch.id))
+    return [(batch, age) for batch in batches if (age := batch_age(batch, today)) is not None]
+
+
+# Bank ----------------------------------------------------------------------------------------------------------
+
+def applications_by_status(bank_id: int) -> dict[str, int]:
+    counts = dict(db.session.execute(select(Application.status, func.count())
+                                     .where(Application.bank_id == bank_id).group_by(Application.status)).all())
+    return {status.value: counts.get(status, 0) for status in ApplicationStatus}
+
+
+def decisions_by_month(bank_id: int, shown: list[str]) -> dict[str, dict[str, int]]:
+    """Approved and declined applications by the month of the bank's decision."""
+    decided = month_of(Application.decided_at, timestamp=True)
+    rows = db.session.execute(
+        select(Application.status, decided, func.count())
+        .where(Application.bank_id == bank_id, Application.decided_at.is_not(None), decided >= shown[0],
+               Application.status.in_((ApplicationStatus.APPROVED, ApplicationStatus.DECLINED)))
+        .group_by(Application.status, decided))
+    out: dict[str, dict[str, int]] = {"approved": {}, "declined": {}}
+    for status, month, count in rows:
+        out[status.value][month] = count
+    return out
+
+
+def _guaranteed(loan: type[Loan] = Loan) -> ColumnElement[bool]:
+    return exists().where(Guarantee.loan_id == loan.id)
+
+
+def lending_by_month(shown: list[str], bank_id: int | None = None) -> dict[str, dict[str, Decimal]]:
+    """Principal disbursed by month, with a guarantee and without (one bank's, or everyone's)."""
+    month = month_of(Loan.disbursed_on)
+    query = (select(_guaranteed(), month, func.sum(Loan.principal))
+             .where(Loan.disbursed_on.is_not(None), month >= shown[0]).group_by(_guaranteed(), month))
+    if bank_id is not None:
+        query = query.where(Loan.bank_id == bank_id)
+    out: dict[str, dict[str, Decimal]] = {"guaranteed": {}, "unguaranteed": {}}
+    for guaranteed, month_, amount in db.session.execute(query):
+        out["guaranteed" if guaranteed else "unguaranteed"][month_] = amount
+    return out
+
+
+def product_uptake(bank_id: int) -> list[dict[str, Any]]:
+    """The bank's products by applications received, most first: applications, approvals and principal lent."""
+    approved = func.sum(case((Application.status == ApplicationStatus.APPROVED, 1), else_=0))
+    rows = db.session.execute(
+        select(Offer.product_name, func.count(Application.id), approved,
+               func.coalesce(func.sum(type_coerce(Loan.principal, BigInteger)), 0))
+        .select_from(Application).join(Offer, Offer.id == Application.offer_id)
+        .outerjoin(Loan, Loan.application_id == Application.id)
+        .where(Application.bank_id == bank_id)
+        .group_by(Offer.product_name).order_by(func.count(Application.id).desc(), Offer.product_name))
+    return [{"name": name, "applications": count, "approved": int(approved or 0),
+             "lent": _yuan(fen)} for name, count, approved, fen in rows]
+
+
+# Admin ---------------------------------------------------------------------------------------------------------
+
+def lending_by_tier() -> dict[str, Decimal]:
+    """Principal disbursed by the enterprise's certified tier when it asked."""
+    return dict(db.session.execute(
+        select(FinancingRequest.tier_at_request, func.sum(Loan.principal))
+        .select_from(Loan).join(Application, Application.id == Loan.application_id)
+        .join(FinancingRequest, FinancingRequest.id == Application.request_id)
+        .where(Loan.disbursed_on.is_not(None)).group_by(FinancingRequest.tier_at_request)).all())
+
+
+def lending_by_product_type() -> dict[str, Decimal]:
+    return dict(db.session.execute(
+        select(Product.product_type, func.sum(Loan.principal)).join(Product, Product.id == Loan.product_id)
+        .where(Loan.disbursed_on.is_not(None)).group_by(Product.product_type)).all())
+
+
+def first_time_borrowers(shown: list[str]) -> tuple[dict[str, int], int]:
+    """Enterprises by the month of their first disbursed loan on the marketplace, and all borrowers so far."""
+    first = (select(Loan.enterprise_id, func.min(Loan.disbursed_on).label("first"))
+             .where(Loan.disbursed_on.is_not(None)).group_by(Loan.enterprise_id).subquery())
+    month = month_of(first.c.first)
+    by_month = dict(db.session.execute(select(month, func.count()).select_from(first)
+                                       .where(month >= shown[0]).group_by(month)).all())
+    return by_month, db.session.scalar(select(func.count()).select_from(first)) or 0
+
+
+def all_in_rate_by_month(shown: list[str]) -> dict[str, Decimal]:
+    """The principal-weighted average all-in rate (interest plus the guarantee fee the enterprise pays, after
+    subsidies) of the loans disbursed each month, as their offers priced them."""
+    month = month_of(Loan.disbursed_on)
+    fen = type_coerce(Loan.principal, BigInteger)
+    rows = db.session.execute(
+        select(month, func.sum(fen * Offer.all_in_rate), func.sum(fen))
+        .select_from(Loan).join(Application, Application.id == Loan.application_id)
+        .join(Offer, Offer.id == Application.offer_id)
+        .where(Loan.disbursed_on.is_not(None), month >= shown[0]).group_by(month))
+    return {m: (Decimal(str(weighted)) / Decimal(total)).quantize(RATE, rounding=ROUND_HALF_UP)
+            for m, weighted, total in rows if total}
+
+
+def lpr_by_month(shown: list[str]) -> list[Decimal | None]:
+    """The one-year LPR in force at each month's end."""
+    rates = db.session.execute(select(LprRate.effective_on, LprRate.lpr_1y).order_by(LprRate.effective_on)).all()
+    out = []
+    for month in shown:
+        end = _month_end(month)
+        out.append(next((rate for day, rate in reversed(rates) if day <= end), None))
+    return out
+
+
+def subsidy_budgets() -> list[FeeRule]:
+    """Fee rules that have granted a fiscal subsidy or have a budget for one, biggest budget first."""
+    return list(db.session.scalars(
+        select(FeeRule).where((FeeRule.budget.is_not(None)) | (FeeRule.subsidy_granted > 0))
+        .order_by(FeeRule.budget.desc().nulls_last(), FeeRule.name)))
+
+
+def risk_pools() -> list[RiskPool]:
+    return list(db.session.scalars(select(RiskPool).order_by(RiskPool.name)))
+
+
+def pool_balances(shown: list[str]) -> dict[int, list[Decimal]]:
+    """Each risk pool's cash at each month's end, from the ledger's postings to the pool's cash account."""
+    month = month_of(JournalEntry.occurred_on)
+    moves = _sums(db.session.execute(
+        select(Account.party_id, month, func.sum(Posting.amount))
+        .select_from(Posting).join(Account, Account.id == Posting.account_id)
+        .join(JournalEntry, JournalEntry.id == Posting.entry_id)
+        .where(Account.party == Party.RISK_POOL, Account.purpose == Purpose.CASH)
+        .group_by(Account.party_id, month)))
+    return {pool_id: _cumulative(by_month, shown) for pool_id, by_month in moves.items()}
+
+
+def pool_claims(shown: list[str]) -> dict[int, dict[str, Decimal]]:
+    """The pools' share of each month's losses (paid at once or owed as a claim), by pool."""
+    month = month_of(LossAllocation.occurred_on)
+    rows = db.session.execute(
+        select(Agreement.risk_pool_id, month,
+               func.sum(type_coerce(LossAllocation.risk_pool_paid, BigInteger)
+                        + type_coerce(LossAllocation.risk_pool_claim, BigInteger)))
+        .join(Agreement, Agreement.id == LossAllocation.agreement_id)
+        .where(Agreement.risk_pool_id.is_not(None), month >= shown[0])
+        .group_by(Agreement.risk_pool_id, month))
+    return _sums((pool_id, month_, _yuan(fen)) for pool_id, month_, fen in rows)
