@@ -25,6 +25,8 @@ from marketplace.auth.models import Role
 from marketplace.dates import business_today
 from marketplace.errors import Conflict, DomainError
 from marketplace.forms import failed, load_form
+from marketplace.i18n import N_
+from marketplace.listing import Listing, Search, Sort
 
 bp = Blueprint("risk_pools", __name__, template_folder="templates")
 
@@ -41,14 +43,20 @@ def new_key() -> str:
 def _render(create_errors: dict[str, list[str]] | None = None, create_values: dict[str, Any] | None = None,
             deposit_pool: int | None = None, deposit_errors: dict[str, list[str]] | None = None,
             deposit_values: dict[str, Any] | None = None):
-    pools = db.session.scalars(select(RiskPool).order_by(RiskPool.name)).all()
+    listing = Listing(
+        sorts={"name": Sort(N_("Name"), (RiskPool.name, RiskPool.id)),
+               "balance": Sort(N_("Balance"), (RiskPool.balance, RiskPool.id), descending_first=True),
+               "paid_out": Sort(N_("Paid out"), (RiskPool.paid_out, RiskPool.id), descending_first=True)},
+        default_sort="name", filters=[Search(N_("Name or region code"), (RiskPool.name, RiskPool.region_code))],
+    ).read(select(RiskPool), endpoint="risk_pools.risk_pools")
+    pools = listing.items
     today = business_today().isoformat()
     # One form per pool, each with a fresh key, except the one posted with errors: it keeps what was typed.
     forms = {pool.id: {"values": {"deposited_on": today, "key": new_key()}, "errors": {}} for pool in pools}
     if deposit_pool in forms:
         forms[deposit_pool] = {"values": deposit_values or {}, "errors": deposit_errors or {}}
     errors = bool(create_errors or deposit_errors)
-    return render_template("guarantees/risk_pools.html", pools=pools, forms=forms,
+    return render_template("guarantees/risk_pools.html", listing=listing, pools=pools, forms=forms,
                            claims={pool.id: claims_outstanding(pool.id) for pool in pools},
                            errors=create_errors or {}, values=create_values or {},
                            failed_pool=deposit_pool if deposit_errors else None), 422 if errors else 200

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
 
 from guarantees import services
-from guarantees.models import Agreement, AgreementStatus, Batch, BatchStatus, RiskPool
+from guarantees.models import Agreement, AgreementStatus, Batch, Guarantee, RiskPool
 from guarantees.schemas import AgreementIn, BatchDecisionIn
 from marketplace import db, spreadsheets
 from marketplace.auth.access import page_roles
@@ -22,6 +22,8 @@ from marketplace.auth.models import Role
 from marketplace.dates import business_today
 from marketplace.errors import DomainError, Forbidden, flatten_messages
 from marketplace.forms import failed, form_to_data
+from marketplace.i18n import N_
+from marketplace.listing import Choice, DateRange, Listing, Search, Sort
 from marketplace.orgs.models import Agency, AgencyKind, Bank, Tier
 from products.models import ProductType
 
@@ -80,9 +82,25 @@ def _page() -> int:
 @bp.get("/agency/agreements")
 @page_roles(Role.AGENCY)
 def agency_agreements():
-    agreements = db.session.scalars(services.visible_agreements(current_user).order_by(Agreement.id)).all()
-    return render_template("guarantees/agency_agreements.html", agreements=agreements,
+    listing = _agreement_listing(Bank, Agreement.bank_id, N_("Bank")).read(services.visible_agreements(current_user))
+    return render_template("guarantees/agency_agreements.html", listing=listing, agreements=listing.items,
                            own_id=current_user.organization_id)
+
+
+def _agreement_listing(other: type[Bank] | type[Agency], other_id: Any, other_label: str) -> Listing:
+    """Agreements by code, the other party, validity or quota; searched by code or the other party's name."""
+    name = select(other.name).where(other.id == other_id).scalar_subquery()
+    available = Agreement.total_quota - Agreement.quota_reserved - Agreement.quota_outstanding
+    return Listing(
+        sorts={"proposed": Sort(N_("Proposed"), (Agreement.id,)),
+               "code": Sort(N_("Code"), (Agreement.code, Agreement.id)),
+               "party": Sort(other_label, (name, Agreement.id)),
+               "valid_to": Sort(N_("Valid to"), (Agreement.valid_to, Agreement.id)),
+               "available": Sort(N_("Quota available"), (available, Agreement.id), descending_first=True)},
+        default_sort="proposed",
+        filters=[Search(N_("Code or name"), (Agreement.code, name)),
+                 Choice("status", N_("Status"), Agreement.status, _labels()["agreement_status_labels"],
+                        N_("All statuses"))])
 
 
 @bp.post("/agency/agreements/<int:agreement_id>/<any(suspend, resume):action>")
@@ -171,8 +189,9 @@ def new_agreement():
 @bp.get("/bank/agreements")
 @page_roles(Role.BANK)
 def bank_agreements():
-    agreements = db.session.scalars(services.visible_agreements(current_user).order_by(Agreement.id)).all()
-    return render_template("guarantees/bank_agreements.html", agreements=agreements)
+    listing = _agreement_listing(Agency, Agreement.agency_id, N_("Agency")).read(
+        services.visible_agreements(current_user))
+    return render_template("guarantees/bank_agreements.html", listing=listing, agreements=listing.items)
 
 
 @bp.post("/bank/agreements/<int:agreement_id>/countersign")
@@ -199,19 +218,21 @@ def countersign(agreement_id: int):
 @bp.get("/agency/batches")
 @page_roles(Role.AGENCY)
 def agency_batches():
-    status = request.args.get("status", "")
-    query = services.visible_batches(current_user)
-    if status in BatchStatus._value2member_map_:
-        query = query.where(Batch.status == BatchStatus(status))
-    else:
-        status = ""
-    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
-    page = _page()
-    batches = db.session.scalars(query.order_by(Batch.id).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
-    totals = services.batch_totals([b.id for b in batches])
-    return render_template("guarantees/batches.html", batches=batches, totals=totals, status=status,
-                           statuses=list(BatchStatus), ages={b.id: services.batch_age(b) for b in batches}, page=page,
-                           page_size=PAGE_SIZE, total=total)
+    items = select(func.count(Guarantee.id)).where(Guarantee.batch_id == Batch.id).scalar_subquery()
+    listing = Listing(
+        sorts={"opened": Sort(N_("Opened"), (Batch.id,)),
+               "submitted": Sort(N_("Submitted"), (Batch.submitted_at, Batch.id)),
+               "items": Sort(N_("Loans"), (items, Batch.id), descending_first=True)},
+        default_sort="opened",
+        filters=[Search(N_("Agreement code"), (Agreement.code,)),
+                 Choice("status", N_("Status"), Batch.status, _labels()["batch_status_labels"], N_("All statuses")),
+                 DateRange(N_("Submitted from"), N_("Submitted to"), Batch.submitted_at, timestamp=True)],
+    ).read(services.visible_batches(current_user))
+    batches = listing.items
+    return render_template("guarantees/batches.html", listing=listing, batches=batches,
+                           totals=services.batch_totals([b.id for b in batches]),
+                           status=listing.values.get("status", ""),
+                           ages={b.id: services.batch_age(b) for b in batches})
 
 
 def _render_batch(batch: Batch, errors: dict[str, list[str]] | None = None, posted: MultiDict | None = None,

@@ -110,6 +110,13 @@ class ProductFilter:
 
 
 def list_products(user: User, filters: ProductFilter, offset: int, limit: int) -> tuple[list[Product], int]:
+    query = filtered_products(user, filters)
+    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = db.session.scalars(query.order_by(Product.id).offset(offset).limit(limit)).all()
+    return with_indicative_rates(list(rows)), total
+
+
+def filtered_products(user: User, filters: ProductFilter) -> Select[tuple[Product]]:
     query = visible_products(user)
     if filters.product_type is not None:
         query = query.where(Product.product_type == filters.product_type)
@@ -119,9 +126,7 @@ def list_products(user: User, filters: ProductFilter, offset: int, limit: int) -
         query = query.where(Product.status == filters.status)
     if filters.tier is not None:
         query = query.where(exists().where(ProductTier.product_id == Product.id, ProductTier.tier == filters.tier))
-    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = db.session.scalars(query.order_by(Product.id).offset(offset).limit(limit)).all()
-    return with_indicative_rates(list(rows)), total
+    return query
 
 
 def get_visible(user: User, product_id: int) -> Product:

@@ -8,13 +8,16 @@ import marshmallow as ma
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy import select
 
 from marketplace import db, spreadsheets
 from marketplace.auth.access import page_roles
 from marketplace.auth.models import Role
 from marketplace.errors import DomainError, flatten_messages
 from marketplace.forms import failed, load_form
-from marketplace.orgs.models import Tier
+from marketplace.i18n import N_
+from marketplace.listing import Choice, Listing, Search, Sort
+from marketplace.orgs.models import Bank, Tier
 from products import services
 from products.models import GuaranteeNeed, Product, ProductStatus, ProductType
 from products.schemas import ImportUpload, ProductIn
@@ -61,12 +64,27 @@ def _page() -> int:
 @bp.get("/bank/products")
 @page_roles(Role.BANK)
 def bank_products():
-    page = _page()
-    products, total = services.list_products(
-        current_user, services.ProductFilter(bank_id=current_user.organization_id),
-        (page - 1) * PAGE_SIZE, PAGE_SIZE)
-    return render_template("products/bank_list.html", products=products, total=total, page=page,
-                           page_size=PAGE_SIZE)
+    query = services.filtered_products(current_user, services.ProductFilter(bank_id=current_user.organization_id))
+    listing = _listing(Choice("status", N_("Status"), Product.status, _choices()["status_labels"],
+                              N_("All statuses"))).read(query)
+    listing.items = services.with_indicative_rates(listing.items)
+    return render_template("products/bank_list.html", listing=listing, products=listing.items)
+
+
+def _listing(*filters: Choice) -> Listing:
+    """Products sorted by a column of the table, searched by name (and bank), filtered by type and `filters`."""
+    bank_name = select(Bank.name).where(Bank.id == Product.bank_id).scalar_subquery()
+    return Listing(
+        sorts={"listed": Sort(N_("First listed"), (Product.id,)),
+               "bank": Sort(N_("Bank"), (bank_name, Product.id)),
+               "name": Sort(N_("Name"), (Product.name, Product.id)),
+               "amount": Sort(N_("Largest amount"), (Product.amount_max, Product.id), descending_first=True),
+               "term": Sort(N_("Longest term"), (Product.term_max_months, Product.id), descending_first=True),
+               "spread": Sort(N_("Rate spread over the LPR"), (Product.rate_spread_bp, Product.id))},
+        default_sort="listed",
+        filters=[Search(N_("Product or bank"), (Product.name, bank_name)),
+                 Choice("product_type", N_("Type"), Product.product_type, type_labels(), N_("All types")),
+                 *filters])
 
 
 @bp.get("/bank/products/export.<any(csv, xlsx):fmt>")
@@ -181,14 +199,13 @@ def change_status(product_id: int, action: str):
 @bp.get("/products")
 @page_roles()
 def catalogue():
-    page = _page()
-    product_type = request.args.get("product_type") or None
-    filters = services.ProductFilter(
-        status=ProductStatus.PUBLISHED,
-        product_type=ProductType(product_type) if product_type in ProductType._value2member_map_ else None)
-    products, total = services.list_products(current_user, filters, (page - 1) * PAGE_SIZE, PAGE_SIZE)
-    return render_template("products/catalogue.html", products=products, total=total, page=page,
-                           page_size=PAGE_SIZE, product_type=filters.product_type)
+    query = services.filtered_products(current_user, services.ProductFilter(status=ProductStatus.PUBLISHED))
+    listing = _listing().read(query)
+    listing.items = services.with_indicative_rates(listing.items)
+    product_type = request.args.get("product_type")
+    return render_template("products/catalogue.html", listing=listing, products=listing.items,
+                           product_type=ProductType(product_type) if product_type in ProductType._value2member_map_
+                           else None)
 
 
 @bp.get("/products/export.<any(csv, xlsx):fmt>")

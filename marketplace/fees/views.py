@@ -22,6 +22,8 @@ from marketplace.fees import rules, services
 from marketplace.fees.models import FeeRule
 from marketplace.fees.schemas import ConditionsIn, FeeRuleIn, PreviewIn
 from marketplace.forms import failed, form_to_data, load_form
+from marketplace.i18n import N_
+from marketplace.listing import Choice, Listing, Search, Sort
 from marketplace.orgs.models import Tier
 from products.models import ProductType
 
@@ -158,9 +160,17 @@ def fee_rules():
                 flash(_("Fee rule “%(name)s” added. It prices offers made from now on.", name=rule.name))
                 return redirect(url_for("fees.fee_rules"))
         values = _posted_values(request.form)
-    all_rules = db.session.scalars(select(FeeRule).order_by(FeeRule.priority, FeeRule.id)).all()
-    return render_template("fees/fee_rules.html", fee_rules=all_rules, values=values, errors=errors,
-                           **_form_choices()), 422 if errors else 200
+    listing = Listing(
+        sorts={"priority": Sort(N_("Order of evaluation"), (FeeRule.priority, FeeRule.id)),
+               "name": Sort(N_("Name"), (FeeRule.name, FeeRule.id)),
+               "granted": Sort(N_("Subsidy granted"), (FeeRule.subsidy_granted, FeeRule.id), descending_first=True)},
+        default_sort="priority",
+        filters=[Search(N_("Name"), (FeeRule.name,)),
+                 Choice("effect_kind", N_("Effect"), FeeRule.effect_kind, _labels()["effect_kind_labels"],
+                        N_("Any effect"))],
+    ).read(select(FeeRule), endpoint="fees.fee_rules")
+    return render_template("fees/fee_rules.html", listing=listing, fee_rules=listing.items, values=values,
+                           errors=errors, **_form_choices()), 422 if errors else 200
 
 
 @bp.route("/admin/fee-rules/<int:rule_id>/edit", methods=["GET", "POST"])

@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy import select
 
 from guarantees.services import GuaranteeUnavailable
 from marketplace import db
@@ -14,10 +15,13 @@ from marketplace.auth.access import page_roles
 from marketplace.auth.models import Role
 from marketplace.errors import DomainError
 from marketplace.financing import services
-from marketplace.financing.models import Application, ApplicationStatus, FinancingRequest, RequestStatus
+from marketplace.financing.models import Application, ApplicationStatus, FinancingRequest, Offer, RequestStatus
 from marketplace.financing.reasons import tier_words
 from marketplace.financing.schemas import DecisionIn, FinancingRequestIn
 from marketplace.forms import failed, load_form
+from marketplace.i18n import N_
+from marketplace.listing import Choice, DateRange, Listing, Search, Sort
+from marketplace.orgs.models import Enterprise
 
 bp = Blueprint("financing", __name__, template_folder="templates")
 
@@ -49,10 +53,17 @@ def _page() -> int:
 @bp.get("/enterprise/requests")
 @page_roles(Role.ENTERPRISE)
 def my_requests():
-    page = _page()
-    query = services.visible_requests(current_user).order_by(FinancingRequest.id.desc())
-    requests = db.session.scalars(query.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
-    return render_template("financing/request_list.html", requests=requests, page=page)
+    listing = Listing(
+        sorts={"filed": Sort(N_("Filed"), (FinancingRequest.id,), descending_first=True),
+               "amount": Sort(N_("Amount"), (FinancingRequest.amount, FinancingRequest.id), descending_first=True),
+               "term": Sort(N_("Term"), (FinancingRequest.term_months, FinancingRequest.id))},
+        default_sort="filed", default_descending=True,
+        filters=[Search(N_("Purpose"), (FinancingRequest.purpose,)),
+                 Choice("status", N_("Status"), FinancingRequest.status, _labels()["request_status_labels"],
+                        N_("All statuses")),
+                 DateRange(N_("Filed from"), N_("Filed to"), FinancingRequest.created_at, timestamp=True)],
+    ).read(services.visible_requests(current_user))
+    return render_template("financing/request_list.html", listing=listing, requests=listing.items)
 
 
 @bp.route("/enterprise/requests/new", methods=["GET", "POST"])
@@ -119,14 +130,25 @@ def withdraw(request_id: int):
 @bp.get("/bank/applications")
 @page_roles(Role.BANK)
 def bank_applications():
-    status = request.args.get("status", ApplicationStatus.SUBMITTED.value)
-    query = services.visible_applications(current_user).order_by(Application.id)
-    if status in ApplicationStatus._value2member_map_:
-        query = query.where(Application.status == ApplicationStatus(status))
-    page = _page()
-    applications = db.session.scalars(query.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
-    return render_template("financing/bank_applications.html", applications=applications, status=status,
-                           statuses=list(ApplicationStatus), errors={}, failed_id=None, page=page)
+    return _applications_page()
+
+
+def _applications_page(errors: dict[str, list[str]] | None = None, failed_id: int | None = None, status: int = 200):
+    amount = select(FinancingRequest.amount).where(FinancingRequest.id == Application.request_id).scalar_subquery()
+    enterprise = (select(Enterprise.name).join(FinancingRequest, FinancingRequest.enterprise_id == Enterprise.id)
+                  .where(FinancingRequest.id == Application.request_id).scalar_subquery())
+    product = select(Offer.product_name).where(Offer.id == Application.offer_id).scalar_subquery()
+    listing = Listing(
+        sorts={"received": Sort(N_("Received"), (Application.id,)),
+               "amount": Sort(N_("Amount"), (amount, Application.id), descending_first=True),
+               "enterprise": Sort(N_("Enterprise"), (enterprise, Application.id))},
+        default_sort="received",
+        filters=[Search(N_("Enterprise or product"), (enterprise, product)),
+                 Choice("status", N_("Status"), Application.status, application_status_labels(),
+                        default=ApplicationStatus.SUBMITTED.value)],
+    ).read(services.visible_applications(current_user), endpoint="financing.bank_applications")
+    return render_template("financing/bank_applications.html", listing=listing, applications=listing.items,
+                           errors=errors or {}, failed_id=failed_id, posted=request.form), status
 
 
 @bp.post("/bank/applications/<int:application_id>/decision")
@@ -148,8 +170,4 @@ def decide(application_id: int):
             flash(_("Application %(id)d %(status)s.", id=application.id,
                     status=application_status_labels()[application.status.value].lower()))
             return redirect(url_for("financing.bank_applications"))
-    applications = db.session.scalars(services.visible_applications(current_user).where(
-        Application.status == ApplicationStatus.SUBMITTED).order_by(Application.id).limit(PAGE_SIZE)).all()
-    return render_template("financing/bank_applications.html", applications=applications, status="submitted",
-                           statuses=list(ApplicationStatus), errors=errors, failed_id=application_id,
-                           posted=request.form, page=1), 422
+    return _applications_page(errors, application_id, 422)

@@ -8,18 +8,21 @@ import marshmallow as ma
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy import select
 
 from marketplace import db
 from marketplace.auth.access import page_roles
 from marketplace.auth.models import Role, User
 from marketplace.errors import DomainError, flatten_messages
 from marketplace.forms import failed
+from marketplace.i18n import N_
+from marketplace.listing import Choice, DateRange, Listing, Search, Sort
+from marketplace.orgs.models import TierImport
 from marketplace.registry import services
 from marketplace.registry.schemas import TierImportUpload
 
 bp = Blueprint("registry", __name__, template_folder="templates")
 
-RECENT = 20
 
 
 @bp.context_processor
@@ -50,8 +53,18 @@ def tier_registry():
                         ok=tier_import.rows_ok, total=tier_import.rows_total),
                       "error" if tier_import.rows_failed else "message")
                 return redirect(url_for("registry.import_detail", import_id=tier_import.id))
-    imports = list(db.session.scalars(services.imports_newest_first().limit(RECENT)))
-    return render_template("registry/tier_registry.html", imports=imports, errors=errors), (422 if errors else 200)
+    listing = Listing(
+        sorts={"uploaded": Sort(N_("Uploaded"), (TierImport.id,), descending_first=True),
+               "file": Sort(N_("File"), (TierImport.filename, TierImport.id)),
+               "rejected": Sort(N_("Rejected"), (TierImport.rows_failed, TierImport.id), descending_first=True)},
+        default_sort="uploaded", default_descending=True,
+        filters=[Search(N_("File"), (TierImport.filename,)),
+                 Choice("status", N_("Status"), TierImport.status, _labels()["import_status_labels"],
+                        N_("All statuses")),
+                 DateRange(N_("Uploaded from"), N_("Uploaded to"), TierImport.created_at, timestamp=True)],
+    ).read(select(TierImport), endpoint="registry.tier_registry")
+    return render_template("registry/tier_registry.html", listing=listing, imports=listing.items,
+                           errors=errors), (422 if errors else 200)
 
 
 @bp.get("/admin/tier-registry/imports/<int:import_id>")

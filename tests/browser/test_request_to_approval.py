@@ -149,9 +149,9 @@ def _bank_approves(page: Page, base_url: str) -> None:
     expect(page.locator(".flash")).to_contain_text("approved")
     expect(_application_card(page)).to_have_count(0)
 
-    page.select_option("#status", "approved")
-    page.get_by_role("button", name="Show").click()
-    expect(page).to_have_url(re.compile(r"/bank/applications\?status=approved$"))
+    page.select_option("#f-status", "approved")
+    page.get_by_role("button", name="Apply").click()
+    expect(page).to_have_url(re.compile(r"/bank/applications\?.*\bstatus=approved\b"))
     card = _application_card(page)
     expect(card).to_have_count(1)
     expect(card.locator(".status")).to_have_text("Approved")

@@ -99,7 +99,8 @@ def test_empty_pages_say_what_to_do_next(browser_of, world):
     agency = browser_of(world.agency_user)
     assert "You have no agreements yet" in agency.get("/agency/agreements").text
     assert "No batches yet" in agency.get("/agency/batches").text
-    assert "No batches with this status" in agency.get("/agency/batches?status=decided").text
+    filtered = agency.get("/agency/batches?status=decided").text
+    assert "Nothing matches these filters" in filtered and 'href="/agency/batches">Clear the filters' in filtered
     assert "No guarantee agency has proposed an agreement" in browser_of(world.bank_user).get("/bank/agreements").text
 
 
