@@ -144,8 +144,14 @@ def _exclude_one_and_approve_the_rest(page: Page, batch_url: str) -> None:
     expect(_item(page, BINJIANG).locator("input[name=exclude]")).to_be_checked()
 
     reason.fill("Sector concentration above our 30% limit")
+    # What the progress box (static/progress.js) shows once the form is sent, kept across the page change.
+    page.evaluate("""() => { const box = document.querySelector('[data-progress-box]');
+        new MutationObserver(() => { if (!box.hidden) sessionStorage.setItem('progress', box.textContent.trim()); })
+            .observe(box, {attributes: true, childList: true, subtree: true, characterData: true}); }""")
     page.get_by_role("button", name="Approve all except the ticked").click()
     expect(page).to_have_url(batch_url)
+    assert page.evaluate("sessionStorage.getItem('progress')") == \
+        "Deciding 2 loans: guarantees are approved or rejected and quota released."
     expect(page.locator(".flash")).to_contain_text("is decided: 1 approved, 1 excluded")
     expect(page.locator("#batch-status")).to_have_text("Decided")
     expect(_item(page, BINJIANG).locator(".status")).to_have_text("Excluded")
