@@ -31,6 +31,8 @@ bp = Blueprint("guarantees", __name__, template_folder="templates")
 
 PAGE_SIZE = 50
 SHARE_KEYS = ("agency", "bank", "reguarantee", "risk_pool")
+#: A batch's items are all on one page (the decision covers every one), sorted by one of these.
+ITEM_SORTS = {"added": "guarantee_id", "enterprise": "enterprise_name", "amount": "amount"}
 #: action → (target, the status it starts from)
 AGENCY_ACTIONS = {"suspend": (AgreementStatus.SUSPENDED, AgreementStatus.ACTIVE),
                   "resume": (AgreementStatus.ACTIVE, AgreementStatus.SUSPENDED)}
@@ -238,10 +240,15 @@ def agency_batches():
 def _render_batch(batch: Batch, errors: dict[str, list[str]] | None = None, posted: MultiDict | None = None,
                   status: int = 200):
     items = services.batch_items(batch.id)
+    sort = request.args.get("sort", "added")
+    sort = sort if sort in ITEM_SORTS else "added"
+    descending = request.args.get("order") == "desc"
+    items.sort(key=lambda item: (item[ITEM_SORTS[sort]], item["guarantee_id"]), reverse=descending)
     count, amount = services.batch_totals([batch.id]).get(batch.id, (0, Decimal("0.00")))
     return render_template("guarantees/batch_detail.html", batch=batch, items=items, item_count=count,
                            total_amount=amount or Decimal("0.00"), age=services.batch_age(batch), errors=errors or {},
                            ticked={str(v) for v in (posted.getlist("exclude") if posted else [])},
+                           sort=sort, descending=descending,
                            posted=posted or MultiDict()), status
 
 

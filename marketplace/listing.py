@@ -188,3 +188,15 @@ def _apply(spec: Choice | Search | DateRange, query: Select, args: Any, values: 
         else:
             query = query.where(spec.column >= day if bound == "from" else spec.column <= day)
     return query
+
+
+#: Logs (the journal, the audit trail, the outbox) read in time order; either way round.
+ORDERS = ("oldest", "newest")
+
+
+def read_order(default: str) -> tuple[str, list[str]]:
+    """The `order` a log page was asked for (oldest or newest first), and an error when it is neither."""
+    value = request.args.get("order", default)
+    if value in ORDERS:
+        return value, []
+    return default, [_("Choose oldest or newest first.")]

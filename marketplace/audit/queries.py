@@ -15,8 +15,8 @@ def _start_of(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time.min, tzinfo=SHANGHAI)
 
 
-def entries(filters: dict[str, Any]) -> Select:
-    query = select(AuditEntry).order_by(AuditEntry.id.desc())
+def entries(filters: dict[str, Any], oldest_first: bool = False) -> Select:
+    query = select(AuditEntry).order_by(AuditEntry.id if oldest_first else AuditEntry.id.desc())
     for name in ("actor", "organization_id", "object_type", "object_id", "request_id"):
         if filters.get(name) is not None:
             query = query.where(getattr(AuditEntry, name) == filters[name])

@@ -12,6 +12,7 @@ from marketplace.audit.schemas import AuditQuery
 from marketplace.auth.access import page_roles
 from marketplace.auth.models import Role
 from marketplace.errors import flatten_messages
+from marketplace.listing import read_order
 
 bp = Blueprint("audit", __name__, template_folder="templates")
 
@@ -28,11 +29,15 @@ def audit_page():
         filters, errors = AuditQuery().load(typed), {}
     except ma.ValidationError as error:
         filters, errors = {}, flatten_messages(error.messages)
+    order, order_errors = read_order("newest")
+    if order_errors:
+        errors["order"] = order_errors
     entries, total = [], 0
     if not errors:
         with db.reports_replica():
-            query = queries.entries(filters)
+            query = queries.entries(filters, oldest_first=order == "oldest")
             total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
             entries = db.session.scalars(query.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
     return render_template("audit/audit.html", entries=entries, total=total, page=page, page_size=PAGE_SIZE,
-                           values=typed, errors=errors), 422 if errors else 200
+                           values=typed, order=order, errors=errors,
+                           page_args=typed | ({"order": order} if order != "newest" else {})), 422 if errors else 200

@@ -14,6 +14,8 @@ from marketplace.bank_systems import outbox
 from marketplace.bank_systems.api import get_message, messages
 from marketplace.bank_systems.models import MessageStatus, OutboxMessage
 from marketplace.errors import DomainError
+from marketplace.listing import read_order
+from marketplace.orgs.models import Bank
 
 bp = Blueprint("outbox", __name__, template_folder="templates")
 
@@ -26,12 +28,26 @@ def outbox_page():
     status = request.args.get("status", MessageStatus.DEAD.value)
     status = status if status in {s.value for s in MessageStatus} else ""
     page = max(request.args.get("page", 1, type=int) or 1, 1)
-    query = messages(status or None)
+    banks = dict(db.session.execute(select(Bank.id, Bank.name).where(
+        Bank.id.in_(select(OutboxMessage.bank_id).distinct())).order_by(Bank.name)).all())
+    errors: dict[str, list[str]] = {}
+    bank_id = request.args.get("bank_id", type=int)
+    if request.args.get("bank_id") and bank_id not in banks:
+        errors["bank_id"], bank_id = [_("Choose one of the listed values.")], None
+    order, order_errors = read_order("newest")
+    if order_errors:
+        errors["order"] = order_errors
+    query = messages(status or None, bank_id)
+    if order == "oldest":
+        query = query.order_by(None).order_by(OutboxMessage.id)
     total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
     shown = db.session.scalars(query.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
     counts = dict(db.session.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)).all())
+    page_args = {"status": status} | ({"bank_id": bank_id} if bank_id else {}) | (
+        {"order": order} if order != "newest" else {})
     return render_template("bank_systems/outbox.html", messages=shown, status=status, counts=counts, page=page,
-                           page_size=PAGE_SIZE, total=total)
+                           page_size=PAGE_SIZE, total=total, banks=banks, bank_id=bank_id, order=order,
+                           errors=errors, page_args=page_args)
 
 
 @bp.post("/admin/outbox/<int:message_id>/redrive")

@@ -74,9 +74,11 @@ def account_postings(account_id: int) -> Select:
 
 
 def journal(user: User, ref: str | None = None, date_from: dt.date | None = None,
-            date_to: dt.date | None = None) -> Select[tuple[JournalEntry]]:
-    """Entries by reference and date, oldest first; a party sees the entries that touch its accounts."""
-    query = select(JournalEntry).order_by(JournalEntry.occurred_on, JournalEntry.id)
+            date_to: dt.date | None = None, newest_first: bool = False) -> Select[tuple[JournalEntry]]:
+    """Entries by reference and date, oldest first (or newest); a party sees the entries that touch its accounts."""
+    order = (JournalEntry.occurred_on.desc(), JournalEntry.id.desc()) if newest_first else (
+        JournalEntry.occurred_on, JournalEntry.id)
+    query = select(JournalEntry).order_by(*order)
     if ref:
         query = query.where(JournalEntry.ref == ref)
     if date_from:

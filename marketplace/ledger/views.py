@@ -21,6 +21,7 @@ from marketplace.auth.models import Role
 from marketplace.errors import flatten_messages
 from marketplace.ledger import reports
 from marketplace.ledger.schemas import JournalQuery
+from marketplace.listing import read_order
 
 bp = Blueprint("ledger", __name__, template_folder="templates")
 
@@ -71,15 +72,20 @@ def _render(typed: dict[str, str], query: dict[str, Any], errors: dict[str, list
         trial = reports.trial_balance(user)
         owners = {a["id"]: a["owner"] for a in trial["accounts"]}
         entries, total, page = [], 0, _page()
+        order, order_errors = read_order("oldest")
+        if order_errors:
+            errors = {**errors, "order": order_errors}
         if not errors:
-            journal = reports.journal(user, query.get("ref"), query.get("date_from"), query.get("date_to"))
+            journal = reports.journal(user, query.get("ref"), query.get("date_from"), query.get("date_to"),
+                                      newest_first=order == "newest")
             total = db.session.scalar(select(func.count()).select_from(journal.order_by(None).subquery()))
             entries = db.session.scalars(journal.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
         agreements = db.session.scalars(select(Agreement).order_by(Agreement.code)).all()
     range_args = {name: typed[name] for name in ("ref", "from", "to") if name in typed and not errors}
     return render_template("ledger/ledger.html", trial=trial, owners=owners, entries=entries, total=total,
                            page=page, page_size=PAGE_SIZE, values=typed, errors=errors, range_args=range_args,
-                           search_args={k: v for k, v in typed.items() if not errors}, agreements=agreements,
+                           search_args={k: v for k, v in typed.items() if not errors} | (
+                               {"order": order} if order != "oldest" else {}), order=order, agreements=agreements,
                            verification=verification), 422 if errors else 200
 
 

@@ -250,6 +250,22 @@ def test_the_batch_page_lists_every_item(browser_of, world, submitted_batch):
     assert world.bank.name in row and "Pending review" in row
 
 
+def test_the_batch_items_sort_by_a_column_header_and_stay_on_one_page(browser_of, world, submitted_batch):
+    batch_id, first, second = submitted_batch
+    agency = browser_of(world.agency_user)
+
+    def order(query: str = "") -> list[int]:
+        page = agency.get(f"/agency/batches/{batch_id}{query}").text
+        return [int(g) for g in re.findall(r'data-guarantee-id="(\d+)"', page)]
+
+    assert order() == [first, second]
+    assert order("?sort=added&order=desc") == [second, first]
+    assert order("?sort=amount&order=asc") == [second, first]  # 1,000,000.00 before 2,000,000.00
+    page = agency.get(f"/agency/batches/{batch_id}?sort=added&order=desc").text
+    assert 'name="exclude"' in page and page.count('name="exclude"') == 2  # every item, whatever the order
+    assert order("?sort=colour") == [first, second]  # an unknown sort keeps the order they were added in
+
+
 def test_the_agency_excludes_one_item_with_a_reason_and_approves_the_rest(browser_of, world, as_role,
                                                                          active_agreement, submitted_batch):
     batch_id, kept, other = submitted_batch

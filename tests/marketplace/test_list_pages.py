@@ -97,3 +97,19 @@ def test_a_banks_queue_shows_what_awaits_a_decision_unless_asked_for_all(world, 
     by_name = browser.get(f"/bank/applications?status=all&q={world.enterprise.name}").text
     assert len(re.findall(r'data-application-id="(\d+)"', by_name)) == 2
     assert "Nothing matches these filters." in browser.get("/bank/applications?status=all&q=nobody").text
+
+
+def test_the_logs_read_oldest_or_newest_first_and_flag_any_other_order(world, browser_of):
+    admin = browser_of(world.admin_user)
+    for user in (world.bank_user, world.agency_user):
+        browser_of(user)  # two more sign-ins on the audit trail
+    newest = re.findall(r'data-entry="(\d+)"', admin.get("/admin/audit").text)
+    oldest = re.findall(r'data-entry="(\d+)"', admin.get("/admin/audit?order=oldest").text)
+    assert len(newest) >= 3 and newest == sorted(newest, key=int, reverse=True) and oldest == newest[::-1]
+
+    for path in ("/admin/audit?order=sideways", "/admin/ledger?order=sideways"):
+        refused = admin.get(path)
+        assert refused.status_code == 422 and 'id="order-error">Choose oldest or newest first.' in refused.text
+    assert '<option value="newest" selected>' in admin.get("/admin/ledger?order=newest").text
+    outbox = admin.get("/admin/outbox?status=&bank_id=987654").text
+    assert 'id="bank_id-error">Choose one of the listed values.' in outbox
