@@ -81,12 +81,40 @@ def _render(typed: dict[str, str], query: dict[str, Any], errors: dict[str, list
             total = db.session.scalar(select(func.count()).select_from(journal.order_by(None).subquery()))
             entries = db.session.scalars(journal.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
         agreements = db.session.scalars(select(Agreement).order_by(Agreement.code)).all()
+    accounts, account_args, account_errors = _accounts_shown(trial["accounts"])
     range_args = {name: typed[name] for name in ("ref", "from", "to") if name in typed and not errors}
     return render_template("ledger/ledger.html", trial=trial, owners=owners, entries=entries, total=total,
                            page=page, page_size=PAGE_SIZE, values=typed, errors=errors, range_args=range_args,
                            search_args={k: v for k, v in typed.items() if not errors} | (
                                {"order": order} if order != "oldest" else {}), order=order, agreements=agreements,
-                           verification=verification), 422 if errors else 200
+                           verification=verification, accounts=accounts, account_args=account_args,
+                           both_args={k: v for k, v in typed.items() if not errors} | account_args | (
+                               {"order": order} if order != "oldest" else {}),
+                           account_errors=account_errors), 422 if errors else 200
+
+
+#: The trial balance's own inputs, named apart from the journal's so that both searches keep each other.
+ACCOUNT_INPUTS = ("account", "party")
+ACCOUNT_PAGE_SIZE = 50
+
+
+def _accounts_shown(accounts: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, str], dict[str, list[str]]]:
+    """The trial balance's accounts for this page: searched by code or owner, filtered by party, 50 at a time (the
+    totals above always cover every account)."""
+    typed = {name: value for name in ACCOUNT_INPUTS if (value := request.args.get(name, "").strip())}
+    errors: dict[str, list[str]] = {}
+    shown = accounts
+    if "party" in typed:
+        if typed["party"] in _labels()["party_labels"]:
+            shown = [a for a in shown if a["party"] == typed["party"]]
+        else:
+            errors["party"] = [_("Choose one of the listed values.")]
+    for word in typed.get("account", "").lower().split():
+        shown = [a for a in shown if word in a["code"].lower() or word in (a["owner"] or "").lower()]
+    last = max((len(shown) - 1) // ACCOUNT_PAGE_SIZE + 1, 1)
+    page = min(max(request.args.get("apage", 1, type=int) or 1, 1), last)
+    return ({"rows": shown[(page - 1) * ACCOUNT_PAGE_SIZE:page * ACCOUNT_PAGE_SIZE], "total": len(shown),
+             "page": page, "page_size": ACCOUNT_PAGE_SIZE}, typed, errors)
 
 
 @bp.get("/admin/ledger")

@@ -414,6 +414,27 @@ def test_the_journal_is_paginated(browser_of, world, as_role, pool):
     assert len(re.findall(r"<tbody data-entry-id=", second)) == 1 and "Page 2 of 2" in second
 
 
+def test_the_trial_balance_filters_its_accounts_and_keeps_the_totals_of_all(browser_of, world, as_role, disbursed,
+                                                                             pool):
+    deposit(as_role, pool["id"], "100000.00", "2026-04-01")
+    admin = browser_of(world.admin_user)
+    everything = admin.get("/admin/ledger").text
+    totals = re.search(r'data-total="debits">(.*?)<', everything).group(1)
+    every_account = re.findall(r'<tr data-account="([^"]+)"', everything)
+    assert len(every_account) > 2
+
+    pools = admin.get("/admin/ledger?party=risk_pool&ref=loan:1").text
+    assert set(re.findall(r'<tr data-account="([^"]+)"', pools)) == {
+        a for a in every_account if a.startswith("risk_pool:")}
+    assert re.search(r'data-total="debits">(.*?)<', pools).group(1) == totals  # totals still cover every account
+    assert '<input type="hidden" name="ref" value="loan:1">' in pools  # the journal's search is kept
+    assert 'value="risk_pool" selected' in admin.get("/admin/ledger?party=risk_pool").text
+
+    by_owner = admin.get("/admin/ledger", query_string={"account": world.enterprise.name}).text
+    assert {a.split(":")[0] for a in re.findall(r'<tr data-account="([^"]+)"', by_owner)} == {"enterprise"}
+    assert 'id="party-error">Choose one of the listed values.' in admin.get("/admin/ledger?party=martian").text
+
+
 def test_the_journal_downloads_as_csv_and_xlsx(browser_of, world, as_role, disbursed, pool):
     deposit(as_role, pool["id"], "100000.00", "2026-04-01")
     deposit(as_role, pool["id"], "30000.00", "2026-06-01")
