@@ -4,6 +4,7 @@ import datetime as dt
 import re
 
 import pytest
+import time_machine
 
 from marketplace.auth.models import Role
 from marketplace.dates import business_today
@@ -348,3 +349,28 @@ def test_forms_posted_without_their_csrf_token_are_400(browser_of, world, as_rol
     assert browser_of(world.bank_user).post(f"/bank/agreements/{active_agreement['id']}/countersign").status_code == 400
     assert as_role("agency").get(f"/api/v1/batches/{batch_id}").json["status"] == "submitted"
     assert as_role("agency").get(f"/api/v1/agreements/{active_agreement['id']}").json["status"] == "active"
+
+
+def test_the_agency_dashboard_ages_batches_in_review_against_their_sla(app, browser_of, world, as_role,
+                                                                       active_agreement, approve):
+    agreement = active_agreement
+    approve("2000000.00")
+    (batch,) = as_role("agency").get(f"/api/v1/batches?agreement_id={agreement['id']}").json
+    as_role("agency").post(f"/api/v1/batches/{batch['id']}/submit")
+    # A five-working-day SLA, and a batch submitted on Monday 2026-11-16: by Friday 2026-11-27 nine working days
+    # have passed (the day of submission does not count); the review was due by Monday 2026-11-23.
+    with app.app_context():
+        from guarantees.models import Agreement, Batch
+        from marketplace import db
+
+        db.session.get(Agreement, agreement["id"]).review_sla_days = 5
+        db.session.get(Batch, batch["id"]).submitted_at = dt.datetime(2026, 11, 16, 9, tzinfo=dt.UTC)
+        db.session.commit()
+    with time_machine.travel(dt.datetime(2026, 11, 27, 10, tzinfo=dt.UTC), tick=False):
+        page = browser_of(world.agency_user).get("/agency/dashboard").text
+        batches = browser_of(world.agency_user).get("/agency/batches?status=submitted").text
+    chart = re.search(r'data-chart="ageing">(.*?)</figure>', page, re.S).group(1)
+    row = re.search(rf'<th scope="row">Batch {batch["id"]} · ZJ-B-1</th>(.*?)</tr>', chart, re.S).group(1)
+    assert re.findall(r'>(\d+)<', row) == ["9", "5"]  # working days waited, the SLA
+    assert 'data-figure="overdue"><dt>Past the review SLA</dt><dd>1<' in page
+    assert "9 working days · past the SLA of 5" in batches  # the batch list counts the same way
