@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, case, exists, func, literal_column, select, type_coerce
+from sqlalchemy import BigInteger, ColumnElement, case, func, literal_column, select, type_coerce
 
 from guarantees.models import Agreement, AgreementStatus, Batch, BatchStatus, Guarantee, LossAllocation, RiskPool
 from guarantees.services import BatchAge, batch_age
@@ -146,15 +146,13 @@ def decisions_by_month(bank_id: int, shown: list[str]) -> dict[str, dict[str, in
     return out
 
 
-def _guaranteed(loan: type[Loan] = Loan) -> ColumnElement[bool]:
-    return exists().where(Guarantee.loan_id == loan.id)
-
-
 def lending_by_month(shown: list[str], bank_id: int | None = None) -> dict[str, dict[str, Decimal]]:
     """Principal disbursed by month, with a guarantee and without (one bank's, or everyone's)."""
     month = month_of(Loan.disbursed_on)
-    query = (select(_guaranteed(), month, func.sum(Loan.principal))
-             .where(Loan.disbursed_on.is_not(None), month >= shown[0]).group_by(_guaranteed(), month))
+    guaranteed = Guarantee.id.is_not(None)  # a loan has at most one guarantee
+    query = (select(guaranteed, month, func.sum(Loan.principal))
+             .outerjoin(Guarantee, Guarantee.loan_id == Loan.id)
+             .where(Loan.disbursed_on.is_not(None), month >= shown[0]).group_by(guaranteed, month))
     if bank_id is not None:
         query = query.where(Loan.bank_id == bank_id)
     out: dict[str, dict[str, Decimal]] = {"guaranteed": {}, "unguaranteed": {}}
