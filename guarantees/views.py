@@ -23,7 +23,7 @@ from marketplace.dates import business_today
 from marketplace.errors import DomainError, Forbidden, flatten_messages
 from marketplace.forms import failed, form_to_data
 from marketplace.i18n import N_
-from marketplace.listing import Choice, DateRange, Listing, Search, Sort
+from marketplace.listing import Choice, DateRange, Listing, Search, Sort, named_like
 from marketplace.orgs.models import Agency, AgencyKind, Bank, Tier
 from products.models import ProductType
 
@@ -100,7 +100,7 @@ def _agreement_listing(other: type[Bank] | type[Agency], other_id: Any, other_la
                "valid_to": Sort(N_("Valid to"), (Agreement.valid_to, Agreement.id)),
                "available": Sort(N_("Quota available"), (available, Agreement.id), descending_first=True)},
         default_sort="proposed",
-        filters=[Search(N_("Code or name"), (Agreement.code, name)),
+        filters=[Search(N_("Code or name"), (Agreement.code, named_like(other_id, other, other.name))),
                  Choice("status", N_("Status"), Agreement.status, _labels()["agreement_status_labels"],
                         N_("All statuses"))])
 

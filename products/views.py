@@ -8,7 +8,6 @@ import marshmallow as ma
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
 
 from marketplace import db, spreadsheets
 from marketplace.auth.access import page_roles
@@ -16,7 +15,7 @@ from marketplace.auth.models import Role
 from marketplace.errors import DomainError, flatten_messages
 from marketplace.forms import failed, load_form
 from marketplace.i18n import N_
-from marketplace.listing import Choice, Listing, Search, Sort
+from marketplace.listing import Choice, Listing, Search, Sort, named_like
 from marketplace.orgs.models import Bank, Tier
 from products import services
 from products.models import GuaranteeNeed, Product, ProductStatus, ProductType
@@ -73,16 +72,15 @@ def bank_products():
 
 def _listing(*filters: Choice) -> Listing:
     """Products sorted by a column of the table, searched by name (and bank), filtered by type and `filters`."""
-    bank_name = select(Bank.name).where(Bank.id == Product.bank_id).scalar_subquery()
     return Listing(
         sorts={"listed": Sort(N_("First listed"), (Product.id,)),
-               "bank": Sort(N_("Bank"), (bank_name, Product.id)),
+               "bank": Sort(N_("Bank"), (Bank.name, Product.id), join=(Bank, Bank.id == Product.bank_id)),
                "name": Sort(N_("Name"), (Product.name, Product.id)),
                "amount": Sort(N_("Largest amount"), (Product.amount_max, Product.id), descending_first=True),
                "term": Sort(N_("Longest term"), (Product.term_max_months, Product.id), descending_first=True),
                "spread": Sort(N_("Rate spread over the LPR"), (Product.rate_spread_bp, Product.id))},
         default_sort="listed",
-        filters=[Search(N_("Product or bank"), (Product.name, bank_name)),
+        filters=[Search(N_("Product or bank"), (Product.name, named_like(Product.bank_id, Bank, Bank.name))),
                  Choice("product_type", N_("Type"), Product.product_type, type_labels(), N_("All types")),
                  *filters])
 
