@@ -126,6 +126,19 @@ class Listing:
 
     def read(self, query: Select, endpoint: str | None = None) -> ListPage:
         """Filter, count, sort and cut out the asked-for page of `query` (a select of one entity)."""
+        query, sort, descending, values, errors = self._filtered(query)
+        total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+        last_page = max((total - 1) // self.page_size + 1, 1)
+        page = min(max(request.args.get("page", 1, type=int) or 1, 1), last_page)
+        items = list(db.session.scalars(query.offset((page - 1) * self.page_size).limit(self.page_size)))
+        return ListPage(endpoint or request.endpoint, self, items, total, page, self.page_size, sort, descending,
+                        values, errors)
+
+    def everything(self, query: Select, limit: int) -> list[Any]:
+        """All of what the list shows, filtered and sorted as asked, up to `limit` rows (for a download)."""
+        return list(db.session.scalars(self._filtered(query)[0].limit(limit)))
+
+    def _filtered(self, query: Select) -> tuple[Select, str, bool, dict[str, str], dict[str, list[str]]]:
         args, values, errors = request.args, {}, {}
         for spec in self.filters:
             query = _apply(spec, query, args, values, errors)
@@ -139,16 +152,11 @@ class Listing:
             order = None
         descending = (order == "desc") if order else (
             self.default_descending if sort == self.default_sort else self.sorts[sort].descending_first)
-        total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
-        last_page = max((total - 1) // self.page_size + 1, 1)
-        page = min(max(args.get("page", 1, type=int) or 1, 1), last_page)
         columns = self.sorts[sort].columns
         if self.sorts[sort].join is not None:
             query = query.join(*self.sorts[sort].join)
         ordered = query.order_by(*(c.desc().nulls_last() if descending else c.asc().nulls_last() for c in columns))
-        items = list(db.session.scalars(ordered.offset((page - 1) * self.page_size).limit(self.page_size)))
-        return ListPage(endpoint or request.endpoint, self, items, total, page, self.page_size, sort, descending,
-                        values, errors)
+        return ordered, sort, descending, values, errors
 
 
 def named_like(id_column: Any, model: Any, name_column: Any) -> Any:

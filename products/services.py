@@ -167,6 +167,12 @@ _LIST_SEPARATORS = re.compile(r"[\s,，;；、]+")
 def catalogue_table(user: User, filters: ProductFilter) -> spreadsheets.Table:
     """The products `user` sees through `filters` (as the list shows them), one row each, in id order."""
     products, _total = list_products(user, filters, 0, MAX_EXPORT_ROWS)
+    return products_table(products)
+
+
+def products_table(products: list[Product]) -> spreadsheets.Table:
+    """Products one a row, in the order given, with their indicative rates."""
+    products = with_indicative_rates(products)
     return spreadsheets.Table("products", EXPORT_COLUMNS, [
         (p.id, p.bank_id, p.bank_name, p.name, p.product_type.value, p.amount_min, p.amount_max, p.term_min_months,
          p.term_max_months, p.rate_spread_bp, ",".join(t.value for t in p.eligible_tiers),

@@ -64,10 +64,13 @@ def _page() -> int:
 @page_roles(Role.BANK)
 def bank_products():
     query = services.filtered_products(current_user, services.ProductFilter(bank_id=current_user.organization_id))
-    listing = _listing(Choice("status", N_("Status"), Product.status, _choices()["status_labels"],
-                              N_("All statuses"))).read(query)
+    listing = _own_listing().read(query)
     listing.items = services.with_indicative_rates(listing.items)
     return render_template("products/bank_list.html", listing=listing, products=listing.items)
+
+
+def _own_listing() -> Listing:
+    return _listing(Choice("status", N_("Status"), Product.status, _choices()["status_labels"], N_("All statuses")))
 
 
 def _listing(*filters: Choice) -> Listing:
@@ -88,9 +91,10 @@ def _listing(*filters: Choice) -> Listing:
 @bp.get("/bank/products/export.<any(csv, xlsx):fmt>")
 @page_roles(Role.BANK)
 def export_own(fmt: str):
-    """Every version of this bank's products, as on the page, in one sheet."""
-    table = services.catalogue_table(current_user, services.ProductFilter(bank_id=current_user.organization_id))
-    return spreadsheets.download(table, fmt, "my_products")
+    """Every version of this bank's products, as the list shows them (searched, filtered and sorted), in one sheet."""
+    query = services.filtered_products(current_user, services.ProductFilter(bank_id=current_user.organization_id))
+    products = _own_listing().everything(query, services.MAX_EXPORT_ROWS)
+    return spreadsheets.download(services.products_table(products), fmt, "my_products")
 
 
 @bp.get("/bank/products/import-template.xlsx")
@@ -200,18 +204,13 @@ def catalogue():
     query = services.filtered_products(current_user, services.ProductFilter(status=ProductStatus.PUBLISHED))
     listing = _listing().read(query)
     listing.items = services.with_indicative_rates(listing.items)
-    product_type = request.args.get("product_type")
-    return render_template("products/catalogue.html", listing=listing, products=listing.items,
-                           product_type=ProductType(product_type) if product_type in ProductType._value2member_map_
-                           else None)
+    return render_template("products/catalogue.html", listing=listing, products=listing.items)
 
 
 @bp.get("/products/export.<any(csv, xlsx):fmt>")
 @page_roles()
 def export_catalogue(fmt: str):
-    """The published catalogue (of the chosen type, when one is), all of it, in one sheet."""
-    product_type = request.args.get("product_type") or None
-    filters = services.ProductFilter(
-        status=ProductStatus.PUBLISHED,
-        product_type=ProductType(product_type) if product_type in ProductType._value2member_map_ else None)
-    return spreadsheets.download(services.catalogue_table(current_user, filters), fmt, "products")
+    """The published catalogue as the list shows it (searched, filtered and sorted), all of it, in one sheet."""
+    query = services.filtered_products(current_user, services.ProductFilter(status=ProductStatus.PUBLISHED))
+    products = _listing().everything(query, services.MAX_EXPORT_ROWS)
+    return spreadsheets.download(services.products_table(products), fmt, "products")

@@ -116,3 +116,13 @@ def test_the_logs_read_oldest_or_newest_first_and_flag_any_other_order(world, br
     assert '<option value="newest" selected>' in admin.get("/admin/ledger?order=newest").text
     outbox = admin.get("/admin/outbox?status=&bank_id=987654").text
     assert 'id="bank_id-error">Choose one of the listed values.' in outbox
+
+
+def test_the_catalogue_downloads_what_the_list_shows(catalogue, world, browser_of):
+    browser = browser_of(world.enterprise_user)
+    page = browser.get("/products?q=loan+5&sort=amount").text
+    link = re.search(r'href="(/products/export\.csv[^"]*)"', page).group(1).replace("&amp;", "&")
+    assert "q=loan+5" in link and "sort=amount" in link
+    names = [row.split(",")[3] for row in browser.get(link).text.splitlines()[1:]]
+    assert names == ["Loan 55", "Loan 54", "Loan 53", "Loan 52", "Loan 51", "Loan 50", "Loan 45", "Loan 35",
+                     "Loan 25", "Loan 15", "Loan 05"]
