@@ -130,7 +130,9 @@ def serve_demo(host: str, port: int) -> None:
     sandbox = db.session.scalar(select(Bank).where(Bank.code == "SANDBOX"))
     if sandbox is not None:  # the sandbox bank's system lives on this server
         sandbox.api_base_url = f"http://{host}:{port}/sandbox-bank"
-        db.session.commit()
+    # Always end the transaction: left open (no sandbox bank, as in a generated province) its read lock would stop
+    # every write to a SQLite file for as long as the server runs.
+    db.session.commit()
     clock = build(app)
     clock.start()
     click.echo(f"Scheduler started: {', '.join(job.id for job in clock.get_jobs())}")

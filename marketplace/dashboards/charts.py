@@ -15,6 +15,8 @@ from decimal import Decimal
 #: What a chart's values are, which decides how the page formats them.
 UNITS = ("money", "rate", "count", "days")
 KINDS = ("columns", "stacked", "lines", "bars")
+#: Units counted in whole numbers: their axis steps are whole too.
+WHOLE_UNITS = ("count", "days")
 
 WIDTH = 560
 #: Room for the value axis's labels on the left, the categories' under the plot.
@@ -48,6 +50,9 @@ class Chart:
     #: One value per category drawn as a tick on its bar (a batch's SLA), with its name.
     marks: tuple[Decimal | None, ...] = ()
     marks_name: str = ""
+    #: Zero is a figure, not nothing (a batch submitted today has waited zero working days): such a chart is empty
+    #: only without categories, and a zero is drawn.
+    keep_zeros: bool = False
 
     def __post_init__(self) -> None:
         if self.unit not in UNITS or self.kind not in KINDS:
@@ -60,6 +65,8 @@ class Chart:
     @property
     def empty(self) -> bool:
         """Nothing to draw: every value missing, or (for bars and columns, where zero draws nothing) zero."""
+        if self.keep_zeros:
+            return not self.categories
         if self.kind == "lines":
             return all(value is None for series in self.series for value in series.values)
         return not any(value for series in self.series for value in series.values)
@@ -132,15 +139,16 @@ class Drawing:
         return self.chart.kind == "bars"
 
 
-def nice_ticks(high: Decimal, count: int = 4) -> list[Decimal]:
-    """0 and round steps (1, 2, 2.5 or 5 × 10ⁿ) up to the first at or above `high`."""
+def nice_ticks(high: Decimal, count: int = 4, whole: bool = False) -> list[Decimal]:
+    """0 and round steps (1, 2, 2.5 or 5 × 10ⁿ; whole numbers only when counting) up to the first at or above
+    `high`."""
     if high <= 0:
         return [Decimal(0), Decimal(1)]
     rough = high / count
     exponent = math.floor(math.log10(rough))
     magnitude = Decimal(10) ** exponent
     step = next(m * magnitude for m in (Decimal(1), Decimal(2), Decimal("2.5"), Decimal(5), Decimal(10))
-                if m * magnitude >= rough)
+                if m * magnitude >= rough and (not whole or m * magnitude >= 1 and m * magnitude % 1 == 0))
     ticks = [Decimal(0)]
     while ticks[-1] < high:
         ticks.append(ticks[-1] + step)
@@ -162,7 +170,7 @@ def draw(chart: Chart) -> Drawing:
         return _draw_bars(chart)
     height = 240
     drawing = Drawing(chart, WIDTH, height, LEFT, TOP, WIDTH - RIGHT, height - BOTTOM)
-    ticks = nice_ticks(_high(chart))
+    ticks = nice_ticks(_high(chart), whole=chart.unit in WHOLE_UNITS)
     top_value = ticks[-1]
     plot_height = drawing.bottom - drawing.top
 
@@ -207,7 +215,7 @@ def _draw_bars(chart: Chart) -> Drawing:
     row = BAR_LABEL + BAR_HEIGHT * rows + BAR_GAP
     height = round(TOP + BOTTOM + row * max(count, 1))
     drawing = Drawing(chart, WIDTH, height, BAR_LEFT, TOP, WIDTH - BAR_RIGHT, height - BOTTOM)
-    ticks = nice_ticks(_high(chart))
+    ticks = nice_ticks(_high(chart), whole=chart.unit in WHOLE_UNITS)
     top_value = ticks[-1]
     plot_width = drawing.right - drawing.left
 
@@ -220,7 +228,7 @@ def _draw_bars(chart: Chart) -> Drawing:
         first_bar = drawing.top + row * i + BAR_LABEL
         for s, series in enumerate(chart.series):
             value = series.values[i]
-            if value:
+            if value or (value is not None and chart.keep_zeros):
                 drawing.rects.append(Rect(drawing.left, first_bar + BAR_HEIGHT * s, round(x(value) - drawing.left, 2),
                                           BAR_HEIGHT - 2, s, i, value))
         if i < len(chart.marks) and chart.marks[i] is not None:

@@ -60,7 +60,7 @@ def agency_dashboard():
                    tuple(_("Batch %(id)s · %(code)s", id=b.id, code=b.agreement.code) for b, _age in in_review),
                    (Series(_("Working days waiting"), tuple(Decimal(age.days) for _b, age in in_review)),),
                    kind="bars", marks=tuple(None if age.sla is None else Decimal(age.sla) for _b, age in in_review),
-                   marks_name=_("Review SLA"))
+                   marks_name=_("Review SLA"), keep_zeros=True)
     totals = {key: sum((getattr(a, attribute) for a in agreements), Decimal("0.00"))
               for key, attribute in (("total", "total_quota"), ("reserved", "quota_reserved"),
                                      ("outstanding", "quota_outstanding"), ("available", "quota_available"))}

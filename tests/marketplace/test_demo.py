@@ -50,3 +50,20 @@ def test_the_demo_is_never_seeded_in_production(app):
         app.config["PROFILE"] = "test"
     assert result.exit_code != 0
     assert "never seeded in production" in result.output
+
+
+def test_the_demo_server_starts_holding_no_transaction_even_without_a_sandbox_bank(app, monkeypatch):
+    """An open read would keep SQLite's lock for as long as the server runs, and every write would fail (a
+    generated province has no sandbox bank, so nothing was committed after looking for one)."""
+    import werkzeug.serving
+
+    from marketplace.scheduler import runner
+
+    seen = []
+    monkeypatch.setattr(werkzeug.serving, "run_simple",
+                        lambda *args, **kwargs: seen.append(db.session().in_transaction()))
+    monkeypatch.setattr(runner, "build", lambda app: type("Clock", (), {
+        "start": lambda self: None, "shutdown": lambda self, wait: None, "get_jobs": lambda self: []})())
+    result = app.test_cli_runner().invoke(args=["demo", "serve", "--port", "5999"])
+    assert result.exit_code == 0, result.output
+    assert seen == [False]

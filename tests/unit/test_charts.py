@@ -18,6 +18,12 @@ def test_the_value_axis_steps_in_round_numbers_up_to_the_highest_value(high, tic
     assert nice_ticks(high) == [D(t) for t in ticks]
 
 
+@pytest.mark.parametrize(("high", "ticks"), [(D(10), [0, 5, 10]), (D(3), [0, 1, 2, 3]), (D(1), [0, 1]),
+                                             (D(90), [0, 25, 50, 75, 100])])
+def test_counts_and_days_step_in_whole_numbers(high, ticks):
+    assert nice_ticks(high, whole=True) == [D(t) for t in ticks]
+
+
 def test_columns_stand_on_the_axis_and_the_tallest_reaches_its_tick():
     chart = Chart("Lending", "money", ("2026-01", "2026-02"), (Series("Lent", (D("50.00"), D("100.00"))),))
     drawing = draw(chart)
@@ -63,3 +69,12 @@ def test_a_chart_of_nothing_is_empty_but_a_line_at_zero_is_not():
 def test_a_series_must_have_a_value_per_category():
     with pytest.raises(ValueError, match="2 values for 1 categories"):
         Chart("x", "count", ("a",), (Series("s", (D(1), D(2))),))
+
+
+def test_where_zero_is_a_figure_a_zero_bar_is_drawn_and_only_no_category_is_empty():
+    ageing = Chart("Ageing", "days", ("Batch 7",), (Series("Waiting", (D(0),)),), kind="bars", marks=(D(5),),
+                   marks_name="SLA", keep_zeros=True)
+    assert not ageing.empty
+    (bar,) = draw(ageing).rects
+    assert (bar.value, bar.width) == (D(0), 0)
+    assert Chart("Ageing", "days", (), (Series("Waiting", ()),), kind="bars", keep_zeros=True).empty
