@@ -136,7 +136,7 @@ def admin_dashboard():
     type_chart = Chart(_("Lending by product type"), "money", tuple(types[t] for t in types),
                        (Series(_("Principal disbursed"), tuple(by_type.get(t) for t in types)),), kind="bars")
     newcomer_chart = Chart(_("First-time borrowers by month"), "count", tuple(shown),
-                           (Series(_("Enterprises borrowing for the first time"),
+                           (Series(_("Enterprises whose first loan through the marketplace was disbursed"),
                                    tuple(Decimal(n) for n in _monthly(newcomers, shown, 0))),))
     rate_chart = Chart(_("Average all-in rate against the LPR"), "rate", tuple(shown),
                        (Series(_("All-in rate (weighted by principal)"), _monthly(all_in, shown)),
