@@ -29,7 +29,6 @@ from products.models import ProductType
 
 bp = Blueprint("guarantees", __name__, template_folder="templates")
 
-PAGE_SIZE = 50
 SHARE_KEYS = ("agency", "bank", "reguarantee", "risk_pool")
 #: A batch's items are all on one page (the decision covers every one), sorted by one of these.
 ITEM_SORTS = {"added": "guarantee_id", "enterprise": "enterprise_name", "amount": "amount"}
@@ -73,10 +72,6 @@ def _agency_actions(agreement: Agreement) -> list[tuple[str, str]]:
     if status is AgreementStatus.SUSPENDED:
         return [("resume", _("Resume"))]
     return []
-
-
-def _page() -> int:
-    return max(request.args.get("page", 1, type=int) or 1, 1)
 
 
 # Agency: agreements ----------------------------------------------------------------------------------------

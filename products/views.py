@@ -23,7 +23,6 @@ from products.schemas import ImportUpload, ProductIn
 
 bp = Blueprint("products", __name__, template_folder="templates")
 
-PAGE_SIZE = 50
 ACTIONS = {"publish": ProductStatus.PUBLISHED, "suspend": ProductStatus.SUSPENDED, "archive": ProductStatus.ARCHIVED}
 
 
@@ -54,10 +53,6 @@ def _choices() -> dict[str, Any]:
 def _actions_for(product: Product) -> list[str]:
     return [action for action, target in ACTIONS.items()
             if target in services.TRANSITIONS[product.status]]
-
-
-def _page() -> int:
-    return max(request.args.get("page", 1, type=int) or 1, 1)
 
 
 @bp.get("/bank/products")

@@ -25,8 +25,6 @@ from marketplace.orgs.models import Enterprise
 
 bp = Blueprint("financing", __name__, template_folder="templates")
 
-PAGE_SIZE = 50
-
 
 def application_status_labels() -> dict[str, str]:
     return {"submitted": _("Awaiting decision"), "approved": _("Approved"), "declined": _("Declined"),
@@ -42,10 +40,6 @@ def _labels() -> dict[str, Any]:
         "application_status_labels": application_status_labels(),
         "tier_words": tier_words,
     }
-
-
-def _page() -> int:
-    return max(request.args.get("page", 1, type=int) or 1, 1)
 
 
 # Enterprise ------------------------------------------------------------------------------------------------
