@@ -1,9 +1,12 @@
 """List pages filter, sort and page the same way (marketplace/listing.py): what is typed stays in the form, a
 value that cannot be used says so beside its input and filters nothing, and every link keeps the others."""
 
+import datetime as dt
 import re
 
 import pytest
+
+from marketplace.dates import business_today
 
 API_PRODUCT = {"product_type": "credit", "amount_min": "100000.00", "amount_max": "1000000.00", "term_min_months": 6,
                "term_max_months": 24, "rate_spread_bp": 30, "eligible_tiers": ["srdi", "little_giant"],
@@ -76,6 +79,10 @@ def test_an_enterprise_pages_through_all_its_requests_newest_first(world, as_rol
     assert "Purpose 1<" in second and "Purpose 0<" in second
     dated = browser.get("/enterprise/requests?from=2020-13-01").text
     assert 'id="from-error">Enter a date as YYYY-MM-DD.' in dated and 'data-total="52"' in dated
+    today = business_today()  # filed today in Shanghai, whatever the hour in UTC
+    assert 'data-total="52"' in browser.get(f"/enterprise/requests?from={today}&to={today}").text
+    yesterday = browser.get(f"/enterprise/requests?to={today - dt.timedelta(days=1)}").text
+    assert "Nothing matches these filters." in yesterday
 
 
 def test_a_banks_queue_shows_what_awaits_a_decision_unless_asked_for_all(world, as_role, browser_of):
