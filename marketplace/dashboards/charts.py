@@ -3,14 +3,14 @@
 A `Chart` says what is shown (categories, one or more series, reference lines such as a cap, and per-category
 marks such as a batch's SLA); `draw` turns it into rectangles, polylines and axis ticks in a fixed viewBox, which
 `dashboards/_charts.html` writes out as SVG with a data table beside it. Values stay `Decimal` (the table and the
-tooltips show them exactly); only positions are floats.
+tooltips show them exactly), and so do positions, to the hundredth of a unit.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 #: What a chart's values are, which decides how the page formats them.
 UNITS = ("money", "rate", "count", "days")
@@ -24,6 +24,8 @@ LEFT, RIGHT, TOP, BOTTOM = 64, 12, 14, 34
 #: Horizontal bars: a category's name above its bars, and room on the right for a bar's value.
 BAR_LEFT, BAR_RIGHT, BAR_LABEL, BAR_HEIGHT, BAR_GAP = 4, 76, 18, 16, 8
 MAX_CATEGORY_LABELS = 8
+#: Positions are kept to the hundredth of a viewBox unit; a column takes this share of its slot.
+PX, HALF, BAR_SHARE = Decimal("0.01"), Decimal("0.5"), Decimal("0.7")
 
 
 @dataclass(frozen=True)
@@ -78,10 +80,10 @@ class Chart:
 
 @dataclass(frozen=True)
 class Rect:
-    x: float
-    y: float
-    width: float
-    height: float
+    x: Decimal
+    y: Decimal
+    width: Decimal
+    height: Decimal
     series: int
     category: int
     value: Decimal
@@ -91,27 +93,27 @@ class Rect:
 class Polyline:
     series: int
     points: str
-    dots: tuple[tuple[float, float, int, Decimal], ...]
+    dots: tuple[tuple[Decimal, Decimal, int, Decimal], ...]
 
 
 @dataclass(frozen=True)
 class Tick:
-    position: float
+    position: Decimal
     value: Decimal
 
 
 @dataclass(frozen=True)
 class Label:
-    position: float
+    position: Decimal
     text: str
 
 
 @dataclass(frozen=True)
 class Rule:
-    x1: float
-    y1: float
-    x2: float
-    y2: float
+    x1: Decimal
+    y1: Decimal
+    x2: Decimal
+    y2: Decimal
     index: int
     name: str
     value: Decimal
@@ -124,10 +126,10 @@ class Drawing:
     chart: Chart
     width: int
     height: int
-    left: float
-    top: float
-    right: float
-    bottom: float
+    left: Decimal
+    top: Decimal
+    right: Decimal
+    bottom: Decimal
     ticks: list[Tick] = field(default_factory=list)
     labels: list[Label] = field(default_factory=list)
     rects: list[Rect] = field(default_factory=list)
@@ -164,43 +166,50 @@ def _high(chart: Chart) -> Decimal:
     return max(values, default=Decimal(0))
 
 
+def _px(value: Decimal) -> Decimal:
+    return value.quantize(PX, rounding=ROUND_HALF_UP)
+
+
 def draw(chart: Chart) -> Drawing:
     """Lay the chart out in a WIDTH-wide viewBox."""
     if chart.kind == "bars":
         return _draw_bars(chart)
     height = 240
-    drawing = Drawing(chart, WIDTH, height, LEFT, TOP, WIDTH - RIGHT, height - BOTTOM)
+    drawing = Drawing(chart, WIDTH, height, Decimal(LEFT), Decimal(TOP), Decimal(WIDTH - RIGHT),
+                      Decimal(height - BOTTOM))
     ticks = nice_ticks(_high(chart), whole=chart.unit in WHOLE_UNITS)
     top_value = ticks[-1]
     plot_height = drawing.bottom - drawing.top
 
-    def y(value: Decimal) -> float:
-        return round(drawing.bottom - float(value / top_value) * plot_height, 2)
+    def y(value: Decimal) -> Decimal:
+        return _px(drawing.bottom - value / top_value * plot_height)
 
     drawing.ticks = [Tick(y(t), t) for t in ticks]
     count = len(chart.categories)
     slot = (drawing.right - drawing.left) / max(count, 1)
     every = max(1, math.ceil(count / MAX_CATEGORY_LABELS))
-    drawing.labels = [Label(round(drawing.left + slot * (i + 0.5), 2), name)
-                      for i, name in enumerate(chart.categories) if i % every == 0]
+
+    def middle(i: int) -> Decimal:
+        return _px(drawing.left + slot * (i + HALF))
+
+    drawing.labels = [Label(middle(i), name) for i, name in enumerate(chart.categories) if i % every == 0]
     if chart.kind == "lines":
         for s, series in enumerate(chart.series):
-            dots = tuple((round(drawing.left + slot * (i + 0.5), 2), y(v), i, v)
-                         for i, v in enumerate(series.values) if v is not None)
+            dots = tuple((middle(i), y(v), i, v) for i, v in enumerate(series.values) if v is not None)
             drawing.lines.append(Polyline(s, " ".join(f"{x},{y_}" for x, y_, _, _ in dots), dots))
     else:
         stacked = chart.kind == "stacked"
         groups = 1 if stacked else max(len(chart.series), 1)
-        bar = slot * 0.7 / groups
+        bar = slot * BAR_SHARE / groups
         for i in range(count):
             base = Decimal(0)
             for s, series in enumerate(chart.series):
                 value = series.values[i]
                 if not value:
                     continue
-                x = drawing.left + slot * i + slot * 0.15 + (0 if stacked else bar * s)
+                x = drawing.left + slot * i + slot * (1 - BAR_SHARE) / 2 + (0 if stacked else bar * s)
                 top, bottom = y(base + value), y(base)
-                drawing.rects.append(Rect(round(x, 2), top, round(bar, 2), round(bottom - top, 2), s, i, value))
+                drawing.rects.append(Rect(_px(x), top, _px(bar), bottom - top, s, i, value))
                 if stacked:
                     base += value
     drawing.rules = [Rule(drawing.left, y(r.value), drawing.right, y(r.value), i, r.name, r.value)
@@ -213,14 +222,15 @@ def _draw_bars(chart: Chart) -> Drawing:
     then a bar per series, with room on the right for the value."""
     count, rows = len(chart.categories), max(len(chart.series), 1)
     row = BAR_LABEL + BAR_HEIGHT * rows + BAR_GAP
-    height = round(TOP + BOTTOM + row * max(count, 1))
-    drawing = Drawing(chart, WIDTH, height, BAR_LEFT, TOP, WIDTH - BAR_RIGHT, height - BOTTOM)
+    height = TOP + BOTTOM + row * max(count, 1)
+    drawing = Drawing(chart, WIDTH, height, Decimal(BAR_LEFT), Decimal(TOP), Decimal(WIDTH - BAR_RIGHT),
+                      Decimal(height - BOTTOM))
     ticks = nice_ticks(_high(chart), whole=chart.unit in WHOLE_UNITS)
     top_value = ticks[-1]
     plot_width = drawing.right - drawing.left
 
-    def x(value: Decimal) -> float:
-        return round(drawing.left + float(value / top_value) * plot_width, 2)
+    def x(value: Decimal) -> Decimal:
+        return _px(drawing.left + value / top_value * plot_width)
 
     drawing.ticks = [Tick(x(t), t) for t in ticks]
     drawing.labels = [Label(drawing.top + row * i + BAR_LABEL - 4, name) for i, name in enumerate(chart.categories)]
@@ -229,8 +239,8 @@ def _draw_bars(chart: Chart) -> Drawing:
         for s, series in enumerate(chart.series):
             value = series.values[i]
             if value or (value is not None and chart.keep_zeros):
-                drawing.rects.append(Rect(drawing.left, first_bar + BAR_HEIGHT * s, round(x(value) - drawing.left, 2),
-                                          BAR_HEIGHT - 2, s, i, value))
+                drawing.rects.append(Rect(drawing.left, first_bar + BAR_HEIGHT * s, x(value) - drawing.left,
+                                          Decimal(BAR_HEIGHT - 2), s, i, value))
         if i < len(chart.marks) and chart.marks[i] is not None:
             mark = chart.marks[i]
             drawing.rules.append(Rule(x(mark), first_bar - 2, x(mark), first_bar + BAR_HEIGHT * rows, i,

@@ -29,7 +29,7 @@ def test_columns_stand_on_the_axis_and_the_tallest_reaches_its_tick():
     drawing = draw(chart)
     low, high = drawing.rects
     assert low.y + low.height == high.y + high.height == drawing.bottom
-    assert high.height == pytest.approx(2 * low.height, abs=0.02)
+    assert abs(high.height - 2 * low.height) <= D("0.02")
     assert drawing.ticks[-1].value == D("100") and drawing.ticks[-1].position == high.y
 
 
@@ -37,7 +37,7 @@ def test_stacked_columns_sit_on_each_other():
     chart = Chart("Volume", "money", ("2026-01",), (Series("With", (D("30"),)), Series("Without", (D("10"),))),
                   kind="stacked")
     lower, upper = draw(chart).rects
-    assert upper.y + upper.height == pytest.approx(lower.y, abs=0.02)
+    assert abs(upper.y + upper.height - lower.y) <= D("0.02")
     assert (lower.value, upper.value) == (D("30"), D("10"))
 
 
