@@ -155,7 +155,8 @@ class Listing:
         columns = self.sorts[sort].columns
         if self.sorts[sort].join is not None:
             query = query.join(*self.sorts[sort].join)
-        ordered = query.order_by(*(c.desc().nulls_last() if descending else c.asc().nulls_last() for c in columns))
+        ordered = query.order_by(None).order_by(
+            *(c.desc().nulls_last() if descending else c.asc().nulls_last() for c in columns))
         return ordered, sort, descending, values, errors
 
 
