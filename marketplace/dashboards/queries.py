@@ -19,6 +19,7 @@ from marketplace.fees.models import FeeRule
 from marketplace.financing.models import Application, ApplicationStatus, FinancingRequest, Loan, Offer
 from marketplace.ledger.models import Account, JournalEntry, Party, Posting, Purpose
 from marketplace.lpr.models import LprRate
+from marketplace.money import from_fen
 from products.models import Product
 
 ZERO = Decimal("0.00")
@@ -65,11 +66,6 @@ def _cumulative(by_month: dict[str, Decimal], shown: list[str]) -> list[Decimal]
         total += by_month.get(month, ZERO)
         out.append(total)
     return out
-
-
-def _yuan(fen: int | None) -> Decimal:
-    """A sum taken in fen (money columns are integer fen underneath) back in yuan."""
-    return (Decimal(fen or 0) / 100).quantize(ZERO)
 
 
 def _sums(rows: Iterable[tuple[Any, ...]]) -> dict[Any, dict[str, Decimal]]:
@@ -172,7 +168,7 @@ def product_uptake(bank_id: int) -> list[dict[str, Any]]:
         .where(Application.bank_id == bank_id)
         .group_by(Offer.product_name).order_by(func.count(Application.id).desc(), Offer.product_name))
     return [{"name": name, "applications": count, "approved": int(approved or 0),
-             "lent": _yuan(fen)} for name, count, approved, fen in rows]
+             "lent": from_fen(int(fen))} for name, count, approved, fen in rows]
 
 
 # Admin ---------------------------------------------------------------------------------------------------------
@@ -259,4 +255,4 @@ def pool_claims(shown: list[str]) -> dict[int, dict[str, Decimal]]:
         .join(Agreement, Agreement.id == LossAllocation.agreement_id)
         .where(Agreement.risk_pool_id.is_not(None), month >= shown[0])
         .group_by(Agreement.risk_pool_id, month))
-    return _sums((pool_id, month_, _yuan(fen)) for pool_id, month_, fen in rows)
+    return _sums((pool_id, month_, from_fen(int(fen or 0))) for pool_id, month_, fen in rows)
