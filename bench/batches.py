@@ -5,11 +5,12 @@ Run from the repository root:
     python -m bench.batches                   # 3 rounds, seed 7, writes bench/results.json ["batch_decision"]
     python -m bench.batches --explain         # also EXPLAIN (ANALYZE, BUFFERS) every statement decide_batch sends
 
-Each round makes a fresh PostgreSQL database (and drops it), builds the schema with the Alembic migrations, and
-seeds it with bulk Core inserts (not the per-request services, which would take minutes): a bank, an agency, an
-active agreement, a published product, the enterprises, and per item a financing request (approved), its offer, its
-approved application and a pending guarantee, all in one submitted batch, with the agreement's quota_reserved equal
-to the sum of the items. After VACUUM (ANALYZE) — the state autovacuum leaves tables in — it times, with
+Each round makes a fresh PostgreSQL database (and drops it), builds the schema with the Alembic migrations, generates
+a province's parties (bench.common.province: a bank, an agency, certified enterprises with their users, the LPR) and
+builds the batch on them with bulk Core inserts (not the per-request services, which would take minutes): an active
+agreement, a published product, and per item a financing request (approved), its offer, its approved application
+and a pending guarantee, all in one submitted batch, with the agreement's quota_reserved equal to the sum of the
+items. After VACUUM (ANALYZE) — the state autovacuum leaves tables in — it times, with
 time.perf_counter, `decide_batch(batch, agency user, exclusions)` plus the commit, counts the SQL statements
 decide_batch sends, and checks the outcome (approved items each with their loan, rejected items, quota released,
 applications guarantee_unavailable, requests declined). See bench/README.md.
@@ -19,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
-import platform
 import random
 import statistics
 import sys
@@ -32,15 +31,25 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask
-from flask_migrate import upgrade
 from sqlalchemy import event, func, insert, select
-from stdnum.cn import uscc
+from sqlalchemy.exc import DBAPIError
 
-from bench.matching import DEFAULT_BASE_URL, RESULTS, fresh_database, write_results
+from bench.common import (
+    RESULTS,
+    Firm,
+    Party,
+    bench_app,
+    load_average,
+    machine,
+    now_iso,
+    province,
+    show,
+    vacuum_analyze,
+    write_results,
+)
 from guarantees.models import Agreement, AgreementStatus, Batch, BatchStatus, Guarantee, GuaranteeStatus
-from guarantees.services import decide_batch
-from marketplace import create_app, db
-from marketplace.auth.models import Role, User
+from marketplace import db
+from marketplace.auth.models import User
 from marketplace.dates import business_today
 from marketplace.financing.models import (
     Application,
@@ -51,18 +60,9 @@ from marketplace.financing.models import (
     Offer,
     RequestStatus,
 )
+from marketplace.financing.services import decide_batch
 from marketplace.lpr.models import LprRate
-from marketplace.orgs.models import (
-    Agency,
-    AgencyKind,
-    Bank,
-    Enterprise,
-    EnterpriseSize,
-    Organization,
-    OrgKind,
-    Tier,
-    TierCertification,
-)
+from marketplace.orgs.models import Organization, Tier
 from products.models import GuaranteeNeed, Product, ProductStatus, ProductTier, ProductType
 
 #: Issue 4: 5,000 items in 3 s; issue 8: 10,000 items in 5 s. Other sizes are held to the nearer of the two.
@@ -71,18 +71,23 @@ TARGETS_S = {5000: 3.0, 10_000: 5.0}
 
 def target_s(items: int) -> float:
     return TARGETS_S[min(TARGETS_S, key=lambda size: abs(size - items))]
-LPR_1Y, LPR_5Y = Decimal("0.0300"), Decimal("0.0350")
+
+
+#: Enterprises generated per enterprise owning items: about a third of a generated province's enterprises are
+#: certified and have a user.
+GENERATED_PER_OWNER = 3
+#: The agreement guarantees, and the product is for, every certified tier.
+ELIGIBLE = (Tier.INNOVATIVE, Tier.SRDI, Tier.LITTLE_GIANT)
 SPREAD_BP = 50
 FEE_RATE, GUARANTEE_FEE_RATE, FEE_SUBSIDY_RATE = Decimal("0.010000"), Decimal("0.008000"), Decimal("0.002000")
 TERMS = [3, 6, 12, 12, 12, 18, 24, 24, 36, 36, 48, 60, 84, 120]
-REGIONS = ["330106", "330102", "330108", "330110", "330205", "330212", "330304", "330402"]
 PER_LOAN_CAP = Decimal("5000000.00")
 REASONS = ["Collateral valuation out of date", "Related-party exposure above the agency's limit",
            "Enterprise under a tax-credit downgrade", "Duplicate of a loan guaranteed elsewhere",
            "Industry outside the agreement's eligible list"]
-#: Tables the seeding fills; ANALYZEd after it.
-SEEDED = ("organizations", "banks", "agencies", "enterprises", "users", "tier_certifications", "products",
-          "product_tiers", "agreements", "batches", "financing_requests", "offers", "applications", "guarantees")
+#: Tables the batch is built in; VACUUM (ANALYZE)d after it (the generator analyzed the province's own).
+SEEDED = ("products", "product_tiers", "agreements", "batches", "financing_requests", "offers", "applications",
+          "guarantees")
 
 
 # Seeding ------------------------------------------------------------------------------------------------------
@@ -102,73 +107,53 @@ def _ids(table: sa.Table, rows: list[dict[str, Any]]) -> list[int]:
     return list(db.session.scalars(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows))
 
 
-def _organizations(kind: OrgKind, names: list[str]) -> list[int]:
-    now = db.utcnow()
-    return _ids(Organization.__table__, [{"kind": kind, "name": name, "created_at": now} for name in names])
+def seed(app: Flask, seed: int, items: int, enterprises: int) -> World:
+    """A generated province's parties (one bank, one agency), and on them, with bulk Core inserts, everything a
+    submitted batch of `items` pending guarantees needs, owned in turn by `enterprises` certified enterprises;
+    commits."""
+    generated = province(app, seed, enterprises=enterprises * GENERATED_PER_OWNER, banks=1, agencies=1)
+    firms = generated.certified()[:enterprises]
+    if len(firms) < enterprises:
+        raise RuntimeError(f"the generated province has {len(firms)} certified enterprise users, not {enterprises}")
+    (bank,), (agency,) = generated.banks, generated.agencies
+    rng = random.Random(seed)
+    with app.app_context():
+        return _batch(rng, items, firms, bank, agency)
 
 
-def seed(rng: random.Random, items: int, enterprises: int) -> World:
-    """Everything a submitted batch of `items` pending guarantees needs, with bulk Core inserts; commits."""
+def _batch(rng: random.Random, items: int, firms: list[Firm], bank: Party, agency: Party) -> World:
     now, today = db.utcnow(), business_today()
     session = db.session
-    session.execute(insert(LprRate.__table__), [{"effective_on": today - dt.timedelta(days=30), "lpr_1y": LPR_1Y,
-                                                  "lpr_5y": LPR_5Y, "updated_at": now}])
-    (bank_id,) = _organizations(OrgKind.BANK, ["Bench Bank"])
-    session.execute(insert(Bank.__table__), [{"id": bank_id, "code": "BENCHB", "api_base_url": None,
-                                              "callback_secret": "bench-secret"}])
-    (agency_id,) = _organizations(OrgKind.AGENCY, ["Bench Guarantee Agency"])
-    session.execute(insert(Agency.__table__), [{"id": agency_id, "code": "BENCHA",
-                                                "agency_kind": AgencyKind.LOCAL}])
-
-    enterprise_ids = _organizations(OrgKind.ENTERPRISE, [f"Bench enterprise {n}" for n in range(1, enterprises + 1)])
-    usccs = []
-    for n in range(1, enterprises + 1):
-        base = f"91330106MA{n:07d}"
-        usccs.append(base + uscc.calc_check_digit(base))
-    session.execute(insert(Enterprise.__table__), [
-        {"id": eid, "uscc": code, "region_code": rng.choice(REGIONS), "industry_code": "C3811",
-         "size": rng.choice(list(EnterpriseSize)), "annual_revenue": Decimal(rng.randint(5, 400)) * 1_000_000,
-         "rd_expense": Decimal(rng.randint(1, 40)) * 100_000, "employees": rng.randint(10, 900)}
-        for eid, code in zip(enterprise_ids, usccs, strict=True)])
-    session.execute(insert(TierCertification.__table__), [
-        {"uscc": code, "tier": Tier.SRDI, "valid_until": today + dt.timedelta(days=365), "updated_at": now}
-        for code in usccs])
-    user_ids = _ids(User.__table__, [
-        {"username": f"bench{n}", "password_hash": "!bench-no-login", "role": Role.ENTERPRISE,
-         "organization_id": eid, "active": True, "created_at": now}
-        for n, eid in enumerate(enterprise_ids, start=1)])
-    bank_user_id, agency_user_id = _ids(User.__table__, [
-        {"username": "bench.bank", "password_hash": "!bench-no-login", "role": Role.BANK,
-         "organization_id": bank_id, "active": True, "created_at": now},
-        {"username": "bench.agency", "password_hash": "!bench-no-login", "role": Role.AGENCY,
-         "organization_id": agency_id, "active": True, "created_at": now}])
-
+    bank_name = session.get(Organization, bank.id).name
+    lpr_on, lpr_1y, lpr_5y = session.execute(select(LprRate.effective_on, LprRate.lpr_1y, LprRate.lpr_5y)
+                                             .order_by(LprRate.effective_on.desc()).limit(1)).one()
     (product_id,) = _ids(Product.__table__, [{
-        "bank_id": bank_id, "name": "Bench guaranteed credit loan", "product_type": ProductType.CREDIT,
+        "bank_id": bank.id, "name": "Bench guaranteed credit loan", "product_type": ProductType.CREDIT,
         "amount_min": Decimal("100000.00"), "amount_max": PER_LOAN_CAP, "term_min_months": 1,
         "term_max_months": 120, "rate_spread_bp": SPREAD_BP, "guarantee": GuaranteeNeed.REQUIRED,
         "description": "", "status": ProductStatus.PUBLISHED, "version": 1, "created_at": now, "updated_at": now,
         "published_at": now}])
     session.execute(sa.update(Product.__table__).where(Product.__table__.c.id == product_id)
                     .values(family_id=product_id))
-    session.execute(insert(ProductTier.__table__), [{"product_id": product_id, "tier": Tier.SRDI}])
+    session.execute(insert(ProductTier.__table__), [{"product_id": product_id, "tier": tier} for tier in ELIGIBLE])
 
     # Amounts 100k..5M in steps of 10k; every enterprise gets items // enterprises of them (round robin).
     amounts = [Decimal(rng.randint(10, 500) * 10_000).quantize(Decimal("0.01")) for _ in range(items)]
     terms = [rng.choice(TERMS) for _ in range(items)]
-    owners = [n % enterprises for n in range(items)]
+    owners = [firms[n % len(firms)] for n in range(items)]
     per_enterprise: dict[int, Decimal] = {}
     for owner, amount in zip(owners, amounts, strict=True):
-        per_enterprise[owner] = per_enterprise.get(owner, Decimal(0)) + amount
+        per_enterprise[owner.id] = per_enterprise.get(owner.id, Decimal(0)) + amount
     reserved = sum(amounts, Decimal("0.00"))
     (agreement_id,) = _ids(Agreement.__table__, [{
-        "code": "BENCH-BATCH-1", "agency_id": agency_id, "bank_id": bank_id,
+        "code": "BENCH-BATCH-1", "agency_id": agency.id, "bank_id": bank.id,
         "valid_from": today - dt.timedelta(days=30), "valid_to": today + dt.timedelta(days=365),
         # Room for the batch twice over; the caps hold every item and every enterprise's total.
         "total_quota": reserved * 2, "per_enterprise_cap": max(per_enterprise.values()), "per_loan_cap": PER_LOAN_CAP,
         "fee_rate": FEE_RATE, "share_agency": Decimal("0.8"), "share_bank": Decimal("0.2"),
         "share_reguarantee": Decimal("0"), "share_risk_pool": Decimal("0"), "reguarantor_id": None,
-        "risk_pool_id": None, "compensation_cap_rate": Decimal("0.03"), "eligible_tiers": [Tier.SRDI.value],
+        "risk_pool_id": None, "compensation_cap_rate": Decimal("0.03"),
+        "eligible_tiers": [tier.value for tier in ELIGIBLE],
         "eligible_product_types": [ProductType.CREDIT.value], "batch_max_size": items, "auto_approve_below": None,
         "review_sla_days": 10, "status": AgreementStatus.ACTIVE, "quota_reserved": reserved,
         "quota_outstanding": Decimal("0.00"), "guaranteed_total": Decimal("0.00"),
@@ -176,41 +161,36 @@ def seed(rng: random.Random, items: int, enterprises: int) -> World:
     (batch_id,) = _ids(Batch.__table__, [{"agreement_id": agreement_id, "status": BatchStatus.SUBMITTED,
                                           "created_at": now, "submitted_at": now}])
 
-    rates = [(LPR_1Y if term <= 60 else LPR_5Y) + SPREAD_BP * Decimal("0.0001") for term in terms]
+    rates = [(lpr_1y if term <= 60 else lpr_5y) + SPREAD_BP * Decimal("0.0001") for term in terms]
     request_ids = _ids(FinancingRequest.__table__, [
-        {"enterprise_id": enterprise_ids[owner], "created_by_id": user_ids[owner], "amount": amount,
+        {"enterprise_id": owner.id, "created_by_id": owner.user_id, "amount": amount,
          "term_months": term, "purpose": f"Bench request {n}", "accept_guarantee": True, "product_types": None,
-         "status": RequestStatus.APPROVED, "tier_at_request": Tier.SRDI,
-         "lpr_effective_on": today - dt.timedelta(days=30), "unmatched_reasons": [], "created_at": now,
+         "status": RequestStatus.APPROVED, "tier_at_request": Tier(owner.tier),
+         "lpr_effective_on": lpr_on, "unmatched_reasons": [], "created_at": now,
          "updated_at": now}
         for n, (owner, amount, term) in enumerate(zip(owners, amounts, terms, strict=True))])
     offer_ids = _ids(Offer.__table__, [
         {"request_id": rid, "rank": 1, "product_id": product_id, "product_name": "Bench guaranteed credit loan",
-         "product_type": ProductType.CREDIT.value, "bank_id": bank_id, "bank_name": "Bench Bank",
+         "product_type": ProductType.CREDIT.value, "bank_id": bank.id, "bank_name": bank_name,
          "agreement_id": agreement_id, "amount": amount, "term_months": term, "rate_spread_bp": SPREAD_BP,
          "interest_rate": rate, "list_fee_rate": FEE_RATE, "guarantee_fee_rate": GUARANTEE_FEE_RATE,
          "fee_subsidy_rate": FEE_SUBSIDY_RATE, "all_in_rate": rate + GUARANTEE_FEE_RATE, "applied_rules": []}
         for rid, amount, term, rate in zip(request_ids, amounts, terms, rates, strict=True)])
     application_ids = _ids(Application.__table__, [
-        {"request_id": rid, "offer_id": oid, "bank_id": bank_id, "status": ApplicationStatus.APPROVED,
+        {"request_id": rid, "offer_id": oid, "bank_id": bank.id, "status": ApplicationStatus.APPROVED,
          "approved_amount": amount, "rate_spread_bp": SPREAD_BP, "interest_rate": rate, "reason": None,
-         "decided_by_id": bank_user_id, "decided_at": now, "created_at": now}
+         "decided_by_id": bank.user_id, "decided_at": now, "created_at": now}
         for rid, oid, amount, rate in zip(request_ids, offer_ids, amounts, rates, strict=True)])
     guarantee_ids = _ids(Guarantee.__table__, [
         {"agreement_id": agreement_id, "batch_id": batch_id, "application_id": aid,
-         "enterprise_id": enterprise_ids[owner], "loan_id": None, "amount": amount, "exposure": amount,
+         "enterprise_id": owner.id, "loan_id": None, "amount": amount, "exposure": amount,
          "term_months": term, "fee_rate": GUARANTEE_FEE_RATE, "status": GuaranteeStatus.PENDING, "reason": None,
          "created_at": now, "decided_at": None}
         for aid, owner, amount, term in zip(application_ids, owners, amounts, terms, strict=True)])
     session.commit()
-    return World(batch_id, agreement_id, agency_user_id,
+    return World(batch_id, agreement_id, agency.user_id,
                  {gid: (aid, rid, amount) for gid, aid, rid, amount
                   in zip(guarantee_ids, application_ids, request_ids, amounts, strict=True)}, reserved)
-
-
-def vacuum_analyze(app: Flask) -> None:
-    with db.engine_of(app).connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        connection.execute(sa.text("VACUUM (ANALYZE) " + ", ".join(SEEDED)))
 
 
 def pick_exclusions(rng: random.Random, world: World, count: int) -> list[dict[str, Any]]:
@@ -353,7 +333,12 @@ def explain(app: Flask, sent: list[Sent]) -> list[dict[str, Any]]:
             sets = list(statement.parameters) if statement.executemany else [statement.parameters]
             server_ms, plan = 0.0, []
             for k, parameters in enumerate(sets):
-                rows = connection.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + statement.sql, parameters).all()
+                try:  # a statement fed by an earlier one's RETURNING (new loans' ids) may not replay as it ran
+                    with connection.begin_nested():
+                        rows = connection.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + statement.sql,
+                                                          parameters).all()
+                except DBAPIError as error:
+                    rows = [(f"not replayable: {type(error.orig).__name__}",)]
                 lines = [row[0] for row in rows]
                 server_ms += sum(float(line.split(":")[1].split()[0]) for line in lines
                                  if line.startswith(("Execution Time", "Planning Time")))
@@ -376,7 +361,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.batches", description=__doc__.split("\n\n")[0])
     parser.add_argument("--items", type=int, default=10_000, help="pending guarantees in the batch (default 10000)")
     parser.add_argument("--exclusions", type=int, default=50, help="items the agency rejects (default 50)")
-    parser.add_argument("--enterprises", type=int, default=500, help="enterprises owning the items (default 500)")
+    parser.add_argument("--enterprises", type=int, default=500,
+                        help="certified enterprises owning the items, of a province generated three times as large "
+                             "(default 500)")
     parser.add_argument("--rounds", type=int, default=3, help="measurements, each on a fresh database (default 3)")
     parser.add_argument("--seed", type=int, default=7, help="seed for amounts, terms and exclusions (default 7)")
     parser.add_argument("--no-analyze", action="store_true",
@@ -391,31 +378,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def one_round(base_url: str, args: argparse.Namespace, round_no: int,
-              explain_only: bool = False) -> dict[str, Any]:
-    with fresh_database(base_url) as url:
-        app = create_app({"PROFILE": "test", "DATABASE_URL": url, "SECRET_KEY": "bench"})
-        try:
-            with app.app_context():
-                upgrade()
-                db.session.commit()
-            rng = random.Random(args.seed)  # the same world and exclusions every round
-            seeding = time.perf_counter()
-            with app.app_context():
-                world = seed(rng, args.items, args.enterprises)
-            if not args.no_analyze:
-                vacuum_analyze(app)
-            seeded_s = time.perf_counter() - seeding
-            exclusions = pick_exclusions(random.Random(f"{args.seed}:exclusions"), world, args.exclusions)
-            if explain_only:
-                _, _, recorder = decide(app, world, exclusions, commit=False)
-                return {"explain": explain(app, recorder.sent)}
-            seconds, commit_s, recorder = decide(app, world, exclusions, commit=True)
-            outcome = verify(app, world, exclusions)
-            with app.app_context():
-                postgres_version = db.session.scalar(sa.text("SHOW server_version"))
-        finally:
-            db.engine_of(app).dispose()
+def one_round(args: argparse.Namespace, round_no: int, explain_only: bool = False) -> dict[str, Any]:
+    with bench_app() as (app, _url):
+        seeding = time.perf_counter()
+        world = seed(app, args.seed, args.items, args.enterprises)  # the same world and exclusions every round
+        if not args.no_analyze:
+            vacuum_analyze(app, *SEEDED)
+        seeded_s = time.perf_counter() - seeding
+        exclusions = pick_exclusions(random.Random(f"{args.seed}:exclusions"), world, args.exclusions)
+        if explain_only:
+            _, _, recorder = decide(app, world, exclusions, commit=False)
+            return {"explain": explain(app, recorder.sent)}
+        seconds, commit_s, recorder = decide(app, world, exclusions, commit=True)
+        outcome = verify(app, world, exclusions)
+        postgres_version = show(app, ["server_version"])["server_version"]
     print(f"round {round_no}: decide_batch + commit {seconds:.3f} s (commit {commit_s * 1000:.1f} ms), "
           f"{len(recorder.sent)} statements; seeded in {seeded_s:.1f} s; verified: {outcome['approved']} approved "
           f"with {outcome['loans']} loans, {outcome['rejected']} rejected, quota_reserved "
@@ -426,12 +402,11 @@ def one_round(base_url: str, args: argparse.Namespace, round_no: int,
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    base_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_BASE_URL)
     started = time.perf_counter()
-    load_at_start = round(os.getloadavg()[0], 2)
+    load_at_start = load_average()
     print(f"batch decision: {args.items:,} items, {args.exclusions} exclusions, {args.enterprises} enterprises, "
           f"{args.rounds} rounds (fresh database each)")
-    rounds = [one_round(base_url, args, n) for n in range(1, args.rounds + 1)]
+    rounds = [one_round(args, n) for n in range(1, args.rounds + 1)]
     seconds = [r["seconds"] for r in rounds]
     median = statistics.median(seconds)
     target = target_s(args.items)
@@ -443,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
                    **({"parameter_sets": len(s.parameters)} if s.executemany else {})} for s in middle["sent"]]
     explained = None
     if args.explain or not ok:
-        explained = one_round(base_url, args, 0, explain_only=True)["explain"]
+        explained = one_round(args, 0, explain_only=True)["explain"]
 
     figures: dict[str, Any] = {
         "items": args.items, "exclusions": args.exclusions, "enterprises": args.enterprises,
@@ -452,9 +427,7 @@ def main(argv: list[str] | None = None) -> int:
         "statements": len(middle["sent"]), "statement_ms": statements, "outcome": middle["outcome"],
         "analyzed": not args.no_analyze, "seed": args.seed, "database": "postgresql",
         "postgres_version": middle["postgres_version"],
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-                    "load_average_1m": {"start": load_at_start, "end": round(os.getloadavg()[0], 2)}},
-        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": machine(load_at_start), "generated_at": now_iso(),
     }
     if len(counts) > 1:
         figures["statements_per_round"] = [len(r["sent"]) for r in rounds]

@@ -8,11 +8,12 @@ Run from the repository root:
     python -m bench.http_load --help
 
 A run makes a fresh PostgreSQL database (mkt_bench_<random>, dropped at the end whatever happens), builds the schema
-with the Alembic migrations and seeds a marketplace (banks without a system of their own, agencies, certified
-enterprises with a user each, published products, active 总对总 agreements with open and decided batches, the LPR,
-the fee-reduction rules). It issues bearer tokens directly for the users the driver plays (no scrypt under load),
-starts `gunicorn --workers 2 wsgi:app` in the production profile, and drives it from separate processes (threads
-with one `requests.Session` each, no think time) through three phases, each a warm-up then a timed window:
+with the Alembic migrations and generates a province into it (bench.common.province, the generator of
+`flask demo generate`: banks without a system of their own, agencies, enterprises certified through the tier
+registry, products, 总对总 agreements with three years of history, the LPR, the fee-reduction rules). It issues
+bearer tokens directly for the users the driver plays (no scrypt under load), starts `gunicorn --workers 2 wsgi:app`
+in the production profile, and drives it from separate processes (threads with one `requests.Session` each, no think
+time) through three phases, each a warm-up then a timed window:
 
 - healthz: every client calls GET /healthz (which runs SELECT 1): the baseline;
 - mix: catalogue reads, financing requests each followed by the selection of its first offer, and batch reads, in
@@ -30,15 +31,12 @@ writes the figures. Speed targets are checked here, never in timed unit tests. S
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import math
 import os
-import platform
 import random
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -48,15 +46,22 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = Path(__file__).resolve().parent / "results.json"
-DEFAULT_BASE_URL = "postgresql://postgres@127.0.0.1:5432"
+from bench.common import (
+    RESULTS,
+    ROOT,
+    cpu_seconds,
+    database_url,
+    free_port,
+    load_average,
+    machine,
+    now_iso,
+    percentile,
+)
 
 TARGET_FINANCING_RATIO = 0.35
 TARGET_P99_MS = 250.0
@@ -248,14 +253,6 @@ def drive(config_path: Path, output_path: Path) -> int:
 
 # Figures --------------------------------------------------------------------------------------------------------
 
-def percentile(sorted_values: list[float], fraction: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default), as bench.matching computes it."""
-    position = (len(sorted_values) - 1) * fraction
-    low = int(position)
-    high = min(low + 1, len(sorted_values) - 1)
-    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (position - low)
-
-
 def latency_figures(latencies: list[float], seconds: float, errors: int) -> dict[str, Any]:
     ordered = sorted(latencies)
     if not ordered:
@@ -332,15 +329,6 @@ def server_times(access_log: Path) -> dict[str, dict[str, dict[str, Any]]]:
 
 # Processes: CPU and memory from /proc ---------------------------------------------------------------------------
 
-def cpu_seconds(pid: int) -> float | None:
-    """utime + stime of a process so far (None once it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def machine_cpu() -> tuple[float, float]:
     """(busy, total) CPU seconds of the whole machine so far, from /proc/stat."""
     values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
@@ -384,16 +372,7 @@ def memory_mb(pid: int) -> dict[str, Any]:
 
 # The world to load ------------------------------------------------------------------------------------------------
 
-BANKS = [("Bank of Hangzhou", "HZB"), ("Bank of Ningbo", "NBB"), ("Zhejiang Tailong Commercial Bank", "TLB"),
-         ("Zhejiang Chouzhou Commercial Bank", "CZB"), ("ICBC Zhejiang", "ICBCZJ"), ("CCB Zhejiang", "CCBZJ"),
-         ("Agricultural Bank Zhejiang", "ABCZJ"), ("China Merchants Bank Hangzhou", "CMBHZ")]
-PROVINCIAL_AGENCY = ("Zhejiang Provincial Financing Guarantee", "ZJPFG")
-LOCAL_AGENCIES = [("Hangzhou High-Tech Financing Guarantee", "HZHTG"), ("Ningbo Science Guarantee", "NBSG"),
-                  ("Wenzhou Credit Guarantee", "WZCG"), ("Shaoxing Industrial Guarantee", "SXIG")]
-LPR_ON = dt.date(2025, 9, 22)
-LPR_1Y, LPR_5Y = Decimal("0.0300"), Decimal("0.0350")
 TOKEN_TTL_S = 4 * 3600
-#: Tables ANALYZEd after seeding is the whole database (VACUUM (ANALYZE) with no table list).
 
 
 @dataclass
@@ -406,251 +385,10 @@ class Cast:
     published_products: int
 
 
-def generator_available() -> bool:
-    """Whether the marketplace has `flask demo generate` (marketplace/generate.py, being written elsewhere)."""
-    return (ROOT / "marketplace" / "generate.py").exists()
-
-
-def generate_with_cli(url: str, args: argparse.Namespace) -> dict[str, Any] | None:
-    """Seed with `flask demo generate`; None (the reason printed) when it is missing or fails."""
-    if not generator_available():
-        return None
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MARKETPLACE_")}
-    env.update({"MARKETPLACE_PROFILE": "test", "MARKETPLACE_DATABASE_URL": url, "MARKETPLACE_SECRET_KEY": "bench"})
-    command = [str(Path(sys.executable).parent / "flask"), "--app", "wsgi", "demo", "generate",
-               "--enterprises", str(args.enterprises), "--products", str(args.products),
-               "--agreements", str(args.agreements), "--postings", str(args.postings)]
-    print("seeding with: flask " + " ".join(command[1:]))
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
-    if done.returncode != 0:
-        print(f"flask demo generate failed (exit {done.returncode}); seeding with bulk inserts instead:\n"
-              + (done.stderr or done.stdout)[-2000:])
-        return None
-    return {"method": "flask demo generate", "command": " ".join(command[1:]), "output": done.stdout[-1000:]}
-
-
-def seed_bulk(rng: random.Random, args: argparse.Namespace) -> dict[str, Any]:
-    """The marketplace with bulk Core inserts (the per-request services would take minutes); commits."""
-    from sqlalchemy import insert
-    from stdnum.cn import uscc
-
-    from bench.batches import _ids, _organizations
-    from bench.matching import ENTERPRISE_REGIONS, ENTERPRISE_TIERS, publish
-    from marketplace import db
-    from marketplace.auth.models import Role, User
-    from marketplace.auth.services import hash_password
-    from marketplace.dates import business_today
-    from marketplace.demo import FEE_RULES
-    from marketplace.fees.services import create_rule
-    from marketplace.lpr.services import set_rates
-    from marketplace.orgs.models import AgencyKind, Enterprise, EnterpriseSize, OrgKind, Tier, TierCertification
-    from marketplace.orgs.services import create_agency, create_bank
-
-    now, today = db.utcnow(), business_today()
-    session = db.session
-    set_rates(LPR_ON, LPR_1Y, LPR_5Y)
-    # No api_base_url: a selection then writes no outbox message, and no HTTP leaves the run.
-    bank_ids = [create_bank(name, code).id for name, code in BANKS]
-    provincial = create_agency(*PROVINCIAL_AGENCY, AgencyKind.PROVINCIAL).id
-    local_ids = [create_agency(name, code, AgencyKind.LOCAL).id for name, code in LOCAL_AGENCIES]
-    for rule in FEE_RULES:
-        create_rule(rule)
-
-    # One scrypt hash for every user: thousands would take minutes, and the driver uses tokens, never passwords.
-    password_hash = hash_password("http-load-bench-password")
-    tiers = [ENTERPRISE_TIERS[n % len(ENTERPRISE_TIERS)] for n in range(args.enterprises)]
-    rng.shuffle(tiers)
-    enterprise_ids = _organizations(OrgKind.ENTERPRISE, [f"Load enterprise {n}" for n in range(1, len(tiers) + 1)])
-    rows, certifications, tier_of = [], [], {}
-    for n, (eid, tier) in enumerate(zip(enterprise_ids, tiers, strict=True), start=1):
-        region = rng.choice(ENTERPRISE_REGIONS)
-        base = f"91{region}MA{n:07d}"
-        code = base + uscc.calc_check_digit(base)
-        rows.append({"id": eid, "uscc": code, "region_code": region,
-                     "industry_code": rng.choice(["C3811", "C3979", "I6513", "C2710", "M7320"]),
-                     "size": rng.choice(list(EnterpriseSize)), "annual_revenue": Decimal(rng.randint(5, 400) * 10**6),
-                     "rd_expense": Decimal(rng.randint(1, 40) * 100_000), "employees": rng.randint(10, 900)})
-        if tier == "expired":
-            certifications.append({"uscc": code, "tier": Tier.SRDI, "updated_at": now,
-                                   "valid_until": today - dt.timedelta(days=rng.randint(1, 400))})
-        elif tier != "none":
-            certifications.append({"uscc": code, "tier": Tier(tier), "updated_at": now,
-                                   "valid_until": today + dt.timedelta(days=rng.randint(60, 1000))})
-            tier_of[eid] = tier
-    session.execute(insert(Enterprise.__table__), rows)
-    session.execute(insert(TierCertification.__table__), certifications)
-    user_ids = _ids(User.__table__, [
-        {"username": f"load{n}", "password_hash": password_hash, "role": Role.ENTERPRISE, "organization_id": eid,
-         "active": True, "created_at": now} for n, eid in enumerate(enterprise_ids, start=1)])
-    user_of = dict(zip(enterprise_ids, user_ids, strict=True))
-    agencies = [PROVINCIAL_AGENCY, *LOCAL_AGENCIES]
-    staff = [(f"load.bank.{code.lower()}", Role.BANK, bid) for (_n, code), bid in zip(BANKS, bank_ids, strict=True)]
-    staff += [(f"load.agency.{code.lower()}", Role.AGENCY, aid)
-              for (_n, code), aid in zip(agencies, [provincial, *local_ids], strict=True)]
-    staff += [("load.admin", Role.ADMIN, None)]
-    staff_ids = _ids(User.__table__, [{"username": name, "password_hash": password_hash, "role": role,
-                                       "organization_id": org, "active": True, "created_at": now}
-                                      for name, role, org in staff])
-    user_of_org = {org: uid for (_name, _role, org), uid in zip(staff, staff_ids, strict=True) if org is not None}
-    session.commit()
-
-    publish(rng, bank_ids, 0, args.products)
-    figures = seed_agreements(rng, args, bank_ids, local_ids, provincial, user_of_org, tier_of, user_of)
-    session.commit()
-    return {"method": "bulk Core inserts (bench/http_load.py seed_bulk; `flask demo generate` not available)",
-            "banks": len(bank_ids), "banks_with_api_base_url": 0, "agencies": len(agencies),
-            "enterprises": len(enterprise_ids), "certified_enterprises": len(tier_of),
-            "published_products": args.products, "fee_rules": len(FEE_RULES), **figures,
-            "users": len(enterprise_ids) + len(staff)}
-
-
-def seed_agreements(rng: random.Random, args: argparse.Namespace, bank_ids: list[int], local_ids: list[int],
-                    provincial: int, user_of_org: dict[int, int], tier_of: dict[int, str],
-                    user_of: dict[int, int]) -> dict[str, Any]:
-    """Active 总对总 agreements between local agencies and banks, each with an open batch of pending guarantees and
-    decided batches (approved items with their loans, a few rejected), the quota reserved accordingly."""
-    import sqlalchemy as sa
-    from sqlalchemy import insert, select
-
-    from bench.batches import _ids
-    from guarantees.models import Agreement, AgreementStatus, Batch, BatchStatus, Guarantee, GuaranteeStatus
-    from marketplace import db
-    from marketplace.dates import business_today
-    from marketplace.financing.models import (
-        Application,
-        ApplicationStatus,
-        FinancingRequest,
-        Loan,
-        LoanStatus,
-        Offer,
-        RequestStatus,
-    )
-    from marketplace.orgs.models import Organization, Tier
-    from products.models import GuaranteeNeed, Product, ProductStatus
-
-    now, today = db.utcnow(), business_today()
-    session = db.session
-    bank_name = dict(session.execute(select(Organization.id, Organization.name)
-                                     .where(Organization.id.in_(bank_ids))).all())
-    products: dict[tuple[int, str], list[tuple[int, str, int, str]]] = defaultdict(list)
-    for pid, bid, name, ptype, spread in session.execute(
-            select(Product.id, Product.bank_id, Product.name, Product.product_type, Product.rate_spread_bp)
-            .where(Product.status == ProductStatus.PUBLISHED, Product.guarantee != GuaranteeNeed.NONE)):
-        products[(bid, ptype.value)].append((pid, name, spread, ptype.value))
-
-    pairs = [(bank, agency) for bank in bank_ids for agency in local_ids]
-    rng.shuffle(pairs)
-    items: list[dict[str, Any]] = []  # one per guarantee, with what its rows need
-    batches = 0
-    agreement_ids = []
-    for k, (bank_id, agency_id) in enumerate(pairs[:args.agreements], start=1):
-        tiers = rng.choice([["srdi", "little_giant"], ["innovative", "srdi", "little_giant"]])
-        types = sorted(rng.sample(PRODUCT_TYPES, rng.randint(3, 6)))
-        fee_rate = Decimal(rng.choice(["0.010000", "0.012000", "0.015000"]))
-        reguaranteed = k % 2 == 0
-        (agreement_id,) = _ids(Agreement.__table__, [{
-            "code": f"LOAD-{k:03d}", "agency_id": agency_id, "bank_id": bank_id,
-            "valid_from": today - dt.timedelta(days=200), "valid_to": today + dt.timedelta(days=500),
-            "total_quota": Decimal("2000000000.00"), "per_enterprise_cap": Decimal("20000000.00"),
-            "per_loan_cap": Decimal("10000000.00"), "fee_rate": fee_rate,
-            "share_agency": Decimal("0.6") if reguaranteed else Decimal("0.8"), "share_bank": Decimal("0.2"),
-            "share_reguarantee": Decimal("0.2") if reguaranteed else Decimal("0"), "share_risk_pool": Decimal("0"),
-            "reguarantor_id": provincial if reguaranteed else None, "risk_pool_id": None,
-            "compensation_cap_rate": Decimal("0.03"), "eligible_tiers": tiers, "eligible_product_types": types,
-            "batch_max_size": 500, "auto_approve_below": None, "review_sla_days": 10,
-            "status": AgreementStatus.ACTIVE, "quota_reserved": Decimal("0.00"), "quota_outstanding": Decimal("0.00"),
-            "guaranteed_total": Decimal("0.00"), "compensated_total": Decimal("0.00"), "created_at": now,
-            "countersigned_at": now}])
-        agreement_ids.append(agreement_id)
-        offered = [p for t in types for p in products[(bank_id, t)]]
-        eligible = [eid for eid, tier in tier_of.items() if tier in tiers]
-        plan = [(BatchStatus.DECIDED, args.batch_items)] * args.decided_batches + [(BatchStatus.OPEN, args.batch_items)]
-        for status, size in plan:
-            decided = status is BatchStatus.DECIDED
-            (batch_id,) = _ids(Batch.__table__, [{
-                "agreement_id": agreement_id, "status": status, "created_at": now,
-                "submitted_at": now if decided else None, "decided_at": now if decided else None,
-                "decided_by_id": user_of_org[agency_id] if decided else None}])
-            batches += 1
-            if not offered or not eligible:
-                continue
-            for n in range(size):
-                pid, pname, spread, _ptype = rng.choice(offered)
-                term = rng.choice(REQUEST_TERMS)
-                outcome = ("pending" if not decided else "rejected" if n % 25 == 7 else "approved")
-                eid = rng.choice(eligible)
-                interest = (LPR_1Y if term <= 60 else LPR_5Y) + Decimal(spread) / 10_000
-                items.append({"agreement_id": agreement_id, "batch_id": batch_id, "bank_id": bank_id,
-                              "bank_user": user_of_org[bank_id], "enterprise_id": eid, "user_id": user_of[eid],
-                              "tier": tier_of[eid], "product": (pid, pname, spread, _ptype), "term": term,
-                              "amount": Decimal(rng.randint(10, 300) * 10_000).quantize(Decimal("0.01")),
-                              "fee_rate": fee_rate, "interest": interest, "outcome": outcome})
-
-    request_status = {"pending": RequestStatus.APPROVED, "approved": RequestStatus.APPROVED,
-                      "rejected": RequestStatus.DECLINED}
-    request_ids = _ids(FinancingRequest.__table__, [
-        {"enterprise_id": i["enterprise_id"], "created_by_id": i["user_id"], "amount": i["amount"],
-         "term_months": i["term"], "purpose": "Working capital", "accept_guarantee": True, "product_types": None,
-         "status": request_status[i["outcome"]], "tier_at_request": Tier(i["tier"]), "lpr_effective_on": LPR_ON,
-         "unmatched_reasons": [], "created_at": now, "updated_at": now} for i in items])
-    offer_ids = _ids(Offer.__table__, [
-        {"request_id": rid, "rank": 1, "product_id": i["product"][0], "product_name": i["product"][1],
-         "product_type": i["product"][3], "bank_id": i["bank_id"], "bank_name": bank_name[i["bank_id"]],
-         "agreement_id": i["agreement_id"], "amount": i["amount"], "term_months": i["term"],
-         "rate_spread_bp": i["product"][2], "interest_rate": i["interest"], "list_fee_rate": i["fee_rate"],
-         "guarantee_fee_rate": min(i["fee_rate"], Decimal("0.005")), "fee_subsidy_rate": Decimal("0"),
-         "all_in_rate": i["interest"] + min(i["fee_rate"], Decimal("0.005")), "applied_rules": []}
-        for rid, i in zip(request_ids, items, strict=True)])
-    application_ids = _ids(Application.__table__, [
-        {"request_id": rid, "offer_id": oid, "bank_id": i["bank_id"],
-         "status": (ApplicationStatus.GUARANTEE_UNAVAILABLE if i["outcome"] == "rejected"
-                    else ApplicationStatus.APPROVED),
-         "approved_amount": i["amount"], "rate_spread_bp": i["product"][2], "interest_rate": i["interest"],
-         "reason": None, "decided_by_id": i["bank_user"], "decided_at": now, "created_at": now}
-        for rid, oid, i in zip(request_ids, offer_ids, items, strict=True)])
-    approved = [(aid, i) for aid, i in zip(application_ids, items, strict=True) if i["outcome"] == "approved"]
-    loan_ids = _ids(Loan.__table__, [
-        {"application_id": aid, "bank_id": i["bank_id"], "enterprise_id": i["enterprise_id"],
-         "product_id": i["product"][0], "principal": i["amount"], "outstanding": i["amount"],
-         "term_months": i["term"], "interest_rate": i["interest"], "status": LoanStatus.APPROVED, "created_at": now}
-        for aid, i in approved])
-    loan_of = {aid: lid for (aid, _i), lid in zip(approved, loan_ids, strict=True)}
-    guarantee_status = {"pending": GuaranteeStatus.PENDING, "approved": GuaranteeStatus.APPROVED,
-                        "rejected": GuaranteeStatus.REJECTED}
-    if items:
-        session.execute(insert(Guarantee.__table__), [
-            {"agreement_id": i["agreement_id"], "batch_id": i["batch_id"], "application_id": aid,
-             "enterprise_id": i["enterprise_id"], "loan_id": loan_of.get(aid), "amount": i["amount"],
-             "exposure": Decimal("0.00") if i["outcome"] == "rejected" else i["amount"], "term_months": i["term"],
-             "list_fee_rate": i["fee_rate"], "fee_rate": min(i["fee_rate"], Decimal("0.005")),
-             "subsidy_rate": Decimal("0"), "applied_rules": [], "status": guarantee_status[i["outcome"]],
-             "reason": "Related-party exposure above the agency's limit" if i["outcome"] == "rejected" else None,
-             "created_at": now, "decided_at": None if i["outcome"] == "pending" else now}
-            for aid, i in zip(application_ids, items, strict=True)])
-    # What the guarantees hold of each agreement's quota (pending and approved: reserved; none is disbursed yet).
-    session.execute(sa.text(
-        "UPDATE agreements SET quota_reserved = coalesce((SELECT sum(exposure) FROM guarantees g "
-        "WHERE g.agreement_id = agreements.id AND g.status IN ('pending', 'approved')), 0)"))
-    return {"agreements": len(agreement_ids), "batches": batches, "guarantees": len(items),
-            "loans": len(loan_ids)}
-
-
-def vacuum_analyze(url: str) -> None:
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1),
-                              isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as connection:
-            connection.execute(sa.text("VACUUM (ANALYZE)"))
-    finally:
-        engine.dispose()
-
-
 def make_cast(app: Any, args: argparse.Namespace, rng: random.Random) -> Cast:
     """Bearer tokens for the users the driver plays, issued directly (no password check, so no scrypt under
     load): certified enterprises (an uncertified one gets no offers to select), and every agency user with the
-    batches it may read. Works on whatever seeded the database."""
+    batches it may read."""
     from sqlalchemy import func, or_, select
 
     from guarantees.models import Agreement, Batch
@@ -683,32 +421,11 @@ def make_cast(app: Any, args: argparse.Namespace, rng: random.Random) -> Cast:
                                       .where(Product.status == ProductStatus.PUBLISHED))
         db.session.commit()
     if not enterprise_tokens or not agency_tokens:
-        raise RuntimeError("the seeded world has no certified enterprise user or no agency with batches")
+        raise RuntimeError("the generated world has no certified enterprise user or no agency with batches")
     return Cast(enterprise_tokens, agency_tokens, bank_ids, published)
 
 
-def neutralise_bank_systems(app: Any) -> int:
-    """Banks with an api_base_url would get outbox messages on every selection; the load must send no HTTP out, so
-    (on a generated world) their systems are unset. Returns how many were."""
-    from sqlalchemy import update
-
-    from marketplace import db
-    from marketplace.orgs.models import Bank
-
-    with app.app_context():
-        changed = db.session.execute(update(Bank).where(Bank.api_base_url.is_not(None))
-                                     .values(api_base_url=None)).rowcount
-        db.session.commit()
-    return changed
-
-
 # gunicorn -----------------------------------------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
 
 @dataclass
 class Server:
@@ -1012,19 +729,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--gunicorn-arg", action="append", default=[], metavar="ARG",
                         help="EXPERIMENT: extra gunicorn argument (repeatable, e.g. --gunicorn-arg=--threads=4); "
                              "figures then go to the 'http_load_experiment' key")
-    parser.add_argument("--enterprises", type=int, default=3000, help="enterprises, each with a user (default 3000)")
-    parser.add_argument("--products", type=int, default=3000, help="published products (default 3000)")
-    parser.add_argument("--agreements", type=int, default=12, help="active 总对总 agreements (default 12, at most "
-                                                                     f"{len(BANKS) * len(LOCAL_AGENCIES)})")
-    parser.add_argument("--batch-items", type=int, default=40, help="guarantees per seeded batch (default 40)")
-    parser.add_argument("--decided-batches", type=int, default=2,
-                        help="decided batches per agreement, besides its open one (default 2)")
-    parser.add_argument("--postings", type=int, default=0,
-                        help="ledger postings, passed to `flask demo generate` when it is used (default 0)")
+    parser.add_argument("--enterprises", type=int, default=3000, help="enterprises generated (default 3000)")
+    parser.add_argument("--products", type=int, default=3000, help="product versions generated (default 3000)")
+    parser.add_argument("--agreements", type=int, default=12, help="总对总 agreements (default 12)")
+    parser.add_argument("--postings", type=int, default=0, help="ledger postings to reach (default 0)")
     parser.add_argument("--token-users", type=int, default=400,
                         help="certified enterprise users the driver plays (default 400)")
-    parser.add_argument("--no-generator", action="store_true",
-                        help="seed with bulk inserts even when `flask demo generate` exists")
     parser.add_argument("--breakdown", type=int, default=40,
                         help="calls per endpoint in the in-process breakdown after the load (0 to skip; default 40)")
     parser.add_argument("--profile", action="store_true",
@@ -1040,8 +750,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         return args
     if args.duration <= 0 or args.warmup < 0 or args.clients <= 0 or args.driver_processes <= 0 or args.workers <= 0:
         parser.error("--duration, --clients, --driver-processes and --workers must be positive, --warmup >= 0")
-    if not 0 < args.agreements <= len(BANKS) * len(LOCAL_AGENCIES):
-        parser.error(f"--agreements must be 1..{len(BANKS) * len(LOCAL_AGENCIES)}")
+    if min(args.enterprises, args.products, args.agreements) <= 0 or args.postings < 0:
+        parser.error("--enterprises, --products and --agreements must be positive, --postings >= 0")
     return args
 
 
@@ -1136,44 +846,40 @@ def main(argv: list[str] | None = None) -> int:
         return drive(args.drive, args.drive_output)
 
     import sqlalchemy as sa
-    from flask_migrate import upgrade
 
-    from bench.matching import fresh_database, write_results
-    from marketplace import create_app, db
+    from bench.common import bench_app, province, show, write_results
+    from marketplace import db
 
-    base_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_BASE_URL)
+    base_url = database_url()
     admin_url = sa.make_url(base_url).set(database=sa.make_url(base_url).database or "test") \
         .render_as_string(hide_password=False)
     started = time.perf_counter()
-    load_at_start = round(os.getloadavg()[0], 2)
+    load_at_start = load_average()
     rng = random.Random(args.seed)
     logs = Path(tempfile.mkdtemp(prefix="http_load_"))
     phases: dict[str, Any] = {}
     memory: list[dict[str, Any]] = []
     details: dict[str, Any] = {"clients": args.clients}
-    with fresh_database(base_url) as url:
+    with bench_app() as (app, url):
         database = sa.make_url(url).database
-        app = create_app({"PROFILE": "test", "DATABASE_URL": url, "SECRET_KEY": "bench"})
         server = None
         try:
-            with app.app_context():
-                upgrade()
-                db.session.commit()
-                postgres_version = db.session.scalar(sa.text("SHOW server_version"))
-                settings = {name: db.session.scalar(sa.text(f"SHOW {name}"))
-                            for name in ("shared_buffers", "synchronous_commit", "max_connections")}
+            postgres_version = show(app, ["server_version"])["server_version"]
+            settings = show(app, ("shared_buffers", "synchronous_commit", "max_connections"))
             seeding = time.perf_counter()
-            seeded = None if args.no_generator else generate_with_cli(url, args)
-            if seeded is None:
-                with app.app_context():
-                    seeded = seed_bulk(rng, args)
-            else:
-                seeded["banks_with_api_base_url_unset"] = neutralise_bank_systems(app)
-            vacuum_analyze(url)
+            sizes = {"enterprises": args.enterprises, "products": args.products, "agreements": args.agreements,
+                     "postings": args.postings}
+            print("generating: " + ", ".join(f"{name} {size:,}" for name, size in sizes.items()))
+            # The generator's banks have no system of their own (no api_base_url): no hand-off leaves the run.
+            generated = province(app, args.seed, **sizes, requests=None, report=lambda line: print("  " + line))
             cast = make_cast(app, args, rng)
-            seeded["seconds"] = round(time.perf_counter() - seeding, 1)
+            seeded = {"method": "flask demo generate (bench.common.province)",
+                      "command": "demo generate " + " ".join(f"--{name} {size}" for name, size in sizes.items())
+                                 + f" --seed {args.seed}",
+                      "counts": {name: count for name, count in generated.counts.items() if name != "seconds"},
+                      "seconds": round(time.perf_counter() - seeding, 1)}
             db.engine_of(app).dispose()
-            print(f"seeded in {seeded['seconds']} s: {seeded}")
+            print(f"seeded in {seeded['seconds']} s")
             server = start_gunicorn(url, args, logs)
             print(f"gunicorn {' '.join(server.command[1:])} (pid {server.process.pid}, workers {server.workers()})")
             for phase in args.phases:
@@ -1219,9 +925,7 @@ def main(argv: list[str] | None = None) -> int:
             "profile": "production", "seed": args.seed, "token_users": len(cast.enterprise_tokens),
             "agency_users": len(cast.agency_tokens), "seeded": seeded},
         "database": "postgresql", "postgres_version": postgres_version, "postgres_settings": settings,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-                    "load_average_1m": {"start": load_at_start, "end": round(os.getloadavg()[0], 2)}},
-        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": machine(load_at_start), "generated_at": now_iso(),
         "bench_seconds": round(time.perf_counter() - started, 1),
     }
     if "breakdown_ms" in details:

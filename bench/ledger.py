@@ -24,7 +24,6 @@ import datetime as dt
 import gc
 import io
 import os
-import platform
 import pstats
 import random
 import statistics
@@ -39,13 +38,24 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask
-from flask_migrate import upgrade
 from sqlalchemy import event, insert
 
 from bench import ledger_reference
+from bench.common import (
+    RESULTS,
+    bench_app,
+    cpu_seconds,
+    load_average,
+    machine,
+    now_iso,
+    percentile,
+    show,
+    vacuum_analyze,
+    write_results,
+)
 from bench.ledger_reference import ISSUE_BATCHED_PER_S, ISSUE_SINGLE_PER_S
-from bench.matching import DEFAULT_BASE_URL, RESULTS, fresh_database, percentile, write_results
-from marketplace import create_app, db
+from guarantees.services import pool_names
+from marketplace import db
 from marketplace.auth.models import Role
 from marketplace.ledger import reports
 from marketplace.ledger.models import EntryKind, Party, Purpose
@@ -74,6 +84,8 @@ ORG_KINDS = {Party.ENTERPRISE: OrgKind.ENTERPRISE, Party.AGENCY: OrgKind.AGENCY,
 KINDS = [EntryKind.FEE] * 6 + [EntryKind.POOL_DEPOSIT, EntryKind.DEFAULT, EntryKind.CLAIM_PAYMENT, EntryKind.RECOVERY]
 FIRST_DAY = dt.date(2027, 1, 1)
 LEDGER_TABLES = ("ledger_accounts", "journal_entries", "postings")
+#: Server settings recorded with the figures.
+POSTGRES_SETTINGS = ("server_version", "synchronous_commit", "fsync", "autovacuum", "shared_buffers")
 #: What `trial_balance` needs of a user: the admin reads every account.
 ADMIN = SimpleNamespace(role=Role.ADMIN, organization_id=None)
 
@@ -145,14 +157,8 @@ def server_cpu_s(app: Flask) -> dict[int, float] | None:
     on this machine; None otherwise)."""
     with db.engine_of(app).connect() as connection:
         pids = connection.scalars(sa.text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()"))
-        found = {}
-        for pid in pids:
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                return None
-            found[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-    return found
+        found = {pid: cpu_seconds(pid) for pid in pids}
+    return None if None in found.values() else found
 
 
 def longest_open_transaction_s(app: Flask) -> float:
@@ -263,7 +269,7 @@ def time_trial_balance(app: Flask, reads: int, warmup: int) -> dict[str, Any]:
     for n in range(warmup + reads):
         with app.app_context():
             t0 = time.perf_counter()
-            result = reports.trial_balance(ADMIN)
+            result = reports.trial_balance(ADMIN, pool_names())
             elapsed = (time.perf_counter() - t0) * 1000
         assert result["balanced"], "trial balance does not balance"
         accounts = len(result["accounts"])
@@ -361,15 +367,6 @@ def profile(app: Flask, entries: list[Entry], lines: int = 30) -> str:
 
 # The database -------------------------------------------------------------------------------------------------
 
-def vacuum_analyze(app: Flask, *tables: str) -> float:
-    """VACUUM (ANALYZE) the ledger tables, or only those named (an empty table analyzed stays "empty" to the
-    planner until analyzed again, so postings and journal_entries are left alone until they hold rows)."""
-    started = time.perf_counter()
-    with db.engine_of(app).connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        connection.execute(sa.text("VACUUM (ANALYZE) " + ", ".join(tables or LEDGER_TABLES)))
-    return time.perf_counter() - started
-
-
 def check_ledger(app: Flask, expected_postings: int) -> dict[str, Any]:
     """The postings count, and every kept balance equal to its postings' sum (all balancing to zero)."""
     with app.app_context():
@@ -392,12 +389,6 @@ def accounts_table(app: Flask) -> dict[str, Any]:
             "SELECT pg_relation_size('ledger_accounts'), n_dead_tup FROM pg_stat_user_tables "
             "WHERE relname = 'ledger_accounts'")).one()
     return {"kb": size // 1024, "dead_tuples": dead}
-
-
-def postgres_facts(app: Flask) -> dict[str, Any]:
-    with app.app_context():
-        return {name: db.session.scalar(sa.text(f"SHOW {name}"))
-                for name in ("server_version", "synchronous_commit", "fsync", "autovacuum", "shared_buffers")}
 
 
 # Main ---------------------------------------------------------------------------------------------------------
@@ -455,68 +446,56 @@ def measure_rates(app: Flask, maker: EntryMaker, args: argparse.Namespace) -> di
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    base_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_BASE_URL)
     started = time.perf_counter()
-    load_at_start = round(os.getloadavg()[0], 2)
-    with fresh_database(base_url) as url:
-        app = create_app({"PROFILE": "test", "DATABASE_URL": url, "SECRET_KEY": "bench"})
-        try:
-            with app.app_context():
-                upgrade()
-                for sql in args.experiment_sql:
-                    print(f"EXPERIMENT: {sql}")
-                    db.session.execute(sa.text(sql))
-                db.session.commit()
-                chart = open_chart()
-            vacuum_analyze(app, "ledger_accounts")  # the new chart's statistics, as autovacuum would gather them
-            facts = postgres_facts(app)
-            maker = EntryMaker(random.Random(args.seed), chart)
-            construct = time.perf_counter()
-            EntryMaker(random.Random(0), chart).make(1000)  # what building (validating) an Entry costs, in µs
-            entry_build_us = (time.perf_counter() - construct) * 1000
-            print(f"chart: {len(chart.accounts) + 2} accounts; measuring on the fresh ledger")
-            fresh = measure_rates(app, maker, args)
-            print("the issue's yardstick on this machine: raw psycopg, plain tables")
-            others = EntryMaker(random.Random(args.seed + 1), chart)  # not posted to the ledger
-            yardstick = ledger_reference.measure(url, [*chart.accounts, chart.hot], others.make(args.single),
-                                                 others.make(args.batched), args.batch)
-            if args.profile:
-                print(profile(app, maker.make(500)))
-            sizes: dict[str, dict[str, Any]] = {}
-            for size in args.sizes:
-                if maker.postings >= size:
-                    print(f"the ledger already holds {maker.postings:,} postings ≥ {size:,}; skipping")
-                    continue
-                print(f"growing to {size:,} postings with post_many batches of {args.batch:,}")
-                load = grow(app, maker, size, args.batch)
-                accounts = accounts_table(app)
-                unvacuumed = time_trial_balance(app, args.reads, warmup=5)
-                vacuum_s = vacuum_analyze(app)
-                state = check_ledger(app, maker.postings)
-                print(f"  {state['postings']:,} postings in {load['seconds']:.0f} s "
-                      f"({load['entries_per_s']:,.0f} entries/s), VACUUM ANALYZE {vacuum_s:.1f} s, "
-                      f"postings table {state['postings_table_size']}")
-                trial = time_trial_balance(app, args.reads, warmup=5)
-                print(f"  trial_balance: p50 {trial['p50_ms']:.2f} ms, p95 {trial['p95_ms']:.2f} ms "
-                      f"({trial['accounts']} accounts, {args.reads} reads; before VACUUM p50 "
-                      f"{unvacuumed['p50_ms']:.2f} ms, p95 {unvacuumed['p95_ms']:.2f} ms, ledger_accounts "
-                      f"{accounts['kb']:,} kB)")
-                sizes[str(size)] = {"at_postings": state["postings"], "load": load, "state": state,
-                                    "trial_balance": trial, "trial_balance_before_vacuum": unvacuumed,
-                                    "ledger_accounts_before_vacuum": accounts,
-                                    "vacuum_analyze_s": round(vacuum_s, 1), **measure_rates(app, maker, args)}
-            final = check_ledger(app, maker.postings)
-        finally:
-            db.engine_of(app).dispose()
+    load_at_start = load_average()
+    with bench_app(args.experiment_sql) as (app, url):
+        with app.app_context():
+            chart = open_chart()
+        vacuum_analyze(app, "ledger_accounts")  # the new chart's statistics, as autovacuum would gather them
+        facts = show(app, POSTGRES_SETTINGS)
+        maker = EntryMaker(random.Random(args.seed), chart)
+        construct = time.perf_counter()
+        EntryMaker(random.Random(0), chart).make(1000)  # what building (validating) an Entry costs, in µs
+        entry_build_us = (time.perf_counter() - construct) * 1000
+        print(f"chart: {len(chart.accounts) + 2} accounts; measuring on the fresh ledger")
+        fresh = measure_rates(app, maker, args)
+        print("the issue's yardstick on this machine: raw psycopg, plain tables")
+        others = EntryMaker(random.Random(args.seed + 1), chart)  # not posted to the ledger
+        yardstick = ledger_reference.measure(url, [*chart.accounts, chart.hot], others.make(args.single),
+                                             others.make(args.batched), args.batch)
+        if args.profile:
+            print(profile(app, maker.make(500)))
+        sizes: dict[str, dict[str, Any]] = {}
+        for size in args.sizes:
+            if maker.postings >= size:
+                print(f"the ledger already holds {maker.postings:,} postings ≥ {size:,}; skipping")
+                continue
+            print(f"growing to {size:,} postings with post_many batches of {args.batch:,}")
+            load = grow(app, maker, size, args.batch)
+            accounts = accounts_table(app)
+            unvacuumed = time_trial_balance(app, args.reads, warmup=5)
+            vacuum_s = vacuum_analyze(app, *LEDGER_TABLES)
+            state = check_ledger(app, maker.postings)
+            print(f"  {state['postings']:,} postings in {load['seconds']:.0f} s "
+                  f"({load['entries_per_s']:,.0f} entries/s), VACUUM ANALYZE {vacuum_s:.1f} s, "
+                  f"postings table {state['postings_table_size']}")
+            trial = time_trial_balance(app, args.reads, warmup=5)
+            print(f"  trial_balance: p50 {trial['p50_ms']:.2f} ms, p95 {trial['p95_ms']:.2f} ms "
+                  f"({trial['accounts']} accounts, {args.reads} reads; before VACUUM p50 "
+                  f"{unvacuumed['p50_ms']:.2f} ms, p95 {unvacuumed['p95_ms']:.2f} ms, ledger_accounts "
+                  f"{accounts['kb']:,} kB)")
+            sizes[str(size)] = {"at_postings": state["postings"], "load": load, "state": state,
+                                "trial_balance": trial, "trial_balance_before_vacuum": unvacuumed,
+                                "ledger_accounts_before_vacuum": accounts,
+                                "vacuum_analyze_s": round(vacuum_s, 1), **measure_rates(app, maker, args)}
+        final = check_ledger(app, maker.postings)
 
     figures = summarise(args, fresh, sizes, yardstick)
     figures.update({
         "final_state": final, "chart_accounts": len(chart.accounts) + 2,
         "entry_build_us": round(entry_build_us, 2), "bench_seconds": round(time.perf_counter() - started, 1),
         "database": "postgresql", "postgres": facts,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-                    "load_average_1m": {"start": load_at_start, "end": round(os.getloadavg()[0], 2)}},
-        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": machine(load_at_start), "generated_at": now_iso(),
         "parameters": {"seed": args.seed, "single": args.single, "batched": args.batched, "batch": args.batch,
                        "warmup": args.warmup, "reads": args.reads, "sizes": args.sizes},
     })

@@ -8,8 +8,9 @@ Run from the repository root:
 "Matching latency" is the wall time of `marketplace.financing.services.create_request` for an enterprise user: the
 SQL loads, the pure ranking, and the insert of the request and its offers. Each timed request runs in its own app
 context and is rolled back afterwards (outside the timed region), so the measurements do not grow the database.
-The catalogue grows cumulatively (1,000 products, measure, add 9,000 more, measure, ...), with VACUUM ANALYZE after
-each growth, as autovacuum would leave a long-lived catalogue. Speed targets live here, never in timed unit tests.
+The enterprises asking are a generated province's (bench.common.province); on them the catalogue grows cumulatively
+(1,000 products, measure, add 9,000 more, measure, ...), with VACUUM ANALYZE after each growth, as autovacuum would
+leave a long-lived catalogue. Speed targets live here, never in timed unit tests.
 See bench/README.md.
 """
 
@@ -19,13 +20,10 @@ import argparse
 import datetime as dt
 import json
 import math
-import os
-import platform
 import random
 import statistics
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,22 +33,29 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask
-from flask_migrate import upgrade
 from sqlalchemy import event, insert
-from stdnum.cn import uscc
 
-from marketplace import create_app, db
-from marketplace.auth.models import Role, User
-from marketplace.dates import business_today
+from bench.common import (
+    RESULTS,
+    Firm,
+    Province,
+    bench_app,
+    load_average,
+    machine,
+    now_iso,
+    percentile,
+    province,
+    show,
+    vacuum_analyze,
+    write_results,
+)
+from marketplace import db
+from marketplace.auth.models import User
 from marketplace.financing import matching as loader
 from marketplace.financing.services import create_request
-from marketplace.lpr.services import set_rates
-from marketplace.orgs.models import EnterpriseSize, Tier
-from marketplace.orgs.services import certify, create_bank, create_enterprise
+from marketplace.orgs.models import Tier
 from products.models import GuaranteeNeed, Product, ProductRegion, ProductStatus, ProductTier, ProductType
 
-DEFAULT_BASE_URL = "postgresql://postgres@127.0.0.1:5432"
-RESULTS = Path(__file__).resolve().parent / "results.json"
 TARGET_P50_MS_AT_10000 = 25.0
 TARGET_P50_MS_AT_100000 = 60.0  # issue 8: a province's catalogue
 TARGET_GROWTH_10X = 2.0
@@ -59,9 +64,12 @@ PLANNER_SETTINGS = ("random_page_cost", "effective_cache_size", "shared_buffers"
 
 # Catalogue shape ---------------------------------------------------------------------------------------------
 
-BANKS = [("Bank of Hangzhou", "HZB"), ("Bank of Ningbo", "NBB"), ("Zhejiang Tailong Commercial Bank", "TLB"),
-         ("Zhejiang Chouzhou Commercial Bank", "CZB"), ("ICBC Zhejiang", "ICBCZJ"), ("CCB Zhejiang", "CCBZJ"),
-         ("Agricultural Bank Zhejiang", "ABCZJ"), ("China Merchants Bank Hangzhou", "CMBHZ")]
+BANKS = 8
+#: Enterprises generated per enterprise asking: about a third of a generated province's enterprises are certified
+#: and have a user.
+GENERATED_PER_ASKER = 4
+#: One asker in this many is uncertified or lapsed (and so can be offered nothing), as in a real mix.
+UNCERTIFIED_EVERY = 10
 #: Region prefix sets of products that have any (half have none: open everywhere).
 REGION_SETS = [("33",), ("33",), ("33",), ("3301",), ("3301",), ("3302",), ("330106",), ("3301", "3302"),
                ("3303", "3304"), ("330106", "330108"), ("44",), ("4403",)]
@@ -70,13 +78,6 @@ TIER_SETS = [(Tier.INNOVATIVE, Tier.SRDI, Tier.LITTLE_GIANT)] * 4 + [(Tier.SRDI,
 GUARANTEES = [GuaranteeNeed.NONE] * 6 + [GuaranteeNeed.OPTIONAL] * 3 + [GuaranteeNeed.REQUIRED]
 TERM_MINS = [1, 3, 3, 6, 6, 12]
 TERM_MAXES = [12, 12, 24, 36, 36, 60, 60, 84, 120, 180, 360]
-ENTERPRISE_REGIONS = ["330106"] * 4 + ["330102", "330108", "330110", "330205", "330212", "330304", "330402",
-                                         "330502", "330681", "440305"]
-#: Enterprises' certified tiers, in proportion; "expired" is a certification whose validity has ended (it counts
-#: as none), "none" an enterprise the province has not certified: about one in ten cannot be offered anything.
-ENTERPRISE_TIERS = ["innovative", "srdi", "little_giant", "srdi", "innovative", "srdi", "little_giant", "innovative",
-                    "srdi", "none", "innovative", "srdi", "little_giant", "srdi", "innovative", "srdi", "little_giant",
-                    "innovative", "expired"]
 REQUEST_TERMS = [3, 6, 12, 12, 12, 18, 24, 24, 36, 36, 48, 60, 84, 120]
 
 
@@ -127,34 +128,13 @@ def publish(rng: random.Random, bank_ids: list[int], start: int, count: int, chu
     db.session.commit()
 
 
-def seed_parties(rng: random.Random, enterprises: int) -> tuple[list[int], list[int]]:
-    """Banks, the LPR, and certified enterprises with one user each. Returns (bank ids, enterprise user ids)."""
-    bank_ids = [create_bank(name, code).id for name, code in BANKS]
-    set_rates(dt.date(2025, 9, 22), Decimal("0.0300"), Decimal("0.0350"))
-    today = business_today()
-    user_ids = []
-    # The tiers in their proportions (not drawn one by one, which can leave a quarter uncertified by chance).
-    tiers = [ENTERPRISE_TIERS[n % len(ENTERPRISE_TIERS)] for n in range(enterprises)]
-    rng.shuffle(tiers)
-    for n, tier in enumerate(tiers, start=1):
-        region = rng.choice(ENTERPRISE_REGIONS)
-        base = f"91{region[:6]}MA{n:07d}"[:17]
-        enterprise = create_enterprise(
-            name=f"Bench enterprise {n}", uscc=base + uscc.calc_check_digit(base), region_code=region,
-            industry_code=rng.choice(["C3811", "C3979", "I6513", "C2710", "M7320"]),
-            size=rng.choice(list(EnterpriseSize)), annual_revenue=Decimal(rng.randint(5, 400)) * 1_000_000,
-            rd_expense=Decimal(rng.randint(1, 40)) * 100_000, employees=rng.randint(10, 900))
-        if tier == "expired":
-            certify(enterprise.uscc, Tier.SRDI, today - dt.timedelta(days=rng.randint(1, 400)))
-        elif tier != "none":
-            certify(enterprise.uscc, Tier(tier), today + dt.timedelta(days=rng.randint(30, 1000)))
-        user = User(username=f"bench{n}", password_hash="!bench-no-login", role=Role.ENTERPRISE,
-                    organization_id=enterprise.id)
-        db.session.add(user)
-        db.session.flush()
-        user_ids.append(user.id)
-    db.session.commit()
-    return bank_ids, user_ids
+def choose_askers(rng: random.Random, generated: Province, count: int) -> list[Firm]:
+    """`count` enterprise users of the generated province: certified ones, and one in ten uncertified or lapsed."""
+    uncertified = count // UNCERTIFIED_EVERY
+    certified = generated.certified()
+    if len(certified) < count - uncertified or len(generated.uncertified()) < uncertified:
+        raise RuntimeError(f"the generated province has too few enterprise users for {count} askers")
+    return rng.sample(certified, count - uncertified) + rng.sample(generated.uncertified(), uncertified)
 
 
 # Requests ----------------------------------------------------------------------------------------------------
@@ -332,14 +312,6 @@ def query_stats(app: Flask, requests: list[Ask]) -> dict[str, dict[str, float]]:
 
 # Figures ----------------------------------------------------------------------------------------------------
 
-def percentile(sorted_values: list[float], fraction: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default)."""
-    position = (len(sorted_values) - 1) * fraction
-    low = int(position)
-    high = min(low + 1, len(sorted_values) - 1)
-    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (position - low)
-
-
 def summarise(products: int, results: list[tuple[float, int]]) -> dict[str, Any]:
     times = sorted(ms for ms, _ in results)
     offers = [n for _, n in results]
@@ -369,17 +341,6 @@ def checks(sizes: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def write_results(key: str, figures: dict[str, Any], path: Path) -> None:
-    existing: dict[str, Any] = {}
-    if path.exists():
-        try:
-            existing = json.loads(path.read_text())
-        except json.JSONDecodeError:
-            print(f"warning: {path} was not valid JSON; rewriting it", file=sys.stderr)
-    existing[key] = figures
-    path.write_text(json.dumps(existing, indent=2, ensure_ascii=False, default=str) + "\n")
-
-
 def print_table(sizes: dict[str, dict[str, Any]]) -> None:
     header = (f"{'products':>9} {'p50':>8} {'p95':>8} {'p99':>8} {'mean':>8} {'min':>8} {'max':>8} "
               f"{'offers':>7} {'zero':>5}   candidates near_miss bounds rest (ms)  stmts")
@@ -400,32 +361,6 @@ def print_table(sizes: dict[str, dict[str, Any]]) -> None:
                 cells = [f"{stats['execution_ms']:>10.3f} ms {stats['buffers']:>7.0f} buf"
                          for stats in size["query_stats"].values()]
                 print(f"{size['products']:>9,} " + " ".join(f"{cell:>24}" for cell in cells))
-
-
-# Database for the run ---------------------------------------------------------------------------------------
-
-@contextmanager
-def fresh_database(base_url: str) -> Iterator[str]:
-    """CREATE a database named mkt_bench_<random>, yield its URL, and DROP it (WITH (FORCE)) whatever happens."""
-    base = sa.make_url(base_url)
-    admin_url = base.set(drivername="postgresql+psycopg", database=base.database or "test")
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    name = f"mkt_bench_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.set(drivername="postgresql", database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-        print(f"dropped database {name}")
-
-
-def vacuum_analyze(app: Flask) -> None:
-    with db.engine_of(app).connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        connection.execute(sa.text("VACUUM (ANALYZE) products, product_tiers, product_regions"))
-        connection.execute(sa.text("ANALYZE"))
 
 
 # Main -------------------------------------------------------------------------------------------------------
@@ -459,63 +394,53 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    base_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_BASE_URL)
     rng = random.Random(args.seed)
     started = time.perf_counter()
-    load_at_start = round(os.getloadavg()[0], 2)
-    with fresh_database(base_url) as url:
-        app = create_app({"PROFILE": "test", "DATABASE_URL": url, "SECRET_KEY": "bench"})
-        try:
+    load_at_start = load_average()
+    with bench_app(args.experiment_sql) as (app, _url):
+        postgres_version = show(app, ["server_version"])["server_version"]
+        settings = show(app, PLANNER_SETTINGS)
+        generated = province(app, args.seed, enterprises=args.enterprises * GENERATED_PER_ASKER, banks=BANKS,
+                             agencies=1)
+        bank_ids = [bank.id for bank in generated.banks]
+        askers = choose_askers(rng, generated, args.enterprises)
+        user_ids = [firm.user_id for firm in askers]
+        request_rng = random.Random(f"{args.seed}:requests")
+        warmup = asks(request_rng, user_ids, args.warmup)
+        timed = asks(request_rng, user_ids, args.requests)
+        sizes: dict[str, dict[str, Any]] = {}
+        published = 0
+        for size in args.sizes:
+            grow = time.perf_counter()
             with app.app_context():
-                upgrade()
-                for sql in args.experiment_sql:
-                    print(f"EXPERIMENT: {sql}")
-                    db.session.execute(sa.text(sql))
-                db.session.commit()
-            db.engine_of(app).dispose()  # new connections, so per-database settings from an experiment apply
-            with app.app_context():
-                postgres_version = db.session.scalar(sa.text("SHOW server_version"))
-                settings = {name: db.session.scalar(sa.text(f"SHOW {name}")) for name in PLANNER_SETTINGS}
-                bank_ids, user_ids = seed_parties(rng, args.enterprises)
-            request_rng = random.Random(f"{args.seed}:requests")
-            warmup = asks(request_rng, user_ids, args.warmup)
-            timed = asks(request_rng, user_ids, args.requests)
-            sizes: dict[str, dict[str, Any]] = {}
-            published = 0
-            for size in args.sizes:
-                grow = time.perf_counter()
-                with app.app_context():
-                    publish(rng, bank_ids, published, size - published)
-                published = size
-                vacuum_analyze(app)
-                print(f"catalogue at {size:,} published products (grown in {time.perf_counter() - grow:.1f} s); "
-                      f"measuring {args.requests} requests after {args.warmup} warm-up")
-                measure(app, warmup)
-                sizes[str(size)] = summarise(size, measure(app, timed))
-                if args.breakdown_requests:
-                    sizes[str(size)]["breakdown_ms"] = breakdown(app, timed[:args.breakdown_requests])
-                if args.query_stats:
-                    sizes[str(size)]["query_stats"] = query_stats(app, timed)
-                if args.explain:
-                    explain_examples(app, user_ids, f"at {size:,} products")
-            verdict = checks(sizes)
-            missed = verdict["p50_at_10000_ok"] is False or verdict["p50_at_100000_ok"] is False \
-                or verdict["growth_ok"] is False or verdict["growth_10x_all_ok"] is False
-            if missed and not args.explain:
-                print("\nA target was missed: the query plans at the largest size follow.")
-                explain_examples(app, user_ids, f"at {args.sizes[-1]:,} products")
-        finally:
-            db.engine_of(app).dispose()
+                publish(rng, bank_ids, published, size - published)
+            published = size
+            # The generator analyzed the rest of the database; the catalogue is what grows.
+            vacuum_analyze(app, "products", "product_tiers", "product_regions")
+            print(f"catalogue at {size:,} published products (grown in {time.perf_counter() - grow:.1f} s); "
+                  f"measuring {args.requests} requests after {args.warmup} warm-up")
+            measure(app, warmup)
+            sizes[str(size)] = summarise(size, measure(app, timed))
+            if args.breakdown_requests:
+                sizes[str(size)]["breakdown_ms"] = breakdown(app, timed[:args.breakdown_requests])
+            if args.query_stats:
+                sizes[str(size)]["query_stats"] = query_stats(app, timed)
+            if args.explain:
+                explain_examples(app, askers, f"at {size:,} products")
+        verdict = checks(sizes)
+        missed = verdict["p50_at_10000_ok"] is False or verdict["p50_at_100000_ok"] is False \
+            or verdict["growth_ok"] is False or verdict["growth_10x_all_ok"] is False
+        if missed and not args.explain:
+            print("\nA target was missed: the query plans at the largest size follow.")
+            explain_examples(app, askers, f"at {args.sizes[-1]:,} products")
 
     figures = {
         "database": "postgresql", "postgres_version": postgres_version, "postgres_settings": settings,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-                    # Other work on the machine skews the figures; the 1-minute load average before and after.
-                    "load_average_1m": {"start": load_at_start, "end": round(os.getloadavg()[0], 2)}},
-        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": machine(load_at_start), "generated_at": now_iso(),
         "parameters": {"seed": args.seed, "requests": args.requests, "warmup": args.warmup,
-                       "enterprises": args.enterprises, "candidate_limit": loader.CANDIDATE_LIMIT,
-                       "offer_limit": loader.OFFER_LIMIT},
+                       "enterprises": args.enterprises,
+                       "generated_enterprises": args.enterprises * GENERATED_PER_ASKER,
+                       "candidate_limit": loader.CANDIDATE_LIMIT, "offer_limit": loader.OFFER_LIMIT},
         "sizes": sizes,
         "targets": {"p50_ms_at_10000_max": TARGET_P50_MS_AT_10000, "p50_ms_at_100000_max": TARGET_P50_MS_AT_100000,
                     "growth_10x_max_ratio": TARGET_GROWTH_10X},
@@ -545,17 +470,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def explain_examples(app: Flask, user_ids: list[int], when: str) -> None:
-    """Two requests from one certified enterprise: a typical one that gets offers, and one above every maximum."""
-    with app.app_context():
-        today = business_today()
-        user_id = next(uid for uid in user_ids
-                       if db.session.get(User, uid).organization.tier_on(today) is Tier.SRDI
-                       and db.session.get(User, uid).organization.region_code.startswith("3301"))
+def explain_examples(app: Flask, askers: list[Firm], when: str) -> None:
+    """Two requests from one certified enterprise (SRDI in Hangzhou when there is one): a typical one that gets
+    offers, and one above every maximum."""
+    certified = [firm for firm in askers if firm.tier != "none"]
+    firm = next((f for f in certified if f.tier == Tier.SRDI.value and f.region.startswith("3301")), certified[0])
     typical = {"amount": Decimal("2000000.00"), "term_months": 12, "purpose": "explain", "accept_guarantee": True,
                "product_types": None}
-    explain(app, user_id, typical, f"typical request {when}")
-    explain(app, user_id, {**typical, "amount": Decimal("60000000.00")}, f"request above every maximum {when}")
+    explain(app, firm.user_id, typical, f"typical request {when}")
+    explain(app, firm.user_id, {**typical, "amount": Decimal("60000000.00")}, f"request above every maximum {when}")
 
 
 if __name__ == "__main__":

@@ -14,12 +14,12 @@ from typing import Any
 
 import matplotlib
 
+from bench.common import RESULTS
+
 matplotlib.use("Agg")  # files only, no screen
 import matplotlib.pyplot as plt  # noqa: E402
 
-BENCH = Path(__file__).resolve().parent
-RESULTS = BENCH / "results.json"
-CHART = BENCH / "matching.png"
+CHART = Path(__file__).resolve().parent / "matching.png"
 
 
 def matching_chart(matching: dict[str, Any], path: Path) -> None:

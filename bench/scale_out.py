@@ -7,9 +7,10 @@ Run from the repository root:
     python -m bench.scale_out --help
 
 A run makes a fresh PostgreSQL database (mkt_bench_<random>, dropped at the end whatever happens), builds the schema
-with the Alembic migrations and seeds a small marketplace whose 总对总 agreements have a deliberately SMALL total quota
-(banks whose `api_base_url` points at a fake bank system this process serves, agencies, active agreements, published
-products that need a guarantee and some that do not, certified enterprises with a user each, the LPR). Bearer tokens
+with the Alembic migrations, generates a small province's parties (bench.common.province: banks, agencies, certified
+enterprises with their users, the LPR, the fee-reduction rules) and builds on them, with the services, a marketplace
+whose 总对总 agreements have a deliberately SMALL total quota (banks whose `api_base_url` points at a fake bank system
+this process serves, active agreements, published products that need a guarantee and some that do not). Bearer tokens
 are issued directly. It then starts, with the production profile, two `gunicorn --workers 2 wsgi:app` servers on two
 ports and two `flask --app wsgi scheduler run` processes, and drives both servers alternately from client threads:
 enterprises file financing requests and select (mostly guaranteed) offers, bank officers approve (sometimes the same
@@ -43,7 +44,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -61,17 +61,17 @@ from zoneinfo import ZoneInfo
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = Path(__file__).resolve().parent / "results.json"
-DEFAULT_BASE_URL = "postgresql://postgres@127.0.0.1:5432"
+from bench.common import RESULTS, ROOT, free_port, load_average, now_iso, percentile
+
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 TOKEN_TTL_S = 4 * 3600
 
-BANKS = [("Bank of Hangzhou", "HZB", True), ("Bank of Ningbo", "NBB", True),
-         ("Zhejiang Tailong Commercial Bank", "TLB", True), ("ICBC Zhejiang", "ICBCZJ", False)]
-AGENCIES = [("Zhejiang Provincial Financing Guarantee", "ZJPFG", "provincial"),
-            ("Hangzhou High-Tech Financing Guarantee", "HZHTG", "local"),
-            ("Ningbo Science Guarantee", "NBSG", "local")]
+BANKS, AGENCIES = 4, 3
+#: The first this many banks have a system of their own (the fake bank); the last has none.
+BANKS_WITH_SYSTEM = 3
+#: Enterprises generated per enterprise the clients play: about a third of a generated province's enterprises are
+#: certified and have a user.
+GENERATED_PER_ENTERPRISE = 3
 AMOUNTS = ["1000000.00", "1500000.00", "2000000.00", "3000000.00"]
 TERMS = [12, 12, 24, 36]
 EXCLUSION_REASONS = ["Collateral valuation out of date", "Related-party exposure above the agency's limit"]
@@ -263,38 +263,38 @@ class Cast:
     seeded: dict[str, Any]
 
 
-def seed(url: str, args: argparse.Namespace, fake_bank_url: str) -> Cast:
-    """A small world with the services (a few dozen rows: seconds) and users inserted in bulk with one password hash
-    (nobody signs in: tokens are issued directly); commits."""
-    from flask_migrate import upgrade
-    from sqlalchemy import insert
-    from stdnum.cn import uscc
+def seed(app: Any, args: argparse.Namespace, fake_bank_url: str) -> Cast:
+    """A generated province's parties, and on them, with the services (a few dozen rows: seconds), the agreements
+    and products the load contends for; the banks' systems pointed at the fake bank; commits."""
+    from sqlalchemy import select
 
+    from bench.common import province
     from guarantees.models import AgreementStatus
     from guarantees.services import change_status, create_agreement
-    from marketplace import create_app, db
-    from marketplace.auth.models import Role, User
-    from marketplace.auth.services import hash_password, issue_token
+    from marketplace import db
+    from marketplace.auth.models import User
+    from marketplace.auth.services import issue_token
     from marketplace.dates import business_today
-    from marketplace.lpr.services import set_rates
-    from marketplace.orgs.models import AgencyKind, EnterpriseSize, Tier
-    from marketplace.orgs.services import certify_many, create_agency, create_bank, create_enterprise
+    from marketplace.orgs.models import Bank, Tier
     from products.models import GuaranteeNeed, ProductStatus, ProductType
     from products.services import change_status as publish
     from products.services import create_product
 
-    rng = random.Random(f"{args.seed}:seed")
-    app = create_app({"PROFILE": "test", "DATABASE_URL": url, "SECRET_KEY": "bench"})
+    generated = province(app, args.seed, enterprises=args.enterprises * GENERATED_PER_ENTERPRISE, banks=BANKS,
+                         agencies=AGENCIES)
+    firms = generated.certified()[:args.enterprises]
+    if len(firms) < args.enterprises:
+        raise RuntimeError(f"the generated province has {len(firms)} certified enterprise users, "
+                           f"not {args.enterprises}")
     with app.app_context():
-        upgrade()
         today = business_today()
-        set_rates(today - dt.timedelta(days=30), Decimal("0.0300"), Decimal("0.0350"))
-        banks = [create_bank(name, code, f"{fake_bank_url}/{code}" if api else None) for name, code, api in BANKS]
-        agencies = [create_agency(name, code, AgencyKind(kind)) for name, code, kind in AGENCIES]
+        banks = [db.session.get(Bank, party.id) for party in generated.banks]
+        for bank in banks[:BANKS_WITH_SYSTEM]:
+            bank.api_base_url = f"{fake_bank_url}/{bank.code}"
         quota = Decimal(args.quota)
         agreements = []
         for n, bank in enumerate(banks):
-            agency = agencies[n % len(agencies)]
+            agency = generated.agencies[n % len(generated.agencies)]
             agreement = create_agreement(agency.id, {
                 "code": f"SCALE-{bank.code}", "bank_id": bank.id, "valid_from": today - dt.timedelta(days=30),
                 "valid_to": today + dt.timedelta(days=365), "total_quota": quota,
@@ -317,46 +317,26 @@ def seed(url: str, args: argparse.Namespace, fake_bank_url: str) -> Cast:
                     "rate_spread_bp": spread, "eligible_tiers": [Tier.INNOVATIVE, Tier.SRDI, Tier.LITTLE_GIANT],
                     "eligible_regions": [], "guarantee": need, "description": "scale-out bench"})
                 publish(product, ProductStatus.PUBLISHED)
-        enterprises, certifications = [], []
-        for n in range(args.enterprises):
-            base = f"91330106MA{n + 1:07d}"
-            code = base + uscc.calc_check_digit(base)
-            enterprises.append(create_enterprise(
-                name=f"Scale-out enterprise {n + 1}", uscc=code, region_code=rng.choice(["330106", "330108", "330205"]),
-                industry_code="C3811", size=EnterpriseSize.SMALL, annual_revenue=Decimal("50000000.00"),
-                rd_expense=Decimal("3000000.00"), employees=120))
-            certifications.append((code, rng.choice([Tier.SRDI, Tier.SRDI, Tier.LITTLE_GIANT, Tier.INNOVATIVE]),
-                                   today + dt.timedelta(days=365)))
-        certify_many(certifications)
-        password_hash = hash_password("scale-out-bench-password")
-        now = db.utcnow()
-        rows = ([{"username": f"scale.ent{n + 1}", "role": Role.ENTERPRISE, "organization_id": e.id}
-                 for n, e in enumerate(enterprises)]
-                + [{"username": f"scale.bank.{b.code.lower()}", "role": Role.BANK, "organization_id": b.id}
-                   for b in banks]
-                + [{"username": f"scale.agency.{a.code.lower()}", "role": Role.AGENCY, "organization_id": a.id}
-                   for a in agencies])
-        db.session.execute(insert(User.__table__), [{**row, "password_hash": password_hash, "active": True,
-                                                     "created_at": now} for row in rows])
-        db.session.flush()
-        users = {user.username: user for user in db.session.query(User).all()}
+        user_ids = [f.user_id for f in firms] + [p.user_id for p in generated.banks + generated.agencies]
+        users = {user.id: user for user in db.session.scalars(select(User).where(User.id.in_(user_ids)))}
 
-        def token(username: str) -> str:
-            return issue_token(users[username], TOKEN_TTL_S)[0]
+        def token(user_id: int) -> str:
+            return issue_token(users[user_id], TOKEN_TTL_S)[0]
 
         cast = Cast(
-            enterprises=[(token(f"scale.ent{n + 1}"), e.id) for n, e in enumerate(enterprises)],
-            banks=[{"id": b.id, "code": b.code, "api": bool(b.api_base_url),
-                    "token": token(f"scale.bank.{b.code.lower()}")} for b in banks],
-            agencies=[{"id": a.id, "code": a.code, "token": token(f"scale.agency.{a.code.lower()}")}
-                      for a in agencies],
+            enterprises=[(token(f.user_id), f.id) for f in firms],
+            banks=[{"id": b.id, "code": b.code, "api": bool(b.api_base_url), "token": token(party.user_id)}
+                   for b, party in zip(banks, generated.banks, strict=True)],
+            agencies=[{"id": a.id, "code": a.code, "token": token(a.user_id)} for a in generated.agencies],
             agreements={a.id: {"code": a.code, "bank_id": a.bank_id, "agency_id": a.agency_id,
                                "total_quota": str(a.total_quota)} for a in agreements},
-            seeded={"method": "services (a few dozen rows) and one bulk Core insert of the users",
-                    "banks": len(banks), "banks_with_system": sum(1 for _n, _c, api in BANKS if api),
-                    "agencies": len(agencies), "agreements": len(agreements), "total_quota_each": str(quota),
-                    "per_loan_cap": "3000000.00", "per_enterprise_cap": "6000000.00",
-                    "published_products": 2 * len(banks), "enterprises": len(enterprises),
+            seeded={"method": "a generated province's parties (bench.common.province), agreements and products by "
+                              "the services",
+                    "banks": len(banks), "banks_with_system": BANKS_WITH_SYSTEM,
+                    "agencies": len(generated.agencies), "agreements": len(agreements),
+                    "total_quota_each": str(quota), "per_loan_cap": "3000000.00", "per_enterprise_cap": "6000000.00",
+                    "published_products": 2 * len(banks), "enterprises": len(firms),
+                    "generated_enterprises": args.enterprises * GENERATED_PER_ENTERPRISE,
                     "request_amounts": AMOUNTS})
         db.session.commit()
     db.engine_of(app).dispose()
@@ -373,12 +353,6 @@ class Proc:
     stderr: Path
     started: float = field(default_factory=time.time)
     stopped: float | None = None
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def spawn(label: str, command: list[str], env: dict[str, str], logs: Path) -> Proc:
@@ -798,14 +772,6 @@ def read_jsonl(paths: list[Path]) -> list[dict[str, Any]]:
     return records
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * fraction
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
 def request_figures(calls: list[Call], seconds: float, servers: list[str]) -> dict[str, Any]:
     def figures(group: list[Call]) -> dict[str, Any]:
         if not group:
@@ -1127,7 +1093,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quota", default="8000000.00",
                         help="each agreement's total quota, deliberately small (default 8000000.00: two to eight "
                              "loans of 1,000,000.00–3,000,000.00)")
-    parser.add_argument("--enterprises", type=int, default=40, help="enterprises, each with a user (default 40)")
+    parser.add_argument("--enterprises", type=int, default=40,
+                        help="certified enterprise users the clients play, of a province generated three times as "
+                             "large (default 40)")
     parser.add_argument("--enterprise-threads", type=int, default=3, help="client threads filing requests (3)")
     parser.add_argument("--bank-threads", type=int, default=3, help="bank officers deciding applications (3)")
     parser.add_argument("--loan-threads", type=int, default=1, help="loan desks disbursing and repaying (1)")
@@ -1175,19 +1143,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.fire:
         fire_job(args.observe_log, args.label, args.fire[0], args.fire[1], float(args.fire[2]))
         return 0
-    from bench.matching import fresh_database, write_results
+    from bench.common import bench_app, write_results
 
-    base_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_BASE_URL)
     started = time.time()
-    load_before = round(os.getloadavg()[0], 2)
+    load_before = load_average()
     logs = Path(tempfile.mkdtemp(prefix="scale_out_"))
     procs: list[Proc] = []
     bank = FakeBank(args.bank_error_rate, args.bank_slow_rate, args.read_timeout + 0.7, args.seed)
     bank.start()
     try:
-        with fresh_database(base_url) as url:
+        with bench_app() as (app, url):
             try:
-                figures = run(args, url, bank, logs, procs)
+                figures = run(args, app, url, bank, logs, procs)
             finally:
                 for proc in procs:
                     stop(proc, signal.SIGKILL if proc.label.startswith("job") else signal.SIGTERM)
@@ -1198,18 +1165,19 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(logs, ignore_errors=True)
     figures.update({"bench_seconds": round(time.time() - started, 1), "load_average_before": load_before,
-                    "load_average_after": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(),
-                    "python": platform.python_version(), "generated_at": dt.datetime.now(dt.UTC).isoformat()})
+                    "load_average_after": load_average(), "cpus": os.cpu_count(),
+                    "python": platform.python_version(), "generated_at": now_iso()})
     write_results("scale_out", figures, args.output)
     print(f"\nwrote {args.output} [\"scale_out\"]")
     return 0
 
 
-def run(args: argparse.Namespace, url: str, bank: FakeBank, logs: Path, procs: list[Proc]) -> dict[str, Any]:
+def run(args: argparse.Namespace, app: Any, url: str, bank: FakeBank, logs: Path,
+        procs: list[Proc]) -> dict[str, Any]:
     import sqlalchemy as sa
 
     t_seed = time.time()
-    cast = seed(url, args, bank.url)
+    cast = seed(app, args, bank.url)
     seed_s = round(time.time() - t_seed, 1)
     print(f"seeded in {seed_s} s: {cast.seeded}")
     env = {k: v for k, v in os.environ.items() if not k.startswith("MARKETPLACE_")}
