@@ -52,6 +52,7 @@ translations: $(BIN)/.installed
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 
 # Known vulnerabilities in the installed packages (PyPI's advisory data); fails when one is found.
 audit: $(BIN)/.installed

@@ -5,15 +5,16 @@ from flask.views import MethodView
 from sqlalchemy import select
 from sqlalchemy.orm import lazyload
 
-from guarantees import schemas, services
+from guarantees import reports, schemas, services
 from guarantees.models import Agreement, AgreementStatus, Batch, PoolDeposit, RiskPool
 from guarantees.settlement import deposit
-from marketplace import db, spreadsheets
+from marketplace import spreadsheets
 from marketplace.api import Blueprint, page_of, paginate
 from marketplace.auth.access import api_roles, api_user
 from marketplace.auth.models import Role
 from marketplace.dates import business_today
 from marketplace.errors import Forbidden
+from marketplace.financing import services as financing
 from marketplace.idempotency import HEADER, idempotent
 
 blp = Blueprint("guarantees_api", __name__, url_prefix="/api/v1",
@@ -35,7 +36,6 @@ class Agreements(MethodView):
     def post(self, data):
         """Propose a 总对总 agreement to a bank; it is pending until the bank countersigns."""
         agreement = services.create_agreement(api_user().organization_id, data)
-        db.session.commit()
         return agreement
 
 
@@ -58,7 +58,6 @@ def _transition(target: AgreementStatus, source: AgreementStatus, party: Role, s
         if own != user.organization_id:
             raise Forbidden()  # e.g. the re-guarantor, which sees the agreement but is not its party
         services.change_status(agreement, target, source)
-        db.session.commit()
         return agreement
 
     post.__doc__ = summary
@@ -91,7 +90,6 @@ class RiskPools(MethodView):
     def post(self, data):
         """Set up a risk-compensation pool (风险补偿资金池)."""
         pool = services.create_risk_pool(data)
-        db.session.commit()
         return pool
 
 
@@ -124,7 +122,6 @@ class Deposits(MethodView):
         services.get_risk_pool(pool_id)
         made = deposit(pool_id, api_user(), data["amount"], data["deposited_on"] or business_today(),
                        request.headers.get(HEADER))
-        db.session.commit()
         return made
 
 
@@ -133,7 +130,7 @@ def _with_totals(batches: list[Batch], items: bool = False) -> list[dict]:
     return [{"id": b.id, "agreement_id": b.agreement_id, "status": b.status.value,
              "item_count": totals.get(b.id, (0, None))[0], "total_amount": totals.get(b.id, (0, None))[1] or 0,
              "created_at": b.created_at, "submitted_at": b.submitted_at, "decided_at": b.decided_at,
-             **({"items": services.batch_items(b.id)} if items else {})} for b in batches]
+             **({"items": reports.batch_items(b.id)} if items else {})} for b in batches]
 
 
 @blp.route("/batches")
@@ -171,7 +168,7 @@ class BatchExport(MethodView):
     def get(self, query, batch_id):
         """A batch's items with a totals row (item count and amount), as CSV (UTF-8 with BOM) or XLSX."""
         batch = services.get_batch(api_user(), batch_id)
-        return spreadsheets.download(services.batch_table(batch), query["format"], f"batch_{batch.id}")
+        return spreadsheets.download(reports.batch_table(batch), query["format"], f"batch_{batch.id}")
 
 
 @blp.route("/batches/<int:batch_id>/submit")
@@ -180,8 +177,7 @@ class SubmitBatch(MethodView):
     @blp.response(200, schemas.BatchOut)
     def post(self, batch_id):
         """Close an open batch for review now (见贷即保 items below the threshold are approved)."""
-        batch = services.submit_batch(services.get_batch(api_user(), batch_id))
-        db.session.commit()
+        batch = financing.submit_batch(services.get_batch(api_user(), batch_id))
         return _with_totals([batch], items=True)[0]
 
 
@@ -193,6 +189,5 @@ class DecideBatch(MethodView):
     @blp.response(200, schemas.BatchOut)
     def post(self, data, batch_id):
         """Approve every item not excluded; excluded items are rejected with their reasons and their quota released."""
-        batch = services.decide_batch(services.get_batch(api_user(), batch_id), api_user(), data["exclusions"])
-        db.session.commit()
+        batch = financing.decide_batch(services.get_batch(api_user(), batch_id), api_user(), data["exclusions"])
         return _with_totals([batch], items=True)[0]

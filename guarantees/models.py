@@ -148,6 +148,14 @@ class BatchStatus(enum.StrEnum):
     DECIDED = "decided"
 
 
+#: open → submitted → decided
+BATCH_TRANSITIONS: dict[BatchStatus, frozenset[BatchStatus]] = {
+    BatchStatus.OPEN: frozenset({BatchStatus.SUBMITTED}),
+    BatchStatus.SUBMITTED: frozenset({BatchStatus.DECIDED}),
+    BatchStatus.DECIDED: frozenset(),
+}
+
+
 class Batch(Audited, Base):
     """批量担保: the agency reviews an agreement's loans together. One open batch per agreement."""
 
@@ -182,11 +190,24 @@ class GuaranteeStatus(enum.StrEnum):
     CLOSED = "closed"
 
 
+#: pending → approved | rejected; approved → active (disbursed) → released (repaid) | defaulted | compensated → closed
+GUARANTEE_TRANSITIONS: dict[GuaranteeStatus, frozenset[GuaranteeStatus]] = {
+    GuaranteeStatus.PENDING: frozenset({GuaranteeStatus.APPROVED, GuaranteeStatus.REJECTED}),
+    GuaranteeStatus.APPROVED: frozenset({GuaranteeStatus.ACTIVE}),
+    GuaranteeStatus.REJECTED: frozenset(),
+    GuaranteeStatus.ACTIVE: frozenset({GuaranteeStatus.RELEASED, GuaranteeStatus.DEFAULTED,
+                                       GuaranteeStatus.COMPENSATED}),
+    GuaranteeStatus.RELEASED: frozenset(),
+    GuaranteeStatus.DEFAULTED: frozenset({GuaranteeStatus.CLOSED}),
+    GuaranteeStatus.COMPENSATED: frozenset({GuaranteeStatus.CLOSED}),
+    GuaranteeStatus.CLOSED: frozenset(),
+}
+
 #: Statuses whose amount counts against the agreement's quota and the enterprise's cap.
 HOLDING_QUOTA = (GuaranteeStatus.PENDING, GuaranteeStatus.APPROVED, GuaranteeStatus.ACTIVE)
 
 
-class Guarantee(Base):
+class Guarantee(Audited, Base):
     """One loan guaranteed under an agreement, placed in a batch when the bank approves it."""
 
     __tablename__ = "guarantees"

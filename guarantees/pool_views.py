@@ -78,7 +78,6 @@ def create_pool():
         except DomainError as error:
             errors = failed(error)
         else:
-            db.session.commit()
             flash(_("Risk pool %(name)s is set up. Deposit money into it below; agreements can now name it.",
                     name=pool.name))
             return redirect(url_for("risk_pools.risk_pools"))
@@ -116,7 +115,6 @@ def make_deposit(pool_id: int):
         except DomainError as error:
             errors = failed(error)
         else:
-            db.session.commit()
             if replayed:
                 flash(_("This deposit of ¥%(amount)s into %(name)s was already recorded; nothing more was deposited.",
                         amount=f"{made.amount:,.2f}", name=pool.name))

@@ -1,4 +1,4 @@
-"""Agreements and risk pools. Services flush; views commit."""
+"""Agreements, batches, guarantees and risk pools. Services flush; the request, job or command commits."""
 
 from __future__ import annotations
 
@@ -8,11 +8,15 @@ from decimal import Decimal
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import Select, func, insert, literal, or_, select, true, update
+from sqlalchemy import Integer, Select, bindparam, func, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import lazyload
+from sqlalchemy.sql import Subquery
 
 from guarantees.models import (
     AGREEMENT_TRANSITIONS,
+    BATCH_TRANSITIONS,
+    GUARANTEE_TRANSITIONS,
     HOLDING_QUOTA,
     Agreement,
     AgreementStatus,
@@ -22,23 +26,13 @@ from guarantees.models import (
     GuaranteeStatus,
     RiskPool,
 )
-from guarantees.settlement import cap_room, charge_fee
-from marketplace import db, spreadsheets
+from guarantees.settlement import LoanFacts, cap_room, charge_fee
+from marketplace import db, states
 from marketplace.auth.models import Role, User
 from marketplace.dates import business_today, local_day, working_days_after, working_days_between
-from marketplace.db import UTCDateTime
 from marketplace.errors import Conflict, IllegalTransition, NotFound, ValidationFailed, one_or_404
-from marketplace.financing.models import (
-    Application,
-    ApplicationStatus,
-    FinancingRequest,
-    Loan,
-    LoanStatus,
-    Offer,
-    RequestStatus,
-)
 from marketplace.i18n import N_
-from marketplace.orgs.models import Agency, AgencyKind, Bank, Enterprise
+from marketplace.orgs.models import Agency, AgencyKind, Bank
 
 
 def create_risk_pool(data: dict[str, Any]) -> RiskPool:
@@ -85,7 +79,8 @@ def change_status(agreement: Agreement, target: AgreementStatus,
                   source: AgreementStatus | None = None) -> Agreement:
     """Countersign (bank: pending_bank → active), suspend and resume (agency), along the agreement's lifecycle.
     `source`, when given, is the only status the move may start from (a countersignature never lifts a
-    suspension)."""
+    suspension). The row is locked before its status is read: a concurrent suspension and resumption queue."""
+    db.lock(agreement)
     current = agreement.effective_status
     if target is AgreementStatus.ACTIVE and current is AgreementStatus.EXPIRED:
         raise IllegalTransition(_("This agreement ended on %(day)s.", day=agreement.valid_to.isoformat()))
@@ -100,7 +95,7 @@ def change_status(agreement: Agreement, target: AgreementStatus,
                                   cap=f"{agreement.compensation_cap_rate:.4f}"))
     if current is AgreementStatus.PENDING_BANK and target is AgreementStatus.ACTIVE:
         agreement.countersigned_at = db.utcnow()
-    agreement.status = target
+    states.move(agreement, target, AGREEMENT_TRANSITIONS)
     db.session.flush()
     return agreement
 
@@ -135,6 +130,11 @@ def active_agreements_of(bank_ids: set[int]) -> list[Agreement]:
         .options(lazyload(Agreement.agency), lazyload(Agreement.bank))))
 
 
+def pool_names() -> Subquery:
+    """The risk pools as (id, name) rows, for reports that name a pool's ledger accounts."""
+    return select(RiskPool.id, RiskPool.name).subquery("risk_pool_names")
+
+
 def get_risk_pool(pool_id: int) -> RiskPool:
     pool = db.session.get(RiskPool, pool_id)
     if pool is None:
@@ -147,13 +147,50 @@ def get_risk_pool(pool_id: int) -> RiskPool:
 class GuaranteeUnavailable(Conflict):
     slug = "guarantee-unavailable"
     title = N_("The guarantee agreement cannot take this loan")
+    keeps_changes = True  # the application stays guarantee_unavailable, whatever the answer
+
+
+@dataclass(frozen=True)
+class Placement:
+    """What a bank's approval asks an agreement to guarantee: the application's figures, as plain data."""
+    application_id: int
+    agreement_id: int
+    enterprise_id: int
+    amount: Decimal
+    term_months: int
+    #: The pricing the enterprise accepted with its offer.
+    list_fee_rate: Decimal
+    fee_rate: Decimal
+    subsidy_rate: Decimal
+    applied_rules: list[dict]
+
+
+@dataclass(frozen=True)
+class Refusal:
+    application_id: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a guarantee decision means for the applications behind it. Guarantees decides guarantees only; the
+    caller hands this to financing, the only writer of applications, requests and loans."""
+    #: Applications whose guarantee is now approved: each gets its loan.
+    backed: tuple[int, ...] = ()
+    #: Applications whose guarantee was refused, with the agency's reason.
+    refused: tuple[Refusal, ...] = ()
+
+    def __add__(self, other: Outcome) -> Outcome:
+        return Outcome(self.backed + other.backed, self.refused + other.refused)
+
+
+NOTHING = Outcome()
 
 
 def _locked(agreement_id: int) -> Agreement:
     """The agreement row, locked for this transaction (SELECT … FOR UPDATE on PostgreSQL), read afresh."""
     # OF agreements: the eagerly joined bank and agency rows must not be locked too (that deadlocks).
-    return db.session.scalar(select(Agreement).where(Agreement.id == agreement_id).with_for_update(of=Agreement)
-                             .execution_options(populate_existing=True))
+    return db.session.scalar(db.locking(select(Agreement).where(Agreement.id == agreement_id)))
 
 
 def enterprise_exposure(agreement_id: int, enterprise_id: int) -> Decimal:
@@ -162,12 +199,12 @@ def enterprise_exposure(agreement_id: int, enterprise_id: int) -> Decimal:
         Guarantee.status.in_(HOLDING_QUOTA))) or Decimal("0.00")
 
 
-def reserve(application: Application, amount: Decimal) -> Guarantee:
+def reserve(placement: Placement) -> tuple[Guarantee, Outcome]:
     """Place a pending guarantee in the agreement's open batch and reserve its quota, atomically: the agreement
-    row stays locked until the caller commits, so concurrent approvals queue instead of oversubscribing."""
-    offer = application.offer
-    agreement = _locked(offer.agreement_id)
-    enterprise_id = application.request.enterprise_id
+    row stays locked until the caller commits, so concurrent approvals queue instead of oversubscribing. A batch
+    this fills is submitted at once: → the guarantee and what that submission decided (见贷即保 approvals)."""
+    agreement = _locked(placement.agreement_id)
+    amount = placement.amount
     today = business_today()
     problem = None
     if agreement.status_on(today) is not AgreementStatus.ACTIVE or today < agreement.valid_from:
@@ -178,99 +215,99 @@ def reserve(application: Application, amount: Decimal) -> Guarantee:
     elif amount > agreement.quota_available:
         problem = _("Only %(available)s of the agreement's quota is left.",
                     available=f"{agreement.quota_available:,.2f}")
-    elif enterprise_exposure(agreement.id, enterprise_id) + amount > agreement.per_enterprise_cap:
+    elif enterprise_exposure(agreement.id, placement.enterprise_id) + amount > agreement.per_enterprise_cap:
         problem = _("The enterprise would pass the agreement's per-enterprise cap of %(cap)s.",
                     cap=f"{agreement.per_enterprise_cap:,.2f}")
     if problem:
         raise GuaranteeUnavailable(problem)
 
-    batch = db.session.scalar(select(Batch).where(Batch.agreement_id == agreement.id,
-                                                  Batch.status == BatchStatus.OPEN))
+    # Locked, so that the cut-off cannot submit the batch between this read and the insert below (it locks the
+    # open batch too); a batch it submitted first no longer matches, and a new one is opened.
+    batch = db.session.scalar(db.locking(select(Batch).where(Batch.agreement_id == agreement.id,
+                                                             Batch.status == BatchStatus.OPEN)))
     if batch is None:
         batch = Batch(agreement=agreement)
         db.session.add(batch)
         db.session.flush()
-    guarantee = Guarantee(agreement_id=agreement.id, batch_id=batch.id, application_id=application.id,
-                          enterprise_id=enterprise_id, amount=amount, exposure=amount,
-                          term_months=application.request.term_months, list_fee_rate=offer.list_fee_rate,
-                          fee_rate=offer.guarantee_fee_rate, subsidy_rate=offer.fee_subsidy_rate,
-                          applied_rules=list(offer.applied_rules or []))
+    db.locked(batch)
+    guarantee = Guarantee(agreement_id=agreement.id, batch_id=batch.id, application_id=placement.application_id,
+                          enterprise_id=placement.enterprise_id, amount=amount, exposure=amount,
+                          term_months=placement.term_months, list_fee_rate=placement.list_fee_rate,
+                          fee_rate=placement.fee_rate, subsidy_rate=placement.subsidy_rate,
+                          applied_rules=list(placement.applied_rules or []))
     db.session.add(guarantee)
     agreement.quota_reserved += amount
     db.session.flush()
     if _item_count(batch.id) >= agreement.batch_max_size:
-        submit_batch(batch)
-    return guarantee
+        return guarantee, submit_batch(batch)
+    return guarantee, NOTHING
 
 
 def _item_count(batch_id: int) -> int:
     return db.session.scalar(select(func.count(Guarantee.id)).where(Guarantee.batch_id == batch_id))
 
 
-def submit_batch(batch: Batch) -> Batch:
+def submit_batch(batch: Batch) -> Outcome:
     """Close an open batch for review; loans under the agreement's 见贷即保 threshold are approved at once."""
-    if batch.status is not BatchStatus.OPEN:
-        raise IllegalTransition(_("Batch %(id)d is already %(status)s.", id=batch.id, status=batch.status.value))
-    batch.status, batch.submitted_at = BatchStatus.SUBMITTED, db.utcnow()
-    threshold = batch.agreement.auto_approve_below
-    if threshold is not None:
-        _approve(batch, Guarantee.amount < threshold)
+    states.move(batch, BatchStatus.SUBMITTED, BATCH_TRANSITIONS, refuse=lambda status: _(
+        "Batch %(id)d is already %(status)s.", id=batch.id, status=status.value))
+    batch.submitted_at = db.utcnow()
     db.session.flush()
-    return batch
+    threshold = batch.agreement.auto_approve_below
+    if threshold is None:
+        return NOTHING
+    below = db.session.execute(select(Guarantee.id, Guarantee.application_id).where(
+        Guarantee.batch_id == batch.id, Guarantee.status == GuaranteeStatus.PENDING,
+        Guarantee.amount < threshold)).all()
+    states.move_rows(Guarantee, [gid for gid, _app in below], GuaranteeStatus.APPROVED, GUARANTEE_TRANSITIONS,
+                     decided_at=db.utcnow())
+    return Outcome(backed=tuple(application_id for _gid, application_id in below))
 
 
-def decide_batch(batch: Batch, user: User, exclusions: list[dict[str, Any]]) -> Batch:
+def decide_batch(batch: Batch, user: User, exclusions: list[dict[str, Any]]) -> Outcome:
     """Approve every pending item not excluded; reject the excluded ones with their reasons, releasing quota.
-    Set-based: a handful of statements whatever the batch size."""
-    if batch.status is not BatchStatus.SUBMITTED:
-        raise IllegalTransition(_("Only a submitted batch can be decided; batch %(id)d is %(status)s.",
-                                  id=batch.id, status=batch.status.value))
+    Set-based: a handful of statements whatever the batch size. The agreement, then the batch, are locked before
+    anything is read, so a second decision (a double click, the SLA job) waits and then finds the batch decided."""
+    agreement = _locked(batch.agreement_id)
+    states.move(batch, BatchStatus.DECIDED, BATCH_TRANSITIONS, refuse=lambda status: _(
+        "Only a submitted batch can be decided; batch %(id)d is %(status)s.", id=batch.id, status=status.value))
+    now = db.utcnow()
+    batch.decided_at, batch.decided_by_id = now, user.id
     reasons = {item["guarantee_id"]: item["reason"] for item in exclusions}
-    pending = set(db.session.scalars(select(Guarantee.id).where(Guarantee.batch_id == batch.id,
-                                                                Guarantee.status == GuaranteeStatus.PENDING)))
-    if unknown := sorted(set(reasons) - pending):
+    pending = dict(db.session.execute(select(Guarantee.id, Guarantee.application_id).where(
+        Guarantee.batch_id == batch.id, Guarantee.status == GuaranteeStatus.PENDING)).all())
+    if unknown := sorted(set(reasons) - set(pending)):
         raise ValidationFailed(errors={"exclusions": [_("Not pending items of this batch: %(ids)s.",
                                                         ids=", ".join(map(str, unknown)))]})
-    agreement = _locked(batch.agreement_id)
     if reasons:
         released = db.session.scalar(select(func.sum(Guarantee.amount)).where(Guarantee.id.in_(reasons)))
-        now = db.utcnow()
-        db.session.execute(update(Guarantee), [
-            {"id": gid, "status": GuaranteeStatus.REJECTED, "reason": reason, "exposure": Decimal("0.00"),
-             "decided_at": now} for gid, reason in reasons.items()])
-        applications = select(Guarantee.application_id).where(Guarantee.id.in_(reasons)).scalar_subquery()
-        db.session.execute(update(Application).where(Application.id.in_(applications)).values(
-            status=ApplicationStatus.GUARANTEE_UNAVAILABLE))
-        db.session.execute(update(FinancingRequest).where(FinancingRequest.id.in_(
-            select(Application.request_id).where(Application.id.in_(applications)).scalar_subquery())).values(
-            status=RequestStatus.DECLINED))
+        states.move_rows(Guarantee, reasons, GuaranteeStatus.REJECTED, GUARANTEE_TRANSITIONS,
+                         per_row={gid: {"reason": reason} for gid, reason in reasons.items()},
+                         exposure=Decimal("0.00"), decided_at=now)
         agreement.quota_reserved -= released
-    _approve(batch, Guarantee.id.not_in(reasons) if reasons else true())
-    batch.status, batch.decided_at, batch.decided_by_id = BatchStatus.DECIDED, db.utcnow(), user.id
+    approved = [gid for gid in pending if gid not in reasons]
+    states.move_rows(Guarantee, approved, GuaranteeStatus.APPROVED, GUARANTEE_TRANSITIONS, decided_at=now)
     db.session.flush()
-    db.session.expire_all()
-    return batch
+    return Outcome(backed=tuple(pending[gid] for gid in approved),
+                   refused=tuple(Refusal(pending[gid], reason) for gid, reason in reasons.items()))
 
 
-def _approve(batch: Batch, condition: Any) -> None:
-    """Approve the batch's pending items that meet `condition`: each gets its loan (status approved)."""
-    chosen = select(Guarantee.application_id).where(Guarantee.batch_id == batch.id,
-                                                    Guarantee.status == GuaranteeStatus.PENDING, condition)
-    now = db.utcnow()
-    db.session.execute(insert(Loan).from_select(
-        ["application_id", "bank_id", "enterprise_id", "product_id", "principal", "outstanding", "term_months",
-         "interest_rate", "status", "created_at"],
-        select(Application.id, Application.bank_id, FinancingRequest.enterprise_id, Offer.product_id,
-               Application.approved_amount, Application.approved_amount, FinancingRequest.term_months,
-               Application.interest_rate, literal(LoanStatus.APPROVED.value), literal(now, UTCDateTime()))
-        .join(FinancingRequest, FinancingRequest.id == Application.request_id)
-        .join(Offer, Offer.id == Application.offer_id)
-        .where(Application.id.in_(chosen))))
-    loan_of = select(Loan.id).where(Loan.application_id == Guarantee.application_id).scalar_subquery()
-    db.session.execute(update(Guarantee).where(Guarantee.batch_id == batch.id,
-                                               Guarantee.status == GuaranteeStatus.PENDING, condition)
-                       .values(status=GuaranteeStatus.APPROVED, loan_id=loan_of, decided_at=now)
-                       .execution_options(synchronize_session=False))
+def link_loans(loan_of_application: dict[int, int]) -> None:
+    """Note each approved guarantee's loan, once financing has made it (application id → loan id): one statement
+    on PostgreSQL (the pairs as two arrays), one executemany on SQLite."""
+    if not loan_of_application:
+        return
+    table = Guarantee.__table__
+    applications, loans = zip(*sorted(loan_of_application.items()), strict=True)
+    if db.session.get_bind().dialect.name == "postgresql":
+        pairs = select(func.unnest(bindparam("applications", list(applications), ARRAY(Integer))).label("application"),
+                       func.unnest(bindparam("loans", list(loans), ARRAY(Integer))).label("loan")).subquery()
+        db.session.execute(update(table).where(table.c.application_id == pairs.c.application)
+                           .values(loan_id=pairs.c.loan))
+        return
+    db.session.execute(update(table).where(table.c.application_id == bindparam("application"))
+                       .values(loan_id=bindparam("loan")),
+                       [{"application": a, "loan": loan} for a, loan in zip(applications, loans, strict=True)])
 
 
 @dataclass(frozen=True)
@@ -317,36 +354,6 @@ def batch_totals(batch_ids: list[int]) -> dict[int, tuple[int, Decimal]]:
     return {batch_id: (count, total) for batch_id, count, total in rows}
 
 
-def batch_items(batch_id: int) -> list[dict[str, Any]]:
-    """The batch's items as the agency reviews them: plain columns in one query (no ORM objects to load)."""
-    rows = db.session.execute(
-        select(Guarantee.id, Guarantee.application_id, Guarantee.loan_id, Enterprise.name, Enterprise.uscc,
-               FinancingRequest.tier_at_request, Guarantee.amount, Guarantee.term_months, Offer.product_name,
-               Guarantee.fee_rate, Guarantee.status, Guarantee.reason)
-        .join(Application, Application.id == Guarantee.application_id)
-        .join(FinancingRequest, FinancingRequest.id == Application.request_id)
-        .join(Enterprise, Enterprise.id == Guarantee.enterprise_id)
-        .join(Offer, Offer.id == Application.offer_id)
-        .where(Guarantee.batch_id == batch_id).order_by(Guarantee.id))
-    return [{"guarantee_id": gid, "application_id": application_id, "loan_id": loan_id, "enterprise_name": name,
-             "uscc": uscc, "tier": tier.value, "amount": amount, "term_months": term, "product_name": product,
-             "fee_rate": fee_rate, "status": status.value, "reason": reason}
-            for gid, application_id, loan_id, name, uscc, tier, amount, term, product, fee_rate, status, reason in rows]
-
-
-BATCH_EXPORT_COLUMNS = ("guarantee_id", "application_id", "loan_id", "enterprise_name", "uscc", "tier",
-                        "product_name", "amount", "term_months", "fee_rate", "status", "reason")
-
-
-def batch_table(batch: Batch) -> spreadsheets.Table:
-    """The batch's items, one row each, then a totals row: the item count and the amount (as the API's totals)."""
-    items = batch_items(batch.id)
-    total = sum((item["amount"] for item in items), Decimal("0.00"))
-    rows = [tuple(item[column] for column in BATCH_EXPORT_COLUMNS) for item in items]
-    totals = [_("Total"), None, None, _("%(n)d items", n=len(items)), None, None, None, total, None, None, None, None]
-    return spreadsheets.Table(f"batch {batch.id}", BATCH_EXPORT_COLUMNS, rows, totals)
-
-
 # Loan events that move the quota ------------------------------------------------------------------------------
 
 def guarantee_of_loan(loan_id: int) -> Guarantee | None:
@@ -355,14 +362,16 @@ def guarantee_of_loan(loan_id: int) -> Guarantee | None:
                              .execution_options(populate_existing=True))
 
 
-def on_disbursed(guarantee: Guarantee, loan: Loan, disbursed_on: dt.date) -> None:
+def on_disbursed(guarantee: Guarantee, loan: LoanFacts, disbursed_on: dt.date) -> None:
     """Reserved quota becomes outstanding; the principal counts towards the agreement's guaranteed total; the
     guarantee fee is fixed and posted."""
     agreement = _locked(guarantee.agreement_id)
+    states.move(guarantee, GuaranteeStatus.ACTIVE, GUARANTEE_TRANSITIONS, refuse=lambda status: _(
+        "The loan's guarantee is %(status)s, not approved.", status=status.value))
     agreement.quota_reserved -= guarantee.amount
     agreement.quota_outstanding += loan.principal
     agreement.guaranteed_total += loan.principal
-    guarantee.status, guarantee.exposure = GuaranteeStatus.ACTIVE, loan.principal
+    guarantee.exposure = loan.principal
     charge_fee(guarantee, agreement.agency_id, loan, disbursed_on)
     db.session.flush()
 
@@ -370,8 +379,15 @@ def on_disbursed(guarantee: Guarantee, loan: Loan, disbursed_on: dt.date) -> Non
 def on_repaid(guarantee: Guarantee, principal_repaid: Decimal) -> None:
     """Outstanding quota is released by exactly the principal repaid; a fully repaid loan releases its guarantee."""
     agreement = _locked(guarantee.agreement_id)
+    db.lock(guarantee)
     agreement.quota_outstanding -= principal_repaid
     guarantee.exposure -= principal_repaid
     if guarantee.exposure == 0:
-        guarantee.status = GuaranteeStatus.RELEASED
+        states.move(guarantee, GuaranteeStatus.RELEASED, GUARANTEE_TRANSITIONS)
+    db.session.flush()
+
+
+def on_closed(guarantee: Guarantee) -> None:
+    """The defaulted loan is settled in full (recovered): its guarantee closes."""
+    states.move(guarantee, GuaranteeStatus.CLOSED, GUARANTEE_TRANSITIONS)
     db.session.flush()

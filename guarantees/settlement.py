@@ -11,12 +11,14 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import defaultdict
-from decimal import ROUND_DOWN, Decimal
+from dataclasses import dataclass
+from decimal import Decimal
 
 from flask_babel import gettext as _
 from sqlalchemy import select
 
 from guarantees.models import (
+    GUARANTEE_TRANSITIONS,
     Agreement,
     AgreementStatus,
     Guarantee,
@@ -27,18 +29,26 @@ from guarantees.models import (
     RecoveryAllocation,
     RiskPool,
 )
-from marketplace import db
+from marketplace import db, states
 from marketplace.auth.models import User
+from marketplace.caps import compensation_room
 from marketplace.errors import Conflict, IllegalTransition
 from marketplace.fees import rules
 from marketplace.fees.services import grant_subsidies
-from marketplace.financing.models import Loan
 from marketplace.ledger.allocation import Shares, allocate_loss, allocate_recovery
 from marketplace.ledger.models import EntryKind, Party, Purpose
 from marketplace.ledger.posting import FISCAL_FUND_ID, Entry, account, post
-from marketplace.money import FEN
 
 ZERO = Decimal("0.00")
+
+
+@dataclass(frozen=True)
+class LoanFacts:
+    """A loan as guarantees and the ledger need to know it; financing owns the loan and hands these over."""
+    id: int
+    bank_id: int
+    enterprise_id: int
+    principal: Decimal
 
 
 def _locked_agreement(agreement_id: int) -> Agreement:
@@ -63,7 +73,7 @@ def _lines(*moves: tuple[tuple[Party, int, Purpose], tuple[Party, int, Purpose],
 
 # The fee, at disbursement ------------------------------------------------------------------------------------
 
-def charge_fee(guarantee: Guarantee, agency_id: int, loan: Loan, disbursed_on: dt.date) -> None:
+def charge_fee(guarantee: Guarantee, agency_id: int, loan: LoanFacts, disbursed_on: dt.date) -> None:
     """Fix the guarantee fee (amount × rate × days of the term ÷ 365) and post it: the enterprise's part and the
     fiscal subsidy (降费奖补), both to the agency. Rates and rules are the ones the guarantee was priced with."""
     days = rules.term_days(disbursed_on, guarantee.term_months)
@@ -148,11 +158,11 @@ def claims_outstanding(pool_id: int) -> Decimal:
 
 def cap_room(agreement: Agreement) -> Decimal:
     """What the compensation cap still allows the agency to compensate: cap × guaranteed − compensated."""
-    ceiling = (agreement.compensation_cap_rate * agreement.guaranteed_total).quantize(FEN, rounding=ROUND_DOWN)
-    return max(ceiling - agreement.compensated_total, ZERO)
+    return compensation_room(agreement.compensation_cap_rate, agreement.guaranteed_total,
+                             agreement.compensated_total)
 
 
-def settle_default(loan: Loan, guarantee: Guarantee | None, loss: Decimal, day: dt.date) -> LossAllocation:
+def settle_default(loan: LoanFacts, guarantee: Guarantee | None, loss: Decimal, day: dt.date) -> LossAllocation:
     """Share the loss: the bank keeps its share, the agency compensates the rest up to the compensation cap (the
     bank bears what is beyond it), and the re-guarantor and the risk pool reimburse the agency their shares; what
     the pool cannot pay becomes its claim. Reaching the cap suspends the agreement for new guarantees."""
@@ -194,7 +204,8 @@ def settle_default(loan: Loan, guarantee: Guarantee | None, loss: Decimal, day: 
         agreement.compensated_total += split.agency_compensation
         agreement.quota_outstanding -= guarantee.exposure
         guarantee.exposure = ZERO
-        guarantee.status = GuaranteeStatus.COMPENSATED if split.agency_compensation else GuaranteeStatus.DEFAULTED
+        states.move(guarantee, GuaranteeStatus.COMPENSATED if split.agency_compensation else GuaranteeStatus.DEFAULTED,
+                    GUARANTEE_TRANSITIONS)
         if cap_room(agreement) == 0 and agreement.status is AgreementStatus.ACTIVE:
             agreement.status = AgreementStatus.SUSPENDED  # 熔断: no new guarantees under this agreement
     post(Entry(key=f"{ref}:default", kind=EntryKind.DEFAULT, ref=ref, occurred_on=day, lines=lines,
@@ -204,7 +215,7 @@ def settle_default(loan: Loan, guarantee: Guarantee | None, loss: Decimal, day: 
     return record
 
 
-def settle_recovery(loan: Loan, amount: Decimal, day: dt.date, event_id: int) -> RecoveryAllocation:
+def settle_recovery(loan: LoanFacts, amount: Decimal, day: dt.date, event_id: int) -> RecoveryAllocation:
     """Share a recovery (追偿) back in proportion to what each party bore for the loan."""
     loss = db.session.scalar(select(LossAllocation).where(LossAllocation.loan_id == loan.id))
     if loss is None:

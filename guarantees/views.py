@@ -13,7 +13,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
 
-from guarantees import services
+from guarantees import reports, services
 from guarantees.models import Agreement, AgreementStatus, Batch, Guarantee, RiskPool
 from guarantees.schemas import AgreementIn, BatchDecisionIn
 from marketplace import db, spreadsheets
@@ -21,6 +21,7 @@ from marketplace.auth.access import page_roles
 from marketplace.auth.models import Role
 from marketplace.dates import business_today
 from marketplace.errors import DomainError, Forbidden, flatten_messages
+from marketplace.financing import services as financing
 from marketplace.forms import failed, form_to_data
 from marketplace.i18n import N_
 from marketplace.listing import Choice, DateRange, Listing, Search, Sort, named_like
@@ -112,7 +113,6 @@ def change_agreement_status(agreement_id: int, action: str):
         db.session.rollback()
         flash(error.detail, "error")
     else:
-        db.session.commit()
         if action == "suspend":
             flash(_("Agreement %(code)s is suspended: it takes no new guarantees until you resume it.",
                     code=agreement.code))
@@ -171,7 +171,6 @@ def new_agreement():
             except DomainError as error:
                 errors = failed(error)
             else:
-                db.session.commit()
                 flash(_("Agreement %(code)s sent to %(bank)s. It takes effect once the bank countersigns it.",
                         code=agreement.code, bank=agreement.bank.name))
                 return redirect(url_for("guarantees.agency_agreements"))
@@ -204,7 +203,6 @@ def countersign(agreement_id: int):
         db.session.rollback()
         flash(error.detail, "error")
     else:
-        db.session.commit()
         flash(_("You countersigned agreement %(code)s with %(agency)s: it is active, and your products can now be "
                 "offered with its guarantee.", code=agreement.code, agency=agreement.agency.name))
     return redirect(url_for("guarantees.bank_agreements"))
@@ -234,7 +232,7 @@ def agency_batches():
 
 def _render_batch(batch: Batch, errors: dict[str, list[str]] | None = None, posted: MultiDict | None = None,
                   status: int = 200):
-    items = services.batch_items(batch.id)
+    items = reports.batch_items(batch.id)
     sort = request.args.get("sort", "added")
     sort = sort if sort in ITEM_SORTS else "added"
     descending = request.args.get("order") == "desc"
@@ -257,7 +255,7 @@ def batch_detail(batch_id: int):
 @page_roles(Role.AGENCY)
 def export_batch(batch_id: int, fmt: str):
     batch = services.get_batch(current_user, batch_id)
-    return spreadsheets.download(services.batch_table(batch), fmt, f"batch_{batch.id}")
+    return spreadsheets.download(reports.batch_table(batch), fmt, f"batch_{batch.id}")
 
 
 @bp.post("/agency/batches/<int:batch_id>/submit")
@@ -265,12 +263,11 @@ def export_batch(batch_id: int, fmt: str):
 def submit_batch(batch_id: int):
     batch = services.get_batch(current_user, batch_id)
     try:
-        services.submit_batch(batch)
+        financing.submit_batch(batch)
     except DomainError as error:
         db.session.rollback()
         flash(error.detail, "error")
     else:
-        db.session.commit()
         flash(_("Batch %(id)d is submitted for review. Tick any item you will not guarantee, say why, and approve "
                 "the rest.", id=batch.id))
     return redirect(url_for("guarantees.batch_detail", batch_id=batch_id))
@@ -307,7 +304,7 @@ def decide_batch(batch_id: int):
     exclusions, errors = _exclusions(request.form)
     if not errors:
         try:
-            services.decide_batch(batch, current_user, exclusions)
+            financing.decide_batch(batch, current_user, exclusions)
         except DomainError as error:
             db.session.rollback()
             if error.status != 422:
@@ -316,8 +313,7 @@ def decide_batch(batch_id: int):
             errors = {"_schema": sum(error.errors.values(), []) or [error.detail]}
             batch = services.get_batch(current_user, batch_id)
         else:
-            db.session.commit()
-            approved = sum(1 for item in services.batch_items(batch.id) if item["status"] != "rejected")
+            approved = sum(1 for item in reports.batch_items(batch.id) if item["status"] != "rejected")
             flash(_("Batch %(id)d is decided: %(approved)d approved, %(excluded)d excluded.", id=batch.id,
                     approved=approved, excluded=len(exclusions)))
             return redirect(url_for("guarantees.batch_detail", batch_id=batch_id))

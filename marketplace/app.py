@@ -21,8 +21,31 @@ from marketplace.extensions import csrf, limiter, login_manager, migrate
 warnings.filterwarnings("ignore", message=".*support Decimal objects natively.*", category=sa_exc.SAWarning)
 
 
+class Marketplace(Flask):
+    """Flask with one transaction per request, as indico's request handler keeps it: what the view did is committed
+    when it returns and rolled back when it raises, so services only flush and no view commits by hand. A
+    `DomainError` with `keeps_changes` (an approval whose guarantee is unavailable stays recorded as such) is
+    committed before it is answered."""
+
+    def dispatch_request(self) -> Any:
+        try:
+            answer = super().dispatch_request()
+            db.session.commit()
+            return answer
+        except Exception as error:
+            if getattr(error, "keeps_changes", False):
+                try:
+                    db.session.commit()
+                except Exception:
+                    db.session.rollback()
+                    raise
+            else:
+                db.session.rollback()
+            raise
+
+
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    app = Flask(__name__, instance_relative_config=True)
+    app = Marketplace(__name__, instance_relative_config=True)
     app.json_provider_class = ExactJSONProvider
     app.json = ExactJSONProvider(app)
     config.load(app, test_config)

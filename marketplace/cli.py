@@ -1,5 +1,6 @@
 """Command-line tasks: `flask users create-admin`, `flask demo seed`, `flask demo generate`, `flask demo serve`,
-`flask ledger verify`, `flask outbox dispatch`, `flask scheduler run`, `flask scheduler run-job NAME`."""
+`flask ledger verify` (also `flask verify`), `flask outbox dispatch`, `flask scheduler run`,
+`flask scheduler run-job NAME`."""
 
 from __future__ import annotations
 
@@ -67,7 +68,7 @@ def generate_demo(enterprises: int, products: int, agreements: int, postings: in
                   banks: int, agencies: int, seed: int, as_of) -> None:
     """Generate a plausible province into an empty, migrated database (bulk inserts; deterministic)."""
     from marketplace.demo import DEMO_PASSWORD
-    from marketplace.generate import GenerationRefused, generate
+    from marketplace.demo.generate import GenerationRefused, generate
 
     if current_app.config["PROFILE"] == "production":
         raise click.ClickException("generated data (with its shared password) is never loaded in production")
@@ -87,21 +88,27 @@ def generate_demo(enterprises: int, products: int, agreements: int, postings: in
 
 @ledger.command("verify")
 def verify_ledger() -> None:
-    """Recompute every ledger invariant from the postings; exit 1 on any violation."""
+    """Recompute every invariant, the ledger's and the domain's (quota, guarantees and their loans, pools,
+    compensation, applications), from the rows; print each violation and exit 1 on any. Also `flask verify`."""
     from sqlalchemy import func, select
 
     from marketplace.ledger.models import JournalEntry, Posting
-    from marketplace.ledger.reports import verify
+    from marketplace.verify import described, problems
 
-    problems = verify()
+    found = problems()
+    if found:
+        for problem in found:
+            click.echo(f"VIOLATION: {problem}", err=True)
+        click.echo(f"{len(found)} violation{'s' if len(found) != 1 else ''}.", err=True)
+        raise click.exceptions.Exit(1)
     entries = db.session.scalar(select(func.count(JournalEntry.id)))
     postings = db.session.scalar(select(func.count(Posting.id)))
-    if problems:
-        for problem in problems:
-            click.echo(f"VIOLATION: {problem}", err=True)
-        raise click.exceptions.Exit(1)
     click.echo(f"Ledger sound: {entries} entries, {postings} postings; every entry balances, the trial balance "
                "balances, allocations add up, no pool below zero.")
+    domain = [(name, what) for name, what in described() if not name.startswith("ledger.")]
+    click.echo(f"Domain sound: {len(domain)} checks hold.")
+    for name, what in domain:
+        click.echo(f"  {name}: {what}")
 
 
 @outbox.command("dispatch")
@@ -179,5 +186,6 @@ def register(app: Flask) -> None:
     app.cli.add_command(users)
     app.cli.add_command(demo)
     app.cli.add_command(ledger)
+    app.cli.add_command(verify_ledger, "verify")  # `flask verify`, the same command as `flask ledger verify`
     app.cli.add_command(outbox)
     app.cli.add_command(scheduler)

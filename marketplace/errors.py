@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Flask, Response, current_app, jsonify, render_template, request
 from flask_babel import gettext as _
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from werkzeug.exceptions import HTTPException
 
 from marketplace import db, stock_messages
@@ -21,6 +21,9 @@ class DomainError(Exception):
     status = 400
     slug = "bad-request"
     title = N_("Bad request")
+    #: Whether what the request changed before this was raised is still committed (one transaction per request
+    #: otherwise rolls it back).
+    keeps_changes = False
 
     def __init__(self, detail: str | None = None, errors: dict[str, list[str]] | None = None) -> None:
         super().__init__(detail or self.title)
@@ -61,6 +64,24 @@ class Conflict(DomainError):
 class IllegalTransition(Conflict):
     slug = "illegal-transition"
     title = N_("That status change is not allowed")
+
+
+class Busy(DomainError):
+    """Other transactions held the rows or the database for longer than a request waits; nothing was changed and the
+    same request again will most likely pass."""
+
+    status = 503
+    slug = "busy"
+    title = N_("Busy: try again in a moment")
+    #: Seconds a client should wait before retrying (the Retry-After header).
+    retry_after_s = 1
+
+
+def keeping_changes(error: DomainError) -> DomainError:
+    """`error`, answered after what the request did before it is committed (a bank's callback receipt stands
+    whatever the answer to the event it carried)."""
+    error.keeps_changes = True
+    return error
 
 
 def one_or_404(query: Any, detail: str) -> Any:
@@ -112,17 +133,22 @@ def flatten_messages(messages: Any, prefix: str = "") -> dict[str, list[str]]:
 _WEBARGS_LOCATIONS = frozenset({"json", "query", "form", "files", "headers", "view_args", "json_or_form"})
 
 
-def _html_error(status: int, title: str, detail: str) -> tuple[str, int]:
-    return render_template("errors/error.html", status=status, title=title, detail=detail), status
+#: An HTML error page as a view returns it: body, status, headers.
+ErrorPage = tuple[str, int, dict[str, str]]
 
 
-def handle_domain_error(error: DomainError) -> Response | tuple[str, int]:
+def _html_error(status: int, title: str, detail: str, headers: dict[str, str] | None = None) -> ErrorPage:
+    return render_template("errors/error.html", status=status, title=title, detail=detail), status, headers or {}
+
+
+def handle_domain_error(error: DomainError) -> Response | ErrorPage:
+    headers = {"Retry-After": str(error.retry_after_s)} if isinstance(error, Busy) else None
     if wants_problem_json():
-        return problem(error.status, _(error.title), error.detail, error.errors, error.slug)
-    return _html_error(error.status, _(error.title), error.detail)
+        return problem(error.status, _(error.title), error.detail, error.errors, error.slug, headers)
+    return _html_error(error.status, _(error.title), error.detail, headers)
 
 
-def handle_http_exception(error: HTTPException) -> Response | tuple[str, int]:
+def handle_http_exception(error: HTTPException) -> Response | ErrorPage:
     status = error.code or 500
     if status >= 500:
         current_app.logger.error("server error on %s %s", request.method, request.path)
@@ -142,15 +168,45 @@ def handle_http_exception(error: HTTPException) -> Response | tuple[str, int]:
     return _html_error(status, _(title), detail)
 
 
-def handle_integrity_error(error: IntegrityError) -> Response | tuple[str, int]:
+def handle_integrity_error(error: IntegrityError) -> Response | ErrorPage:
     # The constraints back up the services' own checks; losing a race to another request lands here.
     db.session.rollback()
     current_app.logger.warning("integrity error on %s %s: %s", request.method, request.path, error.orig)
     return handle_domain_error(Conflict(_("That conflicts with a change made at the same moment; reload and retry.")))
 
 
+#: PostgreSQL's SQLSTATEs for a lock it gave up on: lock_not_available (lock_timeout, NOWAIT), serialization_failure,
+#: deadlock_detected. The transaction is lost, but the same request again can pass.
+_PG_LOCK_STATES = frozenset({"55P03", "40001", "40P01"})
+_SQLITE_BUSY = 5  # SQLITE_BUSY_* extended codes share it in their low byte
+
+
+def is_lock_conflict(error: DBAPIError) -> bool:
+    """Whether the database refused because other transactions held what this one needed (retrying can help), as
+    opposed to failing in itself (unreachable, out of space, a bad statement)."""
+    original = error.orig
+    if getattr(original, "sqlstate", None) in _PG_LOCK_STATES:
+        return True
+    code = getattr(original, "sqlite_errorcode", None)  # "database is locked" past the busy timeout
+    if code is not None:
+        return code & 0xFF == _SQLITE_BUSY
+    return str(original).startswith(("database is locked", "database is busy"))
+
+
+def handle_database_error(error: DBAPIError) -> Response | ErrorPage:
+    if not is_lock_conflict(error):
+        raise error  # as if unhandled: a database that is down or broken is a 500, logged with its traceback
+    db.session.rollback()
+    # What the answer reads (who is signed in, their language) it reads without waiting for the lock again.
+    db.session.connection(execution_options={db.READS_ONLY: True})
+    current_app.logger.warning("database busy on %s %s: %s", request.method, request.path, error.orig)
+    return handle_domain_error(Busy(_("Other changes were being saved at the same moment, so nothing was changed; "
+                                      "send it again in a moment.")))
+
+
 def register(app: Flask) -> None:
     # Registered after flask-smorest's Api so that its app-wide JSON handler is replaced.
     app.register_error_handler(DomainError, handle_domain_error)
-    app.register_error_handler(IntegrityError, handle_integrity_error)
+    app.register_error_handler(IntegrityError, handle_integrity_error)  # a DBAPIError, but the nearer handler wins
+    app.register_error_handler(DBAPIError, handle_database_error)
     app.register_error_handler(HTTPException, handle_http_exception)

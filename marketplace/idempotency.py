@@ -17,7 +17,6 @@ from typing import Any
 from flask import Response, current_app, request
 from flask_babel import gettext as _
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
 from marketplace import db
@@ -36,7 +35,7 @@ class IdempotencyRecord(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     key: Mapped[str] = mapped_column(String(MAX_KEY_LENGTH))
-    #: SHA-256 of method, path and the canonical JSON body: what "the same request" means.
+    #: SHA-256 of method, path, query and the canonical body (JSON, or a form's fields and files): "the same request".
     fingerprint: Mapped[str] = mapped_column(String(64))
     #: None until the first response is stored (only visible after a crash between commit and store).
     response_status: Mapped[int | None]
@@ -46,8 +45,23 @@ class IdempotencyRecord(Base):
 
 def _fingerprint() -> str:
     body = request.get_json(silent=True)
-    canonical = json.dumps(body, sort_keys=True, default=str) if body is not None else request.get_data(as_text=True)
-    return hashlib.sha256(f"{request.method} {request.path}\n{canonical}".encode()).hexdigest()
+    if body is not None:
+        canonical = json.dumps(body, sort_keys=True, default=str)
+    elif request.files or request.form:  # parsed already, so the raw body is gone: its fields and files' digests
+        canonical = json.dumps({"form": sorted(request.form.items(multi=True)),
+                                "files": sorted((name, upload.filename, _digest(upload))
+                                                for name, upload in request.files.items(multi=True))})
+    else:
+        canonical = request.get_data(as_text=True)
+    return hashlib.sha256(f"{request.method} {request.path}?{request.query_string.decode()}\n{canonical}"
+                          .encode()).hexdigest()
+
+
+def _digest(upload: Any) -> str:
+    """SHA-256 of an uploaded file, leaving it to be read again from the start."""
+    digest = hashlib.file_digest(upload.stream, "sha256").hexdigest()
+    upload.stream.seek(0)
+    return digest
 
 
 def _replay(record: IdempotencyRecord, fingerprint: str) -> Response:
@@ -65,10 +79,8 @@ def _replay(record: IdempotencyRecord, fingerprint: str) -> Response:
 def _claim(user_id: int, key: str, fingerprint: str) -> int | None:
     """Record the key for this request in one statement; → the record's id, or None when an earlier request holds
     the key. A concurrent first request with the key makes this wait until it commits or rolls back."""
-    dialect = db.session.get_bind().dialect.name
-    insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return db.session.scalar(
-        insert_(IdempotencyRecord).values(user_id=user_id, key=key, fingerprint=fingerprint, created_at=utcnow())
+        db.upsert(IdempotencyRecord).values(user_id=user_id, key=key, fingerprint=fingerprint, created_at=utcnow())
         .on_conflict_do_nothing(index_elements=["user_id", "key"]).returning(IdempotencyRecord.id))
 
 
@@ -92,10 +104,10 @@ def idempotent(blp: Any) -> Callable:
             if (record_id := _claim(user_id, key, fingerprint)) is None:
                 db.session.rollback()
                 return _replay(_existing(user_id, key), fingerprint)
-            response = current_app.make_response(view(*args, **kwargs))  # the view commits record and work
+            response = current_app.make_response(view(*args, **kwargs))
+            # Kept with the view's work: the request's one transaction commits both, or neither.
             db.session.execute(update(IdempotencyRecord).where(IdempotencyRecord.id == record_id).values(
                 response_status=response.status_code, response_body=response.get_data(as_text=True)))
-            db.session.commit()
             return response
 
         return blp.doc(parameters=[{

@@ -12,13 +12,14 @@ from guarantees.models import (
 )
 from marketplace.audit.models import AuditEntry
 from marketplace.auth.models import ApiToken, User, WebSession
-from marketplace.bank_systems.models import BankCallback, OutboxAttempt, OutboxMessage, SandboxCase
+from marketplace.bank_systems.models import BankCallback, SandboxCase
 from marketplace.fees.models import FeeRule, SubsidySettlement
 from marketplace.financing.models import Application, FinancingRequest, Loan, LoanEvent, Offer
 from marketplace.idempotency import IdempotencyRecord
 from marketplace.ledger.models import Account, JournalEntry, Posting
 from marketplace.lpr.models import LprRate
 from marketplace.orgs.models import Agency, Bank, Enterprise, Organization, TierCertification, TierImport
+from marketplace.outbox import OutboxAttempt, OutboxMessage
 from marketplace.scheduler.models import JobRun
 from products.models import Product, ProductRegion, ProductTier
 

@@ -1,4 +1,5 @@
 import logging
+from contextlib import contextmanager
 from logging.config import fileConfig
 
 from alembic import context
@@ -93,7 +94,7 @@ def run_migrations_online():
 
     connectable = get_engine()
 
-    with connectable.connect() as connection:
+    with connectable.connect() as connection, _sqlite_foreign_keys_checked_after(connection):
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),
@@ -102,6 +103,26 @@ def run_migrations_online():
 
         with context.begin_transaction():
             context.run_migrations()
+
+
+@contextmanager
+def _sqlite_foreign_keys_checked_after(connection):
+    """SQLite changes a constraint by rebuilding the table (Alembic's batch mode), and while it enforces foreign keys
+    it refuses to drop a table other rows point at. So, as Alembic's docs advise, enforcement is off while the
+    migrations run and `foreign_key_check` stands in for it at the end: a migration that leaves a row pointing at
+    nothing fails. The pragma only works outside a transaction, hence on the driver's connection before any."""
+    if connection.dialect.name != 'sqlite':
+        yield
+        return
+    sqlite = connection.connection.driver_connection
+    sqlite.execute('PRAGMA foreign_keys = OFF')
+    try:
+        yield
+        broken = sqlite.execute('PRAGMA foreign_key_check').fetchall()
+        if broken:
+            raise RuntimeError(f'rows pointing at nothing after the migrations (table, rowid, parent, fk): {broken}')
+    finally:
+        sqlite.execute('PRAGMA foreign_keys = ON')
 
 
 if context.is_offline_mode():

@@ -2,7 +2,7 @@
 
 from flask.views import MethodView
 
-from marketplace import db, spreadsheets
+from marketplace import spreadsheets
 from marketplace.api import Blueprint, paginate
 from marketplace.auth.access import api_roles, api_user
 from marketplace.auth.models import Role
@@ -34,7 +34,6 @@ class Products(MethodView):
     def post(self, data):
         """Create a product as a draft, version 1."""
         product = services.create_product(api_user().organization_id, data)
-        db.session.commit()
         return services.with_indicative_rates([product])[0]
 
 
@@ -75,7 +74,6 @@ class ProductImports(MethodView):
         upload = data["file"]
         result = services.import_products(api_user().organization_id, upload.filename, upload.read(),
                                           publish=query["publish"])
-        db.session.commit()
         return {"rows_total": result.rows_total, "rows_ok": len(result.product_ids), "rows_failed": len(result.errors),
                 "product_ids": result.product_ids, "errors": result.errors}
 
@@ -94,7 +92,6 @@ class ProductById(MethodView):
     def patch(self, changes, product_id):
         """Edit a draft; on a published or suspended product this returns a new draft version."""
         product = services.update_product(services.get_own(api_user(), product_id), changes)
-        db.session.commit()
         return services.with_indicative_rates([product])[0]
 
 
@@ -103,7 +100,6 @@ def _transition_view(target: ProductStatus, summary: str):
     @blp.response(200, ProductOut)
     def post(self, product_id):
         product = services.change_status(services.get_own(api_user(), product_id), target)
-        db.session.commit()
         return product
 
     post.__doc__ = summary

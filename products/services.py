@@ -58,7 +58,9 @@ def update_product(product: Product, changes: dict[str, Any]) -> Product:
 
 
 def change_status(product: Product, target: ProductStatus) -> Product:
-    """Move a product along its lifecycle; publishing a new version archives the one it replaces."""
+    """Move a product along its lifecycle; publishing a new version archives the one it replaces. The row is locked
+    before its status is read, so two clicks on Publish publish once."""
+    db.lock(product)
     if target is product.status:
         raise IllegalTransition(_("Version %(version)d is already %(status)s.", version=product.version,
                                   status=target.value))

@@ -115,8 +115,6 @@ def import_products():
                                                   publish=request.form.get("publish") == "true")
             except DomainError as error:
                 errors = failed(error)
-            else:
-                db.session.commit()
     return render_template("products/import.html", result=result, errors=errors,
                            max_rows=f"{services.MAX_IMPORT_ROWS:,}",
                            columns=services.IMPORT_COLUMNS, optional=services.IMPORT_OPTIONAL), (422 if errors else 200)
@@ -144,7 +142,6 @@ def new_product():
         data, errors = load_form(ProductIn(), request.form)
         if data is not None:
             product = services.create_product(current_user.organization_id, data)
-            db.session.commit()
             flash(_("Saved “%(name)s” as a draft. Publish it when it is ready.", name=product.name))
             return redirect(url_for("products.bank_products"))
     values = _posted_values() if request.method == "POST" else _form_values(None)
@@ -165,7 +162,6 @@ def edit_product(product_id: int):
             except DomainError as error:
                 errors = failed(error)
             else:
-                db.session.commit()
                 if saved.id == product.id:
                     flash(_("Saved “%(name)s”.", name=saved.name))
                 else:
@@ -187,7 +183,6 @@ def change_status(product_id: int, action: str):
         db.session.rollback()
         flash(error.detail, "error")
     else:
-        db.session.commit()
         flash(_("“%(name)s” version %(version)d is now %(status)s.", name=product.name,
                 version=product.version, status=_choices()["status_labels"][product.status.value].lower()))
     return redirect(url_for("products.bank_products"))

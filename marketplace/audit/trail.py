@@ -62,6 +62,14 @@ def record(action: str, object_type: str, object_id: int | None, changes: dict[s
     db.session.execute(insert(AuditEntry), [_entry(action, object_type, object_id, changes or {})])
 
 
+def record_many(action: str, object_type: str, rows: list[tuple[int, dict[str, Any]]]) -> None:
+    """One entry a row for a set-based change: `rows` are (object id, changes)."""
+    if rows:
+        common = _entry(action, object_type, None, {})  # who, when and where: the same for every row
+        db.session.execute(insert(AuditEntry), [{**common, "object_id": object_id, "changes": _plain(changes)}
+                                                for object_id, changes in rows])
+
+
 def _entry(action: str, object_type: str, object_id: int | None, changes: dict[str, Any]) -> dict[str, Any]:
     actor = current_actor()
     in_request = has_request_context()
@@ -88,7 +96,12 @@ def _plain(value: Any) -> Any:
 
 
 def object_type(instance: Any) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(instance).__name__).lower()
+    return object_type_of(type(instance))
+
+
+def object_type_of(model: type) -> str:
+    """FinancingRequest → financing_request: how the trail names a model's rows."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", model.__name__).lower()
 
 
 def _created(state: Any) -> dict[str, Any]:

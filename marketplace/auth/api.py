@@ -5,7 +5,6 @@ from flask.views import MethodView
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from marketplace import db
 from marketplace.api import Blueprint, page_of, paginate
 from marketplace.audit import trail as audit
 from marketplace.auth import schemas, services
@@ -30,13 +29,11 @@ class Token(MethodView):
         user = services.authenticate(data["username"], data["password"])
         if user is None:
             audit.record("user.sign_in_failed", "user", None, {"username": data["username"][:80], "via": "api"})
-            db.session.commit()
             raise NotAuthenticated(_("Wrong user name or password."))
         ttl = int(current_app.config["TOKEN_TTL_SECONDS"])
         plain, token = services.issue_token(user, ttl)
         audit.act_as(user)
         audit.record("user.token_issued", "user", user.id, {"token_id": token.id})
-        db.session.commit()
         return {"access_token": plain, "token_type": "Bearer", "expires_in": ttl}
 
 
@@ -47,9 +44,8 @@ class RevokeToken(MethodView):
     def post(self):
         """Revoke the token this request is made with; it stops working at once."""
         token = api_token()
-        services.revoke_token(token)
-        audit.record("user.token_revoked", "user", token.user_id, {"token_id": token.id})
-        db.session.commit()
+        if services.revoke_token(token):
+            audit.record("user.token_revoked", "user", token.user_id, {"token_id": token.id})
 
 
 @blp.route("/auth/me")
@@ -76,5 +72,4 @@ class Users(MethodView):
     def post(self, data):
         """Create a user with one role in one organisation (none for the admin)."""
         user = services.create_user(**data)
-        db.session.commit()
         return user

@@ -12,6 +12,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 from marketplace import db
+from marketplace.audit import trail as audit
 from marketplace.auth.models import ApiToken, Role, User, WebSession
 from marketplace.errors import Conflict, NotAuthenticated, ValidationFailed
 from marketplace.orgs.models import Agency, Bank, Organization
@@ -99,10 +100,14 @@ def end_web_session(plain: str | None) -> None:
             db.session.flush()
 
 
-def revoke_token(token: ApiToken) -> None:
-    if token.revoked_at is None:
-        token.revoked_at = db.utcnow()
-        db.session.flush()
+def revoke_token(token: ApiToken) -> bool:
+    """Revoke the token; → whether this call did (a concurrent revocation of it waits, then finds it done)."""
+    db.lock(token)
+    if token.revoked_at is not None:
+        return False
+    token.revoked_at = db.utcnow()
+    db.session.flush()
+    return True
 
 
 def create_user(username: str, password: str, role: Role, organization_id: int | None) -> User:
@@ -135,10 +140,14 @@ def system_user(organization: Bank | Agency) -> User:
     """The user an organisation's system or the scheduler acts as on its behalf (decided_by, created_by):
     `system:{code}`, which cannot sign in."""
     username = f"system:{organization.code}"
-    user = db.session.scalar(select(User).where(User.username == username))
-    if user is None:
-        role = Role.BANK if isinstance(organization, Bank) else Role.AGENCY
-        user = User(username=username, password_hash="!", role=role, organization_id=organization.id, active=False)
-        db.session.add(user)
-        db.session.flush()
-    return user
+    query = select(User).where(User.username == username)
+    if (user := db.session.scalar(query)) is not None:
+        return user
+    # Made once however many callbacks or jobs ask at the same moment: the others wait for it, then read it.
+    role = Role.BANK if isinstance(organization, Bank) else Role.AGENCY
+    made = db.session.scalar(db.upsert(User).values(
+        username=username, password_hash="!", role=role, organization_id=organization.id, active=False,
+        locale=None, created_at=db.utcnow()).on_conflict_do_nothing(index_elements=["username"]).returning(User.id))
+    if made is not None:
+        audit.record("user.created", "user", made, {"username": username, "role": role, "active": False})
+    return db.session.scalar(query)

@@ -6,7 +6,7 @@ from flask import Blueprint, flash, redirect, render_template, request, session,
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
-from marketplace import db, i18n
+from marketplace import i18n
 from marketplace.audit import trail as audit
 from marketplace.auth import services
 from marketplace.auth.models import Role, User
@@ -72,10 +72,8 @@ def login():
         if user is None:
             error = _("Wrong user name or password.")
             audit.record("user.sign_in_failed", "user", None, {"username": username})
-            db.session.commit()
         else:
             sign_in(user)
-            db.session.commit()
             return redirect(_safe_next(request.args.get("next")) or home_url())
     status = 401 if error else 200
     return render_template("auth/login.html", error=error, username=username), status
@@ -86,7 +84,6 @@ def logout():
     if current_user.is_authenticated:
         services.end_web_session(session.get(SESSION_TOKEN))
         audit.record("user.signed_out", "user", current_user.id)
-        db.session.commit()
     logout_user()
     session.clear()
     flash(_("You are signed out."))
@@ -103,7 +100,6 @@ def choose_language():
         return redirect(back)
     if current_user.is_authenticated:
         current_user.locale = locale
-        db.session.commit()
     else:
         session[i18n.SESSION_KEY] = locale
     return redirect(back)

@@ -13,9 +13,9 @@ from marketplace.api import Blueprint, page_of, paginate
 from marketplace.auth.access import api_roles, api_user
 from marketplace.auth.models import Role
 from marketplace.bank_systems import callbacks, outbox, schemas
-from marketplace.bank_systems.models import OutboxMessage
-from marketplace.errors import NotFound, one_or_404
+from marketplace.errors import NotFound, keeping_changes, one_or_404
 from marketplace.orgs.models import Bank
+from marketplace.outbox import OutboxMessage
 
 blp = Blueprint("bank_systems_api", __name__, url_prefix="/api/v1", description="Hand-offs to banks' systems")
 
@@ -61,9 +61,7 @@ class Redrive(MethodView):
     def post(self, message_id):
         """Give a dead message a new round of tries, starting now (409 unless it is dead). Re-driving twice is
         safe: the second finds it pending and is refused; the bank dedups by the message's Idempotency-Key."""
-        message = outbox.redrive(get_message(message_id), api_user())
-        db.session.commit()
-        return message
+        return outbox.redrive(get_message(message_id), api_user())
 
 
 @blp.route("/bank-callbacks/<string:bank_code>")
@@ -83,9 +81,8 @@ class BankCallbacks(MethodView):
         `event_id` answers 200 with `"status": "duplicate"` and changes nothing."""
         received = callbacks.receive(bank_code, request.headers.get("X-Timestamp"),
                                      request.headers.get("X-Signature"), request.get_data(cache=True))
-        db.session.commit()
-        if received.refused is not None:
-            raise received.refused
+        if received.refused is not None:  # the receipt and what the event did stand, whatever the answer
+            raise keeping_changes(received.refused)
         application = received.application
         return {"event_id": received.event_id, "status": received.outcome.value,
                 "application_id": application.id if application else None,
@@ -105,6 +102,5 @@ class CallbackSecret(MethodView):
         if bank is None or (user.role is Role.BANK and user.organization_id != bank_id):
             raise NotFound(_("No bank %(id)d.", id=bank_id))
         secret = callbacks.rotate_secret(bank)
-        db.session.commit()
         grace = dt.timedelta(seconds=current_app.config["CALLBACK_SECRET_GRACE_S"])
         return {"callback_secret": secret, "previous_valid_until": bank.callback_secret_rotated_at + grace}

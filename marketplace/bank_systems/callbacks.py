@@ -28,7 +28,7 @@ from marketplace.audit import trail as audit
 from marketplace.auth.services import system_user
 from marketplace.bank_systems.models import BankCallback, CallbackOutcome
 from marketplace.bank_systems.schemas import CallbackIn
-from marketplace.errors import DomainError, NotAuthenticated, NotFound, ValidationFailed
+from marketplace.errors import DomainError, NotAuthenticated, NotFound, ValidationFailed, keeping_changes
 from marketplace.financing import services
 from marketplace.financing.loans import record_event
 from marketplace.financing.models import Application, LoanEventType
@@ -70,24 +70,24 @@ def receive(bank_code: str, timestamp: str | None, signature: str | None, body: 
     try:
         _authenticate(bank, timestamp, signature, body)
     except NotAuthenticated as error:
-        _keep(receipt, CallbackOutcome.UNAUTHENTICATED, error)
-        raise
+        raise _kept(receipt, CallbackOutcome.UNAUTHENTICATED, error) from None
     try:
         data = _parse(body)
         receipt.event_id, receipt.event_type = data["event_id"], data["type"]
         receipt.application_id = data["application_id"]
         return _apply(bank, data, receipt)
     except DomainError as error:
-        _keep(receipt, CallbackOutcome.REJECTED, error)
-        raise
+        raise _kept(receipt, CallbackOutcome.REJECTED, error) from None
 
 
-def _keep(receipt: BankCallback, outcome: CallbackOutcome, error: DomainError) -> None:
-    """Record a callback that was not applied, in a transaction of its own (whatever it did is rolled back)."""
+def _kept(receipt: BankCallback, outcome: CallbackOutcome, error: DomainError) -> DomainError:
+    """Record a callback that was not applied: whatever it did is rolled back, and the receipt alone is committed
+    before `error` is answered."""
     db.session.rollback()
     receipt.outcome, receipt.status_code, receipt.detail = outcome, error.status, error.detail[:1000]
     db.session.add(receipt)
-    db.session.commit()
+    db.session.flush()
+    return keeping_changes(error)
 
 
 def _authenticate(bank: Bank | None, timestamp: str | None, signature: str | None, body: bytes) -> None:
@@ -173,7 +173,9 @@ def _duplicate(receipt: BankCallback) -> Received:
 
 
 def rotate_secret(bank: Bank) -> str:
-    """A new callback secret; the old one keeps working for CALLBACK_SECRET_GRACE_S. The caller commits."""
+    """A new callback secret; the old one keeps working for CALLBACK_SECRET_GRACE_S. The caller commits. Locked
+    first, so that rotations at the same moment follow one another (each retires the secret the one before made)."""
+    db.lock(bank)
     bank.previous_callback_secret, bank.callback_secret = bank.callback_secret, secrets.token_hex(32)
     bank.callback_secret_rotated_at = db.utcnow()
     db.session.flush()

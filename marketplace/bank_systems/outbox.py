@@ -1,4 +1,4 @@
-"""The outbox: hand-offs to banks' systems, written with the state change and delivered by `dispatch`.
+"""Delivering the outbox (marketplace/outbox.py, where hand-offs are queued with the state change): `dispatch`.
 
 A message is claimed in a short transaction of its own (its try counted, its next try pushed past the request's
 time-outs, so a crash mid-send only delays it), sent with no transaction open, and its outcome recorded in another:
@@ -28,29 +28,11 @@ from sqlalchemy import select
 from marketplace import db
 from marketplace.audit import trail as audit
 from marketplace.auth.models import User
-from marketplace.bank_systems.models import AttemptOutcome, MessageStatus, OutboxAttempt, OutboxMessage
 from marketplace.errors import Conflict
-from marketplace.orgs.models import Bank
+from marketplace.outbox import AttemptOutcome, MessageStatus, OutboxAttempt, OutboxMessage
 
-APPLICATION_SUBMITTED = "application.submitted"
 #: Statuses worth another try; any other 4xx is final.
 RETRYABLE_STATUS = {408, 429}
-
-
-def enqueue(bank: Bank, topic: str, key: str, path: str, payload: dict[str, Any]) -> OutboxMessage | None:
-    """Queue a hand-off to the bank's system in the caller's transaction; None when the bank has no system. The same
-    (bank, topic, key) twice is one message."""
-    if not bank.api_base_url:
-        return None
-    found = db.session.scalar(select(OutboxMessage).where(
-        OutboxMessage.bank_id == bank.id, OutboxMessage.topic == topic, OutboxMessage.idempotency_key == key))
-    if found is not None:
-        return found
-    message = OutboxMessage(bank_id=bank.id, topic=topic, idempotency_key=key, path=path, payload=payload,
-                            next_attempt_at=db.utcnow())
-    db.session.add(message)
-    db.session.flush()
-    return message
 
 
 @dataclass(frozen=True)
@@ -186,7 +168,9 @@ def backoff(tries: int, rng: random.Random | None = None) -> dt.timedelta:
 
 
 def redrive(message: OutboxMessage, user: User) -> OutboxMessage:
-    """Give a dead message a new round of tries, now; the caller commits."""
+    """Give a dead message a new round of tries, now; the caller commits. Locked first: a second re-drive waits,
+    then finds it pending and is refused."""
+    db.lock(message)
     if message.status is not MessageStatus.DEAD:
         raise Conflict(_("Only a dead message can be re-driven; message %(id)d is %(status)s.",
                          id=message.id, status=message.status.value))
@@ -196,22 +180,3 @@ def redrive(message: OutboxMessage, user: User) -> OutboxMessage:
     db.session.flush()
     audit.record("outbox_message.redriven", "outbox_message", message.id, {"redrives": message.redrives})
     return message
-
-
-def application_payload(application: Any) -> dict[str, Any]:
-    """What a bank's system receives for a routed application (API.md §Bank systems): our id, the request, the
-    enterprise and the offer it chose. Money as two-place strings, rates as fraction strings."""
-    request, offer, enterprise = application.request, application.offer, application.request.enterprise
-    return {
-        "application_id": application.id,
-        "submitted_at": (application.created_at or db.utcnow()).isoformat(),
-        "request": {"id": request.id, "amount": f"{request.amount:.2f}", "term_months": request.term_months,
-                    "purpose": request.purpose},
-        "enterprise": {"name": enterprise.name, "uscc": enterprise.uscc, "region_code": enterprise.region_code,
-                       "industry_code": enterprise.industry_code, "tier": request.tier_at_request.value},
-        "offer": {"product_id": offer.product_id, "product_name": offer.product_name,
-                  "product_type": offer.product_type, "amount": f"{offer.amount:.2f}",
-                  "term_months": offer.term_months, "rate_spread_bp": offer.rate_spread_bp,
-                  "interest_rate": f"{offer.interest_rate}", "agreement_id": offer.agreement_id,
-                  "guarantee_fee_rate": f"{offer.guarantee_fee_rate}" if offer.agreement_id else None},
-    }

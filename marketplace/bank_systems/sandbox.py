@@ -53,7 +53,7 @@ def receive_application():
         delay = dt.timedelta(seconds=current_app.config["SANDBOX_DECISION_DELAY_S"])
         case = SandboxCase(bank_id=bank.id, application_id=int(key), payload=body, due_at=db.utcnow() + delay)
         db.session.add(case)
-        db.session.commit()
+        db.session.flush()  # its id is the bank's reference
     return jsonify(bank_ref=f"SBX-{case.id}", status="received"), 201 if created else 200
 
 

@@ -12,10 +12,10 @@ from marketplace.auth.access import page_roles
 from marketplace.auth.models import Role
 from marketplace.bank_systems import outbox
 from marketplace.bank_systems.api import get_message, messages
-from marketplace.bank_systems.models import MessageStatus, OutboxMessage
 from marketplace.errors import DomainError
 from marketplace.listing import read_order
 from marketplace.orgs.models import Bank
+from marketplace.outbox import MessageStatus, OutboxMessage
 
 bp = Blueprint("outbox", __name__, template_folder="templates")
 
@@ -59,6 +59,5 @@ def redrive(message_id: int):
         db.session.rollback()
         flash(error.detail, "error")
     else:
-        db.session.commit()
         flash(_("Message %(id)d to %(bank)s will be sent again within seconds.", id=message.id, bank=message.bank.name))
     return redirect(url_for("outbox.outbox_page", status=request.args.get("status", MessageStatus.DEAD.value)))

@@ -1,5 +1,8 @@
 """Fee-reduction rules (admin keeps them; everyone may read them and preview a fee)."""
 
+import datetime as dt
+from typing import Any
+
 from flask import request
 from flask.views import MethodView
 from flask_babel import gettext as _
@@ -11,10 +14,13 @@ from marketplace import db
 from marketplace.api import Blueprint, page_of, paginate
 from marketplace.auth.access import api_roles, api_user
 from marketplace.auth.models import Role, User
+from marketplace.dates import business_today
 from marketplace.errors import ValidationFailed
 from marketplace.fees import schemas, services
 from marketplace.fees.models import FeeRule, SubsidySettlement
+from marketplace.financing.loans import is_first_loan
 from marketplace.financing.models import Application, FinancingRequest
+from marketplace.orgs.models import Enterprise
 
 blp = Blueprint("fees_api", __name__, url_prefix="/api/v1", description="Fee-reduction rules (降费奖补)")
 
@@ -33,9 +39,7 @@ class FeeRules(MethodView):
     @blp.response(201, schemas.FeeRuleOut)
     def post(self, data):
         """Add a rule. It prices offers made from now on; guarantees already priced keep their terms."""
-        rule = services.create_rule(data)
-        db.session.commit()
-        return rule
+        return services.create_rule(data)
 
 
 @blp.route("/fee-rules/<int:rule_id>")
@@ -52,9 +56,7 @@ class FeeRuleById(MethodView):
     def patch(self, data, rule_id):
         """Change the fields given (conditions and effect are replaced whole). Guarantees keep their terms."""
         given = request.get_json(silent=True) or {}
-        rule = services.update_rule(services.get_rule(rule_id), {k: v for k, v in data.items() if k in given})
-        db.session.commit()
-        return rule
+        return services.update_rule(services.get_rule(rule_id), {k: v for k, v in data.items() if k in given})
 
 
 @blp.route("/fee-rules/preview")
@@ -76,7 +78,31 @@ class Preview(MethodView):
                 errors["enterprise_id"] = [_("No enterprise %(id)d.", id=data["enterprise_id"])]
             if errors:
                 raise ValidationFailed(errors=errors)
-        return services.preview(data)
+        return preview_fee(data)
+
+
+def preview_fee(data: dict[str, Any]) -> dict[str, Any]:
+    """PreviewIn's fee preview (this API's and the admin's page): the facts loaded here, the pricing by fees."""
+    day = data.get("disbursed_on") or business_today()
+    product_type = data.get("product_type")
+    return services.preview(_preview_facts(data, day), data["amount"], data["term_months"], day,
+                            product_type.value if product_type else "")
+
+
+def _preview_facts(data: dict[str, Any], day: dt.date) -> services.PreviewFacts:
+    """The agreement's fee rate and the enterprise's tier, region and first loan; an id not found is the field's
+    error."""
+    errors = {}
+    enterprise = db.session.get(Enterprise, data["enterprise_id"])
+    agreement = db.session.get(Agreement, data["agreement_id"])
+    if enterprise is None:
+        errors["enterprise_id"] = [_("No enterprise %(id)d.", id=data["enterprise_id"])]
+    if agreement is None:
+        errors["agreement_id"] = [_("No agreement %(id)d.", id=data["agreement_id"])]
+    if errors:
+        raise ValidationFailed(errors=errors)
+    return services.PreviewFacts(fee_rate=agreement.fee_rate, tier=enterprise.tier_on(day).value,
+                                 region_code=enterprise.region_code, first_loan=is_first_loan(enterprise.id))
 
 
 def _is_customer(user: User, enterprise_id: int) -> bool:

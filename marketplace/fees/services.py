@@ -1,23 +1,22 @@
 """Fee-reduction rules: keeping them (admin), pricing with them (matching, preview) and granting their fiscal
-subsidies at disbursement, within budget. Services flush; views commit."""
+subsidies at disbursement, within budget. Services flush; views commit. The preview works on facts its caller
+loads (the agreement's fee rate, the enterprise's tier and region), so fees reads no agreement."""
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import exists, or_, select
+from sqlalchemy import or_, select
 
-from guarantees.models import Agreement
 from marketplace import db
 from marketplace.dates import business_today
 from marketplace.errors import NotFound, ValidationFailed
 from marketplace.fees import rules
 from marketplace.fees.models import EffectKind, FeeRule
-from marketplace.financing.models import Loan
-from marketplace.orgs.models import Enterprise
 
 
 def create_rule(data: dict[str, Any]) -> FeeRule:
@@ -71,12 +70,6 @@ def rules_in_force(day: dt.date | None = None) -> list[rules.Rule]:
         .order_by(FeeRule.priority, FeeRule.id))]
 
 
-def is_first_loan(enterprise_id: int) -> bool:
-    """Whether the enterprise has never had a loan disbursed through the marketplace."""
-    return not db.session.scalar(select(exists().where(Loan.enterprise_id == enterprise_id,
-                                                       Loan.disbursed_on.is_not(None))))
-
-
 def grant_subsidies(trail: list[dict], principal: Decimal, days: int) -> tuple[Decimal, list[dict]]:
     """At disbursement: each subsidy rule of the trail grants its part of the fiscal subsidy, as far as its
     budget still allows; the rule rows are locked, so concurrent disbursements cannot overspend a budget.
@@ -100,28 +93,31 @@ def grant_subsidies(trail: list[dict], principal: Decimal, days: int) -> tuple[D
     return total, steps
 
 
-def preview(data: dict[str, Any]) -> dict[str, Any]:
-    """The fee for a loan before and after the rules in force, with the trail; changes nothing."""
-    errors = {}
-    enterprise = db.session.get(Enterprise, data["enterprise_id"])
-    agreement = db.session.get(Agreement, data["agreement_id"])
-    if enterprise is None:
-        errors["enterprise_id"] = [_("No enterprise %(id)d.", id=data["enterprise_id"])]
-    if agreement is None:
-        errors["agreement_id"] = [_("No agreement %(id)d.", id=data["agreement_id"])]
-    if errors:
-        raise ValidationFailed(errors=errors)
-    day = data.get("disbursed_on") or business_today()
-    product_type = data.get("product_type")
-    subject = rules.Subject(tier=enterprise.tier_on(day).value, region_code=enterprise.region_code,
-                            product_type=product_type.value if product_type else "", amount=data["amount"],
-                            first_loan=is_first_loan(enterprise.id))
+@dataclass(frozen=True)
+class PreviewFacts:
+    """What a fee preview needs to know of the agreement and the enterprise; the caller loads them."""
+
+    #: The agreement's fee rate: the fee before the rules.
+    fee_rate: Decimal
+    #: The enterprise's tier on the disbursement day.
+    tier: str
+    region_code: str
+    #: Whether the enterprise has never had a loan disbursed.
+    first_loan: bool
+
+
+def preview(facts: PreviewFacts, amount: Decimal, term_months: int, day: dt.date,
+            product_type: str = "") -> dict[str, Any]:
+    """The fee for a loan disbursed on `day`, before and after the rules in force then, with the trail; changes
+    nothing."""
+    subject = rules.Subject(tier=facts.tier, region_code=facts.region_code, product_type=product_type,
+                            amount=amount, first_loan=facts.first_loan)
     in_force = rules_in_force(day)
-    pricing = rules.price(agreement.fee_rate, subject, in_force)
-    days = rules.term_days(day, data["term_months"])
-    subsidy, trail = rules.grant(pricing.trail, data["amount"], days, {r.id: r.budget_left for r in in_force})
-    fee = rules.fee_amount(data["amount"], pricing.fee_rate, days)
+    pricing = rules.price(facts.fee_rate, subject, in_force)
+    days = rules.term_days(day, term_months)
+    subsidy, trail = rules.grant(pricing.trail, amount, days, {r.id: r.budget_left for r in in_force})
+    fee = rules.fee_amount(amount, pricing.fee_rate, days)
     return {"list_fee_rate": pricing.list_fee_rate, "fee_rate": pricing.fee_rate,
             "fee_subsidy_rate": pricing.subsidy_rate, "days": days,
-            "list_fee": rules.fee_amount(data["amount"], pricing.list_fee_rate, days), "fee": fee,
+            "list_fee": rules.fee_amount(amount, pricing.list_fee_rate, days), "fee": fee,
             "fiscal_subsidy": subsidy, "agency_fee_income": fee + subsidy, "trail": trail}

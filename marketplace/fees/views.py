@@ -19,6 +19,7 @@ from marketplace.auth.models import Role
 from marketplace.dates import business_today
 from marketplace.errors import DomainError, flatten_messages
 from marketplace.fees import rules, services
+from marketplace.fees.api import preview_fee
 from marketplace.fees.models import FeeRule
 from marketplace.fees.schemas import ConditionsIn, FeeRuleIn, PreviewIn
 from marketplace.forms import failed, form_to_data, load_form
@@ -156,7 +157,6 @@ def fee_rules():
             except DomainError as error:
                 errors = failed(error)
             else:
-                db.session.commit()
                 flash(_("Fee rule “%(name)s” added. It prices offers made from now on.", name=rule.name))
                 return redirect(url_for("fees.fee_rules"))
         values = _posted_values(request.form)
@@ -187,7 +187,6 @@ def edit_rule(rule_id: int):
             except DomainError as error:
                 errors = failed(error)
             else:
-                db.session.commit()
                 flash(_("Fee rule “%(name)s” saved. Guarantees already priced keep their terms.", name=rule.name))
                 return redirect(url_for("fees.fee_rules"))
         values = _posted_values(request.form)
@@ -208,7 +207,7 @@ def preview():
         data, errors = load_form(PreviewIn(), request.args)
         if data is not None:
             try:
-                result = services.preview(data)
+                result = preview_fee(data)
             except DomainError as error:
                 errors = failed(error)
     values = request.args.to_dict() if asked else {"term_months": "12", "disbursed_on": business_today().isoformat()}

@@ -3,8 +3,6 @@
 from flask import request
 from flask.views import MethodView
 
-from guarantees.services import GuaranteeUnavailable
-from marketplace import db
 from marketplace.api import Blueprint, page_of, paginate
 from marketplace.auth.access import api_roles, api_user
 from marketplace.auth.models import Role
@@ -35,7 +33,6 @@ class FinancingRequests(MethodView):
     def post(self, data):
         """File a financing request and get ranked offers with their all-in cost, and why others were left out."""
         request = services.create_request(api_user(), data)
-        db.session.commit()
         return request
 
 
@@ -57,7 +54,6 @@ class SelectOffer(MethodView):
         """Choose an offer: the request is routed to that bank as an application."""
         request = services.get_request(api_user(), request_id, for_change=True)
         services.select_offer(request, data["offer_id"])
-        db.session.commit()
         return request
 
 
@@ -68,7 +64,6 @@ class WithdrawRequest(MethodView):
     def post(self, request_id):
         """Withdraw a request before the bank decides."""
         request = services.withdraw(services.get_request(api_user(), request_id, for_change=True))
-        db.session.commit()
         return request
 
 
@@ -102,13 +97,7 @@ class Decision(MethodView):
     @blp.response(200, schemas.DecisionOut)
     def post(self, data, application_id):
         """Approve (creating the loan, for offers without a guarantee) or decline with a reason."""
-        try:
-            application = services.decide(services.get_application(api_user(), application_id), api_user(), data)
-        except GuaranteeUnavailable:
-            db.session.commit()  # the application is guarantee_unavailable, whatever the answer
-            raise
-        db.session.commit()
-        return application
+        return services.decide(services.get_application(api_user(), application_id), api_user(), data)
 
 
 @blp.route("/loans/<int:loan_id>")
@@ -136,5 +125,4 @@ class LoanEvents(MethodView):
             raise NotFound()
         event = record_event(loan, user, data["type"], data["amount"], data["occurred_on"],
                              key=request.headers.get(HEADER))
-        db.session.commit()
         return event

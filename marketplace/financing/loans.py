@@ -9,18 +9,71 @@ a default shares the loss and a recovery shares it back (guarantees.settlement).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from decimal import Decimal
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import exists, insert, literal, select
 
 from guarantees.models import GuaranteeStatus
-from guarantees.services import guarantee_of_loan, on_disbursed, on_repaid
-from guarantees.settlement import settle_default, settle_recovery
-from marketplace import db
+from guarantees.services import guarantee_of_loan, on_closed, on_disbursed, on_repaid
+from guarantees.settlement import LoanFacts, settle_default, settle_recovery
+from marketplace import db, states
+from marketplace.audit import trail as audit
 from marketplace.auth.models import User
+from marketplace.db import UTCDateTime
 from marketplace.errors import Conflict, IllegalTransition, ValidationFailed
-from marketplace.financing.models import Loan, LoanEvent, LoanEventType, LoanStatus, RequestStatus
+from marketplace.financing.models import (
+    REQUEST_TRANSITIONS,
+    Application,
+    ApplicationStatus,
+    FinancingRequest,
+    Loan,
+    LoanEvent,
+    LoanEventType,
+    LoanStatus,
+    Offer,
+    RequestStatus,
+)
+
+#: What a new loan's audit entry records of it.
+_CREATED = ("application_id", "bank_id", "enterprise_id", "product_id", "principal", "term_months", "interest_rate")
+
+
+def create_loans(application_ids: Collection[int]) -> dict[int, int]:
+    """The one loan factory: a loan (status approved) for each approved application, at its approved amount and
+    rate, in one statement whatever their number (a bank's approval makes one, a batch decision thousands), each
+    with its audit entry. → application id → loan id."""
+    if not application_ids:
+        return {}
+    columns = ("application_id", "bank_id", "enterprise_id", "product_id", "principal", "outstanding",
+               "term_months", "interest_rate", "status", "created_at")
+    made = db.session.execute(insert(Loan).from_select(columns, select(
+        Application.id, Application.bank_id, FinancingRequest.enterprise_id, Offer.product_id,
+        Application.approved_amount, Application.approved_amount, FinancingRequest.term_months,
+        Application.interest_rate, literal(LoanStatus.APPROVED.value), literal(db.utcnow(), UTCDateTime()))
+        .join(FinancingRequest, FinancingRequest.id == Application.request_id)
+        .join(Offer, Offer.id == Application.offer_id)
+        .where(Application.id.in_(sorted(application_ids)), Application.status == ApplicationStatus.APPROVED))
+        .returning(Loan.id, *(getattr(Loan, name) for name in _CREATED))).all()
+    if len(made) != len(set(application_ids)):  # the caller's lock should make this impossible; never half a batch
+        without = sorted(set(application_ids) - {row[1] for row in made})
+        raise IllegalTransition(_("Applications %(ids)s are not approved, so they get no loan.",
+                                  ids=", ".join(map(str, without))))
+    audit.record_many("loan.created", "loan", [
+        (row[0], {"status": LoanStatus.APPROVED, **dict(zip(_CREATED, row[1:], strict=True))}) for row in made])
+    return {row[1]: row[0] for row in made}
+
+
+def is_first_loan(enterprise_id: int) -> bool:
+    """Whether the enterprise has never had a loan disbursed through the marketplace (a fee rule's condition)."""
+    return not db.session.scalar(select(exists().where(Loan.enterprise_id == enterprise_id,
+                                                       Loan.disbursed_on.is_not(None))))
+
+
+def facts(loan: Loan) -> LoanFacts:
+    """What guarantees and the ledger need to know of the loan."""
+    return LoanFacts(id=loan.id, bank_id=loan.bank_id, enterprise_id=loan.enterprise_id, principal=loan.principal)
 
 #: The statuses each event may start from.
 ALLOWED_FROM: dict[LoanEventType, frozenset[LoanStatus]] = {
@@ -53,7 +106,7 @@ def record_event(loan: Loan, user: User, event_type: LoanEventType, amount: Deci
     db.session.add(event)
     db.session.flush()
     if event_type is LoanEventType.RECOVERY:
-        settle_recovery(loan, amount, occurred_on, event.id)
+        settle_recovery(facts(loan), amount, occurred_on, event.id)
     return event
 
 
@@ -71,8 +124,8 @@ def _disburse(loan: Loan, amount: Decimal | None, occurred_on: dt.date) -> Decim
         raise IllegalTransition(_("The loan's guarantee is %(status)s, not approved.", status=guarantee.status.value))
     loan.status, loan.disbursed_on = LoanStatus.DISBURSED, occurred_on
     if guarantee is not None:
-        on_disbursed(guarantee, loan, occurred_on)
-    loan.application.request.status = RequestStatus.FUNDED
+        on_disbursed(guarantee, facts(loan), occurred_on)
+    states.move(loan.application.request, RequestStatus.FUNDED, REQUEST_TRANSITIONS)
     return amount
 
 
@@ -102,7 +155,7 @@ def _default(loan: Loan, amount: Decimal | None, occurred_on: dt.date) -> Decima
         raise ValidationFailed(errors={"amount": [_("The loss on default is the outstanding principal, %(amount)s.",
                                                     amount=f"{loan.outstanding:,.2f}")]})
     loan.status = LoanStatus.DEFAULTED
-    settle_default(loan, guarantee_of_loan(loan.id), loan.outstanding, occurred_on)
+    settle_default(facts(loan), guarantee_of_loan(loan.id), loan.outstanding, occurred_on)
     return loan.outstanding
 
 
@@ -114,7 +167,7 @@ def _recover(loan: Loan, amount: Decimal | None, occurred_on: dt.date) -> Decima
     loan.outstanding -= amount
     loan.status = LoanStatus.CLOSED if loan.outstanding == 0 else LoanStatus.RECOVERING
     if loan.status is LoanStatus.CLOSED and (guarantee := guarantee_of_loan(loan.id)) is not None:
-        guarantee.status = GuaranteeStatus.CLOSED
+        on_closed(guarantee)
     return amount
 
 

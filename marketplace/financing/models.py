@@ -27,11 +27,12 @@ class RequestStatus(enum.StrEnum):
     CLOSED = "closed"
 
 
-#: open → routed → (approved | declined | withdrawn) → funded | closed
+#: open → routed → (approved | declined | withdrawn) → funded | closed; an approval whose guarantee the agency then
+#: refuses (an exclusion from its batch) is declined after all.
 REQUEST_TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
     RequestStatus.OPEN: frozenset({RequestStatus.ROUTED, RequestStatus.WITHDRAWN}),
     RequestStatus.ROUTED: frozenset({RequestStatus.APPROVED, RequestStatus.DECLINED, RequestStatus.WITHDRAWN}),
-    RequestStatus.APPROVED: frozenset({RequestStatus.FUNDED, RequestStatus.CLOSED}),
+    RequestStatus.APPROVED: frozenset({RequestStatus.FUNDED, RequestStatus.DECLINED, RequestStatus.CLOSED}),
     RequestStatus.DECLINED: frozenset({RequestStatus.CLOSED}),
     RequestStatus.WITHDRAWN: frozenset({RequestStatus.CLOSED}),
     RequestStatus.FUNDED: frozenset({RequestStatus.CLOSED}),
@@ -47,6 +48,18 @@ class ApplicationStatus(enum.StrEnum):
     GUARANTEE_UNAVAILABLE = "guarantee_unavailable"
     #: The enterprise withdrew the request before the bank decided.
     WITHDRAWN = "withdrawn"
+
+
+#: submitted → approved | declined | guarantee_unavailable | withdrawn; an approval waiting for its guarantee becomes
+#: guarantee_unavailable when the agency refuses it.
+APPLICATION_TRANSITIONS: dict[ApplicationStatus, frozenset[ApplicationStatus]] = {
+    ApplicationStatus.SUBMITTED: frozenset({ApplicationStatus.APPROVED, ApplicationStatus.DECLINED,
+                                            ApplicationStatus.GUARANTEE_UNAVAILABLE, ApplicationStatus.WITHDRAWN}),
+    ApplicationStatus.APPROVED: frozenset({ApplicationStatus.GUARANTEE_UNAVAILABLE}),
+    ApplicationStatus.DECLINED: frozenset(),
+    ApplicationStatus.GUARANTEE_UNAVAILABLE: frozenset(),
+    ApplicationStatus.WITHDRAWN: frozenset(),
+}
 
 
 class LoanStatus(enum.StrEnum):
@@ -116,8 +129,8 @@ class Offer(Base):
     product_type: Mapped[str] = mapped_column(String(20))
     bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id"))
     bank_name: Mapped[str] = mapped_column(String(200))
-    #: The 总对总 agreement guaranteeing this offer (the guarantees issue adds the table and the foreign key).
-    agreement_id: Mapped[int | None]
+    #: The 总对总 agreement guaranteeing this offer; none for an offer without a guarantee.
+    agreement_id: Mapped[int | None] = mapped_column(ForeignKey("agreements.id"))
     amount: Mapped[Decimal]
     term_months: Mapped[int]
     rate_spread_bp: Mapped[int]

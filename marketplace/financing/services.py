@@ -1,7 +1,8 @@
-"""Financing requests through to loans. Services flush; the API views and pages commit."""
+"""Financing requests through to loans. Services flush; the request, job or command commits."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -10,15 +11,18 @@ from sqlalchemy import Select, insert, select
 from sqlalchemy.orm import lazyload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from guarantees.services import GuaranteeUnavailable, reserve
-from marketplace import db
+from guarantees import services as guarantees
+from guarantees.models import Batch
+from guarantees.services import GuaranteeUnavailable, Outcome, Placement, link_loans, reserve
+from marketplace import db, outbox, states
 from marketplace.auth.models import Role, User
-from marketplace.bank_systems import outbox
 from marketplace.dates import business_today
 from marketplace.errors import Conflict, IllegalTransition, NotFound, ValidationFailed, one_or_404
-from marketplace.fees.services import is_first_loan, rules_in_force
+from marketplace.fees.services import rules_in_force
 from marketplace.financing import matching as loader
+from marketplace.financing.loans import create_loans, is_first_loan
 from marketplace.financing.models import (
+    APPLICATION_TRANSITIONS,
     REQUEST_TRANSITIONS,
     Application,
     ApplicationStatus,
@@ -83,11 +87,13 @@ def create_request(user: User, data: dict[str, Any]) -> FinancingRequest:
     return request
 
 
+def _refuse(target: RequestStatus) -> Callable[[RequestStatus], str]:
+    return lambda status: _("A request that is %(status)s cannot become %(target)s.", status=status.value,
+                            target=target.value)
+
+
 def _move(request: FinancingRequest, target: RequestStatus) -> None:
-    if target not in REQUEST_TRANSITIONS[request.status]:
-        raise IllegalTransition(_("A request that is %(status)s cannot become %(target)s.",
-                                  status=request.status.value, target=target.value))
-    request.status = target
+    states.move(request, target, REQUEST_TRANSITIONS, refuse=_refuse(target))
 
 
 def select_offer(request: FinancingRequest, offer_id: int) -> Application:
@@ -111,12 +117,15 @@ def select_offer(request: FinancingRequest, offer_id: int) -> Application:
     return application
 
 
-def withdraw(request: FinancingRequest) -> FinancingRequest:
-    """The enterprise withdraws before the bank decides; a routed application leaves the bank's queue."""
+def withdraw(request: FinancingRequest, *, only_from: RequestStatus | None = None) -> FinancingRequest:
+    """The enterprise withdraws before the bank decides; a routed application leaves the bank's queue.
+    `only_from`: withdraw only a request still in that status once locked (the scheduler's tier expiry)."""
     db.lock(request, *([request.application] if request.application is not None else []))
+    if only_from is not None and request.status is not only_from:
+        raise IllegalTransition(_refuse(RequestStatus.WITHDRAWN)(request.status))
     _move(request, RequestStatus.WITHDRAWN)
     if request.application is not None:
-        request.application.status = ApplicationStatus.WITHDRAWN
+        states.move(request.application, ApplicationStatus.WITHDRAWN, APPLICATION_TRANSITIONS)
     db.session.flush()
     return request
 
@@ -125,7 +134,7 @@ def decide(application: Application, user: User, data: dict[str, Any]) -> Applic
     """The bank's decision. Approving an offer without a guarantee creates the loan at once; with a guarantee it
     reserves the agreement's quota and places a pending guarantee in the agreement's open batch, or, when the
     quota or caps do not allow it, marks the application guarantee_unavailable and raises GuaranteeUnavailable
-    (the caller commits that outcome before answering 409)."""
+    (which keeps that outcome: the transaction commits before the 409 is answered)."""
     db.lock(application.request, application)  # a concurrent decision or withdrawal waits, then finds it decided
     if application.status is not ApplicationStatus.SUBMITTED:
         raise IllegalTransition(_("This application is already %(status)s.", status=application.status.value))
@@ -133,7 +142,7 @@ def decide(application: Application, user: User, data: dict[str, Any]) -> Applic
     application.decided_by_id, application.decided_at = user.id, db.utcnow()
     application.reason = data.get("reason")
     if data["decision"] == "declined":
-        application.status = ApplicationStatus.DECLINED
+        states.move(application, ApplicationStatus.DECLINED, APPLICATION_TRANSITIONS)
         _move(request, RequestStatus.DECLINED)
         db.session.flush()
         return application
@@ -146,26 +155,57 @@ def decide(application: Application, user: User, data: dict[str, Any]) -> Applic
     lpr = rates_on(business_today())
     application.approved_amount, application.rate_spread_bp = amount, spread
     application.interest_rate = Rates(lpr.lpr_1y, lpr.lpr_5y).interest(request.term_months, spread)
-    if offer.agreement_id is not None:
-        try:
-            reserve(application, amount)
-        except GuaranteeUnavailable as error:
-            application.status, application.reason = ApplicationStatus.GUARANTEE_UNAVAILABLE, error.detail
-            _move(request, RequestStatus.DECLINED)
-            db.session.flush()
-            raise
-        application.status = ApplicationStatus.APPROVED
+    if offer.agreement_id is None:
+        states.move(application, ApplicationStatus.APPROVED, APPLICATION_TRANSITIONS)
         _move(request, RequestStatus.APPROVED)
         db.session.flush()
-        db.session.expire(application, ["guarantee"])
+        create_loans([application.id])
+        db.session.expire(application, ["loan"])
         return application
-    application.status = ApplicationStatus.APPROVED
+    try:
+        _guarantee, submitted = reserve(Placement(
+            application_id=application.id, agreement_id=offer.agreement_id, enterprise_id=request.enterprise_id,
+            amount=amount, term_months=request.term_months, list_fee_rate=offer.list_fee_rate,
+            fee_rate=offer.guarantee_fee_rate, subsidy_rate=offer.fee_subsidy_rate,
+            applied_rules=list(offer.applied_rules or [])))
+    except GuaranteeUnavailable as error:
+        states.move(application, ApplicationStatus.GUARANTEE_UNAVAILABLE, APPLICATION_TRANSITIONS)
+        application.reason = error.detail
+        _move(request, RequestStatus.DECLINED)
+        db.session.flush()
+        raise
+    states.move(application, ApplicationStatus.APPROVED, APPLICATION_TRANSITIONS)
     _move(request, RequestStatus.APPROVED)
-    application.loan = Loan(
-        bank_id=application.bank_id, enterprise_id=request.enterprise_id, product_id=offer.product_id,
-        principal=amount, outstanding=amount, term_months=request.term_months, interest_rate=application.interest_rate)
     db.session.flush()
+    apply_guarantee_outcome(submitted)  # this approval filled the batch, which was submitted (见贷即保 approvals)
+    db.session.expire(application, ["guarantee", "loan"])
     return application
+
+
+def apply_guarantee_outcome(outcome: Outcome) -> None:
+    """What the agency (or its 见贷即保 terms) decided, applied to financing's rows: each backed application gets
+    its loan; each refused one becomes guarantee_unavailable and its request declined. Set-based, one audit entry
+    a row, every move checked against its lifecycle."""
+    if outcome.refused:
+        refused = [refusal.application_id for refusal in outcome.refused]
+        states.move_rows(Application, refused, ApplicationStatus.GUARANTEE_UNAVAILABLE, APPLICATION_TRANSITIONS)
+        requests = db.session.scalars(select(Application.request_id).where(Application.id.in_(refused))).all()
+        states.move_rows(FinancingRequest, requests, RequestStatus.DECLINED, REQUEST_TRANSITIONS)
+    if outcome.backed:
+        link_loans(create_loans(outcome.backed))
+    db.session.flush()
+
+
+def submit_batch(batch: Batch) -> Batch:
+    """Close an open batch for the agency's review, and give the loans it approves at once (见贷即保) their loans."""
+    apply_guarantee_outcome(guarantees.submit_batch(batch))
+    return batch
+
+
+def decide_batch(batch: Batch, user: User, exclusions: list[dict[str, Any]]) -> Batch:
+    """The agency's decision on a submitted batch, carried through to the loans and requests behind it."""
+    apply_guarantee_outcome(guarantees.decide_batch(batch, user, exclusions))
+    return batch
 
 
 # Reading, scoped to who asks ----------------------------------------------------------------------------

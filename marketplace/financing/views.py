@@ -73,7 +73,6 @@ def new_request():
             except DomainError as error:
                 errors = failed(error)
             else:
-                db.session.commit()
                 return redirect(url_for("financing.request_detail", request_id=created.id))
         values = {**request.form.to_dict(), "product_types": request.form.getlist("product_types"),
                   "accept_guarantee": request.form.getlist("accept_guarantee")[-1:] == ["true"]}
@@ -98,7 +97,6 @@ def select_offer(request_id: int):
         db.session.rollback()
         flash(error.detail if not error.errors else " ".join(sum(error.errors.values(), [])), "error")
     else:
-        db.session.commit()
         flash(_("Sent to %(bank)s. The bank decides next; you will see its answer here.",
                 bank=application.offer.bank_name))
     return redirect(url_for("financing.request_detail", request_id=request_id))
@@ -114,7 +112,6 @@ def withdraw(request_id: int):
         db.session.rollback()
         flash(error.detail, "error")
     else:
-        db.session.commit()
         flash(_("Request withdrawn."))
     return redirect(url_for("financing.request_detail", request_id=request_id))
 
@@ -154,13 +151,11 @@ def decide(application_id: int):
         try:
             services.decide(application, current_user, data)
         except GuaranteeUnavailable as error:
-            db.session.commit()
             flash(error.detail, "error")
             return redirect(url_for("financing.bank_applications"))
         except DomainError as error:
             errors = failed(error)
         else:
-            db.session.commit()
             flash(_("Application %(id)d %(status)s.", id=application.id,
                     status=application_status_labels()[application.status.value].lower()))
             return redirect(url_for("financing.bank_applications"))

@@ -4,7 +4,8 @@ from flask import request
 from flask.views import MethodView
 from flask_babel import gettext as _
 
-from guarantees.services import get_agreement
+from guarantees import statements
+from guarantees.services import get_agreement, pool_names
 from marketplace import db, spreadsheets
 from marketplace.api import Blueprint, page_of, paginate
 from marketplace.auth.access import api_roles, api_user
@@ -25,7 +26,7 @@ class TrialBalance(MethodView):
     @db.on_reports_replica
     def get(self):
         """Every account's balance and the totals (a party sees its own accounts; `balanced` is the ledger's)."""
-        result = reports.trial_balance(api_user())
+        result = reports.trial_balance(api_user(), pool_names())
         result["accounts"] = [{**a, "balance": f"{a['balance']:.2f}"} for a in result["accounts"]]
         return result
 
@@ -68,7 +69,7 @@ class JournalExport(MethodView):
     def get(self, query):
         """The journal for a date range (and a reference, when given), one row per posting, as CSV (UTF-8 with
         BOM) or XLSX."""
-        return reports.journal_download(api_user(), query, query.get("format", "csv"))
+        return reports.journal_download(api_user(), pool_names(), query, query.get("format", "csv"))
 
 
 @blp.route("/ledger/journal/<int:entry_id>/reverse")
@@ -81,7 +82,6 @@ class Reverse(MethodView):
         """Correct an entry by posting its mirror image (the original is never changed)."""
         key = request.headers.get(HEADER) or f"reversal:{entry_id}"
         entry, _posted = reverse(entry_id, key, data["occurred_on"], data["memo"])
-        db.session.commit()
         return entry
 
 
@@ -92,7 +92,7 @@ class Statement(MethodView):
     @db.on_reports_replica
     def get(self, agreement_id):
         """What the agreement has guaranteed, earned in fees and subsidies, compensated and recovered."""
-        return reports.agreement_statement(get_agreement(api_user(), agreement_id))
+        return statements.agreement_statement(get_agreement(api_user(), agreement_id))
 
 
 @blp.route("/agreements/<int:agreement_id>/statement/export")
@@ -105,5 +105,5 @@ class StatementExport(MethodView):
     def get(self, query, agreement_id):
         """The statement as XLSX (figures, defaults and recoveries, each a sheet with totals) or as CSV (one row per
         figure: section, loan_id, occurred_on, figure, value)."""
-        statement = reports.agreement_statement(get_agreement(api_user(), agreement_id))
-        return reports.statement_download(statement, query["format"])
+        statement = statements.agreement_statement(get_agreement(api_user(), agreement_id))
+        return statements.statement_download(statement, query["format"])

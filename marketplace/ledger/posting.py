@@ -18,8 +18,6 @@ from decimal import Decimal
 
 from flask_babel import gettext as _
 from sqlalchemy import bindparam, insert, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from marketplace import db
 from marketplace.audit import trail as audit
@@ -66,8 +64,7 @@ def account(party: Party, party_id: int, purpose: Purpose) -> int:
                                      Account.purpose == purpose)
     if (found := db.session.scalar(query)) is not None:
         return found
-    dialect_insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    db.session.execute(dialect_insert(Account).values(
+    db.session.execute(db.upsert(Account).values(
         code=f"{party.value}:{party_id}:{purpose.value}", party=party, party_id=party_id, purpose=purpose,
         balance=Decimal("0.00"), created_at=db.utcnow()).on_conflict_do_nothing())
     return db.session.scalar(query)

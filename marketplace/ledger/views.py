@@ -13,8 +13,9 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
 
+from guarantees import statements
 from guarantees.models import Agreement
-from guarantees.services import get_agreement
+from guarantees.services import get_agreement, pool_names
 from marketplace import db
 from marketplace.auth.access import page_roles
 from marketplace.auth.models import Role
@@ -69,7 +70,7 @@ def _render(typed: dict[str, str], query: dict[str, Any], errors: dict[str, list
             verification: list[str] | None = None):
     user = current_user._get_current_object()
     with db.reports_replica():
-        trial = reports.trial_balance(user)
+        trial = reports.trial_balance(user, pool_names())
         owners = {a["id"]: a["owner"] for a in trial["accounts"]}
         entries, total, page = [], 0, _page()
         order, order_errors = read_order("oldest")
@@ -137,7 +138,7 @@ def journal_export(fmt: str):
     typed, query, errors = _search(request.args)
     if errors:
         return _render(typed, query, errors)
-    return reports.journal_download(current_user._get_current_object(), query, fmt)
+    return reports.journal_download(current_user._get_current_object(), pool_names(), query, fmt)
 
 
 @bp.get("/admin/ledger/agreements/<int:agreement_id>")
@@ -145,7 +146,7 @@ def journal_export(fmt: str):
 def agreement_statement(agreement_id: int):
     with db.reports_replica():
         agreement = get_agreement(current_user._get_current_object(), agreement_id)
-        statement = reports.agreement_statement(agreement)
+        statement = statements.agreement_statement(agreement)
     return render_template("ledger/statement.html", agreement=agreement, statement=statement)
 
 
@@ -153,5 +154,5 @@ def agreement_statement(agreement_id: int):
 @page_roles(Role.ADMIN)
 def statement_export(agreement_id: int, fmt: str):
     with db.reports_replica():
-        statement = reports.agreement_statement(get_agreement(current_user._get_current_object(), agreement_id))
-    return reports.statement_download(statement, fmt)
+        statement = statements.agreement_statement(get_agreement(current_user._get_current_object(), agreement_id))
+    return statements.statement_download(statement, fmt)

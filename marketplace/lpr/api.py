@@ -1,6 +1,5 @@
 from flask.views import MethodView
 
-from marketplace import db
 from marketplace.api import Blueprint
 from marketplace.auth.access import api_roles
 from marketplace.auth.models import Role
@@ -25,5 +24,4 @@ class Lpr(MethodView):
     def put(self, data):
         """Record the LPR effective from a date."""
         rates = services.set_rates(**data)
-        db.session.commit()
         return rates

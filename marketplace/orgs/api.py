@@ -33,7 +33,6 @@ class Banks(MethodView):
     def post(self, data):
         """Register a bank; the callback secret is in this response only."""
         bank = services.create_bank(**data)
-        db.session.commit()
         return bank
 
 
@@ -52,7 +51,6 @@ class Agencies(MethodView):
     def post(self, data):
         """Register a guarantee agency (`provincial` ones can act as re-guarantors)."""
         agency = services.create_agency(**data)
-        db.session.commit()
         return agency
 
 
@@ -64,7 +62,6 @@ class EnterpriseRegistration(MethodView):
     def post(self, data):
         """Register an enterprise and its first user. The tier comes from the province's registry, never from here."""
         enterprise, user = services.register_enterprise(data)
-        db.session.commit()
         return {"id": enterprise.id, "uscc": enterprise.uscc, "name": enterprise.name, "tier": enterprise.tier,
                 "user_id": user.id}
 
@@ -97,7 +94,6 @@ class EnterpriseTier(MethodView):
         """Set an enterprise's certified tier (梯度) and how long it is valid."""
         enterprise = _visible_enterprise(enterprise_id)
         services.certify(enterprise.uscc, data["tier"], data["valid_until"], by_user_id=api_user().id)
-        db.session.commit()
         db.session.refresh(enterprise)
         return enterprise
 

@@ -8,8 +8,6 @@ from decimal import Decimal
 
 from flask_babel import gettext as _
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from marketplace import db
 from marketplace.audit import trail as audit
@@ -76,8 +74,7 @@ def certify_many(rows: list[tuple[str, Tier, dt.date | None]], *, by_user_id: in
     """Certify many USCCs with one set-based upsert (INSERT … ON CONFLICT DO UPDATE), not a query per row."""
     if not rows:
         return
-    insert = {"postgresql": postgresql_insert, "sqlite": sqlite_insert}[db.session.get_bind().dialect.name]
-    statement = insert(TierCertification)
+    statement = db.upsert(TierCertification)
     statement = statement.on_conflict_do_update(
         index_elements=[TierCertification.uscc],
         set_={name: statement.excluded[name]

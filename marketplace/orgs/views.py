@@ -3,7 +3,6 @@
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from marketplace import db
 from marketplace.auth.views import sign_in
 from marketplace.errors import DomainError
 from marketplace.forms import failed, load_form
@@ -26,7 +25,6 @@ def register():
                 errors = failed(error)
             else:
                 sign_in(user)
-                db.session.commit()
                 flash(_("Welcome, %(name)s. Your certified tier in force: %(tier)s.", name=enterprise.name,
                         tier=enterprise.tier.value))
                 return redirect(url_for("financing.new_request"))

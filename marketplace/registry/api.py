@@ -2,7 +2,6 @@
 
 from flask.views import MethodView
 
-from marketplace import db
 from marketplace.api import Blueprint, page_of, paginate
 from marketplace.auth.access import api_roles, api_user
 from marketplace.auth.models import Role
@@ -28,7 +27,6 @@ class TierImports(MethodView):
         """Import a certified list (CSV or XLSX: uscc, tier, valid_until). Good rows apply; bad ones are listed."""
         upload = data["file"]
         tier_import = services.import_tier_list(upload.filename, upload.read(), by_user_id=api_user().id)
-        db.session.commit()
         return tier_import
 
 

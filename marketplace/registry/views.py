@@ -48,7 +48,6 @@ def tier_registry():
             except DomainError as error:
                 errors = failed(error)
             else:
-                db.session.commit()
                 flash(_("Imported “%(name)s”: %(ok)d of %(total)d rows applied.", name=tier_import.filename,
                         ok=tier_import.rows_ok, total=tier_import.rows_total),
                       "error" if tier_import.rows_failed else "message")

@@ -11,16 +11,16 @@ from decimal import Decimal
 from flask_babel import gettext as _
 from sqlalchemy import exists, func, select
 
-from guarantees.models import Agreement, AgreementStatus, Batch, BatchStatus, Guarantee
-from guarantees.services import decide_batch, submit_batch
-from marketplace import db
+from guarantees.models import AGREEMENT_TRANSITIONS, Agreement, AgreementStatus, Batch, BatchStatus, Guarantee
+from marketplace import db, states
 from marketplace.auth.services import system_user
 from marketplace.bank_systems import outbox
 from marketplace.dates import local_day, working_day, working_days_after
+from marketplace.errors import IllegalTransition
 from marketplace.fees.models import SubsidySettlement
 from marketplace.financing.loans import record_event
 from marketplace.financing.models import FinancingRequest, Loan, LoanEvent, LoanEventType, LoanStatus, RequestStatus
-from marketplace.financing.services import withdraw
+from marketplace.financing.services import decide_batch, submit_batch, withdraw
 from marketplace.ledger.models import Account, JournalEntry, Party, Posting, Purpose
 
 #: 金融资产风险分类办法 (2023): a loan 90 days overdue is in default.
@@ -54,8 +54,10 @@ def batch_cutoff(now: dt.datetime) -> str:
     if not works:
         return f"{day}: not a working day, no cut-off{note}"
     has_items = exists().where(Guarantee.batch_id == Batch.id)
-    batches = db.session.scalars(select(Batch).where(Batch.status == BatchStatus.OPEN, has_items)
-                                 .order_by(Batch.id).with_for_update(of=Batch)).all()
+    # Locked as read (a row another transaction submitted meanwhile no longer matches), so submit finds them open.
+    batches = db.session.scalars(db.locking(select(Batch).where(Batch.status == BatchStatus.OPEN, has_items)
+                                            .order_by(Batch.id))).all()
+    db.locked(*batches)
     for batch in batches:
         submit_batch(batch)
     return f"{day}: {len(batches)} batches submitted{note}{_listed(b.id for b in batches)}"
@@ -74,11 +76,16 @@ def batch_sla(now: dt.datetime) -> str:
         if day <= due:
             continue
         if batch.agreement.auto_approve_below is not None:
-            decide_batch(batch, system_user(batch.agreement.agency), [])
+            try:  # decide_batch locks the batch before it reads its status: the agency may have decided it since
+                decide_batch(batch, system_user(batch.agreement.agency), [])
+            except IllegalTransition:
+                continue
             approved.append(batch.id)
-        elif batch.sla_breached_on is None:
-            batch.sla_breached_on = day
-            flagged.append(batch.id)
+        else:
+            db.lock(batch)
+            if batch.status is BatchStatus.SUBMITTED and batch.sla_breached_on is None:
+                batch.sla_breached_on = day
+                flagged.append(batch.id)
     return f"{day}: {len(approved)} batches approved on the agreement's 见贷即保 terms{_listed(approved)}, " \
            f"{len(flagged)} flagged past their review SLA{_listed(flagged)}"
 
@@ -122,11 +129,16 @@ def tier_expiry(now: dt.datetime) -> str:
     """Open requests whose offers were priced for a tier the enterprise no longer holds (its certification expired
     or changed) are withdrawn, saying why: their offers can no longer be selected, and asking again shows today's."""
     day = local_day(now)
-    stale = [request for request in db.session.scalars(
+    candidates = [request for request in db.session.scalars(
         select(FinancingRequest).where(FinancingRequest.status == RequestStatus.OPEN).order_by(FinancingRequest.id))
         if request.enterprise.tier_on(day) is not request.tier_at_request]
-    for request in stale:
-        withdraw(request)
+    stale = []
+    for request in candidates:
+        try:  # locked before its status is read again: the enterprise may have chosen an offer since
+            withdraw(request, only_from=RequestStatus.OPEN)
+        except IllegalTransition:
+            continue
+        stale.append(request)
         request.status_reason = _(
             "Withdrawn by the marketplace on %(day)s: these offers were made for a %(then)s enterprise and its "
             "certified tier is now %(now)s. Ask again to see the offers that apply today.",
@@ -137,9 +149,11 @@ def tier_expiry(now: dt.datetime) -> str:
 def agreement_expiry(now: dt.datetime) -> str:
     """Agreements past their valid_to become expired (they already take no new guarantees)."""
     day = local_day(now)
-    ended = db.session.scalars(select(Agreement).where(
-        Agreement.status.in_([AgreementStatus.ACTIVE, AgreementStatus.SUSPENDED]), Agreement.valid_to < day)).all()
+    ended = db.session.scalars(db.locking(select(Agreement).where(
+        Agreement.status.in_([AgreementStatus.ACTIVE, AgreementStatus.SUSPENDED]), Agreement.valid_to < day)
+        .order_by(Agreement.id))).all()
+    db.locked(*ended)
     for agreement in ended:
-        agreement.status = AgreementStatus.EXPIRED
+        states.move(agreement, AgreementStatus.EXPIRED, AGREEMENT_TRANSITIONS)
     return f"{day}: {len(ended)} agreements expired{_listed(a.code for a in ended)}"
 

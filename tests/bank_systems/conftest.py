@@ -6,9 +6,9 @@ import pytest
 from sqlalchemy import update
 
 from marketplace import db
-from marketplace.bank_systems.models import OutboxMessage
 from marketplace.bank_systems.outbox import dispatch
 from marketplace.orgs.models import Bank
+from marketplace.outbox import OutboxMessage
 
 BANK_URL = "https://bank-one.example/api"
 APPLICATIONS = f"{BANK_URL}/applications"

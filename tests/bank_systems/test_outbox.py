@@ -11,8 +11,8 @@ from responses.registries import OrderedRegistry
 from sqlalchemy import func, select
 
 from marketplace import db
-from marketplace.bank_systems.models import AttemptOutcome, MessageStatus, OutboxMessage
 from marketplace.bank_systems.outbox import backoff
+from marketplace.outbox import AttemptOutcome, MessageStatus, OutboxMessage
 from tests.bank_systems.conftest import APPLICATIONS, due_now, run
 
 

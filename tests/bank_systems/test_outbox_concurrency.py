@@ -13,9 +13,9 @@ from flask_migrate import upgrade
 from sqlalchemy import func, select
 
 from marketplace import create_app, db
-from marketplace.bank_systems.models import MessageStatus, OutboxMessage
-from marketplace.bank_systems.outbox import dispatch, enqueue
+from marketplace.bank_systems.outbox import dispatch
 from marketplace.orgs.services import create_bank
+from marketplace.outbox import MessageStatus, OutboxMessage, enqueue
 
 pytestmark = pytest.mark.skipif(os.environ.get("MARKETPLACE_TEST_DB", "sqlite") != "postgresql",
                                 reason="row locks and concurrent dispatchers are PostgreSQL's; runs in the PostgreSQL "

@@ -15,11 +15,11 @@ from flask_migrate import upgrade
 from sqlalchemy import func, select
 
 from guarantees.models import Agreement, Batch, BatchStatus, Guarantee
-from guarantees.services import decide_batch, submit_batch
 from marketplace import create_app, db
 from marketplace.auth.models import Role, User
 from marketplace.auth.services import create_user, issue_token
 from marketplace.financing.models import Application, ApplicationStatus, Loan, LoanEvent
+from marketplace.financing.services import decide_batch, submit_batch
 from tests.guarantees.test_quota_concurrency import AMOUNT, PASSWORD, world_with_routed_applications
 
 pytestmark = pytest.mark.skipif(os.environ.get("MARKETPLACE_TEST_DB", "sqlite") != "postgresql",

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import openpyxl
 
-from guarantees.services import BATCH_EXPORT_COLUMNS
+from guarantees.reports import BATCH_EXPORT_COLUMNS
 from tests.guarantees.test_batches_api import open_batch
 from tests.pages import sign_in
 

@@ -225,3 +225,35 @@ def routed_loan(as_role):
                                         json={"offer_id": created["offers"][0]["id"]}).json
     return bank.post(f"/api/v1/applications/{routed['application']['id']}/decision",
                      json={"decision": "approved"}).json["loan_id"]
+
+
+def test_a_batch_decision_writes_an_audit_entry_for_each_guarantee_application_and_loan_it_changes(
+        as_role, active_agreement, approve):
+    agreement = active_agreement()
+    kept = [approve("1000000.00").json, approve("1200000.00", who="enterprise2").json]
+    excluded = approve("800000.00").json
+    agency = as_role("agency")
+    batch_id = open_batch(as_role, agreement["id"])["id"]
+    agency.post(f"/api/v1/batches/{batch_id}/submit")
+    decided = agency.post(f"/api/v1/batches/{batch_id}/decision", json={"exclusions": [
+        {"guarantee_id": excluded["guarantee_id"], "reason": "担保物权属不清"}]})
+    assert decided.status_code == 200, decided.json
+    loans = {item["guarantee_id"]: item["loan_id"] for item in decided.json["items"]}
+
+    entries = as_role("admin").get("/api/v1/audit?page_size=500").json
+    by_decision = [entry for entry in entries if entry["request_id"] == decided.headers["X-Request-ID"]]
+    seen = sorted((entry["action"], entry["object_id"]) for entry in by_decision)
+    assert seen == sorted([
+        ("batch.decided", batch_id),
+        ("agreement.updated", agreement["id"]),  # the excluded item's quota released
+        *[("guarantee.approved", application["guarantee_id"]) for application in kept],
+        ("guarantee.rejected", excluded["guarantee_id"]),
+        *[("loan.created", loans[application["guarantee_id"]]) for application in kept],
+        ("application.guarantee_unavailable", excluded["id"]),
+        ("financing_request.declined", as_role("bank").get(
+            f"/api/v1/applications/{excluded['id']}").json["request_id"]),
+    ]), seen
+    rejected = next(entry for entry in by_decision if entry["action"] == "guarantee.rejected")
+    assert rejected["changes"]["reason"] == "担保物权属不清"
+    assert rejected["changes"]["status"] == ["pending", "rejected"]
+    assert {entry["organization_id"] for entry in by_decision} == {agreement["agency_id"]}

@@ -1,4 +1,4 @@
-"""`flask demo generate`: a plausible province, deterministic, its books balanced (marketplace.generate).
+"""`flask demo generate`: a plausible province, deterministic, its books balanced (marketplace.demo.generate).
 
 The generator commits as it goes, so it runs on databases of its own (the `databases` fixture), once per run:
 two fresh databases, the same seed and sizes, compared table by table.
@@ -15,13 +15,14 @@ from sqlalchemy import func, select
 from stdnum.cn import uscc
 
 from guarantees.models import Agreement, Batch, BatchStatus, LossAllocation, RecoveryAllocation
+from guarantees.services import pool_names
 from marketplace import create_app, db
 from marketplace.auth.models import Role, User
 from marketplace.dates import business_today
 from marketplace.db import Base, UTCDateTime
 from marketplace.demo import DEMO_PASSWORD
+from marketplace.demo.generate import generate
 from marketplace.financing.models import FinancingRequest, Loan, LoanStatus, Offer
-from marketplace.generate import generate
 from marketplace.ledger import reports
 from marketplace.ledger.models import Account, Posting
 from marketplace.orgs.models import Enterprise, Tier, TierCertification
@@ -132,7 +133,7 @@ def test_the_books_balance(province):
     with app.app_context():
         assert reports.verify() == []
         admin = db.session.scalar(select(User).where(User.role == Role.ADMIN))
-        trial = reports.trial_balance(admin)
+        trial = reports.trial_balance(admin, pool_names())
         assert trial["balanced"] and trial["total_debits"] > 0
         assert db.session.scalar(select(func.sum(Account.balance))) == 0
     result = app.test_cli_runner().invoke(args=["ledger", "verify"])

@@ -12,7 +12,8 @@ from marketplace.db import Base
 
 
 def _diff(engine: sa.Engine) -> list:
-    with engine.connect() as connection:
+    # Only reads: on SQLite it need not wait for the write lock the suite's own transaction holds.
+    with engine.connect().execution_options(**{db.READS_ONLY: True}) as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         return compare_metadata(context, Base.metadata)
 

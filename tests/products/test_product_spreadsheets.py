@@ -104,6 +104,10 @@ def test_only_banks_import_and_the_same_key_replays_the_import(app, as_role):
     assert first.status_code == again.status_code == 200
     assert again.headers.get("Idempotent-Replayed") == "true" and again.json == first.json
     assert product_count(app) == before + 2
+    other = bank.post("/api/v1/products/imports", data={"file": (io.BytesIO(xlsx(GOOD[2])), "p.xlsx")},
+                      headers={"Idempotency-Key": "import-1"}, content_type="multipart/form-data")
+    assert other.status_code == 409 and "Idempotency-Key" in other.json["errors"]  # same key, another file
+    assert product_count(app) == before + 2
 
 
 def test_the_template_has_the_import_columns_and_imports_as_it_is(as_role):
