@@ -12,10 +12,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from marketplace.db import Base, utcnow
 from marketplace.orgs.models import enum_column
 
-# Named here too for bank_systems/schemas.py and tests/security/authz_world.py, until they import them from
-# marketplace.outbox.
-from marketplace.outbox import AttemptOutcome, MessageStatus, OutboxMessage  # noqa: F401
-
 
 class CallbackOutcome(enum.StrEnum):
     APPLIED = "applied"

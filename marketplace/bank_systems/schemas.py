@@ -2,8 +2,8 @@ import marshmallow as ma
 from flask_babel import lazy_gettext as _l
 from marshmallow import fields, validate
 
-from marketplace.bank_systems.models import AttemptOutcome, MessageStatus
 from marketplace.fields import BusinessDate, Id, Money, Text
+from marketplace.outbox import AttemptOutcome, MessageStatus
 
 
 class OutboxQuery(ma.Schema):

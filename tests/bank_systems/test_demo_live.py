@@ -37,9 +37,9 @@ def demo_server(tmp_path: Path):
     try:
         for _ in range(100):
             try:
-                requests.get(f"{base}/healthz", timeout=1)
+                requests.get(f"{base}/healthz", timeout=2)
                 break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not listening yet, or still starting on a busy CPU
                 time.sleep(0.2)
         yield base
     finally:

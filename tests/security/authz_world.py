@@ -25,12 +25,12 @@ from werkzeug.security import generate_password_hash
 
 from marketplace import db
 from marketplace.auth.models import Role, User
-from marketplace.bank_systems.models import MessageStatus, OutboxMessage
 from marketplace.dates import business_today
 from marketplace.fees.models import SubsidySettlement
 from marketplace.lpr.services import set_rates
 from marketplace.orgs.models import AgencyKind, Bank, EnterpriseSize, Tier
 from marketplace.orgs.services import certify, create_agency, create_bank, create_enterprise
+from marketplace.outbox import MessageStatus, OutboxMessage
 from tests.pages import PASSWORD, csrf_token
 
 #: Who knocks, in the order of the matrix's columns.
