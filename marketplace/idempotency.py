@@ -48,9 +48,11 @@ def _fingerprint() -> str:
     if body is not None:
         canonical = json.dumps(body, sort_keys=True, default=str)
     elif request.files or request.form:  # parsed already, so the raw body is gone: its fields and files' digests
-        canonical = json.dumps({"form": sorted(request.form.items(multi=True)),
-                                "files": sorted((name, upload.filename, _digest(upload))
-                                                for name, upload in request.files.items(multi=True))})
+        # str(): a part without a name or file name has None there (the guards refuse it later, with a 4xx).
+        fields = sorted((str(name), str(value)) for name, value in request.form.items(multi=True))
+        files = sorted((str(name), str(upload.filename), _digest(upload))
+                       for name, upload in request.files.items(multi=True))
+        canonical = json.dumps({"form": fields, "files": files})
     else:
         canonical = request.get_data(as_text=True)
     return hashlib.sha256(f"{request.method} {request.path}?{request.query_string.decode()}\n{canonical}"
