@@ -28,6 +28,7 @@ from guarantees.models import (
 )
 from guarantees.settlement import LoanFacts, cap_room, charge_fee
 from marketplace import db, states
+from marketplace.audit import trail as audit
 from marketplace.auth.models import Role, User
 from marketplace.dates import business_today, local_day, working_days_after, working_days_between
 from marketplace.errors import Conflict, IllegalTransition, NotFound, ValidationFailed, one_or_404
@@ -248,7 +249,8 @@ def _item_count(batch_id: int) -> int:
 
 
 def submit_batch(batch: Batch) -> Outcome:
-    """Close an open batch for review; loans under the agreement's 见贷即保 threshold are approved at once."""
+    """Close an open batch for review; loans under the agreement's 见贷即保 threshold are backed at once (their
+    guarantees become approved when financing has made their loans: `approve_backed`)."""
     states.move(batch, BatchStatus.SUBMITTED, BATCH_TRANSITIONS, refuse=lambda status: _(
         "Batch %(id)d is already %(status)s.", id=batch.id, status=status.value))
     batch.submitted_at = db.utcnow()
@@ -256,18 +258,17 @@ def submit_batch(batch: Batch) -> Outcome:
     threshold = batch.agreement.auto_approve_below
     if threshold is None:
         return NOTHING
-    below = db.session.execute(select(Guarantee.id, Guarantee.application_id).where(
-        Guarantee.batch_id == batch.id, Guarantee.status == GuaranteeStatus.PENDING,
-        Guarantee.amount < threshold)).all()
-    states.move_rows(Guarantee, [gid for gid, _app in below], GuaranteeStatus.APPROVED, GUARANTEE_TRANSITIONS,
-                     decided_at=db.utcnow())
-    return Outcome(backed=tuple(application_id for _gid, application_id in below))
+    return Outcome(backed=tuple(db.session.scalars(select(Guarantee.application_id).where(
+        Guarantee.batch_id == batch.id, Guarantee.status == GuaranteeStatus.PENDING, Guarantee.amount < threshold)
+        .order_by(Guarantee.id))))
 
 
 def decide_batch(batch: Batch, user: User, exclusions: list[dict[str, Any]]) -> Outcome:
-    """Approve every pending item not excluded; reject the excluded ones with their reasons, releasing quota.
-    Set-based: a handful of statements whatever the batch size. The agreement, then the batch, are locked before
-    anything is read, so a second decision (a double click, the SLA job) waits and then finds the batch decided."""
+    """The agency's decision: the excluded items are rejected with their reasons and their quota released; every
+    other pending item is backed, and becomes approved when financing has made its loan (`approve_backed`, in the
+    same transaction). Set-based: a handful of statements whatever the batch size. The agreement, then the batch,
+    are locked before anything is read, so a second decision (a double click, the SLA job) waits and then finds
+    the batch decided."""
     agreement = _locked(batch.agreement_id)
     states.move(batch, BatchStatus.DECIDED, BATCH_TRANSITIONS, refuse=lambda status: _(
         "Only a submitted batch can be decided; batch %(id)d is %(status)s.", id=batch.id, status=status.value))
@@ -285,29 +286,40 @@ def decide_batch(batch: Batch, user: User, exclusions: list[dict[str, Any]]) -> 
                          per_row={gid: {"reason": reason} for gid, reason in reasons.items()},
                          exposure=Decimal("0.00"), decided_at=now)
         agreement.quota_reserved -= released
-    approved = [gid for gid in pending if gid not in reasons]
-    states.move_rows(Guarantee, approved, GuaranteeStatus.APPROVED, GUARANTEE_TRANSITIONS, decided_at=now)
     db.session.flush()
-    return Outcome(backed=tuple(pending[gid] for gid in approved),
+    return Outcome(backed=tuple(application for gid, application in pending.items() if gid not in reasons),
                    refused=tuple(Refusal(pending[gid], reason) for gid, reason in reasons.items()))
 
 
-def link_loans(loan_of_application: dict[int, int]) -> None:
-    """Note each approved guarantee's loan, once financing has made it (application id → loan id): one statement
-    on PostgreSQL (the pairs as two arrays), one executemany on SQLite."""
+def approve_backed(loan_of_application: dict[int, int]) -> None:
+    """The backed guarantees (pending, of these applications) become approved, each with the loan financing made
+    for it (application id → loan id): status and loan in one statement on PostgreSQL (the pairs as two arrays),
+    an executemany on SQLite; one audit entry a guarantee. IllegalTransition if any is no longer pending."""
     if not loan_of_application:
         return
-    table = Guarantee.__table__
-    applications, loans = zip(*sorted(loan_of_application.items()), strict=True)
+    table, now = Guarantee.__table__, db.utcnow()
+    applications, loans = (list(column) for column in zip(*sorted(loan_of_application.items()), strict=True))
+    pending = table.c.status == GuaranteeStatus.PENDING
+    approved = {"status": GuaranteeStatus.APPROVED, "decided_at": now}
     if db.session.get_bind().dialect.name == "postgresql":
-        pairs = select(func.unnest(bindparam("applications", list(applications), ARRAY(Integer))).label("application"),
-                       func.unnest(bindparam("loans", list(loans), ARRAY(Integer))).label("loan")).subquery()
-        db.session.execute(update(table).where(table.c.application_id == pairs.c.application)
-                           .values(loan_id=pairs.c.loan))
-        return
-    db.session.execute(update(table).where(table.c.application_id == bindparam("application"))
-                       .values(loan_id=bindparam("loan")),
-                       [{"application": a, "loan": loan} for a, loan in zip(applications, loans, strict=True)])
+        pairs = select(func.unnest(bindparam("applications", applications, ARRAY(Integer))).label("application"),
+                       func.unnest(bindparam("loans", loans, ARRAY(Integer))).label("loan")).subquery()
+        moved = list(db.session.scalars(update(table).where(table.c.application_id == pairs.c.application, pending)
+                                        .values(loan_id=pairs.c.loan, **approved).returning(table.c.id)))
+    else:
+        db.session.execute(update(table).where(table.c.application_id == bindparam("application"), pending)
+                           .values(loan_id=bindparam("loan"), **approved),
+                           [{"application": a, "loan": loan} for a, loan in zip(applications, loans, strict=True)])
+        moved = list(db.session.scalars(select(table.c.id).where(
+            table.c.application_id.in_(applications), table.c.status == GuaranteeStatus.APPROVED,
+            table.c.decided_at == now)))
+    if len(moved) != len(applications):
+        raise IllegalTransition(_("%(object)s %(ids)s cannot become %(target)s from the status they are in now.",
+                                  object="guarantees", ids=", ".join(map(str, applications)),
+                                  target=GuaranteeStatus.APPROVED.value))
+    audit.record_selected("guarantee.approved", "guarantee", select(table.c.id).where(db.among(table.c.id, moved)),
+                          {"status": [GuaranteeStatus.PENDING, GuaranteeStatus.APPROVED], "decided_at": now})
+    db.session.expire_all()  # what the session holds of these guarantees predates the UPDATE
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from functools import wraps
@@ -15,12 +15,15 @@ from flask import Flask, current_app, g, has_app_context, has_request_context, r
 from sqlalchemy import (
     BigInteger,
     DateTime,
+    Integer,
     MetaData,
     Numeric,
     Select,
+    bindparam,
     create_engine,
     event,
     exc,
+    func,
     inspect,
     select,
     types,
@@ -181,6 +184,14 @@ def lock(*instances: Any) -> None:
         session.execute(select(key).where(key == getattr(instance, key.key)).with_for_update())
         session.expire(instance, [column.key for column in mapper.column_attrs])
         held.add(state.identity_key)
+
+
+def among(column: Any, values: Collection[int]) -> Any:
+    """`column IN values` for a set of any size: one array parameter on PostgreSQL (`= ANY(:values)`, not ten
+    thousand placeholders to render and bind), the expanding IN elsewhere."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == func.any(bindparam(None, sorted(values), postgresql.ARRAY(Integer)))
+    return column.in_(sorted(values))
 
 
 def upsert(model: Any) -> Any:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any, TypeVar
 
 from flask_babel import gettext as _
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam, select, update
 
 from marketplace import db
 from marketplace.audit import trail as audit
@@ -55,13 +55,15 @@ def move_rows(model: type, ids: Collection[int], target: S, transitions: Transit
     table = model.__table__
     db.session.flush()  # pending ORM changes first: the session's copies are expired below
     moved = set(db.session.scalars(
-        update(table).where(table.c.id.in_(ids), table.c.status.in_(allowed))
+        update(table).where(db.among(table.c.id, ids), table.c.status.in_(allowed))
         .values(status=target, **values).returning(table.c.id)))
     if len(moved) != len(ids):
         stuck = ", ".join(str(row_id) for row_id in ids if row_id not in moved)
         raise IllegalTransition(_("%(object)s %(ids)s cannot become %(target)s from the status they are in now.",
                                   object=model.__tablename__, ids=stuck, target=target.value))
-    per_row = per_row or {}
+    # One source status is known for certain; with several, the trail says where the rows went.
+    change = {"status": [allowed[0] if len(allowed) == 1 else None, target], **values}
+    object_type = audit.object_type_of(model)
     if per_row:
         columns = sorted({column for row in per_row.values() for column in row})
         db.session.execute(
@@ -69,9 +71,9 @@ def move_rows(model: type, ids: Collection[int], target: S, transitions: Transit
             .values({column: bindparam(f"new_{column}") for column in columns}),
             [{"row_id": row_id, **{f"new_{column}": row.get(column) for column in columns}}
              for row_id, row in per_row.items()])
-    # One source status is known for certain; with several, the trail says where the row went.
-    before = allowed[0] if len(allowed) == 1 else None
-    object_type = audit.object_type_of(model)
-    audit.record_many(f"{object_type}.{target.value}", object_type, [
-        (row_id, {"status": [before, target], **values, **per_row.get(row_id, {})}) for row_id in ids])
+        audit.record_many(f"{object_type}.{target.value}", object_type,
+                          [(row_id, {**change, **per_row.get(row_id, {})}) for row_id in ids])
+    else:
+        audit.record_selected(f"{object_type}.{target.value}", object_type,
+                              select(table.c.id).where(db.among(table.c.id, ids)), change)
     db.session.expire_all()  # what the session holds of these rows predates the UPDATE

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from flask import Flask, Response, g, has_app_context, has_request_context, request
-from sqlalchemy import event, insert, inspect
+from sqlalchemy import Select, event, insert, inspect, literal, select
 from sqlalchemy.orm import Session
 
 from marketplace import db
@@ -68,6 +68,18 @@ def record_many(action: str, object_type: str, rows: list[tuple[int, dict[str, A
         common = _entry(action, object_type, None, {})  # who, when and where: the same for every row
         db.session.execute(insert(AuditEntry), [{**common, "object_id": object_id, "changes": _plain(changes)}
                                                 for object_id, changes in rows])
+
+
+def record_selected(action: str, object_type: str, ids: Select, changes: dict[str, Any]) -> None:
+    """One entry for each object id `ids` selects, all with the same changes, in one INSERT … SELECT: how a
+    set-based change of thousands of rows is recorded without building thousands of rows here."""
+    common = {name: value for name, value in _entry(action, object_type, None, changes).items()
+              if name != "object_id"}
+    columns = AuditEntry.__table__.c
+    selected = ids.subquery()
+    db.session.execute(insert(AuditEntry).from_select(
+        [*common, "object_id"],
+        select(*(literal(value, columns[name].type) for name, value in common.items()), *selected.c)))
 
 
 def _entry(action: str, object_type: str, object_id: int | None, changes: dict[str, Any]) -> dict[str, Any]:

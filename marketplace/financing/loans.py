@@ -36,9 +36,6 @@ from marketplace.financing.models import (
     RequestStatus,
 )
 
-#: What a new loan's audit entry records of it.
-_CREATED = ("application_id", "bank_id", "enterprise_id", "product_id", "principal", "term_months", "interest_rate")
-
 
 def create_loans(application_ids: Collection[int]) -> dict[int, int]:
     """The one loan factory: a loan (status approved) for each approved application, at its approved amount and
@@ -48,21 +45,22 @@ def create_loans(application_ids: Collection[int]) -> dict[int, int]:
         return {}
     columns = ("application_id", "bank_id", "enterprise_id", "product_id", "principal", "outstanding",
                "term_months", "interest_rate", "status", "created_at")
-    made = db.session.execute(insert(Loan).from_select(columns, select(
+    made = dict(db.session.execute(insert(Loan).from_select(columns, select(
         Application.id, Application.bank_id, FinancingRequest.enterprise_id, Offer.product_id,
         Application.approved_amount, Application.approved_amount, FinancingRequest.term_months,
         Application.interest_rate, literal(LoanStatus.APPROVED.value), literal(db.utcnow(), UTCDateTime()))
         .join(FinancingRequest, FinancingRequest.id == Application.request_id)
         .join(Offer, Offer.id == Application.offer_id)
-        .where(Application.id.in_(sorted(application_ids)), Application.status == ApplicationStatus.APPROVED))
-        .returning(Loan.id, *(getattr(Loan, name) for name in _CREATED))).all()
+        .where(db.among(Application.id, application_ids), Application.status == ApplicationStatus.APPROVED))
+        .returning(Loan.application_id, Loan.id)).all())
     if len(made) != len(set(application_ids)):  # the caller's lock should make this impossible; never half a batch
-        without = sorted(set(application_ids) - {row[1] for row in made})
+        without = sorted(set(application_ids) - set(made))
         raise IllegalTransition(_("Applications %(ids)s are not approved, so they get no loan.",
                                   ids=", ".join(map(str, without))))
-    audit.record_many("loan.created", "loan", [
-        (row[0], {"status": LoanStatus.APPROVED, **dict(zip(_CREATED, row[1:], strict=True))}) for row in made])
-    return {row[1]: row[0] for row in made}
+    # The loan's own row holds its figures (from its application); the trail notes that it was made, and by whom.
+    audit.record_selected("loan.created", "loan", select(Loan.id).where(db.among(Loan.id, made.values())),
+                          {"status": LoanStatus.APPROVED})
+    return made
 
 
 def is_first_loan(enterprise_id: int) -> bool:

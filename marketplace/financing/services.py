@@ -13,7 +13,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from guarantees import services as guarantees
 from guarantees.models import Batch
-from guarantees.services import GuaranteeUnavailable, Outcome, Placement, link_loans, reserve
+from guarantees.services import GuaranteeUnavailable, Outcome, Placement, approve_backed, reserve
 from marketplace import db, outbox, states
 from marketplace.auth.models import Role, User
 from marketplace.dates import business_today
@@ -184,15 +184,16 @@ def decide(application: Application, user: User, data: dict[str, Any]) -> Applic
 
 def apply_guarantee_outcome(outcome: Outcome) -> None:
     """What the agency (or its 见贷即保 terms) decided, applied to financing's rows: each backed application gets
-    its loan; each refused one becomes guarantee_unavailable and its request declined. Set-based, one audit entry
-    a row, every move checked against its lifecycle."""
+    its loan (and guarantees then approves its guarantee with that loan); each refused one becomes
+    guarantee_unavailable and its request declined. Set-based, one audit entry a row, every move checked against
+    its lifecycle."""
     if outcome.refused:
         refused = [refusal.application_id for refusal in outcome.refused]
         states.move_rows(Application, refused, ApplicationStatus.GUARANTEE_UNAVAILABLE, APPLICATION_TRANSITIONS)
         requests = db.session.scalars(select(Application.request_id).where(Application.id.in_(refused))).all()
         states.move_rows(FinancingRequest, requests, RequestStatus.DECLINED, REQUEST_TRANSITIONS)
     if outcome.backed:
-        link_loans(create_loans(outcome.backed))
+        approve_backed(create_loans(outcome.backed))
     db.session.flush()
 
 
