@@ -27,7 +27,9 @@ def create_rule(data: dict[str, Any]) -> FeeRule:
 
 
 def update_rule(rule: FeeRule, data: dict[str, Any]) -> FeeRule:
-    """Change a rule. Guarantees already priced keep what they were priced with."""
+    """Change a rule. Guarantees already priced keep what they were priced with. The rule is locked before its
+    subsidies granted are read: a disbursement granting from it meanwhile waits, or is waited for."""
+    db.lock(rule)
     if data.get("budget") is not None and data["budget"] < rule.subsidy_granted:
         raise ValidationFailed(errors={"budget": [_(
             "This rule has already granted ¥%(granted)s; the budget cannot be lower.",
