@@ -7,7 +7,7 @@ export FLASK_APP := wsgi
 # PostgreSQL for the second half of `make test`; each run creates and drops its own database there.
 TEST_PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: run run-province test test-sqlite test-postgresql lint audit bench clean translations
+.PHONY: run run-province test browser test-sqlite test-postgresql lint audit bench clean translations
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,7 +32,20 @@ run-province: $(BIN)/.installed
 	@echo "Serving on http://127.0.0.1:$(PORT)  (admin, bank.<code>, agency.<code> / demo-password; see README)"
 	MARKETPLACE_DATABASE_URL=sqlite:///$(PROVINCE_DB) $(BIN)/flask demo serve --host 127.0.0.1 --port $(PORT)
 
-test: test-sqlite test-postgresql
+test: browser test-sqlite test-postgresql
+
+# The browser tests drive Debian's Chromium (never a downloaded browser); the CJK fonts make their screenshots of
+# Chinese readable. Installed here when missing and this is root with apt; otherwise one command to run, and stop.
+browser:
+	@if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing Debian's chromium and fonts-noto-cjk for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+	  else \
+	    echo "The browser tests need Debian's Chromium and CJK fonts. Run: sudo apt-get install -y chromium fonts-noto-cjk"; \
+	    exit 1; \
+	  fi; \
+	fi
 
 test-sqlite: $(BIN)/.installed
 	@echo "=== test suite on SQLite ==="

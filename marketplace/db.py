@@ -209,20 +209,20 @@ def engine_of(app: Flask) -> Engine:
     return app.extensions["marketplace.db"]
 
 
-#: Seconds a SQLite write waits for another's transaction to end before it gives up (as a 503, "busy, retry");
-#: the app's `SQLITE_BUSY_TIMEOUT` overrides it.
-SQLITE_BUSY_TIMEOUT_S = 30.0
+#: Milliseconds a SQLite write waits for another's transaction to end before it gives up (as a 503, "busy, retry");
+#: the app's `SQLITE_BUSY_TIMEOUT_MS` overrides it.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
 #: A connection's execution option: the SQLite transaction it begins only reads, so it begins deferred even outside a
 #: read-only request (the "busy" page of a POST reads who is signed in while another connection holds the lock).
 READS_ONLY = "marketplace_reads_only"
 
 
-def make_engine(url: str, sqlite_busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S) -> Engine:
+def make_engine(url: str, sqlite_busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if url.startswith("sqlite"):
-        new = create_engine(url, connect_args={"timeout": sqlite_busy_timeout_s})
-        _make_sqlite_transactional(new, sqlite_busy_timeout_s)
+        new = create_engine(url, connect_args={"timeout": sqlite_busy_timeout_ms / 1000})
+        _make_sqlite_transactional(new, sqlite_busy_timeout_ms)
         return new
     postgresql = create_engine(url)
     _ping_when_idle(postgresql)
@@ -264,7 +264,7 @@ def _ping_when_idle(pg_engine: Engine) -> None:
                 dbapi_connection.autocommit = False
 
 
-def _make_sqlite_transactional(sqlite_engine: Engine, busy_timeout_s: float) -> None:
+def _make_sqlite_transactional(sqlite_engine: Engine, busy_timeout_ms: int) -> None:
     """SQLAlchemy owns the transactions (pysqlite's own handling breaks SAVEPOINT), a file database is in WAL mode,
     and every transaction that may write begins IMMEDIATE, taking the one write lock before its first read.
 
@@ -279,7 +279,7 @@ def _make_sqlite_transactional(sqlite_engine: Engine, busy_timeout_s: float) -> 
     @event.listens_for(sqlite_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
-        dbapi_connection.execute(f"PRAGMA busy_timeout = {round(busy_timeout_s * 1000)}")
+        dbapi_connection.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
         if not in_memory:  # the journal mode of a file is kept in the file; an in-memory database has no WAL
             dbapi_connection.execute("PRAGMA journal_mode = WAL")
         dbapi_connection.execute("PRAGMA foreign_keys = ON")
@@ -294,7 +294,7 @@ def _make_sqlite_transactional(sqlite_engine: Engine, busy_timeout_s: float) -> 
 
 def init_app(app: Flask) -> None:
     app.extensions["marketplace.db"] = make_engine(
-        app.config["DATABASE_URL"], float(app.config.get("SQLITE_BUSY_TIMEOUT", SQLITE_BUSY_TIMEOUT_S)))
+        app.config["DATABASE_URL"], int(app.config.get("SQLITE_BUSY_TIMEOUT_MS", SQLITE_BUSY_TIMEOUT_MS)))
     replica = app.config.get("REPORTS_DATABASE_URL")
     app.extensions["marketplace.db.reports"] = make_engine(replica) if replica else None
 

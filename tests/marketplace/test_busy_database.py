@@ -32,7 +32,7 @@ pytestmark = pytest.mark.skipif(os.environ.get("MARKETPLACE_TEST_DB", "sqlite") 
 def busy(databases):
     """An app on its own SQLite file, waiting 0.2 s for a lock, with an application routed to its bank."""
     app = create_app({"PROFILE": "test", "DATABASE_URL": databases.fresh(f"busy_{uuid.uuid4().hex[:6]}"),
-                      "SECRET_KEY": "busy", "SQLITE_BUSY_TIMEOUT": 0.2})
+                      "SECRET_KEY": "busy", "SQLITE_BUSY_TIMEOUT_MS": 200})
     with app.app_context():
         upgrade()
     agreement_id, applications = world_with_routed_applications(app, one_enterprise=True)
