@@ -29,16 +29,16 @@ def sources(transitions: Transitions, target: S) -> list[S]:
 
 
 def move(instance: Any, target: S, transitions: Transitions, *,
-         refuse: Callable[[S], str] | None = None, attribute: str = "status") -> S:
+         refuse: Callable[[S], str] | None = None) -> S:
     """Lock `instance`'s row, then move it to `target` if its lifecycle allows it from the status it has now;
     → the status it had. `refuse(current)` words the IllegalTransition (a generic sentence otherwise)."""
     db.lock(instance)
-    current = getattr(instance, attribute)
+    current = instance.status
     if target not in transitions[current]:
         raise IllegalTransition(refuse(current) if refuse else _(
             "This %(object)s is %(status)s and cannot become %(target)s.",
             object=audit.object_type(instance).replace("_", " "), status=current.value, target=target.value))
-    setattr(instance, attribute, target)
+    instance.status = target
     return current
 
 
