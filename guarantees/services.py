@@ -27,12 +27,13 @@ from guarantees.models import (
     RiskPool,
 )
 from guarantees.settlement import LoanFacts, cap_room, charge_fee
-from marketplace import db, states
+from marketplace import db, states, timeline
 from marketplace.audit import trail as audit
 from marketplace.auth.models import Role, User
 from marketplace.dates import business_today, local_day, working_days_after, working_days_between
 from marketplace.errors import Conflict, IllegalTransition, NotFound, ValidationFailed, one_or_404
-from marketplace.i18n import N_
+from marketplace.i18n import N_, percent, yuan
+from marketplace.notifications.services import notify
 from marketplace.orgs.models import Agency, AgencyKind, Bank
 
 
@@ -73,7 +74,22 @@ def create_agreement(agency_id: int, data: dict[str, Any]) -> Agreement:
            "eligible_product_types": [t.value for t in data["eligible_product_types"]]})
     db.session.add(agreement)
     db.session.flush()
+    notify("agreement.awaiting_countersign", agreement.bank_id, N_("Agreement %(code)s awaits your countersignature"),
+           N_("%(agency)s proposes the 总对总 agreement %(code)s: quota %(quota)s at a guarantee fee of %(fee)s a "
+              "year, from %(start)s to %(end)s."),
+           "/bank/agreements", code=agreement.code, agency=db.session.get(Agency, agency_id).name,
+           quota=yuan(agreement.total_quota), fee=percent(agreement.fee_rate), start=agreement.valid_from.isoformat(),
+           end=agreement.valid_to.isoformat())
     return agreement
+
+
+def tell_suspended(agreement: Agreement, reason: str) -> None:
+    """The bank and the agency of a suspended agreement hear of it (`reason`: already worded, in the reader's
+    terms: an N_ message)."""
+    for organization_id, link in ((agreement.bank_id, "/bank/agreements"), (agreement.agency_id, "/agency/agreements")):
+        notify("agreement.suspended", organization_id, N_("Agreement %(code)s is suspended"), reason, link,
+               code=agreement.code, rate=percent(agreement.compensation_rate),
+               cap=percent(agreement.compensation_cap_rate))
 
 
 def change_status(agreement: Agreement, target: AgreementStatus,
@@ -98,6 +114,9 @@ def change_status(agreement: Agreement, target: AgreementStatus,
         agreement.countersigned_at = db.utcnow()
     states.move(agreement, target, AGREEMENT_TRANSITIONS)
     db.session.flush()
+    if target is AgreementStatus.SUSPENDED:
+        tell_suspended(agreement, N_("The agency suspended agreement %(code)s: it takes no new guarantees until it "
+                                     "is resumed."))
     return agreement
 
 
@@ -255,12 +274,24 @@ def submit_batch(batch: Batch) -> Outcome:
         "Batch %(id)d is already %(status)s.", id=batch.id, status=status.value))
     batch.submitted_at = db.utcnow()
     db.session.flush()
+    timeline.record_for(timeline.BATCH_SUBMITTED, select(Guarantee.application_id).where(
+        Guarantee.batch_id == batch.id), by=None, batch_id=batch.id, agreement=batch.agreement.code)
+    count, total = batch_totals([batch.id]).get(batch.id, (0, Decimal("0.00")))
+    notify("batch.submitted", batch.agreement.agency_id, N_("Batch %(id)d is ready for review"),
+           N_("Batch %(id)d of agreement %(code)s: %(count)d guarantees, %(total)s in all. Review it within the "
+              "agreement's %(sla)s working days."),
+           f"/agency/batches/{batch.id}", id=batch.id, code=batch.agreement.code, count=count, total=yuan(total),
+           sla=batch.agreement.review_sla_days if batch.agreement.review_sla_days is not None else "—")
     threshold = batch.agreement.auto_approve_below
     if threshold is None:
         return NOTHING
-    return Outcome(backed=tuple(db.session.scalars(select(Guarantee.application_id).where(
+    backed = tuple(db.session.scalars(select(Guarantee.application_id).where(
         Guarantee.batch_id == batch.id, Guarantee.status == GuaranteeStatus.PENDING, Guarantee.amount < threshold)
-        .order_by(Guarantee.id))))
+        .order_by(Guarantee.id)))
+    timeline.record_for(timeline.GUARANTEE_APPROVED, select(Guarantee.application_id).where(
+        Guarantee.batch_id == batch.id, Guarantee.status == GuaranteeStatus.PENDING, Guarantee.amount < threshold),
+        by=None, batch_id=batch.id, automatic=True)
+    return Outcome(backed=backed)
 
 
 def decide_batch(batch: Batch, user: User, exclusions: list[dict[str, Any]]) -> Outcome:
@@ -287,6 +318,14 @@ def decide_batch(batch: Batch, user: User, exclusions: list[dict[str, Any]]) -> 
                          exposure=Decimal("0.00"), decided_at=now)
         agreement.quota_reserved -= released
     db.session.flush()
+    timeline.record_each(timeline.GUARANTEE_EXCLUDED, ((pending[gid], {"batch_id": batch.id, "reason": reason})
+                                                       for gid, reason in reasons.items()), by=user)
+    timeline.record_for(timeline.GUARANTEE_APPROVED, select(Guarantee.application_id).where(
+        Guarantee.batch_id == batch.id, Guarantee.status == GuaranteeStatus.PENDING), by=user, batch_id=batch.id)
+    notify("batch.decided", agreement.bank_id, N_("Batch %(id)d is decided"),
+           N_("%(agency)s decided batch %(id)d of agreement %(code)s: %(approved)d guarantees approved, %(excluded)d "
+              "excluded."), "/bank/applications?status=approved", id=batch.id, code=agreement.code,
+           agency=agreement.agency.name, approved=len(pending) - len(reasons), excluded=len(reasons))
     return Outcome(backed=tuple(application for gid, application in pending.items() if gid not in reasons),
                    refused=tuple(Refusal(pending[gid], reason) for gid, reason in reasons.items()))
 
@@ -367,6 +406,12 @@ def batch_totals(batch_ids: list[int]) -> dict[int, tuple[int, Decimal]]:
 
 
 # Loan events that move the quota ------------------------------------------------------------------------------
+
+def applications_of_agency(agency_id: int) -> Select[tuple[int]]:
+    """The applications whose guarantee an agency was asked for (any outcome)."""
+    return select(Guarantee.application_id).join(Agreement, Agreement.id == Guarantee.agreement_id).where(
+        Agreement.agency_id == agency_id)
+
 
 def guarantee_of_loan(loan_id: int) -> Guarantee | None:
     # Read afresh: the caller holds the loan's lock, and an object loaded earlier may predate it.

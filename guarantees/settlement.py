@@ -35,9 +35,11 @@ from marketplace.caps import compensation_room
 from marketplace.errors import Conflict, IllegalTransition
 from marketplace.fees import rules
 from marketplace.fees.services import grant_subsidies
+from marketplace.i18n import N_, percent
 from marketplace.ledger.allocation import Shares, allocate_loss, allocate_recovery
 from marketplace.ledger.models import EntryKind, Party, Purpose
 from marketplace.ledger.posting import FISCAL_FUND_ID, Entry, account, post
+from marketplace.notifications.services import notify
 
 ZERO = Decimal("0.00")
 
@@ -208,6 +210,12 @@ def settle_default(loan: LoanFacts, guarantee: Guarantee | None, loss: Decimal, 
                     GUARANTEE_TRANSITIONS)
         if cap_room(agreement) == 0 and agreement.status is AgreementStatus.ACTIVE:
             agreement.status = AgreementStatus.SUSPENDED  # 熔断: no new guarantees under this agreement
+            for organization_id, link in ((agreement.bank_id, "/bank/agreements"),
+                                          (agreement.agency_id, "/agency/agreements")):
+                notify("agreement.suspended", organization_id, N_("Agreement %(code)s is suspended"),
+                       N_("Agreement %(code)s reached its compensation cap (%(rate)s of %(cap)s) and suspended "
+                          "itself: it takes no new guarantees."), link, code=agreement.code,
+                       rate=percent(agreement.compensation_rate), cap=percent(agreement.compensation_cap_rate))
     post(Entry(key=f"{ref}:default", kind=EntryKind.DEFAULT, ref=ref, occurred_on=day, lines=lines,
                memo=f"Default: loss {loss:.2f}"))
     db.session.add(record)

@@ -36,6 +36,21 @@ DEFAULTS = {
     "OUTBOX_MAX_ATTEMPTS": 8,
     "OUTBOX_BACKOFF_BASE_S": 5.0,
     "OUTBOX_BACKOFF_CAP_S": 3600.0,
+    # The deal as agreed (marketplace.financing): how long offers stay valid (calendar days after filing), working
+    # days a bank has to answer an application and an enterprise to answer a counter-offer, and how many working
+    # days before a bank's deadline it is reminded.
+    "OFFER_VALID_DAYS": 30,
+    "RESPONSE_WORKING_DAYS": 3,
+    "COUNTER_OFFER_WORKING_DAYS": 5,
+    "DEADLINE_NEAR_WORKING_DAYS": 1,
+    # Notifications by e-mail (marketplace.notifications): smtp://user:password@host:port (smtps:// for TLS, or
+    # ?starttls=true); unset, notifications are in-app only. MAIL_FROM is the sender; the demo writes mail to the
+    # console and the admin's outbox page instead.
+    "SMTP_URL": None,
+    "MAIL_FROM": "noreply@srdi-marketplace.example",
+    "SMTP_TIMEOUT_S": 10.0,
+    #: Where this marketplace is served, for the links in e-mails.
+    "SITE_URL": "http://127.0.0.1:5000",
     # The demo's sandbox bank (never in production): seconds before it decides, and before it reports a disbursement.
     "SANDBOX_DECISION_DELAY_S": 5,
     "SANDBOX_DISBURSE_DELAY_S": 10,

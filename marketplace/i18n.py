@@ -63,6 +63,13 @@ def yuan(amount: Decimal | int | None) -> str:
     return "" if amount is None else f"¥{Decimal(amount):,.2f}"
 
 
+def percent(rate: Decimal | str | None) -> str:
+    """A rate as a fraction (0.0345) in per cent to two places, half up: 3.45%."""
+    if rate is None:
+        return ""
+    return f"{(Decimal(rate) * 100).quantize(Decimal('0.01'), rounding=ROUND_HALF_UP)}%"
+
+
 def wan(amount: Decimal | int | None) -> str:
     """A large amount as officers read it: 123.46 万元 in Chinese (to the hundred yuan, half up), ¥1,234,567.89 in
     English (which has no 万)."""

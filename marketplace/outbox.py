@@ -10,7 +10,7 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint, select
+from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint, select, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace import db
@@ -18,6 +18,8 @@ from marketplace.db import Base, utcnow
 from marketplace.orgs.models import Bank, enum_column
 
 APPLICATION_SUBMITTED = "application.submitted"
+#: An e-mail (a notification): no bank; `path` holds the recipient, the payload the subject, body and language.
+MAIL = "mail"
 
 
 class MessageStatus(enum.StrEnum):
@@ -36,12 +38,16 @@ class OutboxMessage(Base):
     __tablename__ = "outbox_messages"
     __table_args__ = (
         UniqueConstraint("bank_id", "topic", "idempotency_key", name="uq_outbox_messages_bank_topic_key"),
+        # Mail has no bank (and NULLs are never equal in a unique constraint): its keys are unique by themselves.
+        Index("uq_outbox_messages_mail_key", "topic", "idempotency_key", unique=True,
+              sqlite_where=text("bank_id IS NULL"), postgresql_where=text("bank_id IS NULL")),
         Index("ix_outbox_messages_due", "status", "next_attempt_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id"), index=True)
-    #: What the message is: "application.submitted".
+    #: The bank whose system receives it; None for mail.
+    bank_id: Mapped[int | None] = mapped_column(ForeignKey("banks.id"), index=True)
+    #: What the message is: "application.submitted", "mail".
     topic: Mapped[str] = mapped_column(String(40))
     #: Sent as the Idempotency-Key header: the bank sees a repeat as the same hand-off.
     idempotency_key: Mapped[str] = mapped_column(String(255))
@@ -63,7 +69,7 @@ class OutboxMessage(Base):
     redriven_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
-    bank: Mapped[Bank] = relationship(lazy="joined", innerjoin=True)
+    bank: Mapped[Bank | None] = relationship(lazy="joined")
     attempt_log: Mapped[list[OutboxAttempt]] = relationship(back_populates="message", order_by="OutboxAttempt.id",
                                                             lazy="selectin")
 
@@ -95,6 +101,20 @@ def enqueue(bank: Bank, topic: str, key: str, path: str, payload: dict[str, Any]
     if found is not None:
         return found
     message = OutboxMessage(bank_id=bank.id, topic=topic, idempotency_key=key, path=path, payload=payload,
+                            next_attempt_at=db.utcnow())
+    db.session.add(message)
+    db.session.flush()
+    return message
+
+
+def enqueue_mail(to: str, subject: str, body: str, *, key: str, locale: str) -> OutboxMessage:
+    """Queue one e-mail in the caller's transaction; the same key twice is one message."""
+    found = db.session.scalar(select(OutboxMessage).where(
+        OutboxMessage.bank_id.is_(None), OutboxMessage.topic == MAIL, OutboxMessage.idempotency_key == key))
+    if found is not None:
+        return found
+    message = OutboxMessage(bank_id=None, topic=MAIL, idempotency_key=key, path=to[:200],
+                            payload={"to": to, "subject": subject, "body": body, "locale": locale},
                             next_attempt_at=db.utcnow())
     db.session.add(message)
     db.session.flush()

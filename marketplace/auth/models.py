@@ -39,6 +39,9 @@ class User(UserMixin, Audited, Base):
     active: Mapped[bool] = mapped_column(default=True)
     #: The interface language this user chose (zh_Hans or en); None until they choose: the default (zh_Hans).
     locale: Mapped[str | None] = mapped_column(String(10))
+    #: Where notifications are mailed (when mail is configured), and whether this user wants them mailed.
+    email: Mapped[str | None] = mapped_column(String(254))
+    email_notifications: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     organization: Mapped[Organization | None] = relationship(lazy="joined")

@@ -1,7 +1,9 @@
 """Delivering the outbox (marketplace/outbox.py, where hand-offs are queued with the state change): `dispatch`.
 
-A message is claimed in a short transaction of its own (its try counted, its next try pushed past the request's
-time-outs, so a crash mid-send only delays it), sent with no transaction open, and its outcome recorded in another:
+Messages are hand-offs to banks' systems (HTTP) and e-mails (SMTP, marketplace.notifications.mail), under the same
+discipline. A message is claimed in a short transaction of its own (its try counted, its next try pushed past the
+request's time-outs, so a crash mid-send only delays it), sent with no transaction open, and its outcome recorded in
+another:
 
 - a 2xx delivers it (a body that is not JSON is noted, not retried: the bank has it);
 - a time-out, a connection error, a 5xx, 408 or 429 is tried again after an exponential back-off with jitter,
@@ -25,11 +27,12 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from marketplace import db
+from marketplace import db, timeline
 from marketplace.audit import trail as audit
 from marketplace.auth.models import User
 from marketplace.errors import Conflict
-from marketplace.outbox import AttemptOutcome, MessageStatus, OutboxAttempt, OutboxMessage
+from marketplace.notifications import mail
+from marketplace.outbox import APPLICATION_SUBMITTED, MAIL, AttemptOutcome, MessageStatus, OutboxAttempt, OutboxMessage
 
 #: Statuses worth another try; any other 4xx is final.
 RETRYABLE_STATUS = {408, 429}
@@ -40,6 +43,7 @@ class Claim:
     """What sending one message needs, read while it was claimed."""
 
     message_id: int
+    topic: str
     url: str
     key: str
     payload: dict[str, Any]
@@ -104,13 +108,18 @@ def _claim(limit: int) -> list[Claim]:
             continue
         message.attempts += 1
         message.next_attempt_at = now + lease
-        claims.append(Claim(message.id, message.bank.api_base_url.rstrip("/") + message.path,
-                            message.idempotency_key, message.payload, message.attempts, message.redrives))
+        url = "mailto:" + message.path if message.topic == MAIL else \
+            message.bank.api_base_url.rstrip("/") + message.path
+        claims.append(Claim(message.id, message.topic, url, message.idempotency_key, message.payload,
+                            message.attempts, message.redrives))
     db.session.commit()
     return claims
 
 
 def _send(http: requests.Session, claim: Claim) -> Result:
+    if claim.topic == MAIL:
+        outcome, code, error = mail.send(claim.message_id, claim.payload)
+        return Result(AttemptOutcome(outcome), code, error)
     timeouts, _max = _settings()
     try:
         response = http.post(claim.url, json=claim.payload, timeout=timeouts,
@@ -146,6 +155,9 @@ def _record(claim: Claim, result: Result, started: dt.datetime, duration_ms: int
     if result.outcome is AttemptOutcome.DELIVERED:
         message.status, message.delivered_at, message.bank_ref = MessageStatus.DELIVERED, now, result.bank_ref
         message.last_error = result.error
+        if message.topic == APPLICATION_SUBMITTED:
+            timeline.record(timeline.HANDED_OFF, by=None, application_id=int(message.idempotency_key),
+                            bank=message.bank.name, bank_ref=result.bank_ref)
     elif result.outcome is AttemptOutcome.RETRY and claim.number < max_attempts:
         message.last_error = result.error
         message.next_attempt_at = now + backoff(claim.number)

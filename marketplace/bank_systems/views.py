@@ -59,5 +59,6 @@ def redrive(message_id: int):
         db.session.rollback()
         flash(error.detail, "error")
     else:
-        flash(_("Message %(id)d to %(bank)s will be sent again within seconds.", id=message.id, bank=message.bank.name))
+        flash(_("Message %(id)d to %(bank)s will be sent again within seconds.", id=message.id,
+                bank=message.bank.name if message.bank else message.path))
     return redirect(url_for("outbox.outbox_page", status=request.args.get("status", MessageStatus.DEAD.value)))

@@ -53,7 +53,7 @@ class SelectOffer(MethodView):
     def post(self, data, request_id):
         """Choose an offer: the request is routed to that bank as an application."""
         request = services.get_request(api_user(), request_id, for_change=True)
-        services.select_offer(request, data["offer_id"])
+        services.select_offer(request, data["offer_id"], api_user())
         return request
 
 
@@ -63,18 +63,18 @@ class WithdrawRequest(MethodView):
     @blp.response(200, schemas.FinancingRequestOut)
     def post(self, request_id):
         """Withdraw a request before the bank decides."""
-        request = services.withdraw(services.get_request(api_user(), request_id, for_change=True))
+        request = services.withdraw(services.get_request(api_user(), request_id, for_change=True), user=api_user())
         return request
 
 
 @blp.route("/applications")
 class Applications(MethodView):
-    @api_roles(Role.BANK, Role.ADMIN)
+    @api_roles(Role.BANK, Role.AGENCY, Role.ADMIN)
     @blp.arguments(schemas.ApplicationQuery, location="query")
     @blp.response(200, schemas.ApplicationOut(many=True))
     @paginate(blp)
     def get(self, query, pagination_parameters):
-        """Your bank's applications, oldest first (filter by status)."""
+        """Your bank's applications (an agency: those it guarantees), oldest first (filter by status)."""
         select_ = services.visible_applications(api_user()).order_by(Application.id)
         if "status" in query:
             select_ = select_.where(Application.status == query["status"])
@@ -83,11 +83,33 @@ class Applications(MethodView):
 
 @blp.route("/applications/<int:application_id>")
 class ApplicationById(MethodView):
-    @api_roles(Role.BANK, Role.ADMIN)
-    @blp.response(200, schemas.ApplicationOut)
+    @api_roles(Role.BANK, Role.AGENCY, Role.ADMIN)
+    @blp.response(200, schemas.ApplicationDetailOut)
     def get(self, application_id):
-        """One application."""
+        """One application with its timeline, to its bank, the agency guaranteeing it, and the admin."""
         return services.get_application(api_user(), application_id)
+
+
+@blp.route("/applications/<int:application_id>/counter-offer/accept")
+class AcceptCounter(MethodView):
+    @api_roles(Role.ENTERPRISE)
+    @blp.response(200, schemas.DecisionOut)
+    def post(self, application_id):
+        """Accept the bank's counter-offer: the application goes on as an approval at its terms would (a loan, or a
+        guarantee placed with quota reserved; 409 when the agreement can no longer take it)."""
+        user = api_user()
+        return services.accept_counter(services.get_own_application(user, application_id), user)
+
+
+@blp.route("/applications/<int:application_id>/counter-offer/decline")
+class DeclineCounter(MethodView):
+    @api_roles(Role.ENTERPRISE)
+    @blp.arguments(schemas.CounterDeclineIn)
+    @blp.response(200, schemas.DecisionOut)
+    def post(self, data, application_id):
+        """Decline the bank's counter-offer; another offer of the request may then be chosen while valid."""
+        user = api_user()
+        return services.decline_counter(services.get_own_application(user, application_id), user, data["reason"])
 
 
 @blp.route("/applications/<int:application_id>/decision")

@@ -18,7 +18,7 @@ from sqlalchemy import exists, insert, literal, select
 from guarantees.models import GuaranteeStatus
 from guarantees.services import guarantee_of_loan, on_closed, on_disbursed, on_repaid
 from guarantees.settlement import LoanFacts, settle_default, settle_recovery
-from marketplace import db, states
+from marketplace import db, states, timeline
 from marketplace.audit import trail as audit
 from marketplace.auth.models import User
 from marketplace.db import UTCDateTime
@@ -35,6 +35,8 @@ from marketplace.financing.models import (
     Offer,
     RequestStatus,
 )
+from marketplace.i18n import N_, yuan
+from marketplace.notifications.services import notify
 
 
 def create_loans(application_ids: Collection[int]) -> dict[int, int]:
@@ -60,6 +62,8 @@ def create_loans(application_ids: Collection[int]) -> dict[int, int]:
     # The loan's own row holds its figures (from its application); the trail notes that it was made, and by whom.
     audit.record_selected("loan.created", "loan", select(Loan.id).where(db.among(Loan.id, made.values())),
                           {"status": LoanStatus.APPROVED})
+    timeline.record_for(timeline.LOAN_CREATED, select(Loan.application_id).where(db.among(Loan.id, made.values())),
+                        by=None)
     return made
 
 
@@ -105,7 +109,26 @@ def record_event(loan: Loan, user: User, event_type: LoanEventType, amount: Deci
     db.session.flush()
     if event_type is LoanEventType.RECOVERY:
         settle_recovery(facts(loan), amount, occurred_on, event.id)
+    timeline.record(timeline.LOAN + event_type.value, by=user, application_id=loan.application_id, loan_id=loan.id,
+                    amount=amount, occurred_on=occurred_on)
+    if event_type is LoanEventType.OVERDUE:
+        _tell_overdue(loan, amount, occurred_on)
     return event
+
+
+def _tell_overdue(loan: Loan, amount: Decimal, occurred_on: dt.date) -> None:
+    """The enterprise, and the agency guaranteeing the loan, hear of an overdue loan the day it is reported."""
+    words = {"id": loan.id, "amount": yuan(amount), "day": occurred_on.isoformat()}
+    request_id = loan.application.request_id
+    notify("loan.overdue", loan.enterprise_id, N_("Loan %(id)d is overdue"),
+           N_("Your bank reports loan %(id)d overdue since %(day)s, with %(amount)s outstanding. Repay or talk to "
+              "your bank soon: 90 days overdue, the loan defaults."),
+           f"/enterprise/requests/{request_id}", **words)
+    if (guarantee := guarantee_of_loan(loan.id)) is not None:
+        notify("loan.overdue", guarantee.agreement.agency_id, N_("Guaranteed loan %(id)d is overdue"),
+               N_("The bank reports loan %(id)d under agreement %(code)s overdue since %(day)s, with %(amount)s "
+                  "outstanding."), f"/agency/agreements/{guarantee.agreement_id}",
+               code=guarantee.agreement.code, **words)
 
 
 def _earlier(loan_id: int, key: str) -> LoanEvent | None:

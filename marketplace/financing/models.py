@@ -28,12 +28,14 @@ class RequestStatus(enum.StrEnum):
 
 
 #: open → routed → (approved | declined | withdrawn) → funded | closed; an approval whose guarantee the agency then
-#: refuses (an exclusion from its batch) is declined after all.
+#: refuses (an exclusion from its batch) is declined after all. A declined request (the bank declined, the agency
+#: refused the guarantee, the enterprise declined or let lapse a counter-offer) may be routed again, to another of
+#: its offers while they are valid.
 REQUEST_TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
     RequestStatus.OPEN: frozenset({RequestStatus.ROUTED, RequestStatus.WITHDRAWN}),
     RequestStatus.ROUTED: frozenset({RequestStatus.APPROVED, RequestStatus.DECLINED, RequestStatus.WITHDRAWN}),
     RequestStatus.APPROVED: frozenset({RequestStatus.FUNDED, RequestStatus.DECLINED, RequestStatus.CLOSED}),
-    RequestStatus.DECLINED: frozenset({RequestStatus.CLOSED}),
+    RequestStatus.DECLINED: frozenset({RequestStatus.ROUTED, RequestStatus.WITHDRAWN, RequestStatus.CLOSED}),
     RequestStatus.WITHDRAWN: frozenset({RequestStatus.CLOSED}),
     RequestStatus.FUNDED: frozenset({RequestStatus.CLOSED}),
     RequestStatus.CLOSED: frozenset(),
@@ -48,18 +50,34 @@ class ApplicationStatus(enum.StrEnum):
     GUARANTEE_UNAVAILABLE = "guarantee_unavailable"
     #: The enterprise withdrew the request before the bank decided.
     WITHDRAWN = "withdrawn"
+    #: The bank approved other terms than the offer's: the enterprise answers (counter_offers holds the terms).
+    COUNTERED = "countered"
+    COUNTER_DECLINED = "counter_declined"
+    #: Unanswered by the counter-offer's expiry date: it lapsed, like a decline.
+    COUNTER_LAPSED = "counter_lapsed"
 
 
-#: submitted → approved | declined | guarantee_unavailable | withdrawn; an approval waiting for its guarantee becomes
-#: guarantee_unavailable when the agency refuses it.
+#: submitted → approved | declined | guarantee_unavailable | withdrawn | countered; an approval waiting for its
+#: guarantee becomes guarantee_unavailable when the agency refuses it; a counter-offer accepted goes on as an
+#: approval at its terms would (approved, or guarantee_unavailable when the agreement can no longer take it).
 APPLICATION_TRANSITIONS: dict[ApplicationStatus, frozenset[ApplicationStatus]] = {
     ApplicationStatus.SUBMITTED: frozenset({ApplicationStatus.APPROVED, ApplicationStatus.DECLINED,
-                                            ApplicationStatus.GUARANTEE_UNAVAILABLE, ApplicationStatus.WITHDRAWN}),
+                                            ApplicationStatus.GUARANTEE_UNAVAILABLE, ApplicationStatus.WITHDRAWN,
+                                            ApplicationStatus.COUNTERED}),
+    ApplicationStatus.COUNTERED: frozenset({ApplicationStatus.APPROVED, ApplicationStatus.GUARANTEE_UNAVAILABLE,
+                                            ApplicationStatus.COUNTER_DECLINED, ApplicationStatus.COUNTER_LAPSED,
+                                            ApplicationStatus.WITHDRAWN}),
     ApplicationStatus.APPROVED: frozenset({ApplicationStatus.GUARANTEE_UNAVAILABLE}),
     ApplicationStatus.DECLINED: frozenset(),
     ApplicationStatus.GUARANTEE_UNAVAILABLE: frozenset(),
     ApplicationStatus.WITHDRAWN: frozenset(),
+    ApplicationStatus.COUNTER_DECLINED: frozenset(),
+    ApplicationStatus.COUNTER_LAPSED: frozenset(),
 }
+
+#: Where an application stands once the enterprise may choose another offer of its request.
+ENDED_WITHOUT_LOAN = frozenset({ApplicationStatus.DECLINED, ApplicationStatus.GUARANTEE_UNAVAILABLE,
+                                ApplicationStatus.COUNTER_DECLINED, ApplicationStatus.COUNTER_LAPSED})
 
 
 class LoanStatus(enum.StrEnum):
@@ -112,7 +130,22 @@ class FinancingRequest(Audited, Base):
     enterprise: Mapped[Enterprise] = relationship(lazy="joined", innerjoin=True)
     offers: Mapped[list[Offer]] = relationship(back_populates="request", order_by="Offer.rank",
                                                cascade="all, delete-orphan", lazy="selectin")
-    application: Mapped[Application | None] = relationship(back_populates="request", lazy="selectin")
+    #: Every routing of the request, oldest first: after a decline the enterprise may choose another offer.
+    applications: Mapped[list[Application]] = relationship(back_populates="request", order_by="Application.id",
+                                                           lazy="selectin")
+
+    @property
+    def application(self) -> Application | None:
+        """The latest application: the one that is live, or the last that ended."""
+        return self.applications[-1] if self.applications else None
+
+    @property
+    def offers_valid_until(self) -> dt.date:
+        """The last day the enterprise may choose one of these offers (OFFER_VALID_DAYS after filing)."""
+        from flask import current_app
+
+        from marketplace.dates import local_day
+        return local_day(self.created_at) + dt.timedelta(days=current_app.config["OFFER_VALID_DAYS"])
 
 
 class Offer(Base):
@@ -155,7 +188,7 @@ class Application(Audited, Base):
     __table_args__ = (Index("ix_applications_bank_status", "bank_id", "status"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    request_id: Mapped[int] = mapped_column(ForeignKey("financing_requests.id"), unique=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("financing_requests.id"), index=True)
     offer_id: Mapped[int] = mapped_column(ForeignKey("offers.id"))
     bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id"))
     status: Mapped[ApplicationStatus] = mapped_column(enum_column(ApplicationStatus, "application_status", 30),
@@ -167,14 +200,51 @@ class Application(Audited, Base):
     reason: Mapped[str | None] = mapped_column(String(1000))
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     decided_at: Mapped[dt.datetime | None]
+    #: The business date by which the bank owes an answer (RESPONSE_WORKING_DAYS working days after routing).
+    respond_by: Mapped[dt.date | None] = mapped_column(Date)
+    #: Deadline reminders already sent: "near", "passed" (each once).
+    reminded: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
-    request: Mapped[FinancingRequest] = relationship(back_populates="application", lazy="joined", innerjoin=True)
+    request: Mapped[FinancingRequest] = relationship(back_populates="applications", lazy="joined", innerjoin=True)
     offer: Mapped[Offer] = relationship(lazy="joined", innerjoin=True)
     bank: Mapped[Bank] = relationship(lazy="joined", innerjoin=True)
     loan: Mapped[Loan | None] = relationship(back_populates="application", lazy="selectin")
     guarantee: Mapped[Guarantee | None] = relationship(primaryjoin="Application.id == Guarantee.application_id",
                                                        viewonly=True, lazy="selectin")
+    counter: Mapped[CounterOffer | None] = relationship(back_populates="application", lazy="selectin")
+
+
+class CounterOffer(Base):
+    """Terms the bank approved that differ from the offer's: nothing is reserved and no loan exists until the
+    enterprise accepts them. The application's status says where it stands (countered, approved, declined, lapsed)."""
+
+    __tablename__ = "counter_offers"
+    __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), unique=True)
+    amount: Mapped[Decimal]
+    rate_spread_bp: Mapped[int]
+    #: LPR in force when the bank countered + the countered spread.
+    interest_rate: Mapped[Decimal] = mapped_column(Rate)
+    list_fee_rate: Mapped[Decimal] = mapped_column(Rate)
+    #: The guarantee fee at the countered amount (0 without a guarantee), after the fee-reduction rules.
+    guarantee_fee_rate: Mapped[Decimal] = mapped_column(Rate)
+    fee_subsidy_rate: Mapped[Decimal] = mapped_column(Rate)
+    all_in_rate: Mapped[Decimal] = mapped_column(Rate)
+    applied_rules: Mapped[list[dict]] = mapped_column(JSON, default=list)
+    reason: Mapped[str] = mapped_column(String(1000))
+    #: The last business date the enterprise may accept it.
+    expires_on: Mapped[dt.date] = mapped_column(Date)
+    made_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    made_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    answered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    answered_at: Mapped[dt.datetime | None]
+    #: The enterprise's reason for declining, when it gives one.
+    answer_reason: Mapped[str | None] = mapped_column(String(1000))
+
+    application: Mapped[Application] = relationship(back_populates="counter")
 
 
 class Loan(Audited, Base):

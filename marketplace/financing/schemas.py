@@ -28,6 +28,8 @@ class FinancingRequestIn(ma.Schema):
 
 class OfferOut(ma.Schema):
     id = fields.Integer()
+    valid_until = fields.Function(lambda o: o.request.offers_valid_until.isoformat(), metadata={
+        "description": "The last day this offer may be chosen (OFFER_VALID_DAYS after the request was filed)."})
     rank = fields.Integer()
     product_id = fields.Integer()
     product_name = fields.String()
@@ -45,10 +47,61 @@ class OfferOut(ma.Schema):
     applied_rules = fields.List(fields.Dict())
 
 
+class CounterOut(ma.Schema):
+    amount = Money()
+    rate_spread_bp = fields.Integer()
+    interest_rate = Rate()
+    list_fee_rate = Rate()
+    guarantee_fee_rate = Rate()
+    fee_subsidy_rate = Rate()
+    all_in_rate = Rate()
+    reason = fields.String()
+    expires_on = fields.Date(metadata={"description": "The last day the enterprise may accept it."})
+    made_at = fields.DateTime()
+    answered_at = fields.DateTime(allow_none=True)
+    answer_reason = fields.String(allow_none=True)
+
+
 class ApplicationRefOut(ma.Schema):
     id = fields.Integer()
     status = fields.Enum(ApplicationStatus, by_value=True)
     loan_id = fields.Function(lambda a: a.loan.id if a.loan else None)
+
+
+class RequestApplicationOut(ma.Schema):
+    id = fields.Integer()
+    status = fields.Enum(ApplicationStatus, by_value=True)
+    offer_id = fields.Integer()
+    bank_id = fields.Integer()
+    bank_name = fields.Function(lambda a: a.offer.bank_name)
+    approved_amount = Money(allow_none=True)
+    interest_rate = Rate(allow_none=True)
+    reason = fields.String(allow_none=True, metadata={
+        "description": "The bank's reason for its decision, or the guarantee agency's for refusing the guarantee."})
+    counter = fields.Nested(CounterOut, allow_none=True)
+    loan_id = fields.Function(lambda a: a.loan.id if a.loan else None)
+    respond_by = fields.Date(allow_none=True)
+    created_at = fields.DateTime()
+    decided_at = fields.DateTime(allow_none=True)
+
+
+class TimelineOut(ma.Schema):
+    at = fields.DateTime()
+    event = fields.String(metadata={"description": "request.filed, offer.chosen, application.handed_off, "
+                                                   "application.approved|declined|countered, counter.accepted|"
+                                                   "declined|lapsed, guarantee.placed, batch.submitted, "
+                                                   "guarantee.approved|excluded|unavailable, loan.created, "
+                                                   "loan.disbursed|repayment|overdue|default|recovery"})
+    by = fields.String(metadata={"description": "Who did it: an organisation, its system, or the marketplace."})
+    title = fields.String()
+    detail = fields.String(metadata={"description": "What happened, in the reader's language."})
+    data = fields.Dict(metadata={"description": "The figures behind the words."})
+
+
+def _timeline(request):
+    from marketplace.financing.story import entries
+
+    return TimelineOut(many=True).dump(entries(request))
 
 
 class FinancingRequestOut(ma.Schema):
@@ -68,7 +121,12 @@ class FinancingRequestOut(ma.Schema):
     status_reason = fields.String(allow_none=True, metadata={
         "description": "Why the marketplace moved the request, e.g. withdrawn when the tier it was matched for "
                        "expired."})
-    application = fields.Nested(ApplicationRefOut, allow_none=True)
+    application = fields.Nested(ApplicationRefOut, allow_none=True, metadata={"description": "The latest application."})
+    applications = fields.List(fields.Nested(RequestApplicationOut), metadata={
+        "description": "Every application of the request, oldest first: after a decline the enterprise may choose "
+                       "another offer."})
+    offers_valid_until = fields.Date()
+    timeline = fields.Function(_timeline, metadata={"description": "What happened, in order."})
     created_at = fields.DateTime()
 
 
@@ -97,6 +155,12 @@ class DecisionOut(ma.Schema):
     loan_id = fields.Function(lambda a: a.loan.id if a.loan else None)
     guarantee_id = fields.Function(lambda a: a.guarantee.id if a.guarantee else None,
                                    metadata={"description": "Set for guarantee-backed approvals."})
+    counter = fields.Nested(CounterOut, allow_none=True, metadata={
+        "description": "The bank's counter-offer, when it approved other terms than the offer's."})
+
+
+class CounterDeclineIn(ma.Schema):
+    reason = Text(load_default=None, allow_none=True, max_length=1000, multiline=True)
 
 
 class ApplicationOut(DecisionOut):
@@ -113,11 +177,23 @@ class ApplicationOut(DecisionOut):
     term_months = fields.Function(lambda a: a.request.term_months)
     purpose = fields.Function(lambda a: a.request.purpose)
     offered_interest_rate = Rate(attribute="offer.interest_rate")
+    offered_amount = Money(attribute="offer.amount")
+    offered_rate_spread_bp = fields.Integer(attribute="offer.rate_spread_bp")
+    offered_guarantee_fee_rate = Rate(attribute="offer.guarantee_fee_rate")
+    offered_all_in_rate = Rate(attribute="offer.all_in_rate")
     approved_amount = Money(allow_none=True)
     rate_spread_bp = fields.Integer(allow_none=True)
-    reason = fields.String(allow_none=True)
+    interest_rate = Rate(allow_none=True)
+    reason = fields.String(allow_none=True, metadata={
+        "description": "The bank's reason for its decision, or the guarantee agency's for refusing the guarantee."})
+    respond_by = fields.Date(allow_none=True, metadata={
+        "description": "The bank answers by this date (RESPONSE_WORKING_DAYS working days after routing)."})
     created_at = fields.DateTime()
     decided_at = fields.DateTime(allow_none=True)
+
+
+class ApplicationDetailOut(ApplicationOut):
+    timeline = fields.Function(lambda a: _timeline(a.request), metadata={"description": "What happened, in order."})
 
 
 class ApplicationQuery(ma.Schema):

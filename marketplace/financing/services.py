@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from decimal import Decimal
 from typing import Any
 
+from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import Select, insert, select
+from sqlalchemy import Select, String, cast, insert, literal, select
 from sqlalchemy.orm import lazyload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from guarantees import services as guarantees
 from guarantees.models import Batch
 from guarantees.services import GuaranteeUnavailable, Outcome, Placement, approve_backed, reserve
-from marketplace import db, outbox, states
+from marketplace import db, outbox, states, timeline
 from marketplace.auth.models import Role, User
-from marketplace.dates import business_today
+from marketplace.dates import business_today, working_days_after
 from marketplace.errors import Conflict, IllegalTransition, NotFound, ValidationFailed, one_or_404
+from marketplace.fees.rules import Subject, price
 from marketplace.fees.services import rules_in_force
 from marketplace.financing import matching as loader
 from marketplace.financing.loans import create_loans, is_first_loan
@@ -26,14 +30,17 @@ from marketplace.financing.models import (
     REQUEST_TRANSITIONS,
     Application,
     ApplicationStatus,
+    CounterOffer,
     FinancingRequest,
     Loan,
     Offer,
     RequestStatus,
 )
 from marketplace.financing.reasons import sentence
+from marketplace.i18n import N_, percent, yuan
 from marketplace.lpr.services import rates_on
 from marketplace.matching import Need, Rates, explain, guarantee_terms, rank_offers
+from marketplace.notifications.services import notify, notify_each
 from marketplace.orgs.models import Enterprise, Tier
 
 
@@ -83,7 +90,9 @@ def create_request(user: User, data: dict[str, Any]) -> FinancingRequest:
             fee_subsidy_rate=o.fee_subsidy_rate, all_in_rate=o.all_in_rate, applied_rules=list(o.applied_rules))
             for o in offers]).all()
     set_committed_value(request, "offers", sorted(made, key=lambda offer: offer.rank))  # no query to read them back
-    set_committed_value(request, "application", None)  # a new request has none: no query to find that out
+    set_committed_value(request, "applications", [])  # a new request has none: no query to find that out
+    timeline.record(timeline.FILED, by=user, request_id=request.id, amount=request.amount,
+                    term_months=request.term_months, offers=len(made))
     return request
 
 
@@ -96,104 +105,311 @@ def _move(request: FinancingRequest, target: RequestStatus) -> None:
     states.move(request, target, REQUEST_TRANSITIONS, refuse=_refuse(target))
 
 
-def select_offer(request: FinancingRequest, offer_id: int) -> Application:
-    """Route the request to the bank of the chosen offer, as an application in that bank's queue."""
+def select_offer(request: FinancingRequest, offer_id: int, user: User | None = None) -> Application:
+    """Route the request to the bank of the chosen offer, as an application in that bank's queue. After a decline, a
+    refused guarantee or a counter-offer declined or lapsed, the enterprise may choose another offer of the same
+    request, while the offers are valid."""
     db.lock(request)
     offer = next((o for o in request.offers if o.id == offer_id), None)
     if offer is None:
         raise ValidationFailed(errors={"offer_id": [_("Choose one of this request's offers.")]})
+    if request.status in (RequestStatus.OPEN, RequestStatus.DECLINED) and business_today() > request.offers_valid_until:
+        raise Conflict(_("These offers were valid until %(day)s. File a new request to see today's offers.",
+                         day=request.offers_valid_until.isoformat()))
     if (tier := request.enterprise.tier) is not request.tier_at_request:
         raise Conflict(_("These offers were made for a %(then)s enterprise; its certified tier is now %(now)s (a "
                          "certification expired or changed). Ask again to see the offers that apply today.",
                          then=request.tier_at_request.value, now=tier.value))
     _move(request, RequestStatus.ROUTED)
-    application = Application(request=request, offer=offer, bank_id=offer.bank_id)
+    if any(application.offer_id == offer.id for application in request.applications):
+        raise ValidationFailed(errors={"offer_id": [_(
+            "%(bank)s has already answered this offer; choose another.", bank=offer.bank_name)]})
+    today = business_today()
+    application = Application(request=request, offer=offer, bank_id=offer.bank_id, respond_by=working_days_after(
+        today, current_app.config["RESPONSE_WORKING_DAYS"]))
     db.session.add(application)
     db.session.flush()
-    for nothing_yet in ("loan", "guarantee"):  # a new application has neither: no query to find that out
+    for nothing_yet in ("loan", "guarantee", "counter"):  # a new application has none: no query to find that out
         set_committed_value(application, nothing_yet, None)
+    timeline.record(timeline.OFFER_CHOSEN, by=user, request_id=request.id, application_id=application.id,
+                    bank=offer.bank_name, product=offer.product_name, all_in_rate=offer.all_in_rate)
+    notify("application.submitted", offer.bank_id, N_("New application %(id)d from %(enterprise)s"),
+           N_("%(enterprise)s applies for %(amount)s over %(months)d months (%(product)s). Answer by %(day)s."),
+           f"/bank/applications/{application.id}", id=application.id, enterprise=request.enterprise.name,
+           amount=yuan(request.amount), months=request.term_months, product=offer.product_name,
+           day=application.respond_by.isoformat())
     outbox.enqueue(application.bank, outbox.APPLICATION_SUBMITTED, str(application.id), "/applications",
                    outbox.application_payload(application))
     return application
 
 
-def withdraw(request: FinancingRequest, *, only_from: RequestStatus | None = None) -> FinancingRequest:
-    """The enterprise withdraws before the bank decides; a routed application leaves the bank's queue.
-    `only_from`: withdraw only a request still in that status once locked (the scheduler's tier expiry)."""
-    db.lock(request, *([request.application] if request.application is not None else []))
+LIVE = (ApplicationStatus.SUBMITTED, ApplicationStatus.COUNTERED)
+
+
+def withdraw(request: FinancingRequest, *, only_from: RequestStatus | None = None,
+             user: User | None = None) -> FinancingRequest:
+    """The enterprise withdraws before the bank decides (or instead of answering its counter-offer); a live
+    application leaves the bank's queue. `only_from`: withdraw only a request still in that status once locked (the
+    scheduler's tier expiry)."""
+    live = request.application if request.application is not None and request.application.status in LIVE else None
+    db.lock(request, *([live] if live is not None else []))
     if only_from is not None and request.status is not only_from:
         raise IllegalTransition(_refuse(RequestStatus.WITHDRAWN)(request.status))
     _move(request, RequestStatus.WITHDRAWN)
-    if request.application is not None:
-        states.move(request.application, ApplicationStatus.WITHDRAWN, APPLICATION_TRANSITIONS)
+    if live is not None:
+        states.move(live, ApplicationStatus.WITHDRAWN, APPLICATION_TRANSITIONS)
+    timeline.record(timeline.WITHDRAWN, by=user, request_id=request.id, reason=request.status_reason)
     db.session.flush()
     return request
 
 
+@dataclass(frozen=True)
+class Terms:
+    """What an approval lends at: the offer's terms, or a counter-offer's."""
+    amount: Decimal
+    spread_bp: int
+    interest_rate: Decimal
+    list_fee_rate: Decimal
+    fee_rate: Decimal
+    subsidy_rate: Decimal
+    applied_rules: list[dict]
+
+
 def decide(application: Application, user: User, data: dict[str, Any]) -> Application:
-    """The bank's decision. Approving an offer without a guarantee creates the loan at once; with a guarantee it
-    reserves the agreement's quota and places a pending guarantee in the agreement's open batch, or, when the
-    quota or caps do not allow it, marks the application guarantee_unavailable and raises GuaranteeUnavailable
-    (which keeps that outcome: the transaction commits before the 409 is answered)."""
+    """The bank's decision. A decline says why. An approval at the offer's amount and spread goes on at once
+    (`_approve`); any other approval is a counter-offer the enterprise answers, with nothing reserved until it
+    accepts."""
     db.lock(application.request, application)  # a concurrent decision or withdrawal waits, then finds it decided
     if application.status is not ApplicationStatus.SUBMITTED:
         raise IllegalTransition(_("This application is already %(status)s.", status=application.status.value))
     request, offer = application.request, application.offer
     application.decided_by_id, application.decided_at = user.id, db.utcnow()
-    application.reason = data.get("reason")
+    application.reason = (data.get("reason") or "").strip() or None
     if data["decision"] == "declined":
         states.move(application, ApplicationStatus.DECLINED, APPLICATION_TRANSITIONS)
         _move(request, RequestStatus.DECLINED)
+        timeline.record(timeline.DECLINED, by=user, request_id=request.id, application_id=application.id,
+                        reason=application.reason)
+        _tell_enterprise_ended(application, N_("%(bank)s declined application %(id)d"),
+                               N_("%(bank)s declined: %(reason)s"))
         db.session.flush()
         return application
 
-    amount = data.get("approved_amount") or request.amount
+    amount = data.get("approved_amount") or offer.amount
     spread = data["rate_spread_bp"] if data.get("rate_spread_bp") is not None else offer.rate_spread_bp
-    if amount > request.amount:
+    if amount > offer.amount:
         raise ValidationFailed(errors={"approved_amount": [
-            _("The approved amount cannot exceed the %(amount)s requested.", amount=f"{request.amount:,.2f}")]})
+            _("The approved amount cannot exceed the %(amount)s offered.", amount=f"{offer.amount:,.2f}")]})
     lpr = rates_on(business_today())
-    application.approved_amount, application.rate_spread_bp = amount, spread
-    application.interest_rate = Rates(lpr.lpr_1y, lpr.lpr_5y).interest(request.term_months, spread)
+    rate = Rates(lpr.lpr_1y, lpr.lpr_5y).interest(request.term_months, spread)
+    if amount == offer.amount and spread == offer.rate_spread_bp:
+        timeline.record(timeline.APPROVED, by=user, request_id=request.id, application_id=application.id,
+                        amount=amount, interest_rate=rate, reason=application.reason)
+        return _approve(application, user, Terms(amount, spread, rate, offer.list_fee_rate, offer.guarantee_fee_rate,
+                                                 offer.fee_subsidy_rate, list(offer.applied_rules or [])))
+    if application.reason is None:
+        raise ValidationFailed(errors={"reason": [_(
+            "Other terms than the offer's are a counter-offer: tell the enterprise why.")]})
+    return _counter(application, user, amount, spread, rate)
+
+
+def _counter(application: Application, user: User, amount: Decimal, spread: int, rate: Decimal) -> Application:
+    request, offer = application.request, application.offer
+    list_fee, fee, subsidy, rules = offer.list_fee_rate, offer.guarantee_fee_rate, offer.fee_subsidy_rate, \
+        list(offer.applied_rules or [])
+    if offer.agreement_id is not None and amount != offer.amount:  # the fee-reduction rules may see another amount
+        pricing = price(offer.list_fee_rate, Subject(
+            tier=request.tier_at_request.value, region_code=request.enterprise.region_code,
+            product_type=offer.product_type, amount=amount, first_loan=is_first_loan(request.enterprise_id)),
+            rules_in_force(business_today()))
+        fee, subsidy, rules = pricing.fee_rate, pricing.subsidy_rate, list(pricing.applied_rules)
+    counter = CounterOffer(
+        application_id=application.id, amount=amount, rate_spread_bp=spread, interest_rate=rate,
+        list_fee_rate=list_fee, guarantee_fee_rate=fee if offer.agreement_id else Decimal("0"),
+        fee_subsidy_rate=subsidy if offer.agreement_id else Decimal("0"), applied_rules=rules,
+        all_in_rate=rate + (fee if offer.agreement_id else Decimal("0")), reason=application.reason,
+        expires_on=working_days_after(business_today(), current_app.config["COUNTER_OFFER_WORKING_DAYS"]),
+        made_by_id=user.id)
+    db.session.add(counter)
+    states.move(application, ApplicationStatus.COUNTERED, APPLICATION_TRANSITIONS)
+    db.session.flush()
+    application.counter = counter
+    timeline.record(timeline.COUNTERED, by=user, request_id=request.id, application_id=application.id,
+                    amount=amount, spread_bp=spread, interest_rate=rate, all_in_rate=counter.all_in_rate,
+                    reason=counter.reason, expires_on=counter.expires_on)
+    notify("application.countered", request.enterprise_id, N_("%(bank)s offers other terms"),
+           N_("%(bank)s would lend %(amount)s at %(rate)s a year (all-in %(all_in)s) instead of the offer's terms: "
+              "%(reason)s. Accept or decline by %(day)s."),
+           f"/enterprise/requests/{request.id}", bank=offer.bank_name, amount=yuan(amount), rate=percent(rate),
+           all_in=percent(counter.all_in_rate), reason=counter.reason, day=counter.expires_on.isoformat())
+    return application
+
+
+def _approve(application: Application, user: User, terms: Terms) -> Application:
+    """An approval at `terms`. Without a guarantee it creates the loan at once; with one it reserves the
+    agreement's quota and places a pending guarantee in the agreement's open batch, or, when the quota or caps do
+    not allow it, marks the application guarantee_unavailable and raises GuaranteeUnavailable (which keeps that
+    outcome: the transaction commits before the 409 is answered)."""
+    request, offer = application.request, application.offer
+    application.approved_amount, application.rate_spread_bp = terms.amount, terms.spread_bp
+    application.interest_rate = terms.interest_rate
     if offer.agreement_id is None:
         states.move(application, ApplicationStatus.APPROVED, APPLICATION_TRANSITIONS)
         _move(request, RequestStatus.APPROVED)
         db.session.flush()
         create_loans([application.id])
         db.session.expire(application, ["loan"])
+        _tell_enterprise_approved(application)
         return application
     try:
-        _guarantee, submitted = reserve(Placement(
+        guarantee, submitted = reserve(Placement(
             application_id=application.id, agreement_id=offer.agreement_id, enterprise_id=request.enterprise_id,
-            amount=amount, term_months=request.term_months, list_fee_rate=offer.list_fee_rate,
-            fee_rate=offer.guarantee_fee_rate, subsidy_rate=offer.fee_subsidy_rate,
-            applied_rules=list(offer.applied_rules or [])))
+            amount=terms.amount, term_months=request.term_months, list_fee_rate=terms.list_fee_rate,
+            fee_rate=terms.fee_rate, subsidy_rate=terms.subsidy_rate, applied_rules=terms.applied_rules))
     except GuaranteeUnavailable as error:
         states.move(application, ApplicationStatus.GUARANTEE_UNAVAILABLE, APPLICATION_TRANSITIONS)
         application.reason = error.detail
         _move(request, RequestStatus.DECLINED)
+        timeline.record(timeline.GUARANTEE_UNAVAILABLE, by=user, request_id=request.id,
+                        application_id=application.id, reason=error.detail)
+        _tell_enterprise_ended(application, N_("No guarantee for application %(id)d"),
+                               N_("%(bank)s approved, but the guarantee agreement cannot take the loan: %(reason)s"))
         db.session.flush()
         raise
     states.move(application, ApplicationStatus.APPROVED, APPLICATION_TRANSITIONS)
     _move(request, RequestStatus.APPROVED)
+    timeline.record(timeline.GUARANTEE_PLACED, by=user, request_id=request.id, application_id=application.id,
+                    batch_id=guarantee.batch_id, amount=terms.amount, fee_rate=terms.fee_rate)
     db.session.flush()
     apply_guarantee_outcome(submitted)  # this approval filled the batch, which was submitted (见贷即保 approvals)
     db.session.expire(application, ["guarantee", "loan"])
+    _tell_enterprise_approved(application)
     return application
+
+
+def accept_counter(application: Application, user: User) -> Application:
+    """The enterprise accepts the bank's counter-offer: the application goes on as an approval at its terms."""
+    counter = _answerable(application)
+    counter.answered_by_id, counter.answered_at = user.id, db.utcnow()
+    timeline.record(timeline.COUNTER_ACCEPTED, by=user, request_id=application.request_id,
+                    application_id=application.id, amount=counter.amount, interest_rate=counter.interest_rate)
+    _tell_bank_answered(application, N_("%(enterprise)s accepted your counter-offer"),
+                        N_("%(enterprise)s accepted %(amount)s at %(rate)s a year for application %(id)d."))
+    return _approve(application, user, Terms(counter.amount, counter.rate_spread_bp, counter.interest_rate,
+                                             counter.list_fee_rate, counter.guarantee_fee_rate,
+                                             counter.fee_subsidy_rate, list(counter.applied_rules or [])))
+
+
+def decline_counter(application: Application, user: User, reason: str | None) -> Application:
+    """The enterprise declines the counter-offer; it may then choose another offer of its request."""
+    counter = _answerable(application)
+    counter.answered_by_id, counter.answered_at = user.id, db.utcnow()
+    counter.answer_reason = (reason or "").strip() or None
+    states.move(application, ApplicationStatus.COUNTER_DECLINED, APPLICATION_TRANSITIONS)
+    _move(application.request, RequestStatus.DECLINED)
+    timeline.record(timeline.COUNTER_DECLINED, by=user, request_id=application.request_id,
+                    application_id=application.id, reason=counter.answer_reason)
+    _tell_bank_answered(application, N_("%(enterprise)s declined your counter-offer"),
+                        N_("%(enterprise)s declined %(amount)s at %(rate)s a year for application %(id)d."))
+    db.session.flush()
+    return application
+
+
+def _answerable(application: Application) -> CounterOffer:
+    db.lock(application.request, application)
+    counter = application.counter
+    if application.status is not ApplicationStatus.COUNTERED or counter is None:
+        raise IllegalTransition(_("There is no counter-offer waiting for an answer: application %(id)d is "
+                                  "%(status)s.", id=application.id, status=application.status.value))
+    if business_today() > counter.expires_on:
+        raise IllegalTransition(_("This counter-offer lapsed on %(day)s.", day=counter.expires_on.isoformat()))
+    return counter
+
+
+def lapse_counters(today: dt.date | None = None) -> list[int]:
+    """Counter-offers unanswered past their expiry date lapse like a decline (the scheduler, daily). Each is locked
+    and checked afresh: one the enterprise answered meanwhile is left alone. → the applications lapsed."""
+    today = today or business_today()
+    due = db.session.scalars(select(Application.id).join(CounterOffer).where(
+        Application.status == ApplicationStatus.COUNTERED, CounterOffer.expires_on < today)
+        .order_by(Application.id)).all()
+    lapsed = []
+    for application_id in due:
+        application = db.session.get(Application, application_id)
+        db.lock(application.request, application)
+        if application.status is not ApplicationStatus.COUNTERED:
+            continue
+        states.move(application, ApplicationStatus.COUNTER_LAPSED, APPLICATION_TRANSITIONS)
+        _move(application.request, RequestStatus.DECLINED)
+        counter = application.counter
+        timeline.record(timeline.COUNTER_LAPSED, by=None, request_id=application.request_id,
+                        application_id=application.id, expires_on=counter.expires_on)
+        words = {"id": application.id, "bank": application.offer.bank_name, "day": counter.expires_on.isoformat(),
+                 "enterprise": application.request.enterprise.name}
+        notify("counter.lapsed", application.request.enterprise_id, N_("A counter-offer lapsed"),
+               N_("%(bank)s's counter-offer for application %(id)d lapsed unanswered on %(day)s. You may choose "
+                  "another of your offers while they are valid."),
+               f"/enterprise/requests/{application.request_id}", **words)
+        notify("counter.lapsed", application.bank_id, N_("A counter-offer lapsed"),
+               N_("%(enterprise)s did not answer your counter-offer for application %(id)d by %(day)s."),
+               f"/bank/applications/{application.id}", **words)
+        lapsed.append(application.id)
+    db.session.flush()
+    return lapsed
+
+
+def _tell_enterprise_approved(application: Application) -> None:
+    request = application.request
+    pending = application.offer.agreement_id is not None and application.loan is None
+    notify("application.decided", request.enterprise_id, N_("%(bank)s approved application %(id)d"),
+           N_("%(bank)s approved %(amount)s at %(rate)s a year. The guarantee agency reviews the guarantee next.")
+           if pending else
+           N_("%(bank)s approved %(amount)s at %(rate)s a year; the loan is made."),
+           f"/enterprise/requests/{request.id}", bank=application.offer.bank_name, id=application.id,
+           amount=yuan(application.approved_amount), rate=percent(application.interest_rate))
+
+
+def _tell_enterprise_ended(application: Application, title: str, body: str) -> None:
+    request = application.request
+    notify("application.decided", request.enterprise_id, title,
+           body + " " + N_("You may choose another of your offers until %(until)s."),
+           f"/enterprise/requests/{request.id}", bank=application.offer.bank_name, id=application.id,
+           reason=application.reason or "", until=request.offers_valid_until.isoformat())
+
+
+def _tell_bank_answered(application: Application, title: str, body: str) -> None:
+    counter = application.counter
+    notify("counter.answered", application.bank_id, title, body, f"/bank/applications/{application.id}",
+           enterprise=application.request.enterprise.name, id=application.id, amount=yuan(counter.amount),
+           rate=percent(counter.interest_rate))
 
 
 def apply_guarantee_outcome(outcome: Outcome) -> None:
     """What the agency (or its 见贷即保 terms) decided, applied to financing's rows: each backed application gets
     its loan (and guarantees then approves its guarantee with that loan); each refused one becomes
-    guarantee_unavailable and its request declined. Set-based, one audit entry a row, every move checked against
-    its lifecycle."""
+    guarantee_unavailable with the agency's reason, and its request declined. Set-based, one audit entry a row, every
+    move checked against its lifecycle."""
     if outcome.refused:
-        refused = [refusal.application_id for refusal in outcome.refused]
-        states.move_rows(Application, refused, ApplicationStatus.GUARANTEE_UNAVAILABLE, APPLICATION_TRANSITIONS)
+        refused = {refusal.application_id: refusal.reason for refusal in outcome.refused}
+        states.move_rows(Application, refused, ApplicationStatus.GUARANTEE_UNAVAILABLE, APPLICATION_TRANSITIONS,
+                         per_row={application_id: {"reason": reason} for application_id, reason in refused.items()})
         requests = db.session.scalars(select(Application.request_id).where(Application.id.in_(refused))).all()
         states.move_rows(FinancingRequest, requests, RequestStatus.DECLINED, REQUEST_TRANSITIONS)
+        for application in db.session.scalars(select(Application).where(Application.id.in_(refused))):
+            _tell_enterprise_ended(application, N_("The guarantee for application %(id)d was refused"),
+                                   N_("The guarantee agency refused the guarantee: %(reason)s"))
+            notify("guarantee.excluded", application.bank_id, N_("Guarantee refused for application %(id)d"),
+                   N_("The guarantee agency excluded application %(id)d (%(enterprise)s) from its batch: %(reason)s"),
+                   f"/bank/applications/{application.id}", id=application.id,
+                   enterprise=application.request.enterprise.name, reason=application.reason or "")
     if outcome.backed:
         approve_backed(create_loans(outcome.backed))
+        notify_each("batch.decided", select(
+            FinancingRequest.enterprise_id, literal("/enterprise/requests/") + cast(FinancingRequest.id, String))
+            .join(Application, Application.request_id == FinancingRequest.id)
+            .where(db.among(Application.id, outcome.backed)),
+            N_("Your guarantee is approved"),
+            N_("The guarantee agency approved the guarantee of your loan; the bank disburses it next."))
     db.session.flush()
 
 
@@ -215,7 +431,7 @@ def visible_requests(user: User) -> Select[tuple[FinancingRequest]]:
     # A request's application points back at the request and at one of its offers, both loaded already: read them
     # from the session rather than joining them again (with the enterprise and its certification) in the load.
     query = select(FinancingRequest).options(
-        selectinload(FinancingRequest.application).options(lazyload(Application.request), lazyload(Application.offer)))
+        selectinload(FinancingRequest.applications).options(lazyload(Application.request), lazyload(Application.offer)))
     if user.role is Role.ENTERPRISE:
         return query.where(FinancingRequest.enterprise_id == user.organization_id)
     if user.role is Role.ADMIN:
@@ -234,9 +450,12 @@ def get_request(user: User, request_id: int, *, for_change: bool = False) -> Fin
 
 
 def visible_applications(user: User) -> Select[tuple[Application]]:
+    """A bank's own; an agency's, those it was asked to guarantee; all to the admin."""
     query = select(Application)
     if user.role is Role.BANK:
         return query.where(Application.bank_id == user.organization_id)
+    if user.role is Role.AGENCY:
+        return query.where(Application.id.in_(guarantees.applications_of_agency(user.organization_id)))
     if user.role is Role.ADMIN:
         return query
     return query.where(False)
@@ -244,6 +463,14 @@ def visible_applications(user: User) -> Select[tuple[Application]]:
 
 def get_application(user: User, application_id: int) -> Application:
     return one_or_404(visible_applications(user).where(Application.id == application_id),
+                      _("No application %(id)d.", id=application_id))
+
+
+def get_own_application(user: User, application_id: int) -> Application:
+    """An application of the enterprise's own requests (404 for anyone else's)."""
+    return one_or_404(select(Application).join(FinancingRequest, FinancingRequest.id == Application.request_id)
+                      .where(Application.id == application_id,
+                             FinancingRequest.enterprise_id == user.organization_id),
                       _("No application %(id)d.", id=application_id))
 
 

@@ -92,7 +92,8 @@ def request_detail(request_id: int):
 def select_offer(request_id: int):
     financing_request = services.get_request(current_user, request_id, for_change=True)
     try:
-        application = services.select_offer(financing_request, request.form.get("offer_id", type=int) or 0)
+        application = services.select_offer(financing_request, request.form.get("offer_id", type=int) or 0,
+                                             current_user)
     except DomainError as error:
         db.session.rollback()
         flash(error.detail if not error.errors else " ".join(sum(error.errors.values(), [])), "error")
@@ -107,7 +108,7 @@ def select_offer(request_id: int):
 def withdraw(request_id: int):
     financing_request = services.get_request(current_user, request_id, for_change=True)  # 404 for another's request
     try:
-        services.withdraw(financing_request)
+        services.withdraw(financing_request, user=current_user)
     except DomainError as error:
         db.session.rollback()
         flash(error.detail, "error")

@@ -41,8 +41,8 @@ def call(client, bank):
 
 
 def approved(application_id, event_id="evt-1", **more):
-    return {"event_id": event_id, "type": "application.approved", "application_id": application_id,
-            "approved_amount": "1500000.00", "rate_spread_bp": 40, **more}
+    """An approval at the offer's terms (2,000,000.00 at LPR + 30 bp)."""
+    return {"event_id": event_id, "type": "application.approved", "application_id": application_id, **more}
 
 
 def receipts(app):
@@ -60,14 +60,31 @@ def application_of(app, application_id):
         return application, loan
 
 
+def test_a_bank_system_counters_through_a_signed_callback(app, call, route, as_role):
+    application_id = route()
+    without_reason = call(approved(application_id, approved_amount="1500000.00", rate_spread_bp=40))
+    assert without_reason.status_code == 422 and "reason" in without_reason.json["errors"]
+    response = call(approved(application_id, event_id="evt-2", approved_amount="1500000.00", rate_spread_bp=40,
+                             reason="Collateral covers 1.5 million"))
+    assert response.status_code == 200, response.json
+    assert response.json["application_status"] == "countered" and response.json["loan_id"] is None
+    application, loan = application_of(app, application_id)
+    assert application.status.value == "countered" and loan is None
+    assert (application.counter.amount, application.counter.rate_spread_bp) == (1500000, 40)
+    accepted = as_role("enterprise").post(f"/api/v1/applications/{application_id}/counter-offer/accept")
+    assert accepted.status_code == 200, accepted.json
+    application, loan = application_of(app, application_id)
+    assert loan.principal == 1500000 and application.rate_spread_bp == 40
+
+
 def test_a_valid_callback_approves_the_application_as_the_bank_would(app, call, route):
     application_id = route()
     response = call(approved(application_id))
     assert response.status_code == 200, response.json
     assert response.json["status"] == "applied" and response.json["application_status"] == "approved"
     application, loan = application_of(app, application_id)
-    assert application.approved_amount == 1500000 and application.rate_spread_bp == 40
-    assert loan is not None and response.json["loan_id"] == loan.id and loan.principal == 1500000
+    assert application.approved_amount == 2000000 and application.rate_spread_bp == 30
+    assert loan is not None and response.json["loan_id"] == loan.id and loan.principal == 2000000
     with app.app_context():
         decided_by = db.session.get(Application, application_id).decided_by_id
         system = db.session.get(User, decided_by)
@@ -81,7 +98,7 @@ def test_the_same_event_id_again_is_200_and_nothing_is_applied_twice(app, call, 
     application_id = route()
     call(approved(application_id))
     disbursed = {"event_id": "evt-2", "type": "loan.disbursed", "application_id": application_id,
-                 "amount": "1500000.00", "occurred_on": business_today().isoformat()}
+                 "amount": "2000000.00", "occurred_on": business_today().isoformat()}
     assert call(disbursed).status_code == 200
     again = call(disbursed)
     assert again.status_code == 200 and again.json["status"] == "duplicate"

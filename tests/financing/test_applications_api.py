@@ -114,17 +114,18 @@ def test_selecting_twice_or_an_unknown_offer_is_refused(offer_request, routed, a
     assert unknown.status_code == 422 and "offer_id" in unknown.json["errors"]
 
 
-def test_approval_creates_the_loan(routed, as_role, world):
+def test_approval_at_the_offered_terms_creates_the_loan(routed, as_role, world):
     bank = as_role("bank")
     decision = bank.post(f"/api/v1/applications/{routed['application']['id']}/decision",
-                         json={"decision": "approved", "approved_amount": "1500000.00", "rate_spread_bp": 25,
+                         json={"decision": "approved", "approved_amount": "2000000.00", "rate_spread_bp": 30,
                                "reason": "Strong order book"})
     assert decision.status_code == 200
     assert decision.json["status"] == "approved" and decision.json["guarantee_id"] is None
+    assert decision.json["counter"] is None
     loan = bank.get(f"/api/v1/loans/{decision.json['loan_id']}").json
     assert loan["status"] == "approved"
-    assert loan["principal"] == loan["outstanding"] == "1500000.00"
-    assert loan["interest_rate"] == "0.0325"
+    assert loan["principal"] == loan["outstanding"] == "2000000.00"
+    assert loan["interest_rate"] == "0.0330"
     assert loan["guarantee"] is None and loan["defaults"] == [] and loan["recoveries"] == []
     request = as_role("enterprise").get(f"/api/v1/financing-requests/{routed['id']}").json
     assert request["status"] == "approved"
@@ -133,6 +134,82 @@ def test_approval_creates_the_loan(routed, as_role, world):
     assert as_role("enterprise").get(f"/api/v1/loans/{loan['id']}").status_code == 200
     assert as_role("enterprise2").get(f"/api/v1/loans/{loan['id']}").status_code == 404
     assert as_role("bank2").get(f"/api/v1/loans/{loan['id']}").status_code == 404
+
+
+def test_other_terms_are_a_counter_offer_the_enterprise_accepts(app, routed, as_role, world):
+    bank, enterprise = as_role("bank"), as_role("enterprise")
+    application_id = routed["application"]["id"]
+    decision = bank.post(f"/api/v1/applications/{application_id}/decision",
+                         json={"decision": "approved", "approved_amount": "1500000.00", "rate_spread_bp": 25,
+                               "reason": "Strong order book, thin collateral"})
+    assert decision.status_code == 200, decision.json
+    assert decision.json["status"] == "countered"
+    assert decision.json["loan_id"] is None and decision.json["guarantee_id"] is None
+    counter = decision.json["counter"]
+    assert (counter["amount"], counter["rate_spread_bp"], counter["interest_rate"]) == ("1500000.00", 25, "0.0325")
+    assert counter["all_in_rate"] == "0.0325" and counter["reason"] == "Strong order book, thin collateral"
+    request = enterprise.get(f"/api/v1/financing-requests/{routed['id']}").json
+    assert request["status"] == "routed" and request["application"]["loan_id"] is None
+    [shown] = request["applications"]
+    assert shown["status"] == "countered" and shown["counter"] == counter
+    assert bank.post(f"/api/v1/applications/{application_id}/counter-offer/accept").status_code == 403
+    assert as_role("enterprise2").post(f"/api/v1/applications/{application_id}/counter-offer/accept") \
+        .status_code == 404
+    accepted = enterprise.post(f"/api/v1/applications/{application_id}/counter-offer/accept")
+    assert accepted.status_code == 200, accepted.json
+    assert accepted.json["status"] == "approved" and accepted.json["loan_id"] is not None
+    loan = enterprise.get(f"/api/v1/loans/{accepted.json['loan_id']}").json
+    assert (loan["principal"], loan["interest_rate"]) == ("1500000.00", "0.0325")
+    again = enterprise.post(f"/api/v1/applications/{application_id}/counter-offer/accept")
+    assert again.status_code == 409
+    assert enterprise.post(f"/api/v1/applications/{application_id}/counter-offer/decline", json={}) \
+        .status_code == 409
+    events = [e["event"] for e in enterprise.get(f"/api/v1/financing-requests/{routed['id']}").json["timeline"]]
+    assert events == ["request.filed", "offer.chosen", "application.countered", "counter.accepted",
+                      "application.approved", "loan.created"][:2] + events[2:]
+    assert events[2:] == ["application.countered", "counter.accepted", "loan.created"]
+
+
+def test_a_counter_offer_needs_a_reason_and_cannot_lend_more(routed, as_role):
+    bank = as_role("bank")
+    url = f"/api/v1/applications/{routed['application']['id']}/decision"
+    no_reason = bank.post(url, json={"decision": "approved", "rate_spread_bp": 260})
+    assert no_reason.status_code == 422 and list(no_reason.json["errors"]) == ["reason"]
+    more = bank.post(url, json={"decision": "approved", "approved_amount": "2000000.01", "reason": "More"})
+    assert more.status_code == 422 and "approved_amount" in more.json["errors"]
+    assert as_role("enterprise").get(f"/api/v1/financing-requests/{routed['id']}").json["applications"][0][
+        "status"] == "submitted"
+
+
+def test_a_declined_counter_leaves_the_enterprise_free_to_choose_another_offer(app, as_role):
+    bank, bank2, enterprise = as_role("bank"), as_role("bank2"), as_role("enterprise")
+    for who, spread in ((bank, 30), (bank2, 45)):
+        product = who.post("/api/v1/products", json={**PRODUCT, "rate_spread_bp": spread}).json
+        who.post(f"/api/v1/products/{product['id']}/publish")
+    request = enterprise.post("/api/v1/financing-requests", json=REQUEST).json
+    first, second = request["offers"][:2]
+    assert first["valid_until"] == second["valid_until"] == request["offers_valid_until"]
+    application_id = enterprise.post(f"/api/v1/financing-requests/{request['id']}/select",
+                                     json={"offer_id": first["id"]}).json["application"]["id"]
+    bank.post(f"/api/v1/applications/{application_id}/decision",
+              json={"decision": "approved", "rate_spread_bp": 260, "reason": "Sector risk"})
+    while_countered = enterprise.post(f"/api/v1/financing-requests/{request['id']}/select",
+                                      json={"offer_id": second["id"]})
+    assert while_countered.status_code == 409
+    declined = enterprise.post(f"/api/v1/applications/{application_id}/counter-offer/decline",
+                               json={"reason": "Too dear"})
+    assert declined.status_code == 200 and declined.json["status"] == "counter_declined"
+    assert enterprise.post(f"/api/v1/applications/{application_id}/counter-offer/accept").status_code == 409
+    same_again = enterprise.post(f"/api/v1/financing-requests/{request['id']}/select",
+                                 json={"offer_id": first["id"]})
+    assert same_again.status_code == 422 and "offer_id" in same_again.json["errors"]
+    other = enterprise.post(f"/api/v1/financing-requests/{request['id']}/select", json={"offer_id": second["id"]})
+    assert other.status_code == 200, other.json
+    assert other.json["status"] == "routed"
+    assert [(a["status"], a["bank_id"]) for a in other.json["applications"]] == [
+        ("counter_declined", first["bank_id"]), ("submitted", second["bank_id"])]
+    assert other.json["applications"][0]["counter"]["answer_reason"] == "Too dear"
+    assert other.json["application"]["id"] == other.json["applications"][1]["id"]
 
 
 def test_approval_defaults_to_the_requested_amount_and_offered_spread(routed, as_role):
@@ -155,7 +232,8 @@ def test_declining_needs_a_reason_and_closes_no_loan(routed, as_role):
                      json={"decision": "declined"}).status_code == 422
     declined = bank.post(f"/api/v1/applications/{application_id}/decision",
                          json={"decision": "declined", "reason": "Outside our sector limits"})
-    assert declined.json == {"id": application_id, "status": "declined", "loan_id": None, "guarantee_id": None}
+    assert declined.json == {"id": application_id, "status": "declined", "loan_id": None, "guarantee_id": None,
+                             "counter": None}
     assert as_role("enterprise").get(f"/api/v1/financing-requests/{routed['id']}").json["status"] == "declined"
     again = bank.post(f"/api/v1/applications/{application_id}/decision", json={"decision": "approved"})
     assert again.status_code == 409
