@@ -75,6 +75,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from marketplace.fees.views import bp as fee_pages
     from marketplace.financing.views import bp as financing_pages
     from marketplace.ledger.views import bp as ledger_pages
+    from marketplace.notifications.views import bp as notification_pages
     from marketplace.orgs.views import bp as orgs_pages
     from marketplace.registry.views import bp as registry_pages
     from marketplace.scheduler.views import bp as jobs_pages
@@ -93,6 +94,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(jobs_pages)
     app.register_blueprint(audit_pages)
     app.register_blueprint(dashboard_pages)
+    app.register_blueprint(notification_pages)
     if app.config["PROFILE"] != "production":
         from marketplace.bank_systems.sandbox import bp as sandbox_bank
 
@@ -138,6 +140,7 @@ def _init_api(app: Flask) -> None:
     from marketplace.health import blp as health
     from marketplace.ledger.api import blp as ledger_api
     from marketplace.lpr.api import blp as lpr_api
+    from marketplace.notifications.api import blp as notifications_api
     from marketplace.orgs.api import blp as orgs_api
     from marketplace.registry.api import blp as registry_api
     from products.api import blp as products_api
@@ -147,7 +150,7 @@ def _init_api(app: Flask) -> None:
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.register_blueprint(health)
     for blueprint in (auth_api, orgs_api, lpr_api, products_api, financing_api, guarantees_api, registry_api,
-                      fees_api, ledger_api, bank_systems_api, audit_api):
+                      fees_api, ledger_api, bank_systems_api, audit_api, notifications_api):
         api.register_blueprint(blueprint)
         csrf.exempt(blueprint)  # bearer tokens, never cookies, authenticate the API
 

@@ -56,6 +56,13 @@ class Me(MethodView):
         """The user behind the token."""
         return api_user()
 
+    @api_roles()
+    @blp.arguments(schemas.MeIn)
+    @blp.response(200, schemas.UserOut)
+    def patch(self, data):
+        """Change your own e-mail address, or whether notifications are also mailed to it."""
+        return services.update_me(api_user(), data)
+
 
 @blp.route("/users")
 class Users(MethodView):

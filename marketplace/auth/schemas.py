@@ -23,6 +23,13 @@ class UserIn(ma.Schema):
     password = Text(required=True, load_only=True, max_length=200)
     role = fields.Enum(Role, by_value=True, required=True)
     organization_id = Id(load_default=None, allow_none=True)
+    email = fields.Email(load_default=None, allow_none=True, validate=validate.Length(max=254))
+
+
+class MeIn(ma.Schema):
+    """What a user may change of their own account."""
+    email = fields.Email(allow_none=True, validate=validate.Length(max=254))
+    email_notifications = fields.Boolean()
 
 
 class UserOut(ma.Schema):
@@ -32,3 +39,5 @@ class UserOut(ma.Schema):
     organization_id = fields.Integer(allow_none=True)
     organization_name = fields.Function(lambda u: u.organization.name if u.organization else None)
     active = fields.Boolean()
+    email = fields.String(allow_none=True)
+    email_notifications = fields.Boolean()

@@ -110,7 +110,17 @@ def revoke_token(token: ApiToken) -> bool:
     return True
 
 
-def create_user(username: str, password: str, role: Role, organization_id: int | None) -> User:
+def update_me(user: User, data: dict) -> User:
+    """A user's own notification settings."""
+    for name in ("email", "email_notifications"):
+        if name in data:
+            setattr(user, name, data[name])
+    db.session.flush()
+    return user
+
+
+def create_user(username: str, password: str, role: Role, organization_id: int | None,
+                email: str | None = None) -> User:
     """A user of `role`; every non-admin user belongs to an organisation of the matching kind."""
     errors: dict[str, list[str]] = {}
     organization = db.session.get(Organization, organization_id) if organization_id is not None else None
@@ -130,7 +140,8 @@ def create_user(username: str, password: str, role: Role, organization_id: int |
         raise ValidationFailed(errors=errors)
     if db.session.scalar(select(User.id).where(User.username == username)) is not None:
         raise Conflict(_("The user name %(name)s is taken.", name=username), {"username": [_("Already taken.")]})
-    user = User(username=username, password_hash=hash_password(password), role=role, organization=organization)
+    user = User(username=username, password_hash=hash_password(password), role=role, organization=organization,
+                email=email)
     db.session.add(user)
     db.session.flush()
     return user
