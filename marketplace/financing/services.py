@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import Select, String, cast, insert, literal, select
+from sqlalchemy import Select, String, cast, func, insert, literal, or_, select
 from sqlalchemy.orm import lazyload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -42,6 +42,7 @@ from marketplace.lpr.services import rates_on
 from marketplace.matching import Need, Rates, explain, guarantee_terms, rank_offers
 from marketplace.notifications.services import notify, notify_each
 from marketplace.orgs.models import Enterprise, Tier
+from marketplace.timeline import TimelineEvent
 
 
 def create_request(user: User, data: dict[str, Any]) -> FinancingRequest:
@@ -423,6 +424,15 @@ def decide_batch(batch: Batch, user: User, exclusions: list[dict[str, Any]]) -> 
     """The agency's decision on a submitted batch, carried through to the loans and requests behind it."""
     apply_guarantee_outcome(guarantees.decide_batch(batch, user, exclusions))
     return batch
+
+
+def deal_version(request: FinancingRequest) -> str:
+    """Changes whenever anything on the request's timeline happens: what a page watching the deal compares."""
+    count, last = db.session.execute(select(func.count(TimelineEvent.id), func.max(TimelineEvent.id)).where(
+        or_(TimelineEvent.request_id == request.id,
+            TimelineEvent.application_id.in_(select(Application.id).where(Application.request_id == request.id))))
+    ).one()
+    return f"{request.status.value}.{count}.{last or 0}"
 
 
 # Reading, scoped to who asks ----------------------------------------------------------------------------

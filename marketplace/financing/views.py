@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -13,11 +13,12 @@ from guarantees.services import GuaranteeUnavailable
 from marketplace import db
 from marketplace.auth.access import page_roles
 from marketplace.auth.models import Role
+from marketplace.dates import business_today
 from marketplace.errors import DomainError
-from marketplace.financing import services
+from marketplace.financing import services, story
 from marketplace.financing.models import Application, ApplicationStatus, FinancingRequest, Offer, RequestStatus
 from marketplace.financing.reasons import tier_words
-from marketplace.financing.schemas import DecisionIn, FinancingRequestIn
+from marketplace.financing.schemas import CounterDeclineIn, DecisionIn, FinancingRequestIn
 from marketplace.forms import failed, load_form
 from marketplace.i18n import N_
 from marketplace.listing import Choice, DateRange, Listing, Search, Sort
@@ -28,7 +29,9 @@ bp = Blueprint("financing", __name__, template_folder="templates")
 
 def application_status_labels() -> dict[str, str]:
     return {"submitted": _("Awaiting decision"), "approved": _("Approved"), "declined": _("Declined"),
-            "guarantee_unavailable": _("Guarantee unavailable"), "withdrawn": _("Withdrawn by the enterprise")}
+            "guarantee_unavailable": _("Guarantee unavailable"), "withdrawn": _("Withdrawn by the enterprise"),
+            "countered": _("Counter-offer awaiting the enterprise"), "counter_declined": _("Counter-offer declined"),
+            "counter_lapsed": _("Counter-offer lapsed")}
 
 
 @bp.app_context_processor
@@ -36,7 +39,8 @@ def _labels() -> dict[str, Any]:
     return {
         "request_status_labels": {
             "open": _("Open: choose an offer"), "routed": _("With the bank"), "approved": _("Approved"),
-            "declined": _("Declined"), "withdrawn": _("Withdrawn"), "funded": _("Funded"), "closed": _("Closed")},
+            "declined": _("Declined: you may choose another offer"), "withdrawn": _("Withdrawn"), "funded": _("Funded"),
+            "closed": _("Closed")},
         "application_status_labels": application_status_labels(),
         "tier_words": tier_words,
     }
@@ -82,9 +86,48 @@ def new_request():
 @bp.get("/enterprise/requests/<int:request_id>")
 @page_roles(Role.ENTERPRISE)
 def request_detail(request_id: int):
-    financing_request = services.get_request(current_user, request_id)
-    return render_template("financing/request_detail.html", req=financing_request,
-                           can_select=financing_request.status is RequestStatus.OPEN)
+    return _request_page(services.get_request(current_user, request_id))
+
+
+def _request_page(financing_request: FinancingRequest, errors: dict[str, list[str]] | None = None,
+                  status: int = 200):
+    expired = business_today() > financing_request.offers_valid_until
+    can_select = financing_request.status is RequestStatus.OPEN or (
+        financing_request.status is RequestStatus.DECLINED and not expired)
+    return render_template("financing/request_detail.html", req=financing_request, can_select=can_select,
+                           offers_expired=expired, tried={a.offer_id for a in financing_request.applications},
+                           entries=story.entries(financing_request), version=services.deal_version(financing_request),
+                           errors=errors or {}, posted=request.form), status
+
+
+@bp.get("/enterprise/requests/<int:request_id>/version")
+@page_roles(Role.ENTERPRISE)
+def request_version(request_id: int):
+    return jsonify(version=services.deal_version(services.get_request(current_user, request_id)))
+
+
+@bp.post("/enterprise/applications/<int:application_id>/counter-offer/<any(accept, decline):answer>")
+@page_roles(Role.ENTERPRISE)
+def answer_counter(application_id: int, answer: str):
+    application = services.get_own_application(current_user, application_id)
+    request_id = application.request_id
+    try:
+        if answer == "accept":
+            services.accept_counter(application, current_user)
+        else:
+            data, errors = load_form(CounterDeclineIn(), request.form)
+            if data is None:
+                return _request_page(services.get_request(current_user, request_id), errors, 422)
+            services.decline_counter(application, current_user, data["reason"])
+    except GuaranteeUnavailable as error:
+        flash(error.detail, "error")
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.detail, "error")
+    else:
+        flash(_("You accepted the bank's terms.") if answer == "accept" else
+              _("You declined the bank's terms. You may choose another of your offers."))
+    return redirect(url_for("financing.request_detail", request_id=request_id))
 
 
 @bp.post("/enterprise/requests/<int:request_id>/select")
@@ -140,24 +183,56 @@ def _applications_page(errors: dict[str, list[str]] | None = None, failed_id: in
                         default=ApplicationStatus.SUBMITTED.value)],
     ).read(services.visible_applications(current_user), endpoint="financing.bank_applications")
     return render_template("financing/bank_applications.html", listing=listing, applications=listing.items,
-                           errors=errors or {}, failed_id=failed_id, posted=request.form), status
+                           errors=errors or {}, failed_id=failed_id, posted=request.form,
+                           today=business_today()), status
 
 
 @bp.post("/bank/applications/<int:application_id>/decision")
 @page_roles(Role.BANK)
 def decide(application_id: int):
     application = services.get_application(current_user, application_id)
+    from_detail = request.form.get("back") == "detail"
+    back = url_for("financing.bank_application", application_id=application_id) if from_detail else \
+        url_for("financing.bank_applications")
     data, errors = load_form(DecisionIn(), request.form)
     if data is not None:
         try:
             services.decide(application, current_user, data)
         except GuaranteeUnavailable as error:
             flash(error.detail, "error")
-            return redirect(url_for("financing.bank_applications"))
+            return redirect(back)
         except DomainError as error:
             errors = failed(error)
         else:
             flash(_("Application %(id)d %(status)s.", id=application.id,
                     status=application_status_labels()[application.status.value].lower()))
-            return redirect(url_for("financing.bank_applications"))
+            return redirect(back)
+    if from_detail:
+        return _application_page(services.get_application(current_user, application_id), errors, 422)
     return _applications_page(errors, application_id, 422)
+
+
+@bp.get("/bank/applications/<int:application_id>")
+@page_roles(Role.BANK)
+def bank_application(application_id: int):
+    return _application_page(services.get_application(current_user, application_id))
+
+
+@bp.get("/agency/applications/<int:application_id>")
+@page_roles(Role.AGENCY)
+def agency_application(application_id: int):
+    return _application_page(services.get_application(current_user, application_id))
+
+
+@bp.get("/applications/<int:application_id>/version")
+@page_roles(Role.BANK, Role.AGENCY)
+def application_version(application_id: int):
+    return jsonify(version=services.deal_version(services.get_application(current_user, application_id).request))
+
+
+def _application_page(application: Application, errors: dict[str, list[str]] | None = None, status: int = 200):
+    return render_template(
+        "financing/application_detail.html", a=application, entries=story.entries(application.request),
+        version=services.deal_version(application.request), today=business_today(), errors=errors or {},
+        posted=request.form, can_decide=current_user.role is Role.BANK
+        and application.status is ApplicationStatus.SUBMITTED), status

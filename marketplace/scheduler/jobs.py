@@ -18,9 +18,10 @@ from marketplace.bank_systems import outbox
 from marketplace.dates import local_day, working_day, working_days_after
 from marketplace.errors import IllegalTransition
 from marketplace.fees.models import SubsidySettlement
+from marketplace.financing import deadlines
 from marketplace.financing.loans import record_event
 from marketplace.financing.models import FinancingRequest, Loan, LoanEvent, LoanEventType, LoanStatus, RequestStatus
-from marketplace.financing.services import decide_batch, submit_batch, withdraw
+from marketplace.financing.services import decide_batch, lapse_counters, submit_batch, withdraw
 from marketplace.ledger.models import Account, JournalEntry, Party, Posting, Purpose
 
 #: 金融资产风险分类办法 (2023): a loan 90 days overdue is in default.
@@ -157,3 +158,19 @@ def agreement_expiry(now: dt.datetime) -> str:
         states.move(agreement, AgreementStatus.EXPIRED, AGREEMENT_TRANSITIONS)
     return f"{day}: {len(ended)} agreements expired{_listed(a.code for a in ended)}"
 
+
+
+def counter_offer_lapse(now: dt.datetime) -> str:
+    """Counter-offers the enterprise left unanswered past their expiry date lapse, like a decline: the enterprise
+    may choose another of its offers, and both sides are told."""
+    day = local_day(now)
+    lapsed = lapse_counters(day)
+    return f"{day}: {len(lapsed)} counter-offers lapsed unanswered{_listed(lapsed)}"
+
+
+def response_deadlines(now: dt.datetime) -> str:
+    """Banks are reminded, once each, of an application whose answer deadline is near, and of one it has passed."""
+    day = local_day(now)
+    sent = deadlines.remind(day)
+    return f"{day}: {len(sent[deadlines.NEAR])} banks reminded of a deadline near{_listed(sent[deadlines.NEAR])}, " \
+           f"{len(sent[deadlines.PASSED])} of a deadline passed{_listed(sent[deadlines.PASSED])}"

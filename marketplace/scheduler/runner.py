@@ -68,6 +68,10 @@ JOBS: dict[str, Job] = {job.name: job for job in [
         jobs.tier_expiry, _day),
     Job("agreement_expiry", "00:10 Asia/Shanghai, daily",
         lambda: CronTrigger(hour=0, minute=10, timezone=SHANGHAI), jobs.agreement_expiry, _day),
+    Job("counter_offer_lapse", "00:40 Asia/Shanghai, daily",
+        lambda: CronTrigger(hour=0, minute=40, timezone=SHANGHAI), jobs.counter_offer_lapse, _day),
+    Job("response_deadlines", "09:00 Asia/Shanghai, daily",
+        lambda: CronTrigger(hour=9, minute=0, timezone=SHANGHAI), jobs.response_deadlines, _day),
 ]}
 
 #: The demo's sandbox bank sends its due callbacks (never scheduled in production).
