@@ -413,6 +413,10 @@ def applications_of_agency(agency_id: int) -> Select[tuple[int]]:
         Agreement.agency_id == agency_id)
 
 
+def agreement_of(guarantee: Guarantee) -> Agreement:
+    return db.session.get(Agreement, guarantee.agreement_id)
+
+
 def guarantee_of_loan(loan_id: int) -> Guarantee | None:
     # Read afresh: the caller holds the loan's lock, and an object loaded earlier may predate it.
     return db.session.scalar(select(Guarantee).where(Guarantee.loan_id == loan_id)

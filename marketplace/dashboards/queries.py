@@ -8,18 +8,22 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cache
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, case, func, literal_column, select, type_coerce
+from sqlalchemy import BigInteger, ColumnElement, Date, and_, case, cast, func, literal_column, select, type_coerce
 
 from guarantees.models import Agreement, AgreementStatus, Batch, BatchStatus, Guarantee, LossAllocation, RiskPool
 from guarantees.services import BatchAge, batch_age
 from marketplace import db
+from marketplace.dates import SHANGHAI, working_days_after, working_days_between
 from marketplace.fees.models import FeeRule
 from marketplace.financing.models import Application, ApplicationStatus, FinancingRequest, Loan, Offer
 from marketplace.ledger.models import Account, JournalEntry, Party, Posting, Purpose
 from marketplace.lpr.models import LprRate
 from marketplace.money import from_fen
+from marketplace.orgs.models import Bank
+from marketplace.timeline import WITHDRAWN, TimelineEvent
 from products.models import Product
 
 ZERO = Decimal("0.00")
@@ -56,6 +60,40 @@ def month_of(column: Any, timestamp: bool = False) -> ColumnElement[str]:
     if timestamp:
         return func.strftime(literal_column("'%Y-%m'"), column, literal_column("'+8 hours'"))
     return func.strftime(literal_column("'%Y-%m'"), column)
+
+
+def day_of(column: Any) -> ColumnElement[dt.date]:
+    """The business date (Asia/Shanghai) of a UTC timestamp column."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return cast(func.timezone(literal_column("'Asia/Shanghai'"), column), Date)
+    return type_coerce(func.date(column, literal_column("'+8 hours'")), Date)
+
+
+def since(month: str) -> dt.datetime:
+    """The UTC moment the business month "YYYY-MM" begins."""
+    year, number = map(int, month.split("-"))
+    return dt.datetime(year, number, 1, tzinfo=SHANGHAI).astimezone(dt.UTC)
+
+
+def _deadline(respond_by: dt.date | None, routed: dt.date, response_days: int) -> dt.date:
+    """The application's deadline; one routed before deadlines were recorded (or generated without one) is given
+    `response_days` working days after the day it was routed, as routing gives them today."""
+    return respond_by if respond_by is not None else working_days_after(routed, response_days)
+
+
+def _median(counted: dict[int, int]) -> Decimal | None:
+    """The median of values given with how many times each occurs (the middle two averaged for an even count)."""
+    total = sum(counted.values())
+    if not total:
+        return None
+    middle, seen, low = ((total - 1) // 2, total // 2), 0, None
+    for value in sorted(counted):
+        seen += counted[value]
+        if low is None and seen > middle[0]:
+            low = value
+        if seen > middle[1]:
+            return (Decimal(low) + Decimal(value)) / 2
+    raise AssertionError("unreachable")
 
 
 def _cumulative(by_month: dict[str, Decimal], shown: list[str]) -> list[Decimal]:
@@ -171,7 +209,88 @@ def product_uptake(bank_id: int) -> list[dict[str, Any]]:
              "lent": from_fen(int(fen))} for name, count, approved, fen in rows]
 
 
+def deadlines(bank_id: int, today: dt.date, near_days: int, response_days: int) -> dict[str, int]:
+    """The bank's applications awaiting its decision past their deadline, and those due within `near_days` working
+    days (the deadline today or up to that many working days ahead)."""
+    routed = day_of(Application.created_at)
+    rows = db.session.execute(
+        select(Application.respond_by, routed, func.count())
+        .where(Application.bank_id == bank_id, Application.status == ApplicationStatus.SUBMITTED)
+        .group_by(Application.respond_by, routed))
+    near, out = working_days_after(today, near_days), {"overdue": 0, "due_soon": 0}
+    for respond_by, routed_on, count in rows:
+        deadline = _deadline(respond_by, routed_on, response_days)
+        if deadline < today:
+            out["overdue"] += count
+        elif deadline <= near:
+            out["due_soon"] += count
+    return out
+
+
 # Admin ---------------------------------------------------------------------------------------------------------
+
+def bank_response(start: dt.datetime, today: dt.date, response_days: int) -> list[dict[str, Any]]:
+    """How each bank answered the applications routed to it since `start`, by bank name: one grouped query (by the
+    day routed, the day decided, the deadline, the status and, for a withdrawal before any answer, the day of the
+    withdrawal), bounded by banks × days rather than by applications; the rest is counted here, where the working-day
+    calendar is.
+
+    An answer is a decision (decided_at: approved, declined, countered, or approved into an unavailable guarantee),
+    on time when made on or before the deadline's business date. The rate's denominator ("due") leaves out the
+    applications still waiting whose deadline has not passed, and those the enterprise withdrew before an answer
+    and by the deadline (or at an unknown time); one withdrawn unanswered after its deadline was missed. The time
+    to a decision is in working days after the day routed (0: answered the same day), over the answered ones."""
+    routed, decided = day_of(Application.created_at), day_of(Application.decided_at)
+    withdrawals = (select(TimelineEvent.request_id, func.min(TimelineEvent.at).label("at"))
+                   .where(TimelineEvent.event == WITHDRAWN, TimelineEvent.request_id.is_not(None))
+                   .group_by(TimelineEvent.request_id).subquery())
+    withdrawn = day_of(withdrawals.c.at)
+    rows = db.session.execute(
+        select(Application.bank_id, Bank.name, Application.status, routed, decided, Application.respond_by, withdrawn,
+               func.count())
+        .join(Bank, Bank.id == Application.bank_id)
+        .outerjoin(withdrawals, and_(withdrawals.c.request_id == Application.request_id,
+                                     Application.status == ApplicationStatus.WITHDRAWN,
+                                     Application.decided_at.is_(None)))
+        .where(Application.created_at >= start)
+        .group_by(Application.bank_id, Bank.name, Application.status, routed, decided, Application.respond_by,
+                  withdrawn))
+    banks: dict[int, dict[str, Any]] = {}
+    due_by, lag = cache(_deadline), cache(working_days_between)  # many rows share their days
+    for bank_id, name, status, routed_on, decided_on, respond_by, withdrawn_on, count in rows:
+        bank = banks.setdefault(bank_id, {"name": name, "received": 0, "due": 0, "on_time": 0, "overdue": 0,
+                                          "decided": 0, "approved": 0, "days": defaultdict(int)})
+        deadline = due_by(respond_by, routed_on, response_days)
+        bank["received"] += count
+        if decided_on is not None:
+            bank["due"] += count
+            bank["decided"] += count
+            bank["on_time"] += count if decided_on <= deadline else 0
+            bank["approved"] += count if status is ApplicationStatus.APPROVED else 0
+            bank["days"][lag(routed_on, decided_on)] += count
+        elif status is ApplicationStatus.SUBMITTED:
+            if deadline < today:
+                bank["due"] += count
+                bank["overdue"] += count
+        elif withdrawn_on is not None and withdrawn_on > deadline:
+            bank["due"] += count
+    out = []
+    for bank_id, bank in sorted(banks.items(), key=lambda item: (item[1]["name"], item[0])):
+        days = bank.pop("days")
+        out.append({**bank, "id": bank_id, "median_days": _median(days),
+                    "pick_up_rate": _share(bank["on_time"], bank["due"]),
+                    "approval_rate": _share(bank["approved"], bank["decided"])})
+    return out
+
+
+#: Rates shown to a tenth of a percent, rounded here (half up) so no page rounds a float.
+SHOWN_RATE = Decimal("0.001")
+
+
+def _share(part: int, whole: int) -> Decimal | None:
+    return (Decimal(part) / Decimal(whole)).quantize(SHOWN_RATE, rounding=ROUND_HALF_UP) if whole else None
+
+
 
 def lending_by_tier() -> dict[str, Decimal]:
     """Principal disbursed by the enterprise's certified tier when it asked."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from flask import Blueprint, render_template
+from flask import Blueprint, current_app, render_template
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -23,6 +23,8 @@ from products.views import tier_labels, type_labels
 bp = Blueprint("dashboards", __name__, template_folder="templates")
 
 RATE = queries.RATE
+#: What comparable provincial platforms expect of a bank: this share of applications answered by the deadline.
+PICK_UP_TARGET = Decimal("0.95")
 
 
 def _monthly(by_month: dict[str, Any], shown: list[str], missing: Any = None) -> tuple[Any, ...]:
@@ -73,10 +75,12 @@ def agency_dashboard():
 @bp.get("/bank/dashboard")
 @page_roles(Role.BANK)
 def bank_dashboard():
-    bank_id = current_user.organization_id
-    shown = queries.months(business_today())
+    bank_id, today = current_user.organization_id, business_today()
+    shown = queries.months(today)
+    near_days = current_app.config["DEADLINE_NEAR_WORKING_DAYS"]
     with db.reports_replica():
         by_status = queries.applications_by_status(bank_id)
+        deadlines = queries.deadlines(bank_id, today, near_days, current_app.config["RESPONSE_WORKING_DAYS"])
         decisions = queries.decisions_by_month(bank_id, shown)
         lending = queries.lending_by_month(shown, bank_id)
         uptake = queries.product_uptake(bank_id)
@@ -96,11 +100,11 @@ def bank_dashboard():
                       Series(_("Approved"), tuple(Decimal(p["approved"]) for p in top))), kind="bars")
     decided = by_status["approved"] + by_status["declined"]
     figures = {"applications": sum(by_status.values()), "waiting": by_status["submitted"],
-               "approval_rate": _ratio(by_status["approved"], decided),
+               "approval_rate": _ratio(by_status["approved"], decided), **deadlines,
                "guaranteed": sum(lending["guaranteed"].values(), Decimal("0.00")),
                "unguaranteed": sum(lending["unguaranteed"].values(), Decimal("0.00"))}
     return _render("dashboards/bank.html", figures=figures, statuses=statuses, approval=approval, volume=volume,
-                   products=products, uptake=top, more_products=len(uptake) - len(top))
+                   products=products, uptake=top, more_products=len(uptake) - len(top), near_days=near_days)
 
 
 def _ratio(part: int | Decimal, whole: int | Decimal) -> Decimal | None:
@@ -118,8 +122,12 @@ def _lending_chart(lending: dict[str, dict[str, Decimal]], shown: list[str]) -> 
 @bp.get("/admin/dashboard")
 @page_roles(Role.ADMIN)
 def admin_dashboard():
-    shown = queries.months(business_today())
+    today = business_today()
+    shown = queries.months(today)
+    response_since = shown[-12]  # the banks' response over 12 months, like the first-time borrowers' figure
     with db.reports_replica():
+        response = queries.bank_response(queries.since(response_since), today,
+                                         current_app.config["RESPONSE_WORKING_DAYS"])
         by_tier = queries.lending_by_tier()
         by_type = queries.lending_by_product_type()
         lending = queries.lending_by_month(shown)
@@ -150,6 +158,9 @@ def admin_dashboard():
                           kind="lines")
     claim_chart = Chart(_("Claims on risk pools by month"), "money", tuple(shown),
                         tuple(Series(p.name, _monthly(claims.get(p.id, {}), shown)) for p in named), kind="stacked")
+    pick_up = Chart(_("Pick-up rate within the deadline"), "rate", tuple(b["name"] for b in response),
+                    (Series(_("Answered on time ÷ due"), tuple(b["pick_up_rate"] for b in response)),),
+                    kind="bars", references=(Reference(_("Target"), PICK_UP_TARGET),), keep_zeros=True)
     figures = {"lent": sum(by_tier.values(), Decimal("0.00")), "borrowers": borrowers,
                "newcomers": sum(newcomers.get(m, 0) for m in shown[-12:]), "lpr": lpr[-1],
                "subsidies": sum((r.subsidy_granted for r in rules), Decimal("0.00")),
@@ -157,4 +168,5 @@ def admin_dashboard():
     return _render("dashboards/admin.html", figures=figures, tier_chart=tier_chart, type_chart=type_chart,
                    volume=_lending_chart(lending, shown), newcomer_chart=newcomer_chart, rate_chart=rate_chart,
                    subsidy_chart=subsidy_chart, rules=rules, balance_chart=balance_chart, claim_chart=claim_chart,
-                   pools=pools)
+                   pools=pools, response=response, pick_up=pick_up, response_since=f"{response_since}-01",
+                   response_days=current_app.config["RESPONSE_WORKING_DAYS"])

@@ -14,8 +14,9 @@ from guarantees.models import Guarantee, GuaranteeStatus
 from marketplace import db
 from marketplace.financing.models import Application, ApplicationStatus, FinancingRequest, Loan, RequestStatus
 
-#: An application the bank is deciding or has approved: a request has at most one at a time.
-LIVE_APPLICATION = (ApplicationStatus.SUBMITTED, ApplicationStatus.APPROVED)
+#: An application the bank is deciding, the enterprise is answering (a counter-offer) or approved: a request has at
+#: most one at a time.
+LIVE_APPLICATION = (ApplicationStatus.SUBMITTED, ApplicationStatus.COUNTERED, ApplicationStatus.APPROVED)
 
 
 def loans_have_approved_applications() -> list[str]:
@@ -41,7 +42,8 @@ def one_live_application_per_request() -> list[str]:
     problems = []
     for request_id, applications in groupby(rows, key=lambda row: row[0]):
         listed = [f"{application_id} {status.value}" for _request, application_id, status in applications]
-        problems.append(f"Request {request_id} has {len(listed)} live applications (submitted or approved): "
+        problems.append(f"Request {request_id} has {len(listed)} live applications (submitted, countered or "
+                        "approved): "
                         f"{', '.join(listed)}.")
     return problems
 

@@ -47,17 +47,21 @@ def standing(application: Application, today: dt.date, near: int | None = None) 
     return "on_time"
 
 
+def near_horizon(today: dt.date, near: int | None = None) -> dt.date:
+    """The earliest respond_by not yet near on `today`: a deadline on or after `today` is near exactly when it is
+    before this day. (At most N working days after `today` up to respond_by ⇔ respond_by comes before the
+    (N+1)th working day after `today`: working_days_between grows by one on each working day and only then.)"""
+    return working_days_after(today, (near_days() if near is None else near) + 1)
+
+
 def remind(today: dt.date | None = None) -> dict[str, list[int]]:
     """Remind banks of their answer deadlines (the scheduler, daily): "deadline.near" once for each submitted
     application whose respond_by is today or within DEADLINE_NEAR_WORKING_DAYS working days, "deadline.passed" once
     for each whose respond_by is before `today`. → the applications reminded, by reminder."""
     today = today or business_today()
-    # respond_by ≥ today with at most N working days after today up to it ⇔ today ≤ respond_by < the day of the
-    # (N+1)th working day after today (working_days_between only grows, by one on each working day).
-    beyond = working_days_after(today, near_days() + 1)
     waiting = Application.status == ApplicationStatus.SUBMITTED
     near = and_(waiting, Application.reminded.is_(None), Application.respond_by >= today,
-                Application.respond_by < beyond)
+                Application.respond_by < near_horizon(today))
     passed = and_(waiting, Application.reminded.is_distinct_from(PASSED), Application.respond_by < today)
     return {
         NEAR: _mark(near, NEAR, "deadline.near", N_("Application %(id)d is due by %(day)s"),

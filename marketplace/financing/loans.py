@@ -16,7 +16,7 @@ from flask_babel import gettext as _
 from sqlalchemy import exists, insert, literal, select
 
 from guarantees.models import GuaranteeStatus
-from guarantees.services import guarantee_of_loan, on_closed, on_disbursed, on_repaid
+from guarantees.services import agreement_of, guarantee_of_loan, on_closed, on_disbursed, on_repaid
 from guarantees.settlement import LoanFacts, settle_default, settle_recovery
 from marketplace import db, states, timeline
 from marketplace.audit import trail as audit
@@ -125,10 +125,10 @@ def _tell_overdue(loan: Loan, amount: Decimal, occurred_on: dt.date) -> None:
               "your bank soon: 90 days overdue, the loan defaults."),
            f"/enterprise/requests/{request_id}", **words)
     if (guarantee := guarantee_of_loan(loan.id)) is not None:
-        notify("loan.overdue", guarantee.agreement.agency_id, N_("Guaranteed loan %(id)d is overdue"),
+        agreement = agreement_of(guarantee)
+        notify("loan.overdue", agreement.agency_id, N_("Guaranteed loan %(id)d is overdue"),
                N_("The bank reports loan %(id)d under agreement %(code)s overdue since %(day)s, with %(amount)s "
-                  "outstanding."), f"/agency/agreements/{guarantee.agreement_id}",
-               code=guarantee.agreement.code, **words)
+                  "outstanding."), f"/agency/applications/{loan.application_id}", code=agreement.code, **words)
 
 
 def _earlier(loan_id: int, key: str) -> LoanEvent | None:

@@ -159,7 +159,6 @@ def agreement_expiry(now: dt.datetime) -> str:
     return f"{day}: {len(ended)} agreements expired{_listed(a.code for a in ended)}"
 
 
-
 def counter_offer_lapse(now: dt.datetime) -> str:
     """Counter-offers the enterprise left unanswered past their expiry date lapse, like a decline: the enterprise
     may choose another of its offers, and both sides are told."""

@@ -72,6 +72,7 @@ from marketplace.financing.models import (
 )
 from marketplace.ledger.models import JournalEntry
 from marketplace.lpr.models import LprRate
+from marketplace.notifications.models import Notification
 from marketplace.orgs.models import Agency, Bank, Enterprise, Tier, TierCertification, TierImport
 from marketplace.outbox import MessageStatus, OutboxMessage
 from marketplace.scheduler.models import RunOutcome
@@ -139,6 +140,20 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("POST", "/api/v1/applications/{application_id}/decision"): Row(
         ONE, ("test_eight_decisions_on_one_application_decide_it_once",
               "test_a_bank_decision_against_a_withdrawal_one_of_them_wins")),
+    ("POST", "/api/v1/applications/{application_id}/counter-offer/accept"): Row(
+        ONE, ("test_eight_accepts_of_one_counter_offer_accept_it_once",
+              "test_an_accept_against_a_decline_of_a_counter_offer_one_of_them_wins")),
+    ("POST", "/api/v1/applications/{application_id}/counter-offer/decline"): Row(
+        ONE, ("test_eight_declines_of_one_counter_offer_decline_it_once",
+              "test_an_accept_against_a_decline_of_a_counter_offer_one_of_them_wins")),
+    ("POST", "/api/v1/notifications/{notification_id}/read"): Row(
+        SET, ("test_eight_reads_of_one_notification_keep_the_first_time",),
+        "marks read: each answers the notification read, and the time it was first read stays"),
+    ("POST", "/api/v1/notifications/read-all"): Row(
+        SET, ("test_eight_read_alls_leave_nothing_unread",),
+        "marks every unread one read: together they mark each once, and nothing is left unread"),
+    ("PATCH", "/api/v1/auth/me"): Row(SET, ("test_eight_email_settings_leave_one_of_them",),
+                                      "sets the fields given: the user holds one of the values sent"),
     ("POST", "/api/v1/loans/{loan_id}/events"): Row(
         ONE, ("test_eight_disbursements_of_one_loan_disburse_it_once",
               "test_one_event_key_sent_eight_times_records_one_event",
@@ -583,6 +598,100 @@ def test_a_bank_decision_against_a_withdrawal_one_of_them_wins(arena):
                 assert application.status is ApplicationStatus.WITHDRAWN
                 assert session.get(FinancingRequest, request_id).status is RequestStatus.WITHDRAWN
                 assert guarantees == []
+
+
+@race
+def test_eight_accepts_of_one_counter_offer_accept_it_once(arena):
+    application_id = arena.applications["accept_8"]
+    with arena.reading() as session:
+        request_id = session.get(Application, application_id).request_id
+    answers = arena.eight("enterprise", "POST", "/api/v1/applications/{application_id}/counter-offer/accept",
+                          application_id=application_id, hold=("financing_requests", request_id))
+    one_went_through(answers, 200)
+    with arena.reading() as session:
+        application = session.get(Application, application_id)
+        assert application.status is ApplicationStatus.APPROVED
+        assert application.rate_spread_bp == application.offer.rate_spread_bp + 200
+        placed = session.scalars(select(Guarantee).where(Guarantee.application_id == application_id)).all()
+        assert [(g.status, g.amount) for g in placed] == [(GuaranteeStatus.PENDING, AMOUNT)]
+        assert audited("application.approved", application_id) == 1
+
+
+@race
+def test_eight_declines_of_one_counter_offer_decline_it_once(arena):
+    application_id = arena.applications["decline_8"]
+    with arena.reading() as session:
+        request_id = session.get(Application, application_id).request_id
+    answers = arena.eight("enterprise", "POST", "/api/v1/applications/{application_id}/counter-offer/decline",
+                          application_id=application_id, json={"reason": "Too dear"},
+                          hold=("financing_requests", request_id))
+    one_went_through(answers, 200)
+    with arena.reading() as session:
+        assert session.get(Application, application_id).status is ApplicationStatus.COUNTER_DECLINED
+        assert session.get(FinancingRequest, request_id).status is RequestStatus.DECLINED
+        assert audited("application.counter_declined", application_id) == 1
+        assert session.scalars(select(Guarantee).where(Guarantee.application_id == application_id)).all() == []
+
+
+@race
+def test_an_accept_against_a_decline_of_a_counter_offer_one_of_them_wins(arena):
+    with arena.reading() as session:
+        requests = {a: session.get(Application, a).request_id for a in arena.countered}
+    calls = []
+    for application_id in requests:
+        calls += [arena.call("enterprise", "POST", "/api/v1/applications/{application_id}/counter-offer/accept",
+                             application_id=application_id),
+                  arena.call("enterprise", "POST", "/api/v1/applications/{application_id}/counter-offer/decline",
+                             application_id=application_id, json={})]
+    answers = arena.race(calls, hold=("financing_requests", *requests.values()))
+    no_server_error(answers)
+    with arena.reading() as session:
+        for n, (application_id, request_id) in enumerate(requests.items()):
+            accepted, declined = answers[2 * n].status_code, answers[2 * n + 1].status_code
+            assert sorted([accepted, declined]) == [200, 409], _said(answers)
+            application = session.get(Application, application_id)
+            guarantees = session.scalars(select(Guarantee).where(Guarantee.application_id == application_id)).all()
+            if accepted == 200:
+                assert application.status is ApplicationStatus.APPROVED
+                assert [g.status for g in guarantees] == [GuaranteeStatus.PENDING]
+            else:
+                assert application.status is ApplicationStatus.COUNTER_DECLINED
+                assert session.get(FinancingRequest, request_id).status is RequestStatus.DECLINED
+                assert guarantees == []
+
+
+@race
+def test_eight_reads_of_one_notification_keep_the_first_time(arena):
+    with arena.reading() as session:
+        notification_id = session.scalar(select(Notification.id).where(Notification.user_id == arena.users["bank"],
+                                                                       Notification.read_at.is_(None)))
+    answers = arena.eight("bank", "POST", "/api/v1/notifications/{notification_id}/read",
+                          notification_id=notification_id, hold=("notifications", notification_id))
+    set_answers(answers)
+    assert len({answer.get_json()["read_at"] for answer in answers}) == 1, _said(answers)
+
+
+@race
+def test_eight_read_alls_leave_nothing_unread(arena):
+    with arena.reading() as session:
+        unread = session.scalars(select(Notification.id).where(
+            Notification.user_id == arena.users["agency"], Notification.read_at.is_(None))).all()
+    assert unread
+    answers = arena.eight("agency", "POST", "/api/v1/notifications/read-all", hold=("notifications", unread[0]))
+    set_answers(answers)
+    assert sum(answer.get_json()["marked"] for answer in answers) == len(unread), _said(answers)
+    assert all(answer.get_json()["unread"] == 0 for answer in answers)
+
+
+@race
+def test_eight_email_settings_leave_one_of_them(arena):
+    enterprise_user = arena.users["enterprise"]
+    addresses = [f"owner{n}@enterprise.example" for n in range(8)]
+    answers = arena.race([arena.call("enterprise", "PATCH", "/api/v1/auth/me", json={"email": address})
+                          for address in addresses], hold=("users", enterprise_user))
+    set_answers(answers)
+    with arena.reading() as session:
+        assert session.get(User, enterprise_user).email in addresses
 
 
 # Loans --------------------------------------------------------------------------------------------------------------

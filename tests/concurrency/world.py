@@ -146,6 +146,9 @@ class World:
     applications: dict[str, int] = field(default_factory=dict)
     #: Submitted applications, one a bank decision races the enterprise's withdrawal on.
     contested: list[int] = field(default_factory=list)
+    #: Countered applications (guaranteed by `main`, the offer's amount at 200 bp more): accept_8 and decline_8 in
+    #: `applications`; here, those an acceptance races a decline on.
+    countered: list[int] = field(default_factory=list)
     #: An open request and one of its offers (the selection case).
     open_request: int = 0
     open_offer: int = 0
@@ -384,6 +387,13 @@ class _Builder:
         offer = next(o for o in request.offers if o.product_id == product_id and o.agreement_id == wanted)
         return select_offer(request, offer.id)
 
+    def counter(self, agreement: str, who: str = "enterprise") -> Application:
+        """A request of `who`'s under `agreement`, which the bank countered at the offer's spread + 200 bp."""
+        application = self.route(agreement, who)
+        decide(application, self.users["bank"], {"decision": "approved", "rate_spread_bp":
+                                                 application.offer.rate_spread_bp + 200, "reason": "Sector risk"})
+        return application
+
     def approve(self, agreement: str, count: int, who: str = "enterprise") -> list[Application]:
         approved = [self.route(agreement, who) for _ in range(count)]
         for application in approved:
@@ -429,6 +439,8 @@ class _Builder:
         w.applications["callback"] = self.route(None).id
         w.applications["newcomer"] = self.route(None, product="newcomer").id
         w.contested = [self.route("main").id for _ in range(4)]
+        w.applications["accept_8"], w.applications["decline_8"], *w.countered = (
+            self.counter("main").id for _ in range(6))
         request = self.ask()
         w.open_request = request.id
         w.open_offer = next(o.id for o in request.offers if o.agreement_id == w.agreements["main"])

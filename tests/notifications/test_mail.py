@@ -133,7 +133,7 @@ def test_a_new_application_is_mailed_to_the_bank_officer_once(app, world, as_rol
     assert mail.message["Subject"] == notification["title"]
     assert mail.message["Subject"] == f"New application {application_id} from {world.enterprise.name}"
     assert mail.message["Message-ID"] == f"<outbox-{queued.id}@srdi-marketplace.example>"
-    assert mail.message["Date"] and mail.message["Content-Language"] == "en"
+    assert mail.message["Date"]
     text = mail.message.get_content()
     assert notification["body"] in text
     assert f"Open it in the marketplace: http://127.0.0.1:5000/bank/applications/{application_id}" in text
@@ -158,19 +158,23 @@ def test_the_mail_link_uses_the_site_url(app, as_role, monkeypatch, smtp_server,
     assert f"https://marketplace.example.gov.cn/bank/applications/{application_id}" in mail.message.get_content()
 
 
-def test_a_user_reading_chinese_gets_mail_marked_chinese(app, world, as_role, smtp_server, route):
+def test_each_mail_says_which_language_it_is_in(app, world, as_role, login_api, make, smtp_server, route):
+    """Content-Language follows the recipient's language: zh-CN for a zh_Hans user, en for an English one."""
     server = smtp_server()
-    bank = as_role("bank")
-    set_email(bank, OFFICER)
+    set_email(as_role("bank"), OFFICER)
+    chinese = make.user(Role.BANK, world.bank.id)
+    set_email(login_api(chinese), "chinese@bank-one.example")
     with app.app_context():
-        db.session.get(User, world.bank_user.id).locale = "zh_Hans"
+        db.session.get(User, chinese.id).locale = "zh_Hans"
         db.session.commit()
     route()
-    assert the_mail(app).payload["locale"] == "zh_Hans"
-    run(app)
-    [mail] = server.received
-    assert mail.message["Content-Language"] == "zh-CN"
-    assert mail.message["Subject"] == bank.get(UNREAD).json[0]["title"]
+    assert {m.path: m.payload["locale"] for m in mails(app)} == {OFFICER: "en", "chinese@bank-one.example": "zh_Hans"}
+
+    assert len(run(app).delivered) == 2
+    by_address = {mail.rcpt_tos[0]: mail.message for mail in server.received}
+    assert by_address["chinese@bank-one.example"]["Subject"] == login_api(chinese).get(UNREAD).json[0]["title"]
+    assert by_address[OFFICER]["Content-Language"] == "en"
+    assert by_address["chinese@bank-one.example"]["Content-Language"] == "zh-CN"
 
 
 def test_every_officer_who_wants_mail_gets_their_own(app, world, as_role, login_api, smtp_server, route):
