@@ -38,7 +38,7 @@ AGENCY_ACTIONS = {"suspend": (AgreementStatus.SUSPENDED, AgreementStatus.ACTIVE)
                   "resume": (AgreementStatus.ACTIVE, AgreementStatus.SUSPENDED)}
 
 
-@bp.context_processor
+@bp.app_context_processor  # the application pages (financing) name guarantee statuses too
 def _labels() -> dict[str, Any]:
     return {
         "agreement_status_labels": {

@@ -11,7 +11,19 @@ from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, Date, and_, case, cast, func, literal_column, select, type_coerce
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Date,
+    DateTime,
+    and_,
+    case,
+    cast,
+    func,
+    literal_column,
+    select,
+    type_coerce,
+)
 
 from guarantees.models import Agreement, AgreementStatus, Batch, BatchStatus, Guarantee, LossAllocation, RiskPool
 from guarantees.services import BatchAge, batch_age
@@ -65,7 +77,10 @@ def month_of(column: Any, timestamp: bool = False) -> ColumnElement[str]:
 def day_of(column: Any) -> ColumnElement[dt.date]:
     """The business date (Asia/Shanghai) of a UTC timestamp column."""
     if db.session.get_bind().dialect.name == "postgresql":
-        return cast(func.timezone(literal_column("'Asia/Shanghai'"), column), Date)
+        # The cast is a no-op on timestamptz; a column migrated as a plain timestamp (timeline_events.at, by 0017)
+        # holds the UTC moment in the session's time zone, which the cast reads it back in.
+        moment = cast(column, DateTime(timezone=True))
+        return cast(func.timezone(literal_column("'Asia/Shanghai'"), moment), Date)
     return type_coerce(func.date(column, literal_column("'+8 hours'")), Date)
 
 
@@ -232,29 +247,25 @@ def deadlines(bank_id: int, today: dt.date, near_days: int, response_days: int) 
 def bank_response(start: dt.datetime, today: dt.date, response_days: int) -> list[dict[str, Any]]:
     """How each bank answered the applications routed to it since `start`, by bank name: one grouped query (by the
     day routed, the day decided, the deadline, the status and, for a withdrawal before any answer, the day of the
-    withdrawal), bounded by banks × days rather than by applications; the rest is counted here, where the working-day
-    calendar is.
+    withdrawal from the timeline), whose rows are bounded by banks × days rather than by applications; the rest is
+    counted here, where the working-day calendar is.
 
     An answer is a decision (decided_at: approved, declined, countered, or approved into an unavailable guarantee),
     on time when made on or before the deadline's business date. The rate's denominator ("due") leaves out the
     applications still waiting whose deadline has not passed, and those the enterprise withdrew before an answer
     and by the deadline (or at an unknown time); one withdrawn unanswered after its deadline was missed. The time
     to a decision is in working days after the day routed (0: answered the same day), over the answered ones."""
-    routed, decided = day_of(Application.created_at), day_of(Application.decided_at)
-    withdrawals = (select(TimelineEvent.request_id, func.min(TimelineEvent.at).label("at"))
-                   .where(TimelineEvent.event == WITHDRAWN, TimelineEvent.request_id.is_not(None))
-                   .group_by(TimelineEvent.request_id).subquery())
-    withdrawn = day_of(withdrawals.c.at)
-    rows = db.session.execute(
-        select(Application.bank_id, Bank.name, Application.status, routed, decided, Application.respond_by, withdrawn,
-               func.count())
-        .join(Bank, Bank.id == Application.bank_id)
-        .outerjoin(withdrawals, and_(withdrawals.c.request_id == Application.request_id,
-                                     Application.status == ApplicationStatus.WITHDRAWN,
-                                     Application.decided_at.is_(None)))
-        .where(Application.created_at >= start)
-        .group_by(Application.bank_id, Bank.name, Application.status, routed, decided, Application.respond_by,
-                  withdrawn))
+    unanswered = and_(Application.status == ApplicationStatus.WITHDRAWN, Application.decided_at.is_(None))
+    withdrawn_at = (select(func.min(TimelineEvent.at))  # looked up for those only, by the timeline's request index
+                    .where(TimelineEvent.request_id == Application.request_id, TimelineEvent.event == WITHDRAWN)
+                    .scalar_subquery())
+    each = (select(Application.bank_id, Application.status, day_of(Application.created_at).label("routed"),
+                   day_of(Application.decided_at).label("decided"), Application.respond_by,
+                   case((unanswered, withdrawn_at), else_=None).label("withdrawn_at"))
+            .where(Application.created_at >= start).subquery())
+    withdrawn = day_of(each.c.withdrawn_at)
+    key = (each.c.bank_id, Bank.name, each.c.status, each.c.routed, each.c.decided, each.c.respond_by, withdrawn)
+    rows = db.session.execute(select(*key, func.count()).join(Bank, Bank.id == each.c.bank_id).group_by(*key))
     banks: dict[int, dict[str, Any]] = {}
     due_by, lag = cache(_deadline), cache(working_days_between)  # many rows share their days
     for bank_id, name, status, routed_on, decided_on, respond_by, withdrawn_on, count in rows:
@@ -289,7 +300,6 @@ SHOWN_RATE = Decimal("0.001")
 
 def _share(part: int, whole: int) -> Decimal | None:
     return (Decimal(part) / Decimal(whole)).quantize(SHOWN_RATE, rounding=ROUND_HALF_UP) if whole else None
-
 
 
 def lending_by_tier() -> dict[str, Decimal]:

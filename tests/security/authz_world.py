@@ -118,6 +118,11 @@ class MatrixWorld:
     offer: int = 0  # an offer of that request (bank's plain product)
     request2: int = 0  # enterprise2's open request
     application: int = 0  # submitted to bank, no guarantee
+    guaranteed_application: int = 0  # approved by bank under `agreement`, in batch_submitted (the agency sees it)
+    countered: int = 0  # the enterprise's application, which bank countered at a higher spread
+    notification: int = 0  # one of bank's user's notifications
+    #: Application ids each agency was asked to guarantee (what its application list may hold).
+    applications_of: dict[str, set[int]] = field(default_factory=dict)
     loan: int = 0  # bank's loan to the enterprise, no guarantee, approved (not yet disbursed)
     guaranteed_loan: int = 0  # guaranteed by `agreement`, disbursed (its fee is in the ledger)
     batch_decided: int = 0
@@ -251,7 +256,7 @@ def _financing(world: MatrixWorld, api: _Api) -> None:
     api("bank", "POST", f"/api/v1/loans/{world.guaranteed_loan}/events", 201,
         json={"type": "disbursed", "occurred_on": today})
     # A batch submitted for review, and a batch still open.
-    approved(world.guaranteed_product)
+    world.guaranteed_application = approved(world.guaranteed_product)["id"]
     world.batch_submitted = open_batch()
     api("agency", "POST", f"/api/v1/batches/{world.batch_submitted}/submit")
     approved(world.guaranteed_product)
@@ -259,6 +264,14 @@ def _financing(world: MatrixWorld, api: _Api) -> None:
     # A loan without a guarantee, an application waiting for the bank, an open request, enterprise2's request.
     world.loan = approved(world.product)["loan_id"]
     world.application = routed(world.product)
+    world.countered = routed(world.product)
+    api("bank", "POST", f"/api/v1/applications/{world.countered}/decision",
+        json={"decision": "approved", "rate_spread_bp": 300, "reason": "Matrix counter"})
+    world.notification = api("bank", "GET", "/api/v1/notifications")[0]["id"]
+    for agency in ("agency", "agency2"):
+        world.applications_of[agency] = {a["id"] for a in api(agency, "GET", "/api/v1/applications")}
+    assert world.guaranteed_application in world.applications_of["agency"]
+    assert world.applications_of["agency2"] == set()
     request = ask()
     world.request = request["id"]
     world.offer = next(o["id"] for o in request["offers"] if o["product_id"] == world.product)

@@ -88,9 +88,20 @@ EXPECTED: dict[tuple[str, ...], str] = {
     ("GET", "/api/v1/financing-requests/{request_id}"):             "401  ok    403  403   403  403   ok   404",
     ("POST", "/api/v1/financing-requests/{request_id}/select"):     "401  403   403  403   403  403   ok   404",
     ("POST", "/api/v1/financing-requests/{request_id}/withdraw"):   "401  403   403  403   403  403   ok   404",
-    ("GET", "/api/v1/applications"):                                "401  ok    ok   ok    403  403   403  403",
-    ("GET", "/api/v1/applications/{application_id}"):               "401  ok    ok   404   403  403   403  403",
+    # Applications: their bank's, and the agency's it was asked to guarantee; the enterprise answers a counter-offer.
+    ("GET", "/api/v1/applications"):                                "401  ok    ok   ok    ok   ok    403  403",
+    ("GET", "/api/v1/applications/{application_id}"):               "401  ok    ok   404   404  404   403  403",
+    ("GET", "/api/v1/applications/{application_id}", "guaranteed"): "401  ok    ok   404   ok   404   403  403",
     ("POST", "/api/v1/applications/{application_id}/decision"):     "401  403   ok   404   403  403   403  403",
+    ("POST", "/api/v1/applications/{application_id}/counter-offer/accept"):
+                                                                    "401  403   403  403   403  403   ok   404",
+    ("POST", "/api/v1/applications/{application_id}/counter-offer/decline"):
+                                                                    "401  403   403  403   403  403   ok   404",
+    # Notifications: each user's own (the admin's too).
+    ("GET", "/api/v1/notifications"):                               "401  ok    ok   ok    ok   ok    ok   ok",
+    ("POST", "/api/v1/notifications/{notification_id}/read"):       "401  404   ok   404   404  404   404  404",
+    ("POST", "/api/v1/notifications/read-all"):                     "401  ok    ok   ok    ok   ok    ok   ok",
+    ("PATCH", "/api/v1/auth/me"):                                   "401  ok    ok   ok    ok   ok    ok   ok",
     ("GET", "/api/v1/loans/{loan_id}"):                             "401  ok    ok   404   403  403   ok   404",
     ("POST", "/api/v1/loans/{loan_id}/events"):                     "401  403   ok   404   403  403   403  403",
     # Agreements: the agency proposes, the named bank countersigns, the agency suspends and resumes.
@@ -215,6 +226,16 @@ REQUESTS: dict[tuple[str, ...], Request] = {
     ("POST", "/api/v1/financing-requests/{request_id}/withdraw"): lambda w, who: {"request_id": w.request},
     ("GET", "/api/v1/applications"): lambda w, who: {},
     ("GET", "/api/v1/applications/{application_id}"): lambda w, who: {"application_id": w.application},
+    ("GET", "/api/v1/applications/{application_id}", "guaranteed"): lambda w, who: {
+        "application_id": w.guaranteed_application},
+    ("POST", "/api/v1/applications/{application_id}/counter-offer/accept"): lambda w, who: {
+        "application_id": w.countered},
+    ("POST", "/api/v1/applications/{application_id}/counter-offer/decline"): lambda w, who: {
+        "application_id": w.countered, "json": {"reason": "Matrix decline"}},
+    ("GET", "/api/v1/notifications"): lambda w, who: {},
+    ("POST", "/api/v1/notifications/{notification_id}/read"): lambda w, who: {"notification_id": w.notification},
+    ("POST", "/api/v1/notifications/read-all"): lambda w, who: {},
+    ("PATCH", "/api/v1/auth/me"): lambda w, who: {"json": {"email_notifications": False}},
     ("POST", "/api/v1/applications/{application_id}/decision"): lambda w, who: {
         "application_id": w.application, "json": {"decision": "approved"}},
     ("GET", "/api/v1/loans/{loan_id}"): lambda w, who: {"loan_id": w.loan},
@@ -294,7 +315,14 @@ def _requests(w: MatrixWorld, who: str, body: Any) -> list:
 
 
 def _applications(w: MatrixWorld, who: str, body: Any) -> list:
+    if who.startswith("agency"):
+        return [a for a in body if a["id"] not in w.applications_of.get(who, set())]
     return [a for a in body if a["bank_id"] != _org(w, who)]
+
+
+def _notifications(w: MatrixWorld, who: str, body: Any) -> list:
+    """Another user's notification would carry the first tenants' names; the bank's must be its own kinds."""
+    return [n for n in body if who != "bank" and n["id"] == w.notification]
 
 
 def _agreements(w: MatrixWorld, who: str, body: Any) -> list:
@@ -343,6 +371,7 @@ SCOPED: dict[tuple[str, ...], Callable[[MatrixWorld, str, Any], list]] = {
     ("GET", "/api/v1/products"): _products,
     ("GET", "/api/v1/financing-requests"): _requests,
     ("GET", "/api/v1/applications"): _applications,
+    ("GET", "/api/v1/notifications"): _notifications,
     ("GET", "/api/v1/agreements"): _agreements,
     ("GET", "/api/v1/batches"): _batches,
     ("GET", "/api/v1/subsidy-settlements"): _settlements,

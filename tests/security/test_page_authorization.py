@@ -70,6 +70,9 @@ PAGES: dict[tuple[str, str], str] = {
     ("GET", "/bank/applications"):                                "login  403   ok   ok    403  403   403  403",
     ("GET", "/bank/dashboard"):                                   "login  403   ok   ok    403  403   403  403",
     ("POST", "/bank/applications/{application_id}/decision"):     "login  403   ok   404   403  403   403  403",
+    ("GET", "/bank/applications/{application_id}"):               "login  403   ok   404   403  403   403  403",
+    ("GET", "/agency/applications/{application_id}"):             "login  403   403  403   ok   404   403  403",
+    ("GET", "/applications/{application_id}/version"):            "login  403   ok   404   ok   404   403  403",
     ("GET", "/bank/agreements"):                                  "login  403   ok   ok    403  403   403  403",
     ("POST", "/bank/agreements/{agreement_id}/countersign"):      "login  403   ok   404   403  403   403  403",
     # The enterprise's pages.
@@ -79,6 +82,16 @@ PAGES: dict[tuple[str, str], str] = {
     ("GET", "/enterprise/requests/{request_id}"):                 "login  403   403  403   403  403   ok   404",
     ("POST", "/enterprise/requests/{request_id}/select"):         "login  403   403  403   403  403   ok   404",
     ("POST", "/enterprise/requests/{request_id}/withdraw"):       "login  403   403  403   403  403   ok   404",
+    ("GET", "/enterprise/requests/{request_id}/version"):         "login  403   403  403   403  403   ok   404",
+    ("POST", "/enterprise/applications/{application_id}/counter-offer/accept"):
+                                                                  "login  403   403  403   403  403   ok   404",
+    ("POST", "/enterprise/applications/{application_id}/counter-offer/decline"):
+                                                                  "login  403   403  403   403  403   ok   404",
+    # Everyone's own message centre.
+    ("GET", "/notifications"):                                    "login  ok    ok   ok    ok   ok    ok   ok",
+    ("POST", "/notifications/{notification_id}/read"):            "login  404   ok   404   404  404   404  404",
+    ("POST", "/notifications/read-all"):                          "login  ok    ok   ok    ok   ok    ok   ok",
+    ("POST", "/notifications/settings"):                          "login  ok    ok   ok    ok   ok    ok   ok",
     # The agency's pages.
     ("GET", "/agency/agreements"):                                "login  403   403  403   ok   ok    403  403",
     ("GET", "/agency/agreements/new"):                            "login  403   403  403   ok   ok    403  403",
@@ -182,6 +195,18 @@ REQUESTS: dict[tuple[str, str], Request] = {
     ("GET", "/bank/dashboard"): lambda w, who: {},
     ("POST", "/bank/applications/{application_id}/decision"): lambda w, who: {
         "application_id": w.application, "data": {"decision": "approved"}},
+    ("GET", "/bank/applications/{application_id}"): lambda w, who: {"application_id": w.guaranteed_application},
+    ("GET", "/agency/applications/{application_id}"): lambda w, who: {"application_id": w.guaranteed_application},
+    ("GET", "/applications/{application_id}/version"): lambda w, who: {"application_id": w.guaranteed_application},
+    ("GET", "/enterprise/requests/{request_id}/version"): lambda w, who: {"request_id": w.request},
+    ("POST", "/enterprise/applications/{application_id}/counter-offer/accept"): lambda w, who: {
+        "application_id": w.countered},
+    ("POST", "/enterprise/applications/{application_id}/counter-offer/decline"): lambda w, who: {
+        "application_id": w.countered, "data": {"reason": "Matrix decline"}},
+    ("GET", "/notifications"): lambda w, who: {},
+    ("POST", "/notifications/{notification_id}/read"): lambda w, who: {"notification_id": w.notification},
+    ("POST", "/notifications/read-all"): lambda w, who: {},
+    ("POST", "/notifications/settings"): lambda w, who: {"data": {"email": "", "email_notifications": "true"}},
     ("GET", "/bank/agreements"): lambda w, who: {},
     ("POST", "/bank/agreements/{agreement_id}/countersign"): lambda w, who: {"agreement_id": w.pending},
     ("GET", "/enterprise/requests"): lambda w, who: {},
