@@ -373,7 +373,7 @@ def _tell_enterprise_approved(application: Application) -> None:
 def _tell_enterprise_ended(application: Application, title: str, body: str) -> None:
     request = application.request
     notify("application.decided", request.enterprise_id, title,
-           body + " " + N_("You may choose another of your offers until %(until)s."),
+           (body, N_("You may choose another of your offers until %(until)s.")),
            f"/enterprise/requests/{request.id}", bank=application.offer.bank_name, id=application.id,
            reason=application.reason or "", until=request.offers_valid_until.isoformat())
 

@@ -17,14 +17,15 @@ from marketplace import db, outbox
 from marketplace.auth.models import Role, User
 from marketplace.db import UTCDateTime
 from marketplace.errors import NotFound
+from marketplace.i18n import locale_name
 from marketplace.notifications.models import KINDS, Notification
 
 
-def notify(kind: str, organization_id: int | None, title: str, body: str, link: str | None = None,
+def notify(kind: str, organization_id: int | None, title: str, body: str | tuple[str, ...], link: str | None = None,
            **params: Any) -> int:
-    """`title` and `body` are messages marked with N_ and their `params` (already worded: amounts, names); each
-    recipient reads them in their own language. `organization_id` None: the finance office (admin users). → how many
-    users were told."""
+    """`title` and `body` are messages marked with N_ (the body may be several, read one after the other) and their
+    `params` (already worded: amounts, names); each recipient reads them in their own language. `organization_id`
+    None: the finance office (admin users). → how many users were told."""
     assert kind in KINDS, kind
     recipients = db.session.scalars(select(User).where(
         User.active.is_(True),
@@ -36,7 +37,7 @@ def notify(kind: str, organization_id: int | None, title: str, body: str, link: 
     for locale, users in groupby(recipients, key=lambda user: user.locale or default):
         users = list(users)
         with force_locale(locale):
-            words = (_(title, **params)[:200], _(body, **params)[:2000])
+            words = (_(title, **params)[:200], _words(body, params)[:2000])
             footer = _("Open it in the marketplace: %(url)s", url=site_url(link)) if link else ""
         made = dict(db.session.execute(
             insert(Notification).returning(Notification.user_id, Notification.id, sort_by_parameter_order=True), [
@@ -49,6 +50,15 @@ def notify(kind: str, organization_id: int | None, title: str, body: str, link: 
                     outbox.enqueue_mail(user.email, words[0], "\n\n".join(filter(None, (words[1], footer))),
                                         key=f"notification:{notification_id}", locale=locale)
     return len(recipients)
+
+
+def _words(body: str | tuple[str, ...], params: dict[str, Any]) -> str:
+    """The body's sentences in the reader's language, each ended (a reason quoted last may lack its full stop)."""
+    chinese = locale_name() == "zh_Hans"
+    sentences = [_(part, **params).strip() for part in ((body,) if isinstance(body, str) else body)]
+    ended = [s if s.endswith(("。", "！", "？", ".", "!", "?")) else s + ("。" if chinese else ".")
+             for s in sentences[:-1]] + sentences[-1:]
+    return ("" if chinese else " ").join(ended)
 
 
 def notify_each(kind: str, targets: Select[tuple[int, str]], title: str, body: str, **params: Any) -> None:
