@@ -1,9 +1,11 @@
 import marshmallow as ma
+from flask_babel import lazy_gettext as _l
 from marshmallow import fields, validate
 
 from marketplace.auth.models import Role
 from marketplace.fields import Id, Text
 
+EMAIL = validate.Email(error=_l("Give an e-mail address such as name@bank.example."))
 USERNAME = validate.Regexp(r"^[A-Za-z0-9_.@-]{3,80}$", error="Use 3 to 80 letters, digits, '.', '_', '-' or '@'.")
 
 
@@ -23,12 +25,12 @@ class UserIn(ma.Schema):
     password = Text(required=True, load_only=True, max_length=200)
     role = fields.Enum(Role, by_value=True, required=True)
     organization_id = Id(load_default=None, allow_none=True)
-    email = fields.Email(load_default=None, allow_none=True, validate=validate.Length(max=254))
+    email = Text(load_default=None, allow_none=True, max_length=254, validate=EMAIL)
 
 
 class MeIn(ma.Schema):
     """What a user may change of their own account."""
-    email = fields.Email(allow_none=True, validate=validate.Length(max=254))
+    email = Text(allow_none=True, max_length=254, validate=EMAIL)
     email_notifications = fields.Boolean()
 
 

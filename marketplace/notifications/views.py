@@ -14,7 +14,9 @@ from sqlalchemy import func, select
 from marketplace import db
 from marketplace.auth.access import page_roles
 from marketplace.auth.models import Role
+from marketplace.auth.schemas import EMAIL
 from marketplace.auth.services import update_me
+from marketplace.fields import Text
 from marketplace.forms import load_form
 from marketplace.notifications import services
 
@@ -29,7 +31,7 @@ def _bell() -> dict[str, Any]:
 
 
 class SettingsForm(ma.Schema):
-    email = ma.fields.Email(load_default=None, allow_none=True, validate=ma.validate.Length(max=254))
+    email = Text(load_default=None, allow_none=True, max_length=254, validate=EMAIL)
     email_notifications = ma.fields.Boolean(load_default=False)
 
     @ma.pre_load
