@@ -15,7 +15,7 @@ from marketplace.auth.access import page_roles
 from marketplace.auth.models import Role
 from marketplace.dates import business_today
 from marketplace.errors import DomainError
-from marketplace.financing import services, story
+from marketplace.financing import deadlines, services, story
 from marketplace.financing.models import Application, ApplicationStatus, FinancingRequest, Offer, RequestStatus
 from marketplace.financing.reasons import tier_words
 from marketplace.financing.schemas import CounterDeclineIn, DecisionIn, FinancingRequestIn
@@ -184,7 +184,7 @@ def _applications_page(errors: dict[str, list[str]] | None = None, failed_id: in
     ).read(services.visible_applications(current_user), endpoint="financing.bank_applications")
     return render_template("financing/bank_applications.html", listing=listing, applications=listing.items,
                            errors=errors or {}, failed_id=failed_id, posted=request.form,
-                           today=business_today()), status
+                           standing=_standing()), status
 
 
 @bp.post("/bank/applications/<int:application_id>/decision")
@@ -230,9 +230,15 @@ def application_version(application_id: int):
     return jsonify(version=services.deal_version(services.get_application(current_user, application_id).request))
 
 
+def _standing():
+    """Where an application stands against its deadline today, for the queue's flags (as the reminders see it)."""
+    today = business_today()
+    return lambda application: deadlines.standing(application, today)
+
+
 def _application_page(application: Application, errors: dict[str, list[str]] | None = None, status: int = 200):
     return render_template(
         "financing/application_detail.html", a=application, entries=story.entries(application.request),
-        version=services.deal_version(application.request), today=business_today(), errors=errors or {},
+        version=services.deal_version(application.request), standing=_standing(), errors=errors or {},
         posted=request.form, can_decide=current_user.role is Role.BANK
         and application.status is ApplicationStatus.SUBMITTED), status

@@ -1,10 +1,14 @@
 """The deal as agreed on the pages: the bank counters from its application page, the enterprise sees old and new
 terms side by side and answers, reasons and the timeline show on both sides, and the message centre tells them."""
 
+import datetime as dt
 import re
 
 import pytest
 
+from marketplace import db
+from marketplace.dates import business_today
+from marketplace.financing.models import Application
 from tests.pages import csrf_token, post_form
 
 PRODUCT = {"name": "Plain credit", "product_type": "credit", "amount_min": "100000.00",
@@ -98,3 +102,19 @@ def test_the_message_centre_lists_marks_read_and_saves_the_email_settings(browse
     assert good.status_code == 302
     page = bank.get("/notifications").text
     assert 'value="credit@bank.example"' in page and 'name="email_notifications" value="true" >' in page
+
+
+def test_the_queue_flags_an_application_past_its_deadline_and_one_due_soon(app, browser_of, world, routed):
+    _request_id, application_id = routed
+    bank = browser_of(world.bank_user)
+    assert 'data-deadline="on_time"' in bank.get("/bank/applications").text
+    with app.app_context():
+        db.session.get(Application, application_id).respond_by = business_today() - dt.timedelta(days=1)
+        db.session.commit()
+    queue = bank.get("/bank/applications").text
+    assert 'data-deadline="overdue"' in queue and "Past its deadline" in queue
+    assert 'data-deadline="overdue"' in bank.get(f"/bank/applications/{application_id}").text
+    with app.app_context():
+        db.session.get(Application, application_id).respond_by = business_today()
+        db.session.commit()
+    assert 'data-deadline="near"' in bank.get("/bank/applications").text
