@@ -37,8 +37,8 @@ def compose(outbox_id: int, payload: dict) -> EmailMessage:
     mail["Subject"] = payload["subject"]
     mail["Message-ID"] = message_id(outbox_id)
     mail["Date"] = formatdate(localtime=False)
+    mail.set_content(payload["body"])  # after it: set_content replaces every Content-* header
     mail["Content-Language"] = "zh-CN" if payload.get("locale", "zh_Hans").startswith("zh") else "en"
-    mail.set_content(payload["body"])
     return mail
 
 

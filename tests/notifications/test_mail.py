@@ -172,7 +172,12 @@ def test_each_mail_says_which_language_it_is_in(app, world, as_role, login_api, 
 
     assert len(run(app).delivered) == 2
     by_address = {mail.rcpt_tos[0]: mail.message for mail in server.received}
-    assert by_address["chinese@bank-one.example"]["Subject"] == login_api(chinese).get(UNREAD).json[0]["title"]
+    [notification] = login_api(chinese).get(UNREAD).json
+    assert by_address["chinese@bank-one.example"]["Subject"] == notification["title"]
+    assert "的新申请" in notification["title"]
+    text = by_address["chinese@bank-one.example"].get_content()
+    assert notification["body"] in text and "请在平台中查看：http://127.0.0.1:5000/bank/applications/" in text
+    assert "Open it in the marketplace" in by_address[OFFICER].get_content()
     assert by_address[OFFICER]["Content-Language"] == "en"
     assert by_address["chinese@bank-one.example"]["Content-Language"] == "zh-CN"
 

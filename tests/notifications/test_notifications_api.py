@@ -100,9 +100,8 @@ def test_newest_first_and_only_unread_with_unread_true(as_role, route):
     assert [n["id"] for n in listed(bank, "/api/v1/notifications?unread=false")] == [n["id"] for n in shown]
 
 
-def test_a_user_reading_chinese_is_told_too(app, world, as_role, login_api, officer2, route):
-    """The notification is made for a zh_Hans user as for the others. (Its Chinese wording is not asserted: the
-    catalogue does not translate the new notification texts yet.)"""
+def test_a_user_reading_chinese_is_told_in_chinese(app, world, as_role, login_api, officer2, route):
+    """Each recipient reads the notification in their own language, chosen when it was made."""
     with app.app_context():
         db.session.get(User, officer2.id).locale = "zh_Hans"
         db.session.commit()
@@ -111,7 +110,9 @@ def test_a_user_reading_chinese_is_told_too(app, world, as_role, login_api, offi
     chinese = listed(login_api(officer2), UNREAD)
     assert [(n["kind"], n["link"]) for n in chinese] == [
         ("application.submitted", f"/bank/applications/{application_id}")]
-    assert str(application_id) in chinese[0]["title"] and chinese[0]["body"]
+    assert chinese[0]["title"] == f"{world.enterprise.name} 的新申请 {application_id}"
+    assert chinese[0]["body"].startswith(f"{world.enterprise.name} 申请 ¥2,000,000.00，期限 12 个月（Plain credit）。")
+    assert "请于" in chinese[0]["body"]
     english = listed(as_role("bank"), UNREAD)
     assert english[0]["title"] == f"New application {application_id} from {world.enterprise.name}"
     assert english[0]["id"] != chinese[0]["id"]
