@@ -232,6 +232,8 @@ class LoanOut(ma.Schema):
     defaults = fields.Method("_defaults", metadata={"description": "How the loss was shared on default."})
     recoveries = fields.Method("_recoveries", metadata={"description": "How each recovery was shared back."})
     journal_refs = fields.Method("_journal", metadata={"description": "The loan's journal entries."})
+    timeline = fields.Function(lambda loan: _timeline(loan.application.request), metadata={
+        "description": "What happened to the request behind the loan, from filing on, in order."})
     disbursed_on = fields.Date(allow_none=True)
     created_at = fields.DateTime()
 

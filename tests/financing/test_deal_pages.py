@@ -118,3 +118,18 @@ def test_the_queue_flags_an_application_past_its_deadline_and_one_due_soon(app, 
         db.session.get(Application, application_id).respond_by = business_today()
         db.session.commit()
     assert 'data-deadline="near"' in bank.get("/bank/applications").text
+
+
+def test_a_watched_page_sees_its_version_change_when_the_deal_moves(browser_of, world, routed, as_role):
+    request_id, application_id = routed
+    enterprise, bank = browser_of(world.enterprise_user), browser_of(world.bank_user)
+    page = enterprise.get(f"/enterprise/requests/{request_id}").text
+    drawn = re.search(r'data-version="([^"]+)"', page).group(1)
+    assert enterprise.get(f"/enterprise/requests/{request_id}/version").json == {"version": drawn}
+    assert bank.get(f"/applications/{application_id}/version").json == {"version": drawn}
+    as_role("bank").post(f"/api/v1/applications/{application_id}/decision",
+                         json={"decision": "declined", "reason": "Outside our sector limits"})
+    moved = enterprise.get(f"/enterprise/requests/{request_id}/version").json["version"]
+    assert moved != drawn
+    assert f'data-version="{moved}"' in enterprise.get(f"/enterprise/requests/{request_id}").text
+    assert 'src="/static/watch.js"' in page

@@ -105,6 +105,9 @@ def test_a_guaranteed_loans_timeline_from_filing_to_disbursement(as_role, active
         [e["event"] for e in timeline]
     assert [e["event"] for e in agency.get(f"/api/v1/applications/{application_id}").json["timeline"]] == \
         [e["event"] for e in timeline]
+    # … and the enterprise and the bank on the loan.
+    for who in (enterprise, bank):
+        assert who.get(f"/api/v1/loans/{application['loan_id']}").json["timeline"] == timeline
 
 
 def org_name(as_role, role):
