@@ -224,22 +224,15 @@ def product_uptake(bank_id: int) -> list[dict[str, Any]]:
              "lent": from_fen(int(fen))} for name, count, approved, fen in rows]
 
 
-def deadlines(bank_id: int, today: dt.date, near_days: int, response_days: int) -> dict[str, int]:
-    """The bank's applications awaiting its decision past their deadline, and those due within `near_days` working
-    days (the deadline today or up to that many working days ahead)."""
-    routed = day_of(Application.created_at)
-    rows = db.session.execute(
-        select(Application.respond_by, routed, func.count())
-        .where(Application.bank_id == bank_id, Application.status == ApplicationStatus.SUBMITTED)
-        .group_by(Application.respond_by, routed))
-    near, out = working_days_after(today, near_days), {"overdue": 0, "due_soon": 0}
-    for respond_by, routed_on, count in rows:
-        deadline = _deadline(respond_by, routed_on, response_days)
-        if deadline < today:
-            out["overdue"] += count
-        elif deadline <= near:
-            out["due_soon"] += count
-    return out
+def deadlines(bank_id: int, today: dt.date, horizon: dt.date) -> dict[str, int]:
+    """The bank's applications awaiting its decision past their deadline, and those whose deadline is near (today or
+    later, before `horizon`: financing.deadlines.near_horizon), as its queue flags them and the reminders see them;
+    one without a deadline (routed before there were any) is neither."""
+    waiting = and_(Application.bank_id == bank_id, Application.status == ApplicationStatus.SUBMITTED)
+    overdue = func.sum(case((Application.respond_by < today, 1), else_=0))
+    near = func.sum(case((and_(Application.respond_by >= today, Application.respond_by < horizon), 1), else_=0))
+    passed, soon = db.session.execute(select(overdue, near).where(waiting)).one()
+    return {"overdue": int(passed or 0), "due_soon": int(soon or 0)}
 
 
 # Admin ---------------------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from marketplace.auth.models import Role
 from marketplace.dashboards import queries
 from marketplace.dashboards.charts import Chart, Reference, Series, draw
 from marketplace.dates import business_today
+from marketplace.financing import deadlines as answer_deadlines
 from marketplace.financing.views import application_status_labels
 from products.views import tier_labels, type_labels
 
@@ -80,7 +81,7 @@ def bank_dashboard():
     near_days = current_app.config["DEADLINE_NEAR_WORKING_DAYS"]
     with db.reports_replica():
         by_status = queries.applications_by_status(bank_id)
-        deadlines = queries.deadlines(bank_id, today, near_days, current_app.config["RESPONSE_WORKING_DAYS"])
+        due = queries.deadlines(bank_id, today, answer_deadlines.near_horizon(today, near_days))
         decisions = queries.decisions_by_month(bank_id, shown)
         lending = queries.lending_by_month(shown, bank_id)
         uptake = queries.product_uptake(bank_id)
@@ -100,7 +101,7 @@ def bank_dashboard():
                       Series(_("Approved"), tuple(Decimal(p["approved"]) for p in top))), kind="bars")
     decided = by_status["approved"] + by_status["declined"]
     figures = {"applications": sum(by_status.values()), "waiting": by_status["submitted"],
-               "approval_rate": _ratio(by_status["approved"], decided), **deadlines,
+               "approval_rate": _ratio(by_status["approved"], decided), **due,
                "guaranteed": sum(lending["guaranteed"].values(), Decimal("0.00")),
                "unguaranteed": sum(lending["unguaranteed"].values(), Decimal("0.00"))}
     return _render("dashboards/bank.html", figures=figures, statuses=statuses, approval=approval, volume=volume,

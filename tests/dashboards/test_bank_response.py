@@ -179,8 +179,13 @@ def test_a_bank_sees_what_is_past_its_deadline_and_what_is_due_within_a_working_
     assert (_figure(second, "overdue"), _figure(second, "due_soon")) == ("1", "1")
 
 
-def test_a_bank_with_nothing_near_its_deadline_sees_no_warning(world, routing, browser_of):
+def test_a_bank_with_nothing_near_its_deadline_sees_no_warning(app, world, routing, browser_of):
     routing(world.bank.id)  # routed today: due in three working days
+    _request_id, undated = routing(world.bank.id)
+    with app.app_context():  # routed before there were deadlines: its queue flags nothing, nor does the dashboard
+        db.session.execute(update(Application).where(Application.id == undated).values(
+            respond_by=None, created_at=_at(MON, 10)))
+        db.session.commit()
     page = browser_of(world.bank_user).get("/bank/dashboard").text
     assert (_figure(page, "overdue"), _figure(page, "due_soon")) == ("0", "0")
     assert "data-deadlines" not in page
