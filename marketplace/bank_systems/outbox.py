@@ -31,6 +31,7 @@ from marketplace import db, timeline
 from marketplace.audit import trail as audit
 from marketplace.auth.models import User
 from marketplace.errors import Conflict
+from marketplace.financing.models import Application
 from marketplace.notifications import mail
 from marketplace.outbox import APPLICATION_SUBMITTED, MAIL, AttemptOutcome, MessageStatus, OutboxAttempt, OutboxMessage
 
@@ -156,8 +157,7 @@ def _record(claim: Claim, result: Result, started: dt.datetime, duration_ms: int
         message.status, message.delivered_at, message.bank_ref = MessageStatus.DELIVERED, now, result.bank_ref
         message.last_error = result.error
         if message.topic == APPLICATION_SUBMITTED:
-            timeline.record(timeline.HANDED_OFF, by=None, application_id=int(message.idempotency_key),
-                            bank=message.bank.name, bank_ref=result.bank_ref)
+            _handed_off(message, result.bank_ref)
     elif result.outcome is AttemptOutcome.RETRY and claim.number < max_attempts:
         message.last_error = result.error
         message.next_attempt_at = now + backoff(claim.number)
@@ -165,6 +165,14 @@ def _record(claim: Claim, result: Result, started: dt.datetime, duration_ms: int
         _die(message, now, result.error)
     db.session.commit()
     return message.status
+
+
+def _handed_off(message: OutboxMessage, bank_ref: str | None) -> None:
+    """On the application's timeline: its bank's system has it (the payload names the application it carries)."""
+    application_id = message.payload.get("application_id") if isinstance(message.payload, dict) else None
+    if isinstance(application_id, int) and db.session.get(Application, application_id) is not None:
+        timeline.record(timeline.HANDED_OFF, by=None, application_id=application_id, bank=message.bank.name,
+                        bank_ref=bank_ref)
 
 
 def _die(message: OutboxMessage, now: dt.datetime, error: str | None) -> None:
