@@ -1,12 +1,12 @@
 """总对总 agreements (agency proposes, bank countersigns) and risk pools (admin)."""
 
-from flask import request
+from flask import current_app, request
 from flask.views import MethodView
 from sqlalchemy import select
 from sqlalchemy.orm import lazyload
 
-from guarantees import reports, schemas, services
-from guarantees.models import Agreement, AgreementStatus, Batch, PoolDeposit, RiskPool
+from guarantees import claims, reports, schemas, services
+from guarantees.models import Agreement, AgreementStatus, Batch, Claim, PoolDeposit, RiskPool
 from guarantees.settlement import deposit
 from marketplace import spreadsheets
 from marketplace.api import Blueprint, page_of, paginate
@@ -15,6 +15,7 @@ from marketplace.auth.models import Role
 from marketplace.dates import business_today
 from marketplace.errors import Forbidden
 from marketplace.financing import services as financing
+from marketplace.financing.loans import file_claim
 from marketplace.idempotency import HEADER, idempotent
 
 blp = Blueprint("guarantees_api", __name__, url_prefix="/api/v1",
@@ -191,3 +192,80 @@ class DecideBatch(MethodView):
         """Approve every item not excluded; excluded items are rejected with their reasons and their quota released."""
         batch = financing.decide_batch(services.get_batch(api_user(), batch_id), api_user(), data["exclusions"])
         return _with_totals([batch], items=True)[0]
+
+
+# Compensation claims (代偿申请) ------------------------------------------------------------------------------------
+
+@blp.route("/claims")
+class Claims(MethodView):
+    @api_roles(Role.AGENCY, Role.BANK, Role.ADMIN)
+    @blp.arguments(schemas.ClaimQuery, location="query")
+    @blp.response(200, schemas.ClaimOut(many=True))
+    @paginate(blp)
+    def get(self, query, pagination_parameters):
+        """Claims on loans under your agreements (the agency and the bank; the admin sees all), oldest first."""
+        selected = claims.visible_claims(api_user())
+        if query["status"] is not None:
+            selected = selected.where(Claim.status == query["status"])
+        if query["agreement_id"] is not None:
+            selected = selected.where(Claim.agreement_id == query["agreement_id"])
+        return page_of(selected.order_by(Claim.id), pagination_parameters)
+
+
+@blp.route("/claims/<int:claim_id>")
+class ClaimById(MethodView):
+    @api_roles(Role.AGENCY, Role.BANK, Role.ADMIN)
+    @blp.response(200, schemas.ClaimOut)
+    def get(self, claim_id):
+        """One claim: its amount, deadline, evidence, and once paid how the loss was shared."""
+        return claims.get_claim(api_user(), claim_id)
+
+
+@blp.route("/claims/<int:claim_id>/documents")
+class ClaimDocuments(MethodView):
+    @api_roles(Role.BANK)
+    @blp.arguments(schemas.ClaimDocumentUpload, location="files")
+    @blp.response(201, schemas.ClaimDocumentOut)
+    def post(self, data, claim_id):
+        """Attach evidence to a filed claim: a PDF, JPEG or PNG, at most CLAIM_FILE_MAX_BYTES (413 beyond it; 422 when
+        the content is not what its type says)."""
+        user = api_user()
+        claim = claims.get_claim(user, claim_id)
+        upload = data["file"]
+        return claims.attach(claim, user, upload.filename, upload.mimetype,
+                             upload.read(current_app.config["CLAIM_FILE_MAX_BYTES"] + 1))
+
+
+@blp.route("/claims/<int:claim_id>/documents/<int:document_id>")
+class ClaimDocumentById(MethodView):
+    @api_roles(Role.AGENCY, Role.BANK, Role.ADMIN)
+    @blp.response(200, description="The file, as attached.")
+    def get(self, claim_id, document_id):
+        """Download a piece of evidence (the claim's bank and agency, and the admin)."""
+        return claims.send_document(claims.get_document(api_user(), claim_id, document_id))
+
+
+@blp.route("/claims/<int:claim_id>/decision")
+class ClaimDecision(MethodView):
+    @api_roles(Role.AGENCY)
+    @idempotent(blp)
+    @blp.arguments(schemas.ClaimDecisionIn)
+    @blp.response(200, schemas.ClaimOut)
+    def post(self, data, claim_id):
+        """Pay (posting exactly what an automatic default posts) or refuse with a reason. A claim not filed → 409."""
+        user = api_user()
+        claim = claims.get_claim(user, claim_id)
+        return claims.decide(claim, user, data["decision"], data["reason"])
+
+
+@blp.route("/loans/<int:loan_id>/claims")
+class LoanClaims(MethodView):
+    @api_roles(Role.BANK)
+    @idempotent(blp)
+    @blp.arguments(schemas.ClaimIn)
+    @blp.response(201, schemas.ClaimOut)
+    def post(self, data, loan_id):
+        """File a claim again after a refusal (the default files the first). The loan must be defaulted (409)."""
+        user = api_user()
+        loan = financing.get_loan(user, loan_id)
+        return file_claim(loan, user, data["amount"], data["note"])

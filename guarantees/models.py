@@ -59,6 +59,11 @@ AGREEMENT_TRANSITIONS: dict[AgreementStatus, frozenset[AgreementStatus]] = {
 }
 
 
+class ClaimMode(enum.StrEnum):
+    AUTOMATIC = "automatic"
+    REVIEW = "review"
+
+
 class Agreement(Audited, Base):
     """总对总: one agency guarantees a bank's SRDI loans under one head-office agreement, reviewed in batches."""
 
@@ -106,6 +111,11 @@ class Agreement(Audited, Base):
     #: 见贷即保: loans below this are approved on the bank's word when the batch is submitted.
     auto_approve_below: Mapped[Decimal | None]
     review_sla_days: Mapped[int | None]
+    #: 代偿: `automatic` settles a default at once; under `review` the bank files a claim that the agency pays or
+    #: refuses within `claim_review_days` working days.
+    claim_mode: Mapped[ClaimMode] = mapped_column(enum_column(ClaimMode, "claim_mode"), default=ClaimMode.AUTOMATIC,
+                                                  server_default=ClaimMode.AUTOMATIC.value)
+    claim_review_days: Mapped[int] = mapped_column(default=10, server_default="10")
     status: Mapped[AgreementStatus] = mapped_column(enum_column(AgreementStatus, "agreement_status"),
                                                     default=AgreementStatus.PENDING_BANK)
     quota_reserved: Mapped[Decimal] = mapped_column(default=Decimal("0.00"))
@@ -190,7 +200,8 @@ class GuaranteeStatus(enum.StrEnum):
     CLOSED = "closed"
 
 
-#: pending → approved | rejected; approved → active (disbursed) → released (repaid) | defaulted | compensated → closed
+#: pending → approved | rejected; approved → active (disbursed) → released (repaid) | defaulted | compensated → closed;
+#: under a `review` agreement a defaulted guarantee is compensated when its claim is paid.
 GUARANTEE_TRANSITIONS: dict[GuaranteeStatus, frozenset[GuaranteeStatus]] = {
     GuaranteeStatus.PENDING: frozenset({GuaranteeStatus.APPROVED, GuaranteeStatus.REJECTED}),
     GuaranteeStatus.APPROVED: frozenset({GuaranteeStatus.ACTIVE}),
@@ -198,7 +209,7 @@ GUARANTEE_TRANSITIONS: dict[GuaranteeStatus, frozenset[GuaranteeStatus]] = {
     GuaranteeStatus.ACTIVE: frozenset({GuaranteeStatus.RELEASED, GuaranteeStatus.DEFAULTED,
                                        GuaranteeStatus.COMPENSATED}),
     GuaranteeStatus.RELEASED: frozenset(),
-    GuaranteeStatus.DEFAULTED: frozenset({GuaranteeStatus.CLOSED}),
+    GuaranteeStatus.DEFAULTED: frozenset({GuaranteeStatus.COMPENSATED, GuaranteeStatus.CLOSED}),
     GuaranteeStatus.COMPENSATED: frozenset({GuaranteeStatus.CLOSED}),
     GuaranteeStatus.CLOSED: frozenset(),
 }
@@ -316,3 +327,80 @@ class RecoveryAllocation(Base):
     reguarantee: Mapped[Decimal]
     risk_pool: Mapped[Decimal]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ClaimStatus(enum.StrEnum):
+    FILED = "filed"
+    PAID = "paid"
+    REJECTED = "rejected"
+    #: Recovered in full before the agency paid: nothing was left to claim.
+    WITHDRAWN = "withdrawn"
+
+
+#: filed → paid | rejected | withdrawn; a rejected claim stays as it was and the bank may file another.
+CLAIM_TRANSITIONS: dict[ClaimStatus, frozenset[ClaimStatus]] = {
+    ClaimStatus.FILED: frozenset({ClaimStatus.PAID, ClaimStatus.REJECTED, ClaimStatus.WITHDRAWN}),
+    ClaimStatus.PAID: frozenset(),
+    ClaimStatus.REJECTED: frozenset(),
+    ClaimStatus.WITHDRAWN: frozenset(),
+}
+
+
+class Claim(Audited, Base):
+    """代偿申请: under a `review` agreement the bank claims its loss on a defaulted loan; the agency pays it (posting
+    exactly what an automatic default posts) or refuses it with a reason, within the agreement's working days."""
+
+    __tablename__ = "claims"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        # One claim waits for the agency at a time, and a loan is compensated once.
+        Index("uq_claims_one_filed_per_loan", "loan_id", unique=True,
+              sqlite_where=text("status = 'filed'"), postgresql_where=text("status = 'filed'")),
+        Index("uq_claims_one_paid_per_loan", "loan_id", unique=True,
+              sqlite_where=text("status = 'paid'"), postgresql_where=text("status = 'paid'")),
+        Index("ix_claims_agreement_status", "agreement_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"), index=True)
+    agreement_id: Mapped[int] = mapped_column(ForeignKey("agreements.id"))
+    guarantee_id: Mapped[int] = mapped_column(ForeignKey("guarantees.id"))
+    bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id"), index=True)
+    #: The loss claimed: the outstanding principal at default, less what was recovered before payment.
+    amount: Mapped[Decimal]
+    note: Mapped[str | None] = mapped_column(String(1000))
+    filed_on: Mapped[dt.date] = mapped_column(Date)
+    #: The last business date for the agency's decision (`claim_review_days` working days after filing).
+    due_by: Mapped[dt.date] = mapped_column(Date)
+    status: Mapped[ClaimStatus] = mapped_column(enum_column(ClaimStatus, "claim_status"), default=ClaimStatus.FILED)
+    filed_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    filed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[dt.datetime | None]
+    #: Why the agency refused it.
+    reason: Mapped[str | None] = mapped_column(String(1000))
+    #: The loss's sharing, once paid.
+    allocation_id: Mapped[int | None] = mapped_column(ForeignKey("loss_allocations.id"))
+    #: The day the scheduler found it undecided past `due_by` (flagged and notified once).
+    overdue_on: Mapped[dt.date | None] = mapped_column(Date)
+
+    agreement: Mapped[Agreement] = relationship(lazy="joined", innerjoin=True)
+    documents: Mapped[list[ClaimDocument]] = relationship(order_by="ClaimDocument.id", lazy="selectin")
+    allocation: Mapped[LossAllocation | None] = relationship(lazy="selectin")
+
+
+class ClaimDocument(Audited, Base):
+    """Evidence the bank attached to a claim. The file lives under MARKETPLACE_FILES_DIR, named by its digest."""
+
+    __tablename__ = "claim_documents"
+    __table_args__ = (CheckConstraint("size > 0", name="size_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    claim_id: Mapped[int] = mapped_column(ForeignKey("claims.id"), index=True)
+    #: The name the bank gave it (shown and used for the download), and what its content was checked to be.
+    name: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int]
+    sha256: Mapped[str] = mapped_column(String(64))
+    uploaded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    uploaded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -2,11 +2,15 @@ from decimal import Decimal
 
 import marshmallow as ma
 from flask_babel import gettext as _
+from flask_smorest.fields import Upload
 from marshmallow import fields, validate
 
-from guarantees.models import AgreementStatus
+from guarantees.claims import paid_on_time
+from guarantees.models import AgreementStatus, ClaimMode, ClaimStatus
 from guarantees.settlement import claims_outstanding
-from marketplace.fields import BusinessDate, Id, Money, Rate, Text
+from marketplace.dates import business_today
+from marketplace.fields import BusinessDate, Id, Money, Rate, Text, file_present
+from marketplace.ledger.schemas import AllocationOut
 from marketplace.orgs.models import Tier
 from products.models import ProductType
 
@@ -43,6 +47,10 @@ class AgreementIn(ma.Schema):
     auto_approve_below = Money(load_default=None, allow_none=True)
     review_sla_days = fields.Integer(load_default=None, allow_none=True, strict=True,
                                      validate=validate.Range(min=1, max=365))
+    claim_mode = fields.Enum(ClaimMode, by_value=True, load_default=ClaimMode.AUTOMATIC, metadata={
+        "description": "automatic: a default settles at once; review: the bank files a claim the agency decides."})
+    claim_review_days = fields.Integer(load_default=10, strict=True, validate=validate.Range(min=1, max=60), metadata={
+        "description": "Working days the agency has to decide a claim (review mode)."})
 
     @ma.validates_schema(skip_on_field_errors=False)
     def _rules(self, data, **kwargs):
@@ -63,6 +71,12 @@ class AgreementIn(ma.Schema):
             errors["valid_to"] = [_("The end date cannot be before the start date.")]
         if errors:
             raise ma.ValidationError(errors)
+
+
+def _on_time(agreement) -> dict:
+    figures = paid_on_time([agreement.id]).get(agreement.id)
+    return {"paid": figures.paid if figures else 0, "on_time": figures.paid_on_time if figures else 0,
+            "share": None if figures is None or figures.share is None else str(figures.share)}
 
 
 class AgreementOut(ma.Schema):
@@ -89,6 +103,8 @@ class AgreementOut(ma.Schema):
     batch_max_size = fields.Integer()
     auto_approve_below = Money(allow_none=True)
     review_sla_days = fields.Integer(allow_none=True)
+    claim_mode = fields.Enum(ClaimMode, by_value=True)
+    claim_review_days = fields.Integer()
     status = fields.Enum(AgreementStatus, by_value=True, attribute="effective_status",
                          metadata={"description": "Past valid_to an active or suspended agreement counts as expired."})
     quota_reserved = Money()
@@ -98,6 +114,8 @@ class AgreementOut(ma.Schema):
     compensated_total = Money()
     compensation_rate = Rate()
     countersigned_at = fields.DateTime(allow_none=True)
+    claims_paid_on_time = fields.Function(_on_time, metadata={
+        "description": "Claims paid, and the share of them paid within claim_review_days (review mode)."})
 
 
 def _rate(value: Decimal) -> str:
@@ -202,3 +220,59 @@ class BatchDecisionIn(ma.Schema):
 
 class ExportQuery(ma.Schema):
     format = fields.String(load_default="csv", validate=validate.OneOf(["csv", "xlsx"]))
+
+
+class ClaimDocumentOut(ma.Schema):
+    id = fields.Integer()
+    name = fields.String()
+    size = fields.Integer()
+    content_type = fields.String()
+    uploaded_at = fields.DateTime()
+
+
+class ClaimOut(ma.Schema):
+    id = fields.Integer()
+    loan_id = fields.Integer()
+    agreement_id = fields.Integer()
+    agreement_code = fields.Function(lambda c: c.agreement.code)
+    bank_id = fields.Integer()
+    agency_id = fields.Function(lambda c: c.agreement.agency_id)
+    amount = Money()
+    note = fields.String(allow_none=True)
+    filed_on = fields.Date()
+    due_by = fields.Date(metadata={"description": "The last working day for the agency's decision."})
+    overdue = fields.Function(lambda c: c.overdue_on is not None or (
+        c.status is ClaimStatus.FILED and c.due_by < business_today()), metadata={
+        "description": "Still undecided past due_by."})
+    status = fields.Enum(ClaimStatus, by_value=True)
+    decided_at = fields.DateTime(allow_none=True)
+    reason = fields.String(allow_none=True)
+    documents = fields.List(fields.Nested(ClaimDocumentOut))
+    allocation = fields.Method("_allocation", allow_none=True, metadata={
+        "description": "How the loss was shared once paid (the shape of a loan's defaults item)."})
+
+    def _allocation(self, claim):
+        return None if claim.allocation is None else AllocationOut().dump(claim.allocation)
+
+
+class ClaimDocumentUpload(ma.Schema):
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    file = Upload(required=True, validate=file_present, metadata={
+        "description": "The evidence: a PDF, JPEG or PNG file."})
+
+
+class ClaimDecisionIn(ma.Schema):
+    decision = fields.String(required=True, validate=validate.OneOf(["pay", "reject"]))
+    reason = Text(load_default=None, allow_none=True, max_length=1000)
+
+
+class ClaimIn(ma.Schema):
+    amount = Money(required=True)
+    note = Text(load_default=None, allow_none=True, max_length=1000)
+
+
+class ClaimQuery(ma.Schema):
+    status = fields.Enum(ClaimStatus, by_value=True, load_default=None)
+    agreement_id = Id(load_default=None)

@@ -26,7 +26,7 @@ from guarantees.models import (
     GuaranteeStatus,
     RiskPool,
 )
-from guarantees.settlement import LoanFacts, cap_room, charge_fee
+from guarantees.settlement import LoanFacts, cap_room, charge_fee, tell_suspended
 from marketplace import db, states, timeline
 from marketplace.audit import trail as audit
 from marketplace.auth.models import Role, User
@@ -81,15 +81,6 @@ def create_agreement(agency_id: int, data: dict[str, Any]) -> Agreement:
            quota=yuan(agreement.total_quota), fee=percent(agreement.fee_rate), start=agreement.valid_from.isoformat(),
            end=agreement.valid_to.isoformat())
     return agreement
-
-
-def tell_suspended(agreement: Agreement, reason: str) -> None:
-    """The bank and the agency of a suspended agreement hear of it (`reason`: already worded, in the reader's
-    terms: an N_ message)."""
-    for organization_id, link in ((agreement.bank_id, "/bank/agreements"), (agreement.agency_id, "/agency/agreements")):
-        notify("agreement.suspended", organization_id, N_("Agreement %(code)s is suspended"), reason, link,
-               code=agreement.code, rate=percent(agreement.compensation_rate),
-               cap=percent(agreement.compensation_cap_rate))
 
 
 def change_status(agreement: Agreement, target: AgreementStatus,
@@ -411,10 +402,6 @@ def applications_of_agency(agency_id: int) -> Select[tuple[int]]:
     """The applications whose guarantee an agency was asked for (any outcome)."""
     return select(Guarantee.application_id).join(Agreement, Agreement.id == Guarantee.agreement_id).where(
         Agreement.agency_id == agency_id)
-
-
-def agreement_of(guarantee: Guarantee) -> Agreement:
-    return db.session.get(Agreement, guarantee.agreement_id)
 
 
 def guarantee_of_loan(loan_id: int) -> Guarantee | None:

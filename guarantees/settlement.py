@@ -32,7 +32,7 @@ from guarantees.models import (
 from marketplace import db, states
 from marketplace.auth.models import User
 from marketplace.caps import compensation_room
-from marketplace.errors import Conflict, IllegalTransition
+from marketplace.errors import Conflict
 from marketplace.fees import rules
 from marketplace.fees.services import grant_subsidies
 from marketplace.i18n import N_, percent
@@ -164,60 +164,104 @@ def cap_room(agreement: Agreement) -> Decimal:
                              agreement.compensated_total)
 
 
+def tell_suspended(agreement: Agreement, reason: str) -> None:
+    """The bank and the agency of a suspended agreement hear of it (`reason`: already worded, in the reader's
+    terms: an N_ message that may name the agreement's code, its compensation rate and cap)."""
+    for organization_id, link in ((agreement.bank_id, "/bank/agreements"), (agreement.agency_id, "/agency/agreements")):
+        notify("agreement.suspended", organization_id, N_("Agreement %(code)s is suspended"), reason, link,
+               code=agreement.code, rate=percent(agreement.compensation_rate),
+               cap=percent(agreement.compensation_cap_rate))
+
+
+def _bank_loss(loan: LoanFacts, loss: Decimal) -> list[tuple[int, Decimal]]:
+    """The lender loses the principal the enterprise defaulted on; compensation then moves part of it away."""
+    return _lines(((Party.BANK, loan.bank_id, Purpose.CREDIT_LOSS),
+                   (Party.ENTERPRISE, loan.enterprise_id, Purpose.DEFAULTED_PRINCIPAL), loss))
+
+
+def _release_exposure(agreement: Agreement, guarantee: Guarantee) -> None:
+    agreement.quota_outstanding -= guarantee.exposure
+    guarantee.exposure = ZERO
+
+
+def _share_loss(loan: LoanFacts, guarantee: Guarantee, loss: Decimal, day: dt.date
+                ) -> tuple[LossAllocation, list[tuple[int, Decimal]]]:
+    """The agency compensates the bank all but the bank's share, up to the compensation cap (the bank bears what is
+    beyond it); the re-guarantor and the risk pool reimburse the agency their shares, and what the pool cannot pay
+    becomes its claim. Reaching the cap suspends the agreement for new guarantees (熔断)."""
+    agreement = _locked_agreement(guarantee.agreement_id)
+    pool = _locked_pool(agreement.risk_pool_id) if agreement.risk_pool_id else None
+    shares = Shares(bank=agreement.share_bank, agency=agreement.share_agency,
+                    reguarantee=agreement.share_reguarantee, risk_pool=agreement.share_risk_pool)
+    split = allocate_loss(loss, shares, cap_room=cap_room(agreement), pool_cash=pool.balance if pool else ZERO,
+                          pool_cap_per_loss=pool.cap_per_loss if pool else None)
+    record = LossAllocation(loan_id=loan.id, agreement_id=agreement.id, occurred_on=day, loss=loss,
+                            bank_borne=split.bank_borne, beyond_cap=split.beyond_cap,
+                            agency_compensation=split.agency_compensation, agency_net=split.agency_net,
+                            reguarantee=split.reguarantee, risk_pool_paid=split.risk_pool_paid,
+                            risk_pool_claim=split.risk_pool_claim)
+    agency = (Party.AGENCY, agreement.agency_id)
+    lines = _lines(((*agency, Purpose.COMPENSATION), (Party.BANK, loan.bank_id, Purpose.COMPENSATION),
+                    split.agency_compensation))
+    if split.reguarantee:
+        lines += _lines(((Party.REGUARANTOR, agreement.reguarantor_id, Purpose.REGUARANTEE),
+                         (*agency, Purpose.REGUARANTEE), split.reguarantee))
+    if pool is not None:
+        lines += _lines(((Party.RISK_POOL, pool.id, Purpose.CASH), (*agency, Purpose.POOL_REIMBURSEMENT),
+                         split.risk_pool_paid),
+                        ((Party.RISK_POOL, pool.id, Purpose.CLAIMS), (*agency, Purpose.POOL_CLAIM),
+                         split.risk_pool_claim))
+        pool.balance -= split.risk_pool_paid
+        pool.paid_out += split.risk_pool_paid
+        if split.risk_pool_claim:
+            db.session.add(PoolClaim(pool_id=pool.id, agency_id=agreement.agency_id, loan_id=loan.id,
+                                     amount=split.risk_pool_claim))
+    agreement.compensated_total += split.agency_compensation
+    _release_exposure(agreement, guarantee)
+    target = GuaranteeStatus.COMPENSATED if split.agency_compensation else GuaranteeStatus.DEFAULTED
+    if guarantee.status is not target:
+        states.move(guarantee, target, GUARANTEE_TRANSITIONS)
+    if cap_room(agreement) == 0 and agreement.status is AgreementStatus.ACTIVE:
+        agreement.status = AgreementStatus.SUSPENDED  # 熔断: no new guarantees under this agreement
+        tell_suspended(agreement, N_("Agreement %(code)s reached its compensation cap (%(rate)s of %(cap)s) and "
+                                    "suspended itself: it takes no new guarantees."))
+    return record, lines
+
+
 def settle_default(loan: LoanFacts, guarantee: Guarantee | None, loss: Decimal, day: dt.date) -> LossAllocation:
-    """Share the loss: the bank keeps its share, the agency compensates the rest up to the compensation cap (the
-    bank bears what is beyond it), and the re-guarantor and the risk pool reimburse the agency their shares; what
-    the pool cannot pay becomes its claim. Reaching the cap suspends the agreement for new guarantees."""
+    """Share the loss at once (an unguaranteed loan's is the bank's alone): one journal entry for the default."""
     ref = f"loan:{loan.id}"
-    lines = _lines(((Party.BANK, loan.bank_id, Purpose.CREDIT_LOSS),
-                    (Party.ENTERPRISE, loan.enterprise_id, Purpose.DEFAULTED_PRINCIPAL), loss))
+    lines = _bank_loss(loan, loss)
     if guarantee is None:
         record = LossAllocation(loan_id=loan.id, occurred_on=day, loss=loss, bank_borne=loss, beyond_cap=ZERO,
                                 agency_compensation=ZERO, agency_net=ZERO, reguarantee=ZERO, risk_pool_paid=ZERO,
                                 risk_pool_claim=ZERO)
     else:
-        agreement = _locked_agreement(guarantee.agreement_id)
-        pool = _locked_pool(agreement.risk_pool_id) if agreement.risk_pool_id else None
-        shares = Shares(bank=agreement.share_bank, agency=agreement.share_agency,
-                        reguarantee=agreement.share_reguarantee, risk_pool=agreement.share_risk_pool)
-        split = allocate_loss(loss, shares, cap_room=cap_room(agreement), pool_cash=pool.balance if pool else ZERO,
-                              pool_cap_per_loss=pool.cap_per_loss if pool else None)
-        record = LossAllocation(loan_id=loan.id, agreement_id=agreement.id, occurred_on=day, loss=loss,
-                                bank_borne=split.bank_borne, beyond_cap=split.beyond_cap,
-                                agency_compensation=split.agency_compensation, agency_net=split.agency_net,
-                                reguarantee=split.reguarantee, risk_pool_paid=split.risk_pool_paid,
-                                risk_pool_claim=split.risk_pool_claim)
-        agency = (Party.AGENCY, agreement.agency_id)
-        lines += _lines(((*agency, Purpose.COMPENSATION), (Party.BANK, loan.bank_id, Purpose.COMPENSATION),
-                         split.agency_compensation))
-        if split.reguarantee:
-            lines += _lines(((Party.REGUARANTOR, agreement.reguarantor_id, Purpose.REGUARANTEE),
-                             (*agency, Purpose.REGUARANTEE), split.reguarantee))
-        if pool is not None:
-            lines += _lines(((Party.RISK_POOL, pool.id, Purpose.CASH), (*agency, Purpose.POOL_REIMBURSEMENT),
-                             split.risk_pool_paid),
-                            ((Party.RISK_POOL, pool.id, Purpose.CLAIMS), (*agency, Purpose.POOL_CLAIM),
-                             split.risk_pool_claim))
-            pool.balance -= split.risk_pool_paid
-            pool.paid_out += split.risk_pool_paid
-            if split.risk_pool_claim:
-                db.session.add(PoolClaim(pool_id=pool.id, agency_id=agreement.agency_id, loan_id=loan.id,
-                                         amount=split.risk_pool_claim))
-        agreement.compensated_total += split.agency_compensation
-        agreement.quota_outstanding -= guarantee.exposure
-        guarantee.exposure = ZERO
-        states.move(guarantee, GuaranteeStatus.COMPENSATED if split.agency_compensation else GuaranteeStatus.DEFAULTED,
-                    GUARANTEE_TRANSITIONS)
-        if cap_room(agreement) == 0 and agreement.status is AgreementStatus.ACTIVE:
-            agreement.status = AgreementStatus.SUSPENDED  # 熔断: no new guarantees under this agreement
-            for organization_id, link in ((agreement.bank_id, "/bank/agreements"),
-                                          (agreement.agency_id, "/agency/agreements")):
-                notify("agreement.suspended", organization_id, N_("Agreement %(code)s is suspended"),
-                       N_("Agreement %(code)s reached its compensation cap (%(rate)s of %(cap)s) and suspended "
-                          "itself: it takes no new guarantees."), link, code=agreement.code,
-                       rate=percent(agreement.compensation_rate), cap=percent(agreement.compensation_cap_rate))
+        record, shared = _share_loss(loan, guarantee, loss, day)
+        lines += shared
     post(Entry(key=f"{ref}:default", kind=EntryKind.DEFAULT, ref=ref, occurred_on=day, lines=lines,
                memo=f"Default: loss {loss:.2f}"))
+    db.session.add(record)
+    db.session.flush()
+    return record
+
+
+def book_default(loan: LoanFacts, guarantee: Guarantee, loss: Decimal, day: dt.date) -> None:
+    """Under a `review` agreement the default books the bank's loss and takes the loan out of the quota; the
+    agency's part waits for the claim (`compensate`)."""
+    agreement = _locked_agreement(guarantee.agreement_id)
+    _release_exposure(agreement, guarantee)
+    states.move(guarantee, GuaranteeStatus.DEFAULTED, GUARANTEE_TRANSITIONS)
+    post(Entry(key=f"loan:{loan.id}:default", kind=EntryKind.DEFAULT, ref=f"loan:{loan.id}", occurred_on=day,
+               lines=_bank_loss(loan, loss), memo=f"Default: loss {loss:.2f}, claim filed"))
+
+
+def compensate(loan: LoanFacts, guarantee: Guarantee, loss: Decimal, day: dt.date, key: str) -> LossAllocation:
+    """A claim paid: exactly the sharing an automatic default posts, for the loss claimed, as one entry."""
+    record, lines = _share_loss(loan, guarantee, loss, day)
+    if lines:
+        post(Entry(key=key, kind=EntryKind.DEFAULT, ref=f"loan:{loan.id}", occurred_on=day, lines=lines,
+                   memo=f"Claim paid: loss {loss:.2f}"))
     db.session.add(record)
     db.session.flush()
     return record
@@ -226,12 +270,14 @@ def settle_default(loan: LoanFacts, guarantee: Guarantee | None, loss: Decimal, 
 def settle_recovery(loan: LoanFacts, amount: Decimal, day: dt.date, event_id: int) -> RecoveryAllocation:
     """Share a recovery (追偿) back in proportion to what each party bore for the loan."""
     loss = db.session.scalar(select(LossAllocation).where(LossAllocation.loan_id == loan.id))
-    if loss is None:
-        raise IllegalTransition(_("Loan %(id)d has not defaulted, so nothing is recovered.", id=loan.id))
-    agreement = db.session.get(Agreement, loss.agreement_id) if loss.agreement_id else None
-    pool = _locked_pool(agreement.risk_pool_id) if agreement and agreement.risk_pool_id else None
-    bank, agency, reguarantee, to_pool = allocate_recovery(amount, [
-        loss.bank_borne, loss.agency_net, loss.reguarantee, loss.risk_pool_paid + loss.risk_pool_claim])
+    if loss is None:  # a claim not yet paid (review mode): the bank has borne the whole loss so far
+        agreement, pool = None, None
+        bank, agency, reguarantee, to_pool = amount, ZERO, ZERO, ZERO
+    else:
+        agreement = db.session.get(Agreement, loss.agreement_id) if loss.agreement_id else None
+        pool = _locked_pool(agreement.risk_pool_id) if agreement and agreement.risk_pool_id else None
+        bank, agency, reguarantee, to_pool = allocate_recovery(amount, [
+            loss.bank_borne, loss.agency_net, loss.reguarantee, loss.risk_pool_paid + loss.risk_pool_claim])
     payer = (Party.ENTERPRISE, loan.enterprise_id, Purpose.DEFAULTED_PRINCIPAL)
     lines = _lines((payer, (Party.BANK, loan.bank_id, Purpose.RECOVERY), bank))
     if agreement is not None:
@@ -241,8 +287,8 @@ def settle_recovery(loan: LoanFacts, amount: Decimal, day: dt.date, event_id: in
     key = f"loan-event:{event_id}:recovery"
     post(Entry(key=key, kind=EntryKind.RECOVERY, ref=f"loan:{loan.id}", occurred_on=day, lines=lines,
                memo=f"Recovery {amount:.2f}"))
-    record = RecoveryAllocation(loan_id=loan.id, agreement_id=loss.agreement_id, occurred_on=day, amount=amount,
-                                bank=bank, agency=agency, reguarantee=reguarantee, risk_pool=to_pool)
+    record = RecoveryAllocation(loan_id=loan.id, agreement_id=agreement.id if agreement else None, occurred_on=day,
+                                amount=amount, bank=bank, agency=agency, reguarantee=reguarantee, risk_pool=to_pool)
     db.session.add(record)
     if pool is not None and to_pool:
         pool.balance += to_pool

@@ -51,6 +51,11 @@ DEFAULTS = {
     "SMTP_TIMEOUT_S": 10.0,
     #: Where this marketplace is served, for the links in e-mails.
     "SITE_URL": "http://127.0.0.1:5000",
+    # Compensation claims' evidence (guarantees.claims): kept on disk under FILES_DIR (unset: the instance folder's
+    # files/), never in the database; each file at most CLAIM_FILE_MAX_BYTES (below MAX_CONTENT_LENGTH, so that the
+    # bank reads which limit it passed).
+    "FILES_DIR": None,
+    "CLAIM_FILE_MAX_BYTES": 8 * 1024 * 1024,
     # The demo's sandbox bank (never in production): seconds before it decides, and before it reports a disbursement.
     "SANDBOX_DECISION_DELAY_S": 5,
     "SANDBOX_DISBURSE_DELAY_S": 10,

@@ -178,3 +178,10 @@ def file_chosen(value: Any) -> None:
     if not getattr(value, "filename", None):
         raise ma.ValidationError(_("Choose a CSV or XLSX file to upload."))
     _FILENAME.deserialize(value.filename)
+
+
+def file_present(value: Any) -> None:
+    """Validate an Upload of any kind: a file must be chosen, and its name is held to what any text field is."""
+    if not getattr(value, "filename", None):
+        raise ma.ValidationError(_("Choose a file to upload."))
+    _FILENAME.deserialize(value.filename)

@@ -37,8 +37,11 @@ BATCH_SUBMITTED = "batch.submitted"
 GUARANTEE_APPROVED = "guarantee.approved"
 GUARANTEE_EXCLUDED = "guarantee.excluded"
 LOAN_CREATED = "loan.created"
-#: Loan events: "loan.disbursed", "loan.repayment", "loan.overdue", "loan.default", "loan.recovery".
+#: Loan events: "loan.disbursed", "loan.repayment", "loan.overdue", "loan.default", "loan.recovery", "loan.renewed".
 LOAN = "loan."
+CLAIM_FILED = "claim.filed"
+CLAIM_PAID = "claim.paid"
+CLAIM_REJECTED = "claim.rejected"
 
 
 class TimelineEvent(Base):

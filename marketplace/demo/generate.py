@@ -60,6 +60,7 @@ from marketplace.demo import DEMO_PASSWORD
 from marketplace.fees import rules
 from marketplace.fees.models import FeeRule
 from marketplace.fees.services import create_rule
+from marketplace.financing import schedule
 from marketplace.financing.loans import record_event
 from marketplace.financing.matching import CANDIDATE_LIMIT, OFFER_LIMIT
 from marketplace.financing.models import (
@@ -1036,8 +1037,12 @@ class Case:
     disbursed: dt.date | None = None
     loan: LoanStatus | None = None
     outstanding: Decimal | None = None
-    #: (type, amount, day) of the loan's events as its bank reported them, in order.
-    events: list[tuple[LoanEventType, Decimal, dt.date]] = field(default_factory=list)
+    #: (type, amount, day, interest, principal) of the loan's events as its bank reported them, in order (the two
+    #: parts for repayments only).
+    events: list[tuple[LoanEventType, Decimal, dt.date, Decimal | None, Decimal | None]] = field(default_factory=list)
+    method: schedule.Method | None = None
+    interest_paid: Decimal = ZERO
+    principal_repaid: Decimal = ZERO
     fee: dict[str, Any] | None = None
     default_on: dt.date | None = None
     recoveries: list[tuple[dt.date, Decimal]] = field(default_factory=list)
@@ -1226,7 +1231,8 @@ class History:
             if disbursed > as_of:
                 continue
             case.disbursed, case.loan, case.status = disbursed, LoanStatus.DISBURSED, RequestStatus.FUNDED
-            case.events.append((LoanEventType.DISBURSED, case.amount, disbursed))
+            case.events.append((LoanEventType.DISBURSED, case.amount, disbursed, None, None))
+            case.method = schedule.DEFAULT_METHOD[case.chosen.candidate.product_type]
             if case.deal is not None:
                 case.guarantee = GuaranteeStatus.ACTIVE
                 self.disbursements[case.deal.id].append((disbursed, case.amount))
@@ -1277,15 +1283,20 @@ class History:
                 overdue_on = low + dt.timedelta(days=rng.randint(0, (high - low).days))
             until = overdue_on or as_of + dt.timedelta(days=1)
             outstanding = case.amount
-            for day, principal in self._schedule(case):
-                if day >= until:
+            for period in self._schedule(case):  # each instalment paid in full on its due date
+                if period.due_on >= until:
+                    if overdue_on is not None and period.due_on < high:  # late from the day after the one missed
+                        overdue_on = period.due_on + dt.timedelta(days=1)
                     break
-                outstanding -= principal
-                case.events.append((LoanEventType.REPAYMENT, principal, day))
+                outstanding -= period.principal
+                case.interest_paid += period.interest
+                case.principal_repaid += period.principal
+                case.events.append((LoanEventType.REPAYMENT, period.total, period.due_on, period.interest,
+                                    period.principal))
             case.outstanding = outstanding
             if overdue_on is not None:
                 case.loan = LoanStatus.OVERDUE
-                case.events.append((LoanEventType.OVERDUE, outstanding, overdue_on))
+                case.events.append((LoanEventType.OVERDUE, outstanding, overdue_on, None, None))
                 if fate[case.n]:
                     case.default_on = overdue_on + dt.timedelta(days=DEFAULT_AFTER_DAYS)
             elif outstanding == 0:
@@ -1308,16 +1319,9 @@ class History:
                 case.recoveries.append((day, amount))
                 left -= amount
 
-    def _schedule(self, case: Case) -> list[tuple[dt.date, Decimal]]:
-        """Equal quarterly principal for loans of a year or more; a revolving line, a renewal or a shorter loan is
-        repaid at maturity."""
-        term = case.need.term_months
-        if term < 12 or case.chosen.candidate.product_type in (ProductType.REVOLVING, ProductType.RENEWAL):
-            return [(rules.add_months(case.disbursed, term), case.amount)]
-        n = term // 3
-        part = (case.amount / n).quantize(FEN, rounding=ROUND_UP)
-        parts = [min(part, case.amount - part * k) for k in range(n)]
-        return [(rules.add_months(case.disbursed, 3 * (k + 1)), p) for k, p in enumerate(parts) if p > 0]
+    def _schedule(self, case: Case) -> list[schedule.Period]:
+        """The loan's repayment schedule by its product type's method, as the marketplace computes it."""
+        return schedule.build(case.method, case.amount, case.rate, case.disbursed, case.need.term_months)
 
     # Writing it -------------------------------------------------------------------------------------------------
 
@@ -1369,7 +1373,9 @@ class History:
             "application_id": c.ids["application"], "bank_id": c.chosen.candidate.bank_id,
             "enterprise_id": c.firm.id, "product_id": c.chosen.candidate.product_id, "principal": c.amount,
             "outstanding": c.outstanding, "term_months": c.need.term_months, "interest_rate": c.rate,
-            "status": c.loan, "disbursed_on": c.disbursed, "created_at": _at(c.approved, 15)} for c in lent],
+            "status": c.loan, "disbursed_on": c.disbursed, "repayment_method": c.method,
+            "interest_paid": c.interest_paid, "principal_repaid": c.principal_repaid,
+            "created_at": _at(c.approved, 15)} for c in lent],
             returning=True)
         for case, loan_id in zip(lent, loan_ids, strict=True):
             case.ids["loan"] = loan_id
@@ -1379,8 +1385,10 @@ class History:
         for case in lent:
             bank = self.banks[case.chosen.candidate.bank_id]
             events += [{"loan_id": case.ids["loan"], "type": kind, "amount": amount, "occurred_on": day,
+                        "interest": interest, "principal": principal,
                         "idempotency_key": f"{bank.code.lower()}-{case.ids['loan']}-{k}", "created_by_id": bank.user_id,
-                        "created_at": _at(day, 18)} for k, (kind, amount, day) in enumerate(case.events, start=1)]
+                        "created_at": _at(day, 18)}
+                       for k, (kind, amount, day, interest, principal) in enumerate(case.events, start=1)]
         _insert(LoanEvent.__table__, events)
         self._agreement_figures()
         fees = self._post_fees()

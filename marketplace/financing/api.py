@@ -6,9 +6,10 @@ from flask.views import MethodView
 from marketplace.api import Blueprint, page_of, paginate
 from marketplace.auth.access import api_roles, api_user
 from marketplace.auth.models import Role
+from marketplace.dates import business_today
 from marketplace.errors import NotFound
 from marketplace.financing import schemas, services
-from marketplace.financing.loans import record_event
+from marketplace.financing.loans import Details, record_event, schedule_of
 from marketplace.financing.models import Application, FinancingRequest
 from marketplace.idempotency import HEADER, idempotent
 
@@ -145,6 +146,17 @@ class LoanEvents(MethodView):
         loan = services.get_loan(user, loan_id)
         if loan.bank_id != user.organization_id:
             raise NotFound()
-        event = record_event(loan, user, data["type"], data["amount"], data["occurred_on"],
-                             key=request.headers.get(HEADER))
-        return event
+        details = Details(contract_no=data["contract_no"], repayment_method=data["repayment_method"],
+                          new_loan_id=data["new_loan_id"])
+        return record_event(loan, user, data["type"], data["amount"], data["occurred_on"],
+                            key=request.headers.get(HEADER), details=details)
+
+
+@blp.route("/loans/<int:loan_id>/schedule")
+class LoanSchedule(MethodView):
+    @api_roles(Role.BANK, Role.ENTERPRISE, Role.ADMIN)
+    @blp.response(200, schemas.ScheduleOut)
+    def get(self, loan_id):
+        """The repayment schedule from disbursement: monthly periods (rate ÷ 12; a revolving line's interest by day,
+        ÷ 360, on the drawn balance), each with what has been paid of it and where it stands."""
+        return schedule_of(services.get_loan(api_user(), loan_id), business_today())

@@ -11,6 +11,7 @@ from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, String, U
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.db import Audited, Base, Rate, utcnow
+from marketplace.financing.schedule import Method
 from marketplace.orgs.models import Bank, Enterprise, Tier, enum_column
 
 if TYPE_CHECKING:
@@ -97,6 +98,8 @@ class LoanEventType(enum.StrEnum):
     OVERDUE = "overdue"
     DEFAULT = "default"
     RECOVERY = "recovery"
+    #: 无还本续贷: the loan closes into a new loan that takes over its principal; no principal changes hands.
+    RENEWED = "renewed"
 
 
 class FinancingRequest(Audited, Base):
@@ -264,6 +267,15 @@ class Loan(Audited, Base):
     interest_rate: Mapped[Decimal] = mapped_column(Rate)
     status: Mapped[LoanStatus] = mapped_column(enum_column(LoanStatus, "loan_status"), default=LoanStatus.APPROVED)
     disbursed_on: Mapped[dt.date | None] = mapped_column(Date)
+    #: The bank's loan contract number (借款合同编号), given at disbursement.
+    contract_no: Mapped[str | None] = mapped_column(String(60))
+    #: How it is repaid, fixed at disbursement (the product type's default unless the bank chose another).
+    repayment_method: Mapped[Method | None] = mapped_column(enum_column(Method, "repayment_method"))
+    #: What the repayments have paid so far, split as they were applied (oldest period first, interest first).
+    interest_paid: Mapped[Decimal] = mapped_column(default=Decimal("0.00"))
+    principal_repaid: Mapped[Decimal] = mapped_column(default=Decimal("0.00"))
+    #: The loan this one renews (无还本续贷): it closed into this one.
+    renews_loan_id: Mapped[int | None] = mapped_column(ForeignKey("loans.id"), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     application: Mapped[Application] = relationship(back_populates="loan")
@@ -281,6 +293,11 @@ class LoanEvent(Audited, Base):
     type: Mapped[LoanEventType] = mapped_column(enum_column(LoanEventType, "loan_event_type"))
     amount: Mapped[Decimal]
     occurred_on: Mapped[dt.date] = mapped_column(Date)
+    #: How a repayment was applied: interest first, then principal.
+    interest: Mapped[Decimal | None]
+    principal: Mapped[Decimal | None]
+    #: A renewal's new loan.
+    new_loan_id: Mapped[int | None] = mapped_column(ForeignKey("loans.id"))
     #: The bank's key for the event (its Idempotency-Key or callback event id): a replay applies nothing.
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
     created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))

@@ -7,6 +7,7 @@ from sqlalchemy import select
 from marketplace import db
 from marketplace.fields import BusinessDate, Id, Money, Rate, Text
 from marketplace.financing.models import ApplicationStatus, LoanEventType, LoanStatus, RequestStatus
+from marketplace.financing.schedule import Method
 from marketplace.orgs.models import Tier
 from products.models import TERM_LIMIT_MONTHS, ProductType
 
@@ -235,7 +236,19 @@ class LoanOut(ma.Schema):
     timeline = fields.Function(lambda loan: _timeline(loan.application.request), metadata={
         "description": "What happened to the request behind the loan, from filing on, in order."})
     disbursed_on = fields.Date(allow_none=True)
+    contract_no = fields.String(allow_none=True)
+    repayment_method = fields.Enum(Method, by_value=True, allow_none=True)
+    interest_paid = Money()
+    principal_repaid = Money()
+    renews_loan_id = fields.Integer(allow_none=True, metadata={"description": "The loan this one renews."})
+    claims = fields.Method("_claims", metadata={"description": "Compensation claims on the loan (review mode)."})
     created_at = fields.DateTime()
+
+    def _claims(self, loan):
+        from guarantees.claims import claims_of_loan
+        from guarantees.schemas import ClaimOut
+
+        return ClaimOut(many=True).dump(claims_of_loan(loan.id))
 
     def _guarantee(self, loan):
         from guarantees.services import guarantee_of_loan
@@ -271,6 +284,17 @@ class LoanEventIn(ma.Schema):
     type = fields.Enum(LoanEventType, by_value=True, required=True)
     amount = Money(load_default=None, allow_none=True)
     occurred_on = BusinessDate(required=True)
+    contract_no = Text(load_default=None, allow_none=True, max_length=60, metadata={
+        "description": "disbursed: the loan contract's number (借款合同编号)."})
+    repayment_method = fields.Enum(Method, by_value=True, load_default=None, allow_none=True, metadata={
+        "description": "disbursed: how it is repaid; the product type's default when left out."})
+    new_loan_id = Id(load_default=None, allow_none=True, metadata={
+        "description": "renewed: the approved loan that renews this one (无还本续贷)."})
+
+    @ma.validates_schema
+    def _renewal_names_its_loan(self, data, **kwargs):
+        if data.get("type") is LoanEventType.RENEWED and data.get("new_loan_id") is None:
+            raise ma.ValidationError({"new_loan_id": [_("Name the loan that renews this one.")]})
 
 
 class LoanEventOut(ma.Schema):
@@ -279,4 +303,29 @@ class LoanEventOut(ma.Schema):
     type = fields.Enum(LoanEventType, by_value=True)
     amount = Money()
     occurred_on = fields.Date()
+    interest = Money(allow_none=True, metadata={"description": "repayment: the part that paid interest."})
+    principal = Money(allow_none=True, metadata={"description": "repayment: the part that paid principal."})
+    new_loan_id = fields.Integer(allow_none=True)
     created_at = fields.DateTime()
+
+
+class PeriodOut(ma.Schema):
+    period = fields.Function(lambda s: s.period.number)
+    due_on = fields.Function(lambda s: s.period.due_on.isoformat())
+    principal = fields.Function(lambda s: f"{s.period.principal:.2f}")
+    interest = fields.Function(lambda s: f"{s.period.interest:.2f}")
+    total = fields.Function(lambda s: f"{s.period.total:.2f}")
+    outstanding_after = fields.Function(lambda s: f"{s.period.outstanding_after:.2f}")
+    paid = fields.Function(lambda s: f"{s.paid:.2f}")
+    status = fields.Function(lambda s: s.status)
+
+
+class ScheduleOut(ma.Schema):
+    loan_id = fields.Integer()
+    method = fields.String()
+    annual_rate = Rate()
+    disbursed_on = fields.Date(allow_none=True)
+    interest_paid = Money()
+    principal_repaid = Money()
+    next_due = fields.Nested(PeriodOut, allow_none=True)
+    periods = fields.List(fields.Nested(PeriodOut))

@@ -46,6 +46,10 @@ def titles() -> dict[str, str]:
         "loan.overdue": _("Loan overdue"),
         "loan.default": _("Default: the loss is shared"),
         "loan.recovery": _("Recovery"),
+        "loan.renewed": _("Renewed without repaying principal (无还本续贷)"),
+        timeline.CLAIM_FILED: _("Compensation claim filed"),
+        timeline.CLAIM_PAID: _("Compensation claim paid"),
+        timeline.CLAIM_REJECTED: _("Compensation claim refused"),
     }
 
 
@@ -75,6 +79,11 @@ def _detail(event: str, d: dict[str, Any]) -> str:
         return _("Batch %(batch)s of agreement %(code)s.", batch=d.get("batch_id", ""), code=d.get("agreement", ""))
     if event == timeline.GUARANTEE_APPROVED and d.get("automatic"):
         return _("Under the agreement's 见贷即保 threshold: approved on submission.")
+    if event == "loan.renewed":
+        return _("%(amount)s carried into loan %(loan)s on %(day)s.", amount=yuan(d.get("amount")),
+                 loan=d.get("new_loan_id", ""), day=d.get("occurred_on", ""))
+    if event in (timeline.CLAIM_FILED, timeline.CLAIM_PAID):
+        return _("Claim %(id)s for %(amount)s.", id=d.get("claim_id", ""), amount=yuan(d.get("amount")))
     if event.startswith(timeline.LOAN) and d.get("amount"):
         return _("%(amount)s on %(day)s.", amount=yuan(d.get("amount")), day=d.get("occurred_on", ""))
     return _("Reason: %(reason)s", reason=reason) if reason else ""

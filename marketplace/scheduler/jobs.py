@@ -11,6 +11,7 @@ from decimal import Decimal
 from flask_babel import gettext as _
 from sqlalchemy import exists, func, select
 
+from guarantees.claims import flag_overdue
 from guarantees.models import AGREEMENT_TRANSITIONS, Agreement, AgreementStatus, Batch, BatchStatus, Guarantee
 from marketplace import db, states
 from marketplace.auth.services import system_user
@@ -19,7 +20,7 @@ from marketplace.dates import local_day, working_day, working_days_after
 from marketplace.errors import IllegalTransition
 from marketplace.fees.models import SubsidySettlement
 from marketplace.financing import deadlines
-from marketplace.financing.loans import record_event
+from marketplace.financing.loans import arrears, record_event
 from marketplace.financing.models import FinancingRequest, Loan, LoanEvent, LoanEventType, LoanStatus, RequestStatus
 from marketplace.financing.services import decide_batch, lapse_counters, submit_batch, withdraw
 from marketplace.ledger.models import Account, JournalEntry, Party, Posting, Purpose
@@ -92,18 +93,43 @@ def batch_sla(now: dt.datetime) -> str:
 
 
 def overdue_scan(now: dt.datetime) -> str:
-    """A loan 90 days overdue defaults: the outstanding principal is the loss, shared as the agreement says."""
+    """A loan with a period unpaid the day after its due date is overdue (its enterprise and agency are told); a loan
+    90 days overdue defaults: the outstanding principal is the loss, shared as the agreement says (or claimed)."""
     day = local_day(now)
+    went_overdue = []
+    performing = select(Loan).where(Loan.status.in_([LoanStatus.DISBURSED, LoanStatus.REPAYING]),
+                                    Loan.disbursed_on < day).order_by(Loan.id)
+    for loan in db.session.scalars(performing).all():
+        late = arrears(loan, day)
+        if late is None:
+            continue
+        try:  # record_event locks the loan before it reads its status: the bank may have reported it meanwhile
+            record_event(loan, system_user(loan.application.bank), LoanEventType.OVERDUE, None,
+                         late.due_on + dt.timedelta(days=1), key=f"scheduler:overdue:{late.due_on.isoformat()}")
+        except IllegalTransition:
+            continue
+        went_overdue.append(loan.id)
     since = func.min(LoanEvent.occurred_on).label("since")
     overdue = (select(Loan, since).join(LoanEvent, LoanEvent.loan_id == Loan.id)
                .where(Loan.status == LoanStatus.OVERDUE, LoanEvent.type == LoanEventType.OVERDUE)
                .group_by(Loan.id).having(since <= day - dt.timedelta(days=DEFAULT_AFTER_DAYS)).order_by(Loan.id))
     defaulted = []
     for loan, overdue_since in db.session.execute(overdue).all():
-        record_event(loan, system_user(loan.application.bank), LoanEventType.DEFAULT, None,
-                     overdue_since + dt.timedelta(days=DEFAULT_AFTER_DAYS), key="scheduler:default")
+        try:
+            record_event(loan, system_user(loan.application.bank), LoanEventType.DEFAULT, None,
+                         overdue_since + dt.timedelta(days=DEFAULT_AFTER_DAYS), key="scheduler:default")
+        except IllegalTransition:
+            continue
         defaulted.append(loan.id)
-    return f"{day}: {len(defaulted)} loans defaulted after {DEFAULT_AFTER_DAYS} days overdue{_listed(defaulted)}"
+    return f"{day}: {len(went_overdue)} loans overdue with a period unpaid{_listed(went_overdue)}, " \
+           f"{len(defaulted)} loans defaulted after {DEFAULT_AFTER_DAYS} days overdue{_listed(defaulted)}"
+
+
+def claim_deadlines(now: dt.datetime) -> str:
+    """Claims still undecided past their agreement's working days are flagged, and both parties told, once."""
+    day = local_day(now)
+    late = flag_overdue(day)
+    return f"{day}: {len(late)} claims past their deadline{_listed(late)}"
 
 
 def subsidy_settlement(now: dt.datetime) -> str:

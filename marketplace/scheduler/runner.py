@@ -72,6 +72,8 @@ JOBS: dict[str, Job] = {job.name: job for job in [
         lambda: CronTrigger(hour=0, minute=40, timezone=SHANGHAI), jobs.counter_offer_lapse, _day),
     Job("response_deadlines", "09:00 Asia/Shanghai, daily",
         lambda: CronTrigger(hour=9, minute=0, timezone=SHANGHAI), jobs.response_deadlines, _day),
+    Job("claim_deadlines", "09:05 Asia/Shanghai, daily",
+        lambda: CronTrigger(hour=9, minute=5, timezone=SHANGHAI), jobs.claim_deadlines, _day),
 ]}
 
 #: The demo's sandbox bank sends its due callbacks (never scheduled in production).

@@ -1,8 +1,12 @@
 """Guarantee-backed approvals reserve quota; agencies submit and decide batches; the quota figures stay true."""
 
+from decimal import Decimal
+
 import pytest
 
 from tests.guarantees.terms import PRODUCT
+
+FEN = Decimal("0.01")
 
 
 def quota(as_role, agreement_id):
@@ -175,17 +179,23 @@ def test_quota_moves_by_exactly_the_approved_disbursed_excluded_and_repaid_amoun
     assert quota(as_role, agreement["id"]) == ("0.00", "2000000.00", "8000000.00")
     assert agency.get(f"/api/v1/agreements/{agreement['id']}").json["guaranteed_total"] == "2000000.00"
 
-    bank.post(f"/api/v1/loans/{loan_id}/events", json={"type": "repayment", "amount": "500000.01",
-                                                      "occurred_on": "2027-05-30"})
-    assert quota(as_role, agreement["id"]) == ("0.00", "1499999.99", "8500000.01")
+    # A repayment pays interest first: only its principal part releases quota, to the fen.
+    repaid = bank.post(f"/api/v1/loans/{loan_id}/events", json={"type": "repayment", "amount": "500000.01",
+                                                               "occurred_on": "2027-05-30"}).json
+    principal = Decimal(repaid["principal"])
+    assert Decimal(repaid["interest"]) + principal == Decimal("500000.01") and 0 < principal < Decimal("500000.01")
+    assert quota(as_role, agreement["id"]) == ("0.00", f"{Decimal('2000000.00') - principal}",
+                                               f"{Decimal('8000000.00') + principal}")
     loan = bank.get(f"/api/v1/loans/{loan_id}").json
-    assert (loan["status"], loan["outstanding"]) == ("repaying", "1499999.99")
+    assert (loan["status"], loan["outstanding"]) == ("repaying", f"{Decimal('2000000.00') - principal}")
     assert loan["guarantee"]["status"] == "active" and loan["guarantee"]["agreement_id"] == agreement["id"]
 
-    too_much = bank.post(f"/api/v1/loans/{loan_id}/events", json={"type": "repayment", "amount": "1500000.00",
+    plan = bank.get(f"/api/v1/loans/{loan_id}/schedule").json
+    owed = sum(Decimal(p["total"]) for p in plan["periods"]) - Decimal("500000.01")
+    too_much = bank.post(f"/api/v1/loans/{loan_id}/events", json={"type": "repayment", "amount": f"{owed + FEN}",
                                                                  "occurred_on": "2027-06-30"})
-    assert too_much.status_code == 422 and "amount" in too_much.json["errors"]
-    bank.post(f"/api/v1/loans/{loan_id}/events", json={"type": "repayment", "amount": "1499999.99",
+    assert too_much.status_code == 422 and f"{owed:,.2f}" in too_much.json["errors"]["amount"][0]
+    bank.post(f"/api/v1/loans/{loan_id}/events", json={"type": "repayment", "amount": f"{owed}",
                                                       "occurred_on": "2027-11-30"})
     assert quota(as_role, agreement["id"]) == ("0.00", "0.00", "10000000.00")
     loan = bank.get(f"/api/v1/loans/{loan_id}").json

@@ -74,6 +74,7 @@ from guarantees.settlement import cap_room, deposit
 from marketplace import db
 from marketplace.auth.models import User
 from marketplace.dates import business_today
+from marketplace.financing import schedule
 from marketplace.financing.loans import record_event
 from marketplace.financing.models import Loan, LoanEventType, LoanStatus
 from marketplace.financing.schemas import DecisionIn, FinancingRequestIn
@@ -187,6 +188,13 @@ class LoanModel:
     status: LoanStatus = LoanStatus.APPROVED
     #: The loss allocation, field by field, once the loan defaults.
     loss: dict[str, int] | None = None
+    #: The repayment schedule from disbursement (the pure core's, tested on its own), and what has been paid of it.
+    periods: list[schedule.Period] = field(default_factory=list)
+    paid: int = 0
+
+    @property
+    def owed(self) -> int:
+        return sum(fen_of(p.total) for p in self.periods) - self.paid
 
 
 @dataclass
@@ -390,11 +398,17 @@ class LedgerMachine(RuleBasedStateMachine):
         return fee
 
     def _expect_repayment(self, loan: LoanModel, amount: int) -> None:
-        loan.outstanding -= amount
-        loan.agreement.quota_outstanding -= amount
-        if loan.outstanding == 0:
+        """Oldest period first, interest before principal: only the principal part releases quota; an overdue loan
+        is performing again once no period due before the day is left unpaid."""
+        late = schedule.first_unpaid_past_due(loan.periods, yuan(loan.paid), self.today) is not None
+        principal = fen_of(schedule.apply_payment(loan.periods, yuan(loan.paid), yuan(amount)).principal)
+        loan.paid += amount
+        loan.outstanding -= principal
+        loan.agreement.quota_outstanding -= principal
+        if loan.owed == 0:
             loan.status = LoanStatus.REPAID
-        elif loan.status is not LoanStatus.OVERDUE:
+        elif loan.status is not LoanStatus.OVERDUE or (
+                late and schedule.first_unpaid_past_due(loan.periods, yuan(loan.paid), self.today) is None):
             loan.status = LoanStatus.REPAYING
 
     def _expect_default(self, loan: LoanModel) -> None:
@@ -471,6 +485,10 @@ class LedgerMachine(RuleBasedStateMachine):
         """Disburse `days_later` than the last event; the guarantee's fee is the model's."""
         self.today += dt.timedelta(days=days_later)
         recorded = self._record(loan, LoanEventType.DISBURSED, None)
+        row = db.session.get(Loan, loan.id)
+        method = schedule.DEFAULT_METHOD[row.application.offer.product_type]
+        assert row.repayment_method is method is not schedule.Method.REVOLVING
+        loan.periods = schedule.build(method, yuan(loan.principal), row.interest_rate, self.today, loan.term_months)
         fee = self._expect_disbursement(loan)
         guarantee = guarantee_of_loan(loan.id)
         assert (guarantee.fee_days, fen_of(guarantee.fee_charged)) == (term_days(self.today, loan.term_months), fee)
@@ -501,7 +519,7 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(target=events, index=st.integers(min_value=0), data=st.data())
     def repay(self, index: int, data: st.DataObject) -> Recorded:
         loan = pick(self.loans_in(LoanStatus.DISBURSED, LoanStatus.REPAYING), index)
-        amount = data.draw(st.integers(1, loan.outstanding), label="repaid (fen)")
+        amount = data.draw(st.integers(1, loan.owed), label="repaid (fen)")
         recorded = self._record(loan, LoanEventType.REPAYMENT, amount)
         self._expect_repayment(loan, amount)
         self._request_done()
@@ -523,6 +541,9 @@ class LedgerMachine(RuleBasedStateMachine):
         if repaid:
             recorded.append(self._record(loan, LoanEventType.REPAYMENT, repaid))
             self._expect_repayment(loan, repaid)
+        if loan.status is not LoanStatus.OVERDUE:  # that repayment cleared the arrears: late again before default
+            recorded.append(self._record(loan, LoanEventType.OVERDUE, None))
+            loan.status = LoanStatus.OVERDUE
         recorded.append(self._record(loan, LoanEventType.DEFAULT, None))
         self._expect_default(loan)
         self._request_done()

@@ -1,5 +1,7 @@
 """Loan events follow the loan's lifecycle; bad amounts are 422 and change nothing; a key is applied once."""
 
+from decimal import Decimal
+
 import pytest
 
 DISBURSE = {"type": "disbursed", "occurred_on": "2026-03-02"}
@@ -40,8 +42,10 @@ def test_a_loan_defaults_only_once_overdue_and_recovers_only_after_default(as_ro
 def test_an_overdue_loan_repaid_in_full_is_repaid(as_role, loan):
     event(as_role, loan, type="overdue")
     assert event(as_role, loan, type="repayment", amount="400000.00").status_code == 201
-    assert as_role("bank").get(f"/api/v1/loans/{loan}").json["status"] == "overdue"
-    event(as_role, loan, type="repayment", amount="600000.00")
+    assert as_role("bank").get(f"/api/v1/loans/{loan}").json["status"] == "overdue"  # five instalments were due
+    plan = as_role("bank").get(f"/api/v1/loans/{loan}/schedule").json
+    owed = sum(Decimal(p["total"]) for p in plan["periods"]) - Decimal("400000.00")
+    event(as_role, loan, type="repayment", amount=f"{owed}")
     assert as_role("bank").get(f"/api/v1/loans/{loan}").json["status"] == "repaid"
 
 
@@ -54,7 +58,9 @@ def test_one_key_is_one_event_and_another_event_under_it_is_a_conflict(as_role, 
     first = event(as_role, loan, key="bank-evt-1", type="repayment", amount="100.00")
     assert event(as_role, loan, key="bank-evt-1", type="repayment", amount="100.00").json == first.json
     assert event(as_role, loan, key="bank-evt-1", type="repayment", amount="200.00").status_code == 409
-    assert as_role("bank").get(f"/api/v1/loans/{loan}").json["outstanding"] == "999900.00"
+    repaid = as_role("bank").get(f"/api/v1/loans/{loan}").json  # once: 100.00 of the first period's interest
+    assert (repaid["interest_paid"], repaid["principal_repaid"], repaid["outstanding"]) == ("100.00", "0.00",
+                                                                                           "1000000.00")
 
 
 def test_a_loan_without_a_guarantee_leaves_the_whole_loss_with_the_bank(as_role, world):

@@ -3,6 +3,8 @@ two defaults (the second one hits the 5 % compensation cap and suspends the agre
 pool's claims first, and a recovery shared back. After every step the trial balance balances, `flask ledger
 verify` exits 0, and replaying the step's request with its key changes nothing."""
 
+from decimal import Decimal
+
 import pytest
 
 DISBURSED_ON = "2026-03-02"
@@ -38,6 +40,12 @@ def replayed_changes_nothing(app, as_role, client, path, body, key):
     assert as_role("admin").get("/api/v1/ledger/trial-balance").json == trial
 
 
+def with_interest(bank, loan_id, principal):
+    """`principal` plus the interest accrued on the line by 2026-09-02: its first six monthly periods' (03-02 on)."""
+    periods = bank.get(f"/api/v1/loans/{loan_id}/schedule").json["periods"]
+    return f"{sum(Decimal(p['interest']) for p in periods[:6]) + Decimal(principal)}"
+
+
 def balance_of(trial, code):
     return next(a["balance"] for a in trial["accounts"] if a["code"] == code)
 
@@ -46,9 +54,11 @@ def test_the_worked_example_holds_to_the_fen(app, as_role, example, world):
     admin, bank, agency = as_role("admin"), as_role("bank"), as_role("agency")
     agreement_id, pool_id, loans = example["agreement"]["id"], example["pool"]["id"], example["loans"]
 
-    # Ten loans of 1,000,000.00 for 12 months, disbursed on 2026-03-02 (365 days).
+    # Ten loans of 1,000,000.00 for 12 months, disbursed on 2026-03-02 (365 days), as 随借随还 lines: a repayment
+    # pays the interest accrued to its day, then principal, so that principal can be repaid to the fen.
     for n, loan_id in enumerate(loans):
-        path, body = f"/api/v1/loans/{loan_id}/events", {"type": "disbursed", "occurred_on": DISBURSED_ON}
+        path, body = f"/api/v1/loans/{loan_id}/events", {"type": "disbursed", "occurred_on": DISBURSED_ON,
+                                                         "repayment_method": "revolving"}
         step(bank, path, body, f"disburse-{n}")
         replayed_changes_nothing(app, as_role, bank, path, body, f"disburse-{n}")
         guarantee = bank.get(f"/api/v1/loans/{loan_id}").json["guarantee"]
@@ -69,7 +79,7 @@ def test_the_worked_example_holds_to_the_fen(app, as_role, example, world):
 
     # Loan 1: 400,000.00 repaid, then overdue, then default with 600,000.00 outstanding.
     loan1, loan2 = loans[0], loans[1]
-    step(bank, f"/api/v1/loans/{loan1}/events", {"type": "repayment", "amount": "400000.00",
+    step(bank, f"/api/v1/loans/{loan1}/events", {"type": "repayment", "amount": with_interest(bank, loan1, "400000.00"),
                                                  "occurred_on": "2026-09-02"}, "repay-1")
     step(bank, f"/api/v1/loans/{loan1}/events", {"type": "overdue", "occurred_on": "2026-10-02"}, "overdue-1")
     path, body = f"/api/v1/loans/{loan1}/events", {"type": "default", "occurred_on": "2026-12-31"}
@@ -84,7 +94,7 @@ def test_the_worked_example_holds_to_the_fen(app, as_role, example, world):
     check(app, as_role)
 
     # Loan 2: default with 100,000.00 outstanding; the cap allows 20,000.00 more compensation.
-    step(bank, f"/api/v1/loans/{loan2}/events", {"type": "repayment", "amount": "900000.00",
+    step(bank, f"/api/v1/loans/{loan2}/events", {"type": "repayment", "amount": with_interest(bank, loan2, "900000.00"),
                                                  "occurred_on": "2026-09-02"}, "repay-2")
     step(bank, f"/api/v1/loans/{loan2}/events", {"type": "overdue", "occurred_on": "2026-10-02"}, "overdue-2")
     path, body = f"/api/v1/loans/{loan2}/events", {"type": "default", "occurred_on": "2027-01-02"}

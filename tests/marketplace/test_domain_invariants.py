@@ -76,8 +76,9 @@ def history(app, world, make, as_role, login_api):
         response = as_role(who).post(f"/api/v1/loans/{loan_id}/events", json=body)
         assert response.status_code == 201, response.json
 
-    event(repaid.loan, type="disbursed", occurred_on="2026-03-02")
-    event(repaid.loan, type="repayment", amount="250000.00", occurred_on="2026-06-02")
+    # A 随借随还 line repaid the day it was drawn: all principal, no interest yet.
+    event(repaid.loan, type="disbursed", occurred_on="2026-03-02", repayment_method="revolving")
+    event(repaid.loan, type="repayment", amount="250000.00", occurred_on="2026-03-02")
     event(defaulted.loan, type="disbursed", occurred_on="2026-03-02")
     event(defaulted.loan, type="overdue", occurred_on="2026-07-02")
     event(defaulted.loan, type="default", occurred_on="2026-10-02")

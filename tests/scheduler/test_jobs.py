@@ -110,9 +110,10 @@ def test_a_loan_89_days_overdue_stays_overdue_and_at_90_it_defaults(app, scheme,
     bank, admin = as_role("bank"), as_role("admin")
     disbursed_on = dt.datetime.now(SHANGHAI).date()
     overdue_on = disbursed_on + dt.timedelta(days=30)
-    for each in example["loans"]:
+    for each in example["loans"]:  # the defaulting loan a 随借随还 line, so the day's repayment is all principal
         assert bank.post(f"/api/v1/loans/{each}/events", json={
-            "type": "disbursed", "occurred_on": disbursed_on.isoformat()}).status_code == 201
+            "type": "disbursed", "occurred_on": disbursed_on.isoformat(),
+            **({"repayment_method": "revolving"} if each == loan_id else {})}).status_code == 201
     assert bank.post(f"/api/v1/loans/{loan_id}/events", json={
         "type": "repayment", "amount": "400000.00", "occurred_on": disbursed_on.isoformat()}).status_code == 201
     assert bank.post(f"/api/v1/loans/{loan_id}/events", json={
