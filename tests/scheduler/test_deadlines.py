@@ -12,17 +12,21 @@ from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 import pytest
+import time_machine
 from flask_migrate import upgrade
 from sqlalchemy import func, select
 
 from marketplace import create_app, db
-from marketplace.auth.models import Role
+from marketplace.auth.models import Role, User
 from marketplace.dates import SHANGHAI, working_day, working_days_after, working_days_between
-from marketplace.financing import deadlines
+from marketplace.errors import Conflict
+from marketplace.financing import deadlines, services
 from marketplace.financing.models import Application, ApplicationStatus
+from marketplace.financing.schemas import DecisionIn
 from marketplace.notifications.models import Notification
 from marketplace.scheduler.models import JobRun, RunOutcome
 from marketplace.scheduler.runner import JOBS, run_job
+from marketplace.timeline import COUNTER_ACCEPTED, COUNTER_LAPSED, TimelineEvent
 
 PRODUCT = {"name": "Plain credit", "product_type": "credit", "amount_min": "100000.00",
            "amount_max": "10000000.00", "term_min_months": 6, "term_max_months": 36, "rate_spread_bp": 30,
@@ -332,3 +336,60 @@ def test_two_reminder_runs_at_the_same_moment_remind_each_application_once(race)
         assert len(counted) == len(applications) and {count for _link, count in counted} == {1}
     with app.app_context():
         assert set(db.session.scalars(select(Application.reminded))) == {"passed"}
+
+
+@postgresql_only
+def test_a_counter_offer_lapsing_while_its_enterprise_accepts_it_ends_one_way_only(race):
+    """The lapse job (for the day after expiry) and the enterprise (accepting on its last day, a moment before
+    midnight) at once: each counter-offer is either accepted or lapsed, never both, whoever locks first."""
+    app, applications = race
+    chosen = applications[:8]  # the quota fits ten: an accepted counter-offer always gets its guarantee
+    with app.app_context():
+        bank_user = db.session.scalar(select(User).where(User.username == "race.bank"))
+        for application_id in chosen:
+            services.decide(db.session.get(Application, application_id), bank_user, DecisionIn().load(
+                {"decision": "approved", "rate_spread_bp": 260, "reason": "Sector risk"}))
+        db.session.commit()
+        [expires_on] = {db.session.get(Application, a).counter.expires_on for a in chosen}
+        enterprise_of = {a: db.session.get(Application, a).request.enterprise_id for a in chosen}
+        user_of = {a: db.session.scalar(select(User.id).where(User.organization_id == enterprise_of[a]))
+                   for a in chosen}
+    start = threading.Barrier(2)
+
+    def accept_each():
+        accepted = []
+        with app.app_context():
+            start.wait(timeout=10)
+            for application_id in chosen:
+                user = db.session.get(User, user_of[application_id])
+                try:
+                    services.accept_counter(services.get_own_application(user, application_id), user)
+                    db.session.commit()
+                    accepted.append(application_id)
+                except Conflict:
+                    db.session.rollback()
+        return accepted
+
+    def lapse():
+        with app.app_context():
+            start.wait(timeout=10)
+            lapsed = services.lapse_counters(expires_on + DAY)
+            time.sleep(0.3)
+            db.session.commit()
+            return lapsed
+
+    with time_machine.travel(dt.datetime.combine(expires_on, dt.time(23, 59, 30), SHANGHAI)):
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            accepted, lapsed = (future.result() for future in [pool.submit(accept_each), pool.submit(lapse)])
+
+    assert sorted(accepted + lapsed) == sorted(chosen) and not set(accepted) & set(lapsed)
+    with app.app_context():
+        statuses = dict(db.session.execute(select(Application.id, Application.status)
+                                           .where(Application.id.in_(chosen))).all())
+        assert {a for a, s in statuses.items() if s is ApplicationStatus.APPROVED} == set(accepted)
+        assert {a for a, s in statuses.items() if s is ApplicationStatus.COUNTER_LAPSED} == set(lapsed)
+        told = dict(db.session.execute(select(TimelineEvent.application_id, func.count())
+                                       .where(TimelineEvent.application_id.in_(chosen),
+                                              TimelineEvent.event.in_([COUNTER_ACCEPTED, COUNTER_LAPSED]))
+                                       .group_by(TimelineEvent.application_id)).all())
+        assert told == {a: 1 for a in chosen}
