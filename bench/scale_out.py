@@ -748,6 +748,10 @@ def job_rounds(today: dt.date) -> list[dict[str, Any]]:
         {"job": "overdue_scan", "via": "fire", "at": at(working[0], 0, 30)},
         {"job": "batch_cutoff", "via": "fire", "at": at(working[0], 16, 0), "repeat": True},
         {"job": "overdue_scan", "via": "cli"},
+        {"job": "counter_offer_lapse", "via": "fire", "at": at(working[0], 0, 40)},
+        {"job": "response_deadlines", "via": "fire", "at": at(working[0], 9, 0)},
+        {"job": "claim_deadlines", "via": "fire", "at": at(working[0], 9, 5)},
+        {"job": "claim_deadlines", "via": "cli"},
     ]
 
 
