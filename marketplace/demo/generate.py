@@ -55,7 +55,7 @@ from marketplace import db
 from marketplace.audit import trail as audit
 from marketplace.auth.models import Role, User
 from marketplace.auth.services import hash_password, system_user
-from marketplace.dates import SHANGHAI, business_today, working_day
+from marketplace.dates import SHANGHAI, business_today, working_day, working_days_after
 from marketplace.demo import DEMO_PASSWORD
 from marketplace.fees import rules
 from marketplace.fees.models import FeeRule
@@ -1354,7 +1354,8 @@ class History:
             "request_id": c.ids["request"], "offer_id": c.ids["offer"], "bank_id": c.chosen.candidate.bank_id,
             "status": c.application, "approved_amount": c.amount, "rate_spread_bp": c.spread, "interest_rate": c.rate,
             "reason": c.reason, "decided_by_id": self.banks[c.chosen.candidate.bank_id].user_id if c.decided else None,
-            "decided_at": _at(c.decided, 14) if c.decided else None, "created_at": _at(c.routed, 15)}
+            "decided_at": _at(c.decided, 14) if c.decided else None, "created_at": _at(c.routed, 15),
+            "respond_by": working_days_after(c.routed, current_app.config["RESPONSE_WORKING_DAYS"])}
             for c in routed], returning=True)
         for case, application_id in zip(routed, application_ids, strict=True):
             case.ids["application"] = application_id

@@ -7,6 +7,7 @@ two fresh databases, the same seed and sizes, compared table by table.
 import hashlib
 import re
 from collections.abc import Iterator
+from decimal import Decimal
 
 import pytest
 from flask import Flask
@@ -22,6 +23,7 @@ from marketplace.dates import business_today
 from marketplace.db import Base, UTCDateTime
 from marketplace.demo import DEMO_PASSWORD
 from marketplace.demo.generate import generate
+from marketplace.financing.loans import arrears, owed_on
 from marketplace.financing.models import FinancingRequest, Loan, LoanStatus, Offer
 from marketplace.ledger import reports
 from marketplace.ledger.models import Account, Posting
@@ -203,3 +205,18 @@ def test_nothing_is_generated_in_production(app):
     assert "never loaded in production" in result.output
     with app.app_context():
         assert _count(Enterprise) == 0
+
+
+def test_loans_were_repaid_along_their_schedules(province):
+    """Every instalment due before the day of the history was paid on its due date, interest and principal as the
+    schedule splits them, unless the loan fell overdue: a performing loan has no arrears, an overdue one has."""
+    app, _output = province
+    with app.app_context():
+        loans = db.session.scalars(select(Loan).where(Loan.disbursed_on.is_not(None))).all()
+        performing = [loan for loan in loans if loan.status in (LoanStatus.DISBURSED, LoanStatus.REPAYING)]
+        assert performing and all(loan.repayment_method is not None for loan in loans)
+        assert [loan.id for loan in performing if arrears(loan, AS_OF) is not None] == []
+        assert all(loan.principal - loan.principal_repaid == loan.outstanding for loan in performing)
+        assert any(loan.interest_paid > 0 for loan in performing)
+        repaid = [loan for loan in loans if loan.status is LoanStatus.REPAID]
+        assert all(owed_on(loan, AS_OF) == (Decimal("0.00"), Decimal("0.00")) for loan in repaid)
