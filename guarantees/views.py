@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
 
 from guarantees import reports, services
+from guarantees.claims import paid_on_time
 from guarantees.models import Agreement, AgreementStatus, Batch, Guarantee, RiskPool
 from guarantees.schemas import AgreementIn, BatchDecisionIn
 from marketplace import db, spreadsheets
@@ -82,7 +83,8 @@ def _agency_actions(agreement: Agreement) -> list[tuple[str, str]]:
 def agency_agreements():
     listing = _agreement_listing(Bank, Agreement.bank_id, N_("Bank")).read(services.visible_agreements(current_user))
     return render_template("guarantees/agency_agreements.html", listing=listing, agreements=listing.items,
-                           own_id=current_user.organization_id)
+                           own_id=current_user.organization_id,
+                           on_time=paid_on_time([a.id for a in listing.items]))
 
 
 def _agreement_listing(other: type[Bank] | type[Agency], other_id: Any, other_label: str) -> Listing:
@@ -154,7 +156,8 @@ def _agreement_choices() -> dict[str, Any]:
 def _default_values() -> dict[str, Any]:
     today = business_today()
     return {"valid_from": today.isoformat(), "valid_to": (today + dt.timedelta(days=364)).isoformat(),
-            "compensation_cap_rate": "0.03", "batch_max_size": "500",
+            "compensation_cap_rate": "0.03", "batch_max_size": "500", "claim_mode": "automatic",
+            "claim_review_days": "10",
             "eligible_tiers": [Tier.SRDI.value, Tier.LITTLE_GIANT.value], "eligible_product_types": []}
 
 
@@ -187,7 +190,8 @@ def new_agreement():
 def bank_agreements():
     listing = _agreement_listing(Agency, Agreement.agency_id, N_("Agency")).read(
         services.visible_agreements(current_user))
-    return render_template("guarantees/bank_agreements.html", listing=listing, agreements=listing.items)
+    return render_template("guarantees/bank_agreements.html", listing=listing, agreements=listing.items,
+                           on_time=paid_on_time([a.id for a in listing.items]))
 
 
 @bp.post("/bank/agreements/<int:agreement_id>/countersign")

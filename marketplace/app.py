@@ -66,6 +66,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     _init_api(app)
     errors.register(app)  # after the Api, so pages stay HTML
 
+    from guarantees.claim_views import bp as claim_pages
     from guarantees.pool_views import bp as risk_pool_pages
     from guarantees.views import bp as guarantee_pages
     from marketplace.audit.views import bp as audit_pages
@@ -89,6 +90,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(registry_pages)
     app.register_blueprint(fee_pages)
     app.register_blueprint(risk_pool_pages)
+    app.register_blueprint(claim_pages)
     app.register_blueprint(ledger_pages)
     app.register_blueprint(outbox_pages)
     app.register_blueprint(jobs_pages)

@@ -21,20 +21,31 @@ from sqlalchemy import (
     cast,
     func,
     literal_column,
+    or_,
     select,
     type_coerce,
 )
 
-from guarantees.models import Agreement, AgreementStatus, Batch, BatchStatus, Guarantee, LossAllocation, RiskPool
+from guarantees.models import (
+    Agreement,
+    AgreementStatus,
+    Batch,
+    BatchStatus,
+    Claim,
+    ClaimStatus,
+    Guarantee,
+    LossAllocation,
+    RiskPool,
+)
 from guarantees.services import BatchAge, batch_age
 from marketplace import db
 from marketplace.dates import SHANGHAI, working_days_after, working_days_between
 from marketplace.fees.models import FeeRule
-from marketplace.financing.models import Application, ApplicationStatus, FinancingRequest, Loan, Offer
+from marketplace.financing.models import Application, ApplicationStatus, FinancingRequest, Loan, LoanStatus, Offer
 from marketplace.ledger.models import Account, JournalEntry, Party, Posting, Purpose
 from marketplace.lpr.models import LprRate
 from marketplace.money import from_fen
-from marketplace.orgs.models import Bank
+from marketplace.orgs.models import Agency, Bank
 from marketplace.timeline import WITHDRAWN, TimelineEvent
 from products.models import Product
 
@@ -378,3 +389,67 @@ def pool_claims(shown: list[str]) -> dict[int, dict[str, Decimal]]:
         .where(Agreement.risk_pool_id.is_not(None), month >= shown[0])
         .group_by(Agreement.risk_pool_id, month))
     return _sums((pool_id, month_, from_fen(int(fen or 0))) for pool_id, month_, fen in rows)
+
+
+# Claims (代偿申请) and overdue loans -------------------------------------------------------------------------------
+
+#: Where a filed claim stands on its deadline (the claims queue's flags): past it (or flagged by the scheduler),
+#: due soon (before the horizon), or within it; a decided claim is none of these.
+CLAIM_STANDINGS = ("within", "soon", "past")
+
+
+def _claims(scope: ColumnElement[bool], today: dt.date, horizon: dt.date) -> dict[str, Any]:
+    """Claims by status and, the filed ones, by where they stand on their deadlines, with their amounts and the
+    earliest deadline of each: one grouped query over a subquery that names each claim's standing once (a bound
+    date written in both SELECT and GROUP BY would be two placeholders to PostgreSQL)."""
+    filed = Claim.status == ClaimStatus.FILED
+    standing = case((and_(filed, or_(Claim.due_by < today, Claim.overdue_on.is_not(None))), "past"),
+                    (and_(filed, Claim.due_by < horizon), "soon"), (filed, "within"), else_="decided")
+    each = (select(Claim.status, standing.label("standing"), Claim.due_by, Claim.amount)
+            .join(Agreement, Agreement.id == Claim.agreement_id).where(scope).subquery())
+    rows = db.session.execute(
+        select(each.c.status, each.c.standing, func.count(), func.sum(each.c.amount), func.min(each.c.due_by))
+        .group_by(each.c.status, each.c.standing))
+    out: dict[str, Any] = {"by_status": {status.value: 0 for status in ClaimStatus},
+                           "filed": {key: 0 for key in CLAIM_STANDINGS}, "filed_amount": ZERO,
+                           "oldest_due": None, "oldest_past_due": None}
+    for status, where, count, amount, earliest in rows:
+        out["by_status"][status.value] += count
+        if where in CLAIM_STANDINGS:
+            out["filed"][where] += count
+            out["filed_amount"] += amount or ZERO
+            out["oldest_due"] = min(filter(None, (out["oldest_due"], earliest)), default=None)
+            if where == "past":
+                out["oldest_past_due"] = earliest
+    return out
+
+
+def agency_claims(agency_id: int, today: dt.date, horizon: dt.date) -> dict[str, Any]:
+    """The claims on the agency's agreements (see `_claims`); `horizon`: guarantees.claim_views.near_horizon."""
+    return _claims(Agreement.agency_id == agency_id, today, horizon)
+
+
+def bank_claims(bank_id: int, today: dt.date, horizon: dt.date) -> dict[str, Any]:
+    """The claims the bank filed (see `_claims`)."""
+    return _claims(Claim.bank_id == bank_id, today, horizon)
+
+
+def overdue_loans(bank_id: int) -> dict[str, Any]:
+    """The bank's loans reported overdue and not yet defaulted: how many, and the principal they still owe."""
+    count, outstanding = db.session.execute(
+        select(func.count(), func.sum(Loan.outstanding))
+        .where(Loan.bank_id == bank_id, Loan.status == LoanStatus.OVERDUE)).one()
+    return {"count": count, "outstanding": outstanding or ZERO}
+
+
+def claims_past_deadline(today: dt.date) -> list[dict[str, Any]]:
+    """Filed claims past their deadlines (or flagged), by agency, most first: how many, how much, the earliest
+    deadline."""
+    late = and_(Claim.status == ClaimStatus.FILED, or_(Claim.due_by < today, Claim.overdue_on.is_not(None)))
+    rows = db.session.execute(
+        select(Agency.id, Agency.name, func.count(), func.sum(Claim.amount), func.min(Claim.due_by))
+        .select_from(Claim).join(Agreement, Agreement.id == Claim.agreement_id)
+        .join(Agency, Agency.id == Agreement.agency_id).where(late)
+        .group_by(Agency.id, Agency.name).order_by(func.count().desc(), Agency.name))
+    return [{"id": agency_id, "name": name, "count": count, "amount": amount or ZERO, "oldest_due": oldest}
+            for agency_id, name, count, amount, oldest in rows]

@@ -10,6 +10,8 @@ from flask import Blueprint, current_app, render_template
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from guarantees.claim_views import NEAR_WORKING_DAYS as CLAIM_NEAR_DAYS
+from guarantees.claim_views import near_horizon as claim_horizon
 from guarantees.views import quota_parts
 from marketplace import db
 from marketplace.auth.access import page_roles
@@ -55,6 +57,7 @@ def agency_dashboard():
         agreements = queries.agency_agreements(agency_id)
         history = queries.compensation_history([a.id for a in agreements], shown)
         in_review = queries.batches_in_review(agency_id, today)
+        claims = queries.agency_claims(agency_id, today, claim_horizon(today))
     compensation = {a.code: Chart(f"{a.code} · {a.bank.name}", "rate", tuple(shown),
                                   (Series(_("Compensation rate"), tuple(history[a.id])),), kind="lines",
                                   references=(Reference(_("Cap"), a.compensation_cap_rate),))
@@ -68,7 +71,8 @@ def agency_dashboard():
               for key, attribute in (("total", "total_quota"), ("reserved", "quota_reserved"),
                                      ("outstanding", "quota_outstanding"), ("available", "quota_available"))}
     return _render("dashboards/agency.html", agreements=agreements, totals=totals, compensation=compensation,
-                   ageing=ageing, in_review=in_review, overdue=sum(age.overdue for _b, age in in_review))
+                   ageing=ageing, in_review=in_review, overdue=sum(age.overdue for _b, age in in_review),
+                   claims=claims, claim_near_days=CLAIM_NEAR_DAYS)
 
 
 # Bank ----------------------------------------------------------------------------------------------------------
@@ -85,6 +89,8 @@ def bank_dashboard():
         decisions = queries.decisions_by_month(bank_id, shown)
         lending = queries.lending_by_month(shown, bank_id)
         uptake = queries.product_uptake(bank_id)
+        overdue_loans = queries.overdue_loans(bank_id)
+        claims = queries.bank_claims(bank_id, today, claim_horizon(today))
     labels = application_status_labels()
     statuses = Chart(_("Applications by status"), "count", tuple(labels[s] for s in by_status),
                      (Series(_("Applications"), tuple(Decimal(n) for n in by_status.values())),), kind="bars")
@@ -105,7 +111,8 @@ def bank_dashboard():
                "guaranteed": sum(lending["guaranteed"].values(), Decimal("0.00")),
                "unguaranteed": sum(lending["unguaranteed"].values(), Decimal("0.00"))}
     return _render("dashboards/bank.html", figures=figures, statuses=statuses, approval=approval, volume=volume,
-                   products=products, uptake=top, more_products=len(uptake) - len(top), near_days=near_days)
+                   products=products, uptake=top, more_products=len(uptake) - len(top), near_days=near_days,
+                   overdue_loans=overdue_loans, claims=claims)
 
 
 def _ratio(part: int | Decimal, whole: int | Decimal) -> Decimal | None:
@@ -139,6 +146,7 @@ def admin_dashboard():
         pools = queries.risk_pools()
         balances = queries.pool_balances(shown)
         claims = queries.pool_claims(shown)
+        late_claims = queries.claims_past_deadline(today)
     tiers, types = tier_labels(), type_labels()
     tier_chart = Chart(_("Lending by tier"), "money", tuple(tiers[t] for t in tiers),
                        (Series(_("Principal disbursed"), tuple(by_tier.get(t) for t in tiers)),), kind="bars")
@@ -170,4 +178,4 @@ def admin_dashboard():
                    volume=_lending_chart(lending, shown), newcomer_chart=newcomer_chart, rate_chart=rate_chart,
                    subsidy_chart=subsidy_chart, rules=rules, balance_chart=balance_chart, claim_chart=claim_chart,
                    pools=pools, response=response, pick_up=pick_up, response_since=f"{response_since}-01",
-                   response_days=current_app.config["RESPONSE_WORKING_DAYS"])
+                   response_days=current_app.config["RESPONSE_WORKING_DAYS"], late_claims=late_claims)

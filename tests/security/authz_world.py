@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import tempfile
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -132,6 +133,10 @@ class MatrixWorld:
     agency_account: int = 0  # the agency's fee-income account
     enterprise_account: int = 0  # the enterprise's fee account
     message: int = 0  # a dead outbox message to bank's system
+    # Compensation claims (issue 20): an agreement whose claims the agency reviews, and a loan that defaulted under it.
+    review_agreement: int = 0  # agency → bank, active, claim_mode review ("MX-REVIEW")
+    claim: int = 0  # filed when that loan defaulted
+    claim_document: int = 0  # the bank's evidence on it
 
     def client(self) -> FlaskClient:
         return self.app.test_client()
@@ -139,7 +144,7 @@ class MatrixWorld:
     def private_marks(self) -> list[str]:
         """Words only the first tenants (and the admin) may ever read: the bank's draft, the agency's agreement
         codes, the enterprise's name, USCC and what it borrows for. No answer to a second tenant may hold them."""
-        return ["Matrix draft", "MX-ACTIVE", "MX-PENDING", "MX-SUSPENDED", "Matrix Enterprise 1",
+        return ["Matrix draft", "MX-ACTIVE", "MX-PENDING", "MX-SUSPENDED", "MX-REVIEW", "Matrix Enterprise 1",
                 self.enterprise_uscc, FIRST_PURPOSE]
 
 
@@ -319,12 +324,41 @@ def _browsers(world: MatrixWorld) -> None:
         world.browsers[actor] = Browser(browser.get_cookie("session").value, token)
 
 
+def _claims(world: MatrixWorld, api: _Api) -> None:
+    """A claim filed on a loan that defaulted under `review_agreement`, with the bank's evidence: after the other
+    financing (a second agreement for the guaranteed product would give its requests a second offer) and before the
+    ledger's accounts are collected (the default posts to new accounts)."""
+    today = business_today().isoformat()
+    world.app.config["FILES_DIR"] = tempfile.mkdtemp(prefix="matrix-claims-")  # the evidence's files, not instance/
+    world.review_agreement = api("agency", "POST", "/api/v1/agreements", 201, json={
+        **agreement_body("MX-REVIEW", world.org["bank"]), "claim_mode": "review", "claim_review_days": 10})["id"]
+    world.agreements_of["agency"].add(world.review_agreement)
+    api("bank", "POST", f"/api/v1/agreements/{world.review_agreement}/countersign")
+    request = api("enterprise", "POST", "/api/v1/financing-requests", 201, json={**REQUEST, "purpose": FIRST_PURPOSE})
+    offer = next(o for o in request["offers"] if o["agreement_id"] == world.review_agreement)
+    application = api("enterprise", "POST", f"/api/v1/financing-requests/{request['id']}/select",
+                      json={"offer_id": offer["id"]})["application"]["id"]
+    api("bank", "POST", f"/api/v1/applications/{application}/decision", json={"decision": "approved"})
+    world.applications_of["agency"].add(application)
+    (batch,) = api("agency", "GET", f"/api/v1/batches?status=open&agreement_id={world.review_agreement}")
+    api("agency", "POST", f"/api/v1/batches/{batch['id']}/submit")
+    loan = api("agency", "POST", f"/api/v1/batches/{batch['id']}/decision", json={"exclusions": []})["items"][0]
+    for kind in ("disbursed", "overdue", "default"):
+        api("bank", "POST", f"/api/v1/loans/{loan['loan_id']}/events", 201, json={"type": kind, "occurred_on": today})
+    (claim,) = api("bank", "GET", "/api/v1/claims?status=filed")
+    world.claim = claim["id"]
+    world.claim_document = api("bank", "POST", f"/api/v1/claims/{world.claim}/documents", 201,
+                               content_type="multipart/form-data",
+                               data={"file": (io.BytesIO(b"%PDF-1.4\n%%EOF\n"), "matrix-evidence.pdf")})["id"]
+
+
 def build_world(app: Flask) -> MatrixWorld:
     world = MatrixWorld(app)
     _organisations_and_users(world)
     api = _Api(world)
     _catalogue_and_schemes(world, api)
     _financing(world, api)
+    _claims(world, api)
     _ledger_outbox_and_settlements(world, api)
     _browsers(world)
     return world

@@ -105,6 +105,11 @@ PAGES: dict[tuple[str, str], str] = {
     ("GET", "/agency/batches/{batch_id}/export.xlsx"):            "login  403   403  403   ok   404   403  403",
     ("POST", "/agency/batches/{batch_id}/submit"):                "login  403   403  403   ok   404   403  403",
     ("POST", "/agency/batches/{batch_id}/decision"):              "login  403   403  403   ok   404   403  403",
+    # The agency's compensation claims (issue 20).
+    ("GET", "/agency/claims"):                                    "login  403   403  403   ok   ok    403  403",
+    ("GET", "/agency/claims/{claim_id}"):                         "login  403   403  403   ok   404   403  403",
+    ("GET", "/agency/claims/{claim_id}/documents/{document_id}"): "login  403   403  403   ok   404   403  403",
+    ("POST", "/agency/claims/{claim_id}/decision"):               "login  403   403  403   ok   404   403  403",
     # The finance office's pages.
     ("GET", "/admin/tier-registry"):                              "login  ok    403  403   403  403   403  403",
     ("POST", "/admin/tier-registry"):                             "login  ok    403  403   403  403   403  403",
@@ -229,6 +234,13 @@ REQUESTS: dict[tuple[str, str], Request] = {
     ("GET", "/agency/batches/{batch_id}/export.xlsx"): lambda w, who: {"batch_id": w.batch_decided},
     ("POST", "/agency/batches/{batch_id}/submit"): lambda w, who: {"batch_id": w.batch_open},
     ("POST", "/agency/batches/{batch_id}/decision"): lambda w, who: {"batch_id": w.batch_submitted},
+    # The agency's compensation claims (issue 20): the claim is paid, confirmed.
+    ("GET", "/agency/claims"): lambda w, who: {"query_string": {"status": "all"}},
+    ("GET", "/agency/claims/{claim_id}"): lambda w, who: {"claim_id": w.claim},
+    ("GET", "/agency/claims/{claim_id}/documents/{document_id}"): lambda w, who: {
+        "claim_id": w.claim, "document_id": w.claim_document},
+    ("POST", "/agency/claims/{claim_id}/decision"): lambda w, who: {
+        "claim_id": w.claim, "data": {"decision": "pay", "confirm": "1"}},
     ("GET", "/admin/tier-registry"): lambda w, who: {},
     ("POST", "/admin/tier-registry"): lambda w, who: {
         "data": {"file": (io.BytesIO(tier_list_csv(w.enterprise_uscc)), "list.csv")}},
