@@ -80,6 +80,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from marketplace.orgs.views import bp as orgs_pages
     from marketplace.registry.views import bp as registry_pages
     from marketplace.scheduler.views import bp as jobs_pages
+    from marketplace.servicing.views import bp as servicing_pages
     from products.views import bp as product_pages
 
     app.register_blueprint(auth_pages)
@@ -91,6 +92,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(fee_pages)
     app.register_blueprint(risk_pool_pages)
     app.register_blueprint(claim_pages)
+    app.register_blueprint(servicing_pages)
     app.register_blueprint(ledger_pages)
     app.register_blueprint(outbox_pages)
     app.register_blueprint(jobs_pages)

@@ -95,6 +95,17 @@ def journal(user: User, ref: str | None = None, date_from: dt.date | None = None
     return query
 
 
+def loan_entries(loan_id: int, pools: PoolNames) -> tuple[list[JournalEntry], dict[int, str]]:
+    """One loan's entries (its guarantee fee, default, compensation and recoveries), oldest first, with the names of
+    their accounts' owners: for the loan's page, whose reader the caller has checked may read the loan."""
+    entries = list(db.session.scalars(select(JournalEntry).where(JournalEntry.ref == f"loan:{loan_id}")
+                                      .order_by(JournalEntry.occurred_on, JournalEntry.id)))
+    ids = {posting.account_id for entry in entries for posting in entry.postings}
+    owners = dict(db.session.execute(select(Account.id, _owner_names(pools)).where(db.among(Account.id, ids))
+                                     ).tuples().all()) if ids else {}
+    return entries, owners
+
+
 EXPORT_COLUMNS = ("entry_id", "occurred_on", "kind", "ref", "idempotency_key", "account", "owner", "debit", "credit")
 
 
