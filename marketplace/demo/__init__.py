@@ -149,8 +149,9 @@ def _seed_products(banks: dict[str, Organization]) -> None:
 
 def _seed_agreement(agency: Organization, bank: Organization) -> None:
     """An active 总对总 agreement between the demo agency and ZCB, so ZCB's optional-guarantee products are offered
-    with a guarantee fee and approvals land in a batch for the agency to review."""
-    from guarantees.models import Agreement, AgreementStatus, RiskPool
+    with a guarantee fee and approvals land in a batch for the agency to review. Its defaults are claims the agency
+    reviews within 10 working days (代偿申请), so a walk-through meets the claims queue."""
+    from guarantees.models import Agreement, AgreementStatus, ClaimMode, RiskPool
     from guarantees.services import change_status, create_agreement, create_risk_pool
     from products.models import ProductType
 
@@ -161,6 +162,7 @@ def _seed_agreement(agency: Organization, bank: Organization) -> None:
         pool = create_risk_pool(dict(RISK_POOL))
     terms = {key: value for key, value in AGREEMENT.items() if key != "bank"}
     agreement = create_agreement(agency.id, {**terms, "bank_id": bank.id, "risk_pool_id": pool.id,
+                                             "claim_mode": ClaimMode.REVIEW, "claim_review_days": 10,
                                              "shares": dict(AGREEMENT["shares"]),
                                              "eligible_product_types": [ProductType(t) for t in
                                                                         AGREEMENT["eligible_product_types"]]})
