@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -121,7 +122,7 @@ def decide(claim: Claim, user: User, decision: str, reason: str | None) -> Claim
     if decision == "pay":
         facts = LoanFacts(id=claim.loan_id, bank_id=claim.bank_id, enterprise_id=guarantee.enterprise_id,
                           principal=guarantee.amount)
-        claim.allocation_id = compensate(facts, guarantee, claim.amount, day, key=f"claim:{claim.id}:paid").id
+        claim.allocation = compensate(facts, guarantee, claim.amount, day, key=f"claim:{claim.id}:paid")
         states.move(claim, ClaimStatus.PAID, CLAIM_TRANSITIONS)
         title, words = N_("Claim %(id)d paid"), N_("The agency paid %(amount)s on claim %(id)d (loan %(loan)d).")
     else:
@@ -176,7 +177,8 @@ def attach(claim: Claim, user: User, name: str, declared_type: str | None, conte
     path = stored_path(document)
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".part")
+        # A name of this writer's own: the same file may be uploaded to another claim at this very moment.
+        partial = path.with_name(f"{path.name}.{uuid.uuid4().hex}.part")
         partial.write_bytes(content)
         partial.replace(path)  # whole or not at all
     db.session.add(document)

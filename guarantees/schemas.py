@@ -275,4 +275,4 @@ class ClaimIn(ma.Schema):
 
 class ClaimQuery(ma.Schema):
     status = fields.Enum(ClaimStatus, by_value=True, load_default=None)
-    agreement_id = Id(load_default=None)
+    agreement_id = Id(strict=False, load_default=None)

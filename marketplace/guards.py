@@ -1,7 +1,7 @@
 """What a request must be before any view (or CSRF check) reads it.
 
-- A body of at most 1 MiB, or 10 MiB where the tier registry's lists are uploaded; larger → 413, whether or not
-  the view would have read the body.
+- A body of at most 1 MiB, or 10 MiB where spreadsheets or a claim's evidence are uploaded; larger → 413, whether
+  or not the view would have read the body.
 - No control characters in the address or in a header value, and no NUL anywhere (a query or form value, a raw
   body) → else 400: PostgreSQL refuses NUL outright, so it could only ever end as a server error, and no
   well-behaved client sends one. (Other control characters in values are the schemas' to refuse, field by field.)
@@ -22,9 +22,11 @@ from marketplace.fields import MAX_ID
 MIB = 1024 * 1024
 MAX_BODY = 1 * MIB
 MAX_UPLOAD = 10 * MIB
-#: The endpoints that take spreadsheets (CSV or XLSX): certified tier lists and products, by the API and on pages.
+#: The endpoints that take files: spreadsheets (CSV or XLSX) of certified tier lists and products, and a claim's
+#: evidence (at most CLAIM_FILE_MAX_BYTES, checked by the view), by the API and on pages.
 UPLOAD_ENDPOINTS = frozenset({"registry_api.TierImports", "registry.tier_registry", "products_api.ProductImports",
-                              "products.import_products"})
+                              "products.import_products", "guarantees_api.ClaimDocuments",
+                              "servicing.attach_evidence"})
 _FORMS = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
 #: In the (decoded) path: C0, DEL and C1 control characters.

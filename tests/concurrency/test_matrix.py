@@ -28,12 +28,14 @@ The three table tests need no database and run on every backend.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -46,6 +48,9 @@ from guarantees.models import (
     AgreementStatus,
     Batch,
     BatchStatus,
+    Claim,
+    ClaimDocument,
+    ClaimStatus,
     Guarantee,
     GuaranteeStatus,
     LossAllocation,
@@ -60,6 +65,7 @@ from marketplace.auth.models import ApiToken, User
 from marketplace.bank_systems.models import BankCallback, CallbackOutcome
 from marketplace.dates import business_today
 from marketplace.fees.models import FeeRule
+from marketplace.financing.loans import periods_of
 from marketplace.financing.models import (
     Application,
     ApplicationStatus,
@@ -70,6 +76,7 @@ from marketplace.financing.models import (
     LoanStatus,
     RequestStatus,
 )
+from marketplace.financing.schedule import apply_payment
 from marketplace.ledger.models import JournalEntry
 from marketplace.lpr.models import LprRate
 from marketplace.notifications.models import Notification
@@ -162,7 +169,25 @@ MATRIX: dict[tuple[str, str], Row] = {
               "test_repayments_at_once_never_repay_more_than_is_owed",
               "test_recoveries_at_once_never_recover_more_than_is_owed",
               "test_deposits_against_defaults_on_an_empty_pool_pay_every_claim",
-              "test_budget_cuts_against_disbursements_never_let_a_rule_overspend")),
+              "test_budget_cuts_against_disbursements_never_let_a_rule_overspend",
+              "test_eight_renewals_of_one_loan_renew_it_once",
+              "test_two_loans_renewed_into_one_new_loan_at_once_one_is_renewed",
+              "test_filing_again_against_a_recovery_in_full_leaves_no_claim_waiting")),
+    # Compensation claims (issue 20).
+    ("POST", "/api/v1/claims/{claim_id}/decision"): Row(
+        ONE, ("test_eight_payments_of_one_claim_compensate_once",
+              "test_one_claim_decision_key_sent_eight_times_decides_once",
+              "test_paying_against_refusing_a_claim_one_decision_stands",
+              "test_evidence_against_the_payment_of_its_claim_none_lands_after_the_decision")),
+    ("POST", "/api/v1/claims/{claim_id}/documents"): Row(
+        EACH, ("test_eight_uploads_of_one_file_to_a_claim_attach_eight_documents",
+               "test_one_file_uploaded_to_four_claims_at_once_is_kept_whole",
+               "test_evidence_against_the_payment_of_its_claim_none_lands_after_the_decision"),
+        "each upload attaches a piece of evidence of its own by design (evidence has no natural key); the file "
+        "itself is kept once, named by its digest"),
+    ("POST", "/api/v1/loans/{loan_id}/claims"): Row(
+        ONE, ("test_eight_refilings_of_a_refused_claim_file_one",
+              "test_filing_again_against_a_recovery_in_full_leaves_no_claim_waiting")),
     ("POST", "/api/v1/agreements"): Row(ONE, ("test_eight_agreements_of_one_code_make_one",)),
     ("POST", "/api/v1/agreements/{agreement_id}/countersign"): Row(
         ONE, ("test_eight_countersignatures_activate_an_agreement_once",
@@ -759,17 +784,22 @@ def test_eight_defaults_on_one_loan_share_the_loss_once(arena):
 
 @race
 def test_repayments_at_once_never_repay_more_than_is_owed(arena):
-    """Eight repayments of 300,000 on 1,000,000 owed: each sees what the one before left, so three are taken and the
-    other five are more than is owed (422)."""
+    """Eight repayments of 300,000 on a little over 1,000,000 owed (the principal and its schedule's interest): each
+    sees what the one before left, so three are taken and the other five are more than is owed (422). The three pay
+    the schedule oldest period first, interest before principal, as one payment of 900,000 would."""
     loan_id = arena.loans["repay"]
     answers = _event(arena, "repay", {"type": "repayment", "amount": "300000.00", "occurred_on": today()})
     no_server_error(answers)
     assert _codes(answers) == [201] * 3 + [422] * 5, _said(answers)
     with arena.reading() as session:
         loan = session.get(Loan, loan_id)
-        assert (loan.status, loan.outstanding) == (LoanStatus.REPAYING, Decimal("100000.00"))
-        assert len(_events(session, loan_id, LoanEventType.REPAYMENT)) == 3
-        assert session.scalar(select(Guarantee.exposure).where(Guarantee.loan_id == loan_id)) == Decimal("100000.00")
+        split = apply_payment(periods_of(loan), Decimal("0.00"), Decimal("900000.00"))
+        assert split.interest > 0
+        assert (loan.status, loan.interest_paid, loan.principal_repaid, loan.outstanding) == (
+            LoanStatus.REPAYING, split.interest, split.principal, AMOUNT - split.principal)
+        repayments = _events(session, loan_id, LoanEventType.REPAYMENT)
+        assert [e.interest + e.principal for e in repayments] == [Decimal("300000.00")] * 3
+        assert session.scalar(select(Guarantee.exposure).where(Guarantee.loan_id == loan_id)) == loan.outstanding
 
 
 @race
@@ -783,6 +813,240 @@ def test_recoveries_at_once_never_recover_more_than_is_owed(arena):
         assert (loan.status, loan.outstanding) == (LoanStatus.RECOVERING, Decimal("100000.00"))
         shares = session.scalars(select(RecoveryAllocation).where(RecoveryAllocation.loan_id == loan_id)).all()
         assert [r.amount for r in shares] == [Decimal("300000.00")] * 3
+
+
+# 无还本续贷: renewals ----------------------------------------------------------------------------------------------
+
+def _renewed(session, old_id: int, new_id: int) -> None:
+    """`old_id` closed into `new_id`, once: one renewal, one disbursement of the new loan, the old guarantee released
+    (its quota freed once)."""
+    old, new = session.get(Loan, old_id), session.get(Loan, new_id)
+    assert (old.status, old.outstanding) == (LoanStatus.CLOSED, Decimal("0.00"))
+    assert (new.status, new.renews_loan_id, new.outstanding) == (LoanStatus.DISBURSED, old_id, AMOUNT)
+    assert [e.new_loan_id for e in _events(session, old_id, LoanEventType.RENEWED)] == [new_id]
+    assert len(_events(session, new_id, LoanEventType.DISBURSED)) == 1
+    guarantee = session.scalar(select(Guarantee).where(Guarantee.loan_id == old_id))
+    assert (guarantee.status, guarantee.exposure) == (GuaranteeStatus.RELEASED, Decimal("0.00"))
+
+
+@race
+def test_eight_renewals_of_one_loan_renew_it_once(arena):
+    """Eight reports that a loan was renewed into the same new loan: it is renewed once, the new loan disbursed
+    once, and the old guarantee's quota released once."""
+    old_id, new_id = arena.renewals["renew_8"]
+    with arena.reading() as session:
+        outstanding_before = session.get(Agreement, arena.agreements["review"]).quota_outstanding
+    answers = arena.eight("bank", "POST", "/api/v1/loans/{loan_id}/events", loan_id=old_id,
+                          json={"type": "renewed", "new_loan_id": new_id, "occurred_on": today()},
+                          hold=("loans", old_id))
+    one_went_through(answers, 201)
+    with arena.reading() as session:
+        _renewed(session, old_id, new_id)
+        assert session.get(Agreement, arena.agreements["review"]).quota_outstanding == outstanding_before - AMOUNT
+
+
+@race
+def test_two_loans_renewed_into_one_new_loan_at_once_one_is_renewed(arena):
+    """Two loans are each reported renewed (four times) into the same approved loan: one of them is, once; the other
+    stays as it was, performing and guaranteed. Each call locks its own loan, then the new one.
+
+    The schedule: with the new loan held, every call arrives (the first of each old loan waits on the new loan, the
+    others on their old loan), then the new loan is let go."""
+    *olds, new_id = arena.renewals["renew_two"]
+    calls = [arena.call("bank", "POST", "/api/v1/loans/{loan_id}/events", loan_id=olds[n % 2],
+                        key=f"race-renew-{n}", json={"type": "renewed", "new_loan_id": new_id, "occurred_on": today()})
+             for n in range(AT_ONCE)]
+    answers = arena.race(calls, hold=("loans", new_id))
+    winner = one_went_through(answers, 201)
+    renewed = olds[answers.index(winner) % 2]
+    with arena.reading() as session:
+        _renewed(session, renewed, new_id)
+        (kept,) = set(olds) - {renewed}
+        loan = session.get(Loan, kept)
+        assert (loan.status, loan.outstanding) == (LoanStatus.DISBURSED, AMOUNT)
+        assert _events(session, kept, LoanEventType.RENEWED) == []
+        guarantee = session.scalar(select(Guarantee).where(Guarantee.loan_id == kept))
+        assert (guarantee.status, guarantee.exposure) == (GuaranteeStatus.ACTIVE, AMOUNT)
+
+
+# Compensation claims ------------------------------------------------------------------------------------------------
+
+#: Evidence the races attach: a PDF of 7.5 MiB (under CLAIM_FILE_MAX_BYTES), so that writing it takes long enough for
+#: the writers of one file to overlap.
+EVIDENCE = b"%PDF-1.4\n" + b"0123456789abcdef" * (480 * 1024) + b"\n%%EOF\n"
+
+
+def _paid_once(arena: World, session, claim_id: int, compensated_before: Decimal) -> None:
+    """The claim is paid once: one sharing of its loss, one journal entry for it, the agreement's compensation moved
+    once."""
+    claim = session.get(Claim, claim_id)
+    assert claim.status is ClaimStatus.PAID
+    (allocation,) = session.scalars(select(LossAllocation).where(LossAllocation.loan_id == claim.loan_id)).all()
+    assert claim.allocation_id == allocation.id and allocation.loss == claim.amount
+    assert session.scalar(select(func.count()).select_from(JournalEntry).where(
+        JournalEntry.idempotency_key == f"claim:{claim_id}:paid")) == 1
+    assert session.get(Agreement, arena.agreements["review"]).compensated_total == \
+        compensated_before + allocation.agency_compensation
+    assert audited("claim.paid", claim_id) == 1
+
+
+def _compensated(arena: World) -> Decimal:
+    with arena.reading() as session:
+        return session.get(Agreement, arena.agreements["review"]).compensated_total
+
+
+@race
+def test_eight_payments_of_one_claim_compensate_once(arena):
+    claim_id = arena.claims["pay_8"]
+    before = _compensated(arena)
+    one_went_through(arena.eight("agency", "POST", "/api/v1/claims/{claim_id}/decision", claim_id=claim_id,
+                                 json={"decision": "pay"}, hold=("claims", claim_id)), 200)
+    with arena.reading() as session:
+        _paid_once(arena, session, claim_id, before)
+
+
+@race
+def test_one_claim_decision_key_sent_eight_times_decides_once(arena):
+    claim_id = arena.claims["pay_same_key"]
+    before = _compensated(arena)
+    first = one_went_through(arena.eight("agency", "POST", "/api/v1/claims/{claim_id}/decision", claim_id=claim_id,
+                                         same_key=True, json={"decision": "pay"}, hold=("claims", claim_id)), 200)
+    assert first.json["allocation"]["loss"] == f"{AMOUNT:.2f}"
+    with arena.reading() as session:
+        _paid_once(arena, session, claim_id, before)
+
+
+@race
+def test_paying_against_refusing_a_claim_one_decision_stands(arena):
+    """On each of four claims the agency pays as a colleague refuses: one decision stands, the one answered 200;
+    a refused claim has shared nothing, a paid one has no refusal reason."""
+    calls = []
+    for claim_id in arena.contested_claims:
+        calls += [arena.call("agency", "POST", "/api/v1/claims/{claim_id}/decision", claim_id=claim_id,
+                             key=f"race-pay-{claim_id}", json={"decision": "pay"}),
+                  arena.call("agency", "POST", "/api/v1/claims/{claim_id}/decision", claim_id=claim_id,
+                             key=f"race-refuse-{claim_id}", json={"decision": "reject", "reason": "Race: refused"})]
+    answers = arena.race(calls, hold=("claims", *arena.contested_claims))
+    no_server_error(answers)
+    with arena.reading() as session:
+        for n, claim_id in enumerate(arena.contested_claims):
+            paid, refused = answers[2 * n].status_code, answers[2 * n + 1].status_code
+            assert sorted([paid, refused]) == [200, 409], _said(answers)
+            claim = session.get(Claim, claim_id)
+            allocations = session.scalars(select(LossAllocation).where(LossAllocation.loan_id == claim.loan_id)).all()
+            entries = session.scalar(select(func.count()).select_from(JournalEntry).where(
+                JournalEntry.idempotency_key == f"claim:{claim_id}:paid"))
+            if paid == 200:
+                assert (claim.status, claim.reason, len(allocations), entries) == (ClaimStatus.PAID, None, 1, 1)
+            else:
+                assert (claim.status, claim.reason, allocations, entries) == (
+                    ClaimStatus.REJECTED, "Race: refused", [], 0)
+            assert audited("claim.paid", claim_id) + audited("claim.rejected", claim_id) == 1
+
+
+@race
+def test_eight_refilings_of_a_refused_claim_file_one(arena):
+    loan_id = arena.refused["refile_8"]
+    answers = arena.eight("bank", "POST", "/api/v1/loans/{loan_id}/claims", loan_id=loan_id,
+                          json={"amount": f"{AMOUNT:.2f}", "note": "Race: filed again"}, hold=("loans", loan_id))
+    filed = one_went_through(answers, 201)
+    with arena.reading() as session:
+        claims = session.scalars(select(Claim).where(Claim.loan_id == loan_id).order_by(Claim.id)).all()
+        assert [(c.status, c.note) for c in claims] == [(ClaimStatus.REJECTED, None),
+                                                        (ClaimStatus.FILED, "Race: filed again")]
+        assert claims[1].id == filed.json["id"]
+
+
+@race
+def test_filing_again_against_a_recovery_in_full_leaves_no_claim_waiting(arena):
+    """The bank files a refused claim again (four clicks) as its recovery of everything owed is reported (four
+    times): the loan is recovered once and closes; a claim filed again before it is withdrawn by it, one after it is
+    refused (the loan is closed). Either way nothing is left for the agency to decide."""
+    loan_id = arena.refused["refile_mix"]
+    calls = []
+    for n in range(AT_ONCE // 2):
+        calls += [arena.call("bank", "POST", "/api/v1/loans/{loan_id}/claims", loan_id=loan_id, key=f"race-refile-{n}",
+                             json={"amount": f"{AMOUNT:.2f}"}),
+                  arena.call("bank", "POST", "/api/v1/loans/{loan_id}/events", loan_id=loan_id,
+                             key=f"race-recover-{n}",
+                             json={"type": "recovery", "amount": f"{AMOUNT:.2f}", "occurred_on": today()})]
+    answers = arena.race(calls, hold=("loans", loan_id))
+    no_server_error(answers)
+    filed, recovered = _codes(answers[0::2]), _codes(answers[1::2])
+    assert recovered.count(201) == 1 and set(recovered) <= {201, 409}, _said(answers)
+    assert filed.count(201) <= 1 and set(filed) <= {201, 409}, _said(answers)
+    with arena.reading() as session:
+        loan = session.get(Loan, loan_id)
+        assert (loan.status, loan.outstanding) == (LoanStatus.CLOSED, Decimal("0.00"))
+        statuses = session.scalars(select(Claim.status).where(Claim.loan_id == loan_id).order_by(Claim.id)).all()
+        assert statuses == [ClaimStatus.REJECTED] + [ClaimStatus.WITHDRAWN] * filed.count(201), _said(answers)
+        assert len(_events(session, loan_id, LoanEventType.RECOVERY)) == 1
+
+
+def _upload(arena: World, claim_id: int, name: str = "evidence.pdf") -> Any:
+    return arena.call("bank", "POST", "/api/v1/claims/{claim_id}/documents", claim_id=claim_id,
+                      data=lambda: {"file": (io.BytesIO(EVIDENCE), name, "application/pdf")})
+
+
+def _kept_whole(arena: World) -> None:
+    """The evidence's one file on disk holds exactly what was uploaded, and no half-written copy is left beside it."""
+    files = [path for path in Path(arena.app.config["FILES_DIR"]).rglob("*") if path.is_file()]
+    digest = hashlib.sha256(EVIDENCE).hexdigest()
+    assert [path.name for path in files] == [digest], files
+    assert files[0].read_bytes() == EVIDENCE
+
+
+@race
+def test_eight_uploads_of_one_file_to_a_claim_attach_eight_documents(arena):
+    claim_id = arena.claims["documents_8"]
+    answers = arena.race([_upload(arena, claim_id, f"evidence-{n}.pdf") for n in range(AT_ONCE)],
+                         hold=("claims", claim_id))
+    assert _codes(answers) == [201] * AT_ONCE, _said(answers)
+    with arena.reading() as session:
+        documents = session.scalars(select(ClaimDocument).where(ClaimDocument.claim_id == claim_id)).all()
+        assert sorted(d.id for d in documents) == sorted(answer.json["id"] for answer in answers)
+        assert {(d.size, d.sha256) for d in documents} == {(len(EVIDENCE), hashlib.sha256(EVIDENCE).hexdigest())}
+    _kept_whole(arena)
+
+
+@race
+def test_one_file_uploaded_to_four_claims_at_once_is_kept_whole(arena):
+    """The same file attached to four claims at once (twice each): eight documents, one file, written whole."""
+    claims = arena.spread_claims
+    answers = arena.race([_upload(arena, claims[n % len(claims)]) for n in range(AT_ONCE)],
+                         hold=("claims", *claims))
+    assert _codes(answers) == [201] * AT_ONCE, _said(answers)
+    with arena.reading() as session:
+        counted = dict(session.execute(select(ClaimDocument.claim_id, func.count()).where(
+            ClaimDocument.claim_id.in_(claims)).group_by(ClaimDocument.claim_id)).all())
+        assert counted == {claim_id: AT_ONCE // len(claims) for claim_id in claims}
+    _kept_whole(arena)
+
+
+@race
+def test_evidence_against_the_payment_of_its_claim_none_lands_after_the_decision(arena):
+    """The bank attaches evidence (four uploads) as the agency pays the claim (four clicks): it is paid once, and
+    every upload either landed before the decision (201) or was refused (409): none is attached to a decided claim
+    behind the agency's back."""
+    claim_id = arena.claims["documents_mix"]
+    before = _compensated(arena)
+    calls = []
+    for n in range(AT_ONCE // 2):
+        calls += [_upload(arena, claim_id, f"late-{n}.pdf"),
+                  arena.call("agency", "POST", "/api/v1/claims/{claim_id}/decision", claim_id=claim_id,
+                             key=f"race-mixed-pay-{n}", json={"decision": "pay"})]
+    answers = arena.race(calls, hold=("claims", claim_id))
+    no_server_error(answers)
+    uploads, payments = answers[0::2], answers[1::2]
+    assert _codes(payments) == [200] + [409] * (AT_ONCE // 2 - 1), _said(answers)
+    assert set(_codes(uploads)) <= {201, 409}, _said(answers)
+    with arena.reading() as session:
+        _paid_once(arena, session, claim_id, before)
+        documents = session.scalars(select(ClaimDocument.id).where(ClaimDocument.claim_id == claim_id)).all()
+        assert sorted(documents) == sorted(a.json["id"] for a in uploads if a.status_code == 201)
+        decided_at = session.get(Claim, claim_id).decided_at
+        assert all(d.uploaded_at <= decided_at for d in session.scalars(
+            select(ClaimDocument).where(ClaimDocument.claim_id == claim_id)))
 
 
 # Agreements ------------------------------------------------------------------------------------------------------

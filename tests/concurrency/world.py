@@ -6,7 +6,8 @@ cases. Each case therefore races its OWN objects, made here in advance: applicat
 products and pools enough that no case touches another's.
 
 Nearly everything lives under one bank (RACE) and one agency (RAG), with agreements of different terms side by
-side: `main` for decisions, batches and disbursements, `loss` and `pool` for defaults, `sla` for the 见贷即保 job.
+side: `main` for decisions, batches and disbursements, `loss` and `pool` for defaults, `sla` for the 见贷即保 job,
+`review` for compensation claims (its defaults file claims the agency decides) and renewals.
 Beside them: RACESYS, a bank with a system (its outbox message, its callback secret to rotate); RACENEW, a bank
 whose system has never called back; and two fee rules, in force for the one enterprise of region 3302 only, whose
 loans grant a budgeted fiscal subsidy. The products and agreements the status cases move are made last and priced
@@ -18,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json as jsonlib
+import tempfile
 import threading
 import time
 import uuid
@@ -37,7 +39,8 @@ from stdnum.cn import uscc
 from werkzeug.security import generate_password_hash
 from werkzeug.test import TestResponse
 
-from guarantees.models import Agreement, AgreementStatus, Batch, BatchStatus
+from guarantees.claims import decide as decide_claim
+from guarantees.models import Agreement, AgreementStatus, Batch, BatchStatus, Claim, ClaimMode
 from guarantees.services import change_status, create_agreement, create_risk_pool
 from guarantees.settlement import deposit
 from marketplace import db
@@ -133,7 +136,7 @@ class World:
     agency: int = 0
     enterprise: int = 0
     tier_enterprise: int = 0  # the enterprise whose tier the admin sets (the others' offers need theirs unchanged)
-    #: Agreements by role: main, loss, pool, sla; pending_8, pending_mix, active_8, active_mix, suspended_8.
+    #: Agreements by role: main, loss, pool, sla, review; pending_8, pending_mix, active_8, active_mix, suspended_8.
     agreements: dict[str, int] = field(default_factory=dict)
     #: Risk pools: funded (backs `loss`), empty (backs `pool`), deposit_same, deposit_each.
     pools: dict[str, int] = field(default_factory=dict)
@@ -169,6 +172,19 @@ class World:
     #: loans, approved: they grant its subsidy when they are disbursed.
     subsidy_rule: int = 0
     subsidised_loans: list[int] = field(default_factory=list)
+    #: Compensation claims (issue 20) under `review` (claim_mode review), each filed when its loan defaulted: pay_8,
+    #: pay_same_key, documents_8, documents_mix (evidence against a payment); spread, one each of the claims the same
+    #: file is uploaded to at once.
+    claims: dict[str, int] = field(default_factory=dict)
+    spread_claims: list[int] = field(default_factory=list)
+    #: Filed claims, on each of which a payment races a refusal.
+    contested_claims: list[int] = field(default_factory=list)
+    #: Defaulted loans under `review` whose claim the agency refused: refile_8, and refile_mix (filing again against
+    #: a recovery in full).
+    refused: dict[str, int] = field(default_factory=dict)
+    #: 无还本续贷: loans disbursed under `review` (old) and the approved plain loans of the same enterprise that renew
+    #: them (new): renew_8 → [old, new]; renew_two → [old, old, new] (two loans renewed into one at once).
+    renewals: dict[str, list[int]] = field(default_factory=dict)
 
     # Calling the API ----------------------------------------------------------------------------------------
 
@@ -459,6 +475,35 @@ class _Builder:
         w.sla_batches = [self.submitted_batch("sla", 2) for _ in range(3)]
         db.session.commit()
 
+    def claims_and_renewals(self) -> None:
+        """Issue 20: claims filed under `review` (its loans disbursed, overdue and defaulted today), two of them
+        refused; and loans to renew, each with the approved loan that renews it. The evidence's files go to a
+        folder of the run's own."""
+        w = self.world
+        w.app.config["FILES_DIR"] = tempfile.mkdtemp(prefix="race-claims-")
+        w.agreements["review"] = _agreement(w.agency, w.bank, "RACE-REVIEW", claim_mode=ClaimMode.REVIEW)
+        made = self.loans("review", 17)  # fourteen to default, three to renew
+        loans, old = made[:14], made[14:]
+        for loan in loans:
+            for kind in (LoanEventType.DISBURSED, LoanEventType.OVERDUE, LoanEventType.DEFAULT):
+                self.event(loan, kind)
+        filed = dict(db.session.execute(select(Claim.loan_id, Claim.id).where(
+            Claim.loan_id.in_([loan.id for loan in loans]))).all())
+        claims = [filed[loan.id] for loan in loans]
+        w.claims = dict(zip(("pay_8", "pay_same_key", "documents_8", "documents_mix"), claims[:4], strict=True))
+        w.spread_claims, w.contested_claims = claims[4:8], claims[8:12]
+        for name, loan in zip(("refile_8", "refile_mix"), loans[12:], strict=True):
+            decide_claim(db.session.get(Claim, filed[loan.id]), self.users["agency"], "reject", "Race: no evidence")
+            w.refused[name] = loan.id
+        for loan in old:
+            self.event(loan, LoanEventType.DISBURSED)
+        new = [self.route(None) for _ in range(2)]
+        for application in new:
+            decide(application, self.users["bank"], {"decision": "approved"})
+        renewing = [db.session.scalar(select(Loan.id).where(Loan.application_id == a.id)) for a in new]
+        w.renewals = {"renew_8": [old[0].id, renewing[0]], "renew_two": [old[1].id, old[2].id, renewing[1]]}
+        db.session.commit()
+
     def moved_by_the_cases(self) -> None:
         """The agreements and products the status cases move: made last, so that no request's offers name them,
         and the products priced out of every request's range (20 to 30 million)."""
@@ -490,6 +535,7 @@ def build_world(app: Flask) -> World:
         builder.people()
         builder.schemes()
         builder.financing()
+        builder.claims_and_renewals()
         builder.moved_by_the_cases()
     rule = app.test_client().post("/api/v1/fee-rules", headers={"Authorization": f"Bearer {world.tokens['admin']}"},
                                   json=fee_rule("Race rule to edit"))

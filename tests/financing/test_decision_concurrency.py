@@ -18,7 +18,9 @@ from guarantees.models import Agreement, Batch, BatchStatus, Guarantee
 from marketplace import create_app, db
 from marketplace.auth.models import Role, User
 from marketplace.auth.services import create_user, issue_token
+from marketplace.financing.loans import periods_of
 from marketplace.financing.models import Application, ApplicationStatus, Loan, LoanEvent
+from marketplace.financing.schedule import apply_payment
 from marketplace.financing.services import decide_batch, submit_batch
 from tests.guarantees.test_quota_concurrency import AMOUNT, PASSWORD, world_with_routed_applications
 
@@ -101,8 +103,12 @@ def test_events_on_one_loan_are_applied_one_after_the_other(race):
 
     with app.app_context():
         agreement = db.session.get(Agreement, agreement_id)
+        for loan_id in loans:  # both payments applied, one after the other: as one of 600,000.00, interest first
+            loan = db.session.get(Loan, loan_id)
+            split = apply_payment(periods_of(loan), Decimal("0.00"), Decimal("600000.00"))
+            assert (loan.interest_paid, loan.principal_repaid) == (split.interest, split.principal)
+            assert loan.outstanding == AMOUNT - split.principal
         owed = sum(db.session.get(Loan, loan).outstanding for loan in loans)
-        assert owed == (AMOUNT - Decimal("600000.00")) * 3
         assert agreement.quota_outstanding == owed and agreement.quota_reserved == 0
         assert agreement.guaranteed_total == AMOUNT * 3
         for loan in loans:

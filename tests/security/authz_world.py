@@ -137,6 +137,7 @@ class MatrixWorld:
     review_agreement: int = 0  # agency → bank, active, claim_mode review ("MX-REVIEW")
     claim: int = 0  # filed when that loan defaulted
     claim_document: int = 0  # the bank's evidence on it
+    refused_claim_loan: int = 0  # another loan defaulted under `review_agreement`, its claim refused: may file again
 
     def client(self) -> FlaskClient:
         return self.app.test_client()
@@ -361,7 +362,29 @@ def build_world(app: Flask) -> MatrixWorld:
     _claims(world, api)
     _ledger_outbox_and_settlements(world, api)
     _browsers(world)
+    _refused_claim(world, api)
     return world
+
+
+def _refused_claim(world: MatrixWorld, api: _Api) -> None:
+    """A second loan under `review_agreement` defaults and the agency refuses its claim, so the bank may file again
+    (POST /loans/{id}/claims). Its default and fee post to accounts the first claim's loan already opened."""
+    today = business_today().isoformat()
+    request = api("enterprise", "POST", "/api/v1/financing-requests", 201, json={**REQUEST, "purpose": FIRST_PURPOSE})
+    offer = next(o for o in request["offers"] if o["agreement_id"] == world.review_agreement)
+    application = api("enterprise", "POST", f"/api/v1/financing-requests/{request['id']}/select",
+                      json={"offer_id": offer["id"]})["application"]["id"]
+    api("bank", "POST", f"/api/v1/applications/{application}/decision", json={"decision": "approved"})
+    world.applications_of["agency"].add(application)
+    (batch,) = api("agency", "GET", f"/api/v1/batches?status=open&agreement_id={world.review_agreement}")
+    api("agency", "POST", f"/api/v1/batches/{batch['id']}/submit")
+    loan = api("agency", "POST", f"/api/v1/batches/{batch['id']}/decision", json={"exclusions": []})["items"][0]
+    world.refused_claim_loan = loan["loan_id"]
+    for kind in ("disbursed", "overdue", "default"):
+        api("bank", "POST", f"/api/v1/loans/{loan['loan_id']}/events", 201, json={"type": kind, "occurred_on": today})
+    (claim,) = [c for c in api("bank", "GET", "/api/v1/claims?status=filed") if c["loan_id"] == loan["loan_id"]]
+    api("agency", "POST", f"/api/v1/claims/{claim['id']}/decision",
+        json={"decision": "reject", "reason": "Matrix: no collection effort shown"})
 
 
 def product_sheet() -> bytes:

@@ -104,6 +104,15 @@ EXPECTED: dict[tuple[str, ...], str] = {
     ("PATCH", "/api/v1/auth/me"):                                   "401  ok    ok   ok    ok   ok    ok   ok",
     ("GET", "/api/v1/loans/{loan_id}"):                             "401  ok    ok   404   403  403   ok   404",
     ("POST", "/api/v1/loans/{loan_id}/events"):                     "401  403   ok   404   403  403   403  403",
+    ("GET", "/api/v1/loans/{loan_id}/schedule"):                    "401  ok    ok   404   403  403   ok   404",
+    # Compensation claims (issue 20): the agreement's agency and bank, and the admin, read them; the bank attaches
+    # evidence and files again after a refusal; the agency decides.
+    ("GET", "/api/v1/claims"):                                      "401  ok    ok   ok    ok   ok    403  403",
+    ("GET", "/api/v1/claims/{claim_id}"):                           "401  ok    ok   404   ok   404   403  403",
+    ("POST", "/api/v1/claims/{claim_id}/documents"):                "401  403   ok   404   403  403   403  403",
+    ("GET", "/api/v1/claims/{claim_id}/documents/{document_id}"):   "401  ok    ok   404   ok   404   403  403",
+    ("POST", "/api/v1/claims/{claim_id}/decision"):                 "401  403   403  403   ok   404   403  403",
+    ("POST", "/api/v1/loans/{loan_id}/claims"):                     "401  403   ok   404   403  403   403  403",
     # Agreements: the agency proposes, the named bank countersigns, the agency suspends and resumes.
     ("GET", "/api/v1/agreements"):                                  "401  ok    ok   ok    ok   ok    403  403",
     ("POST", "/api/v1/agreements"):                                 "401  403   403  403   ok   ok    403  403",
@@ -241,6 +250,18 @@ REQUESTS: dict[tuple[str, ...], Request] = {
     ("GET", "/api/v1/loans/{loan_id}"): lambda w, who: {"loan_id": w.loan},
     ("POST", "/api/v1/loans/{loan_id}/events"): lambda w, who: {
         "loan_id": w.loan, "json": {"type": "disbursed", "occurred_on": _today()}},
+    ("GET", "/api/v1/loans/{loan_id}/schedule"): lambda w, who: {"loan_id": w.guaranteed_loan},
+    ("GET", "/api/v1/claims"): lambda w, who: {},
+    ("GET", "/api/v1/claims/{claim_id}"): lambda w, who: {"claim_id": w.claim},
+    ("POST", "/api/v1/claims/{claim_id}/documents"): lambda w, who: {
+        "claim_id": w.claim, "content_type": "multipart/form-data",
+        "data": {"file": (io.BytesIO(b"%PDF-1.4\n%%EOF\n"), "matrix-more-evidence.pdf")}},
+    ("GET", "/api/v1/claims/{claim_id}/documents/{document_id}"): lambda w, who: {
+        "claim_id": w.claim, "document_id": w.claim_document},
+    ("POST", "/api/v1/claims/{claim_id}/decision"): lambda w, who: {
+        "claim_id": w.claim, "json": {"decision": "pay"}},
+    ("POST", "/api/v1/loans/{loan_id}/claims"): lambda w, who: {
+        "loan_id": w.refused_claim_loan, "json": {"amount": "1000000.00", "note": "Matrix: court filing attached"}},
     ("GET", "/api/v1/agreements"): lambda w, who: {},
     ("POST", "/api/v1/agreements"): lambda w, who: {"json": agreement_body("MX-NEW", w.org["bank"])},
     ("GET", "/api/v1/agreements/{agreement_id}"): lambda w, who: {"agreement_id": w.agreement},
@@ -335,6 +356,11 @@ def _batches(w: MatrixWorld, who: str, body: Any) -> list:
     return [b for b in body if b["agreement_id"] not in w.agreements_of.get(who, set())]
 
 
+def _claims(w: MatrixWorld, who: str, body: Any) -> list:
+    side = "bank_id" if who.startswith("bank") else "agency_id"
+    return [c for c in body if c[side] != _org(w, who)]
+
+
 def _settlements(w: MatrixWorld, who: str, body: Any) -> list:
     return [s for s in body if s["agency_id"] != _org(w, who)]
 
@@ -375,6 +401,7 @@ SCOPED: dict[tuple[str, ...], Callable[[MatrixWorld, str, Any], list]] = {
     ("GET", "/api/v1/agreements"): _agreements,
     ("GET", "/api/v1/batches"): _batches,
     ("GET", "/api/v1/subsidy-settlements"): _settlements,
+    ("GET", "/api/v1/claims"): _claims,
     ("GET", "/api/v1/ledger/trial-balance"): _accounts,
     ("GET", "/api/v1/ledger/journal"): _entries,
     ("GET", "/api/v1/ledger/journal/export"): _export_rows,

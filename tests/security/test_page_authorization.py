@@ -75,6 +75,13 @@ PAGES: dict[tuple[str, str], str] = {
     ("GET", "/applications/{application_id}/version"):            "login  403   ok   404   ok   404   403  403",
     ("GET", "/bank/agreements"):                                  "login  403   ok   ok    403  403   403  403",
     ("POST", "/bank/agreements/{agreement_id}/countersign"):      "login  403   ok   404   403  403   403  403",
+    # The bank's loans after approval and its compensation claims (issue 20).
+    ("GET", "/bank/loans"):                                       "login  403   ok   ok    403  403   403  403",
+    ("GET", "/bank/loans/{loan_id}"):                             "login  403   ok   404   403  403   403  403",
+    ("POST", "/bank/loans/{loan_id}/events"):                     "login  403   ok   404   403  403   403  403",
+    ("POST", "/bank/loans/{loan_id}/claims"):                     "login  403   ok   404   403  403   403  403",
+    ("POST", "/bank/claims/{claim_id}/documents"):                "login  403   ok   404   403  403   403  403",
+    ("GET", "/bank/claims/{claim_id}/documents/{document_id}"):   "login  403   ok   404   403  403   403  403",
     # The enterprise's pages.
     ("GET", "/enterprise/requests"):                              "login  403   403  403   403  403   ok   ok",
     ("GET", "/enterprise/requests/new"):                          "login  403   403  403   403  403   ok   ok",
@@ -87,6 +94,9 @@ PAGES: dict[tuple[str, str], str] = {
                                                                   "login  403   403  403   403  403   ok   404",
     ("POST", "/enterprise/applications/{application_id}/counter-offer/decline"):
                                                                   "login  403   403  403   403  403   ok   404",
+    ("GET", "/enterprise/loans"):                                 "login  403   403  403   403  403   ok   ok",
+    ("GET", "/enterprise/loans/{loan_id}"):                       "login  403   403  403   403  403   ok   404",
+    ("GET", "/enterprise/loans/{loan_id}/schedule.xlsx"):         "login  403   403  403   403  403   ok   404",
     # Everyone's own message centre.
     ("GET", "/notifications"):                                    "login  ok    ok   ok    ok   ok    ok   ok",
     ("POST", "/notifications/{notification_id}/read"):            "login  404   ok   404   404  404   404  404",
@@ -214,6 +224,21 @@ REQUESTS: dict[tuple[str, str], Request] = {
     ("POST", "/notifications/settings"): lambda w, who: {"data": {"email": "", "email_notifications": "true"}},
     ("GET", "/bank/agreements"): lambda w, who: {},
     ("POST", "/bank/agreements/{agreement_id}/countersign"): lambda w, who: {"agreement_id": w.pending},
+    # Loans after approval (issue 20): a repayment confirmed on the disbursed guaranteed loan; a claim filed again
+    # after the agency's refusal; evidence attached to the filed claim.
+    ("GET", "/bank/loans"): lambda w, who: {},
+    ("GET", "/bank/loans/{loan_id}"): lambda w, who: {"loan_id": w.guaranteed_loan},
+    ("POST", "/bank/loans/{loan_id}/events"): lambda w, who: {"loan_id": w.guaranteed_loan, "data": {
+        "type": "repayment", "amount": "1000.00", "occurred_on": _today(), "key": uuid.uuid4().hex, "confirm": "1"}},
+    ("POST", "/bank/loans/{loan_id}/claims"): lambda w, who: {"loan_id": w.refused_claim_loan, "data": {
+        "amount": "1000000.00", "note": "Matrix: filed again"}},
+    ("POST", "/bank/claims/{claim_id}/documents"): lambda w, who: {"claim_id": w.claim, "data": {
+        "file": (io.BytesIO(b"%PDF-1.4\n%%EOF\n"), "matrix-more.pdf")}},
+    ("GET", "/bank/claims/{claim_id}/documents/{document_id}"): lambda w, who: {
+        "claim_id": w.claim, "document_id": w.claim_document},
+    ("GET", "/enterprise/loans"): lambda w, who: {},
+    ("GET", "/enterprise/loans/{loan_id}"): lambda w, who: {"loan_id": w.guaranteed_loan},
+    ("GET", "/enterprise/loans/{loan_id}/schedule.xlsx"): lambda w, who: {"loan_id": w.guaranteed_loan},
     ("GET", "/enterprise/requests"): lambda w, who: {},
     ("GET", "/enterprise/requests/new"): lambda w, who: {},
     ("POST", "/enterprise/requests/new"): lambda w, who: {"data": {
