@@ -10,7 +10,7 @@ for 12 months from 2026-01-15, and a revolving line of 1,000,000.00 at 3.60 % (1
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 import time_machine
@@ -34,6 +34,33 @@ EQUAL_INSTALLMENT = [
 EQUAL_PRINCIPAL = [("100000.00", f"{3300 - 275 * k}.00") for k in range(12)]
 #: Everything an equal-principal loan asks for: the principal and 275.00 × (12 + 11 + … + 1) of interest.
 EQUAL_PRINCIPAL_OWED = Decimal("1221450.00")
+
+
+def by_hand(method: str, principal: Decimal = Decimal("1200000.00"), rate: Decimal = Decimal("0.0330"),
+            months: int = 12) -> list[tuple[str, str]]:
+    """The textbook schedule, worked here apart from the marketplace's code: the monthly rate is the annual ÷ 12,
+    interest is the balance before the period × the monthly rate, every figure half-up to the fen, and the last period
+    repays what is left. 等额本息 pays P·r(1+r)^n / ((1+r)^n − 1) a month; 等额本金 repays P / n a month."""
+    fen, monthly = Decimal("0.01"), rate / 12
+    growth = (1 + monthly) ** months
+    instalment = (principal * monthly * growth / (growth - 1)).quantize(fen, ROUND_HALF_UP)
+    balance, rows = principal, []
+    for number in range(1, months + 1):
+        interest = (balance * monthly).quantize(fen, ROUND_HALF_UP)
+        if number == months:
+            repaid = balance
+        elif method == "equal_principal":
+            repaid = (principal / months).quantize(fen, ROUND_HALF_UP)
+        else:
+            repaid = instalment - interest
+        balance -= repaid
+        rows.append((f"{repaid:.2f}", f"{interest:.2f}"))
+    return rows
+
+
+def test_the_figures_below_are_the_textbook_formulas():
+    assert by_hand("equal_installment") == EQUAL_INSTALLMENT
+    assert by_hand("equal_principal") == EQUAL_PRINCIPAL
 
 
 def product(bank, product_type: str = "credit", spread: int = 30, name: str | None = None) -> int:

@@ -61,3 +61,10 @@ def approve(route, decide):
     return lambda amount, who="enterprise": decide(route(amount, who))
 
 
+
+
+@pytest.fixture
+def files(app, tmp_path, monkeypatch):
+    """Claims' evidence is kept in this test's own folder, not the instance folder."""
+    monkeypatch.setitem(app.config, "FILES_DIR", str(tmp_path))
+    return tmp_path

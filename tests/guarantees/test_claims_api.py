@@ -131,12 +131,6 @@ def verified(app) -> None:
 
 
 @pytest.fixture
-def files(app, tmp_path, monkeypatch):
-    monkeypatch.setitem(app.config, "FILES_DIR", str(tmp_path))
-    return tmp_path
-
-
-@pytest.fixture
 def filed(as_role, world, make):
     """→ (the review agreement, the claim filed when its one loan defaulted today)."""
     agreement, (loan_id,) = agreement_with_loans(as_role, world, make, review_days=7)
