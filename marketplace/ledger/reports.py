@@ -102,7 +102,7 @@ def loan_entries(loan_id: int, pools: PoolNames) -> tuple[list[JournalEntry], di
                                       .order_by(JournalEntry.occurred_on, JournalEntry.id)))
     ids = {posting.account_id for entry in entries for posting in entry.postings}
     owners = dict(db.session.execute(select(Account.id, _owner_names(pools)).where(db.among(Account.id, ids))
-                                     ).tuples().all()) if ids else {}
+                                     ).all()) if ids else {}
     return entries, owners
 
 
