@@ -137,8 +137,8 @@ def _due_column(scope: Select, today: dt.date) -> Any:
     return case((db.among(Loan.id, ids) if ids else false(), wanted), else_="")
 
 
-def _loan_list(scope: Select, other: str, other_label: str, other_name: Any, search_label: str, template: str):
-    """A list of loans (the bank's or the enterprise's), `other` being the party on the other side."""
+def _loan_list(scope: Select, other: str, other_label: str, other_name: Any, search_label: str, reader: str):
+    """A list of loans (the bank's or the enterprise's: `reader`), `other` being the party on the other side."""
     today = business_today()
     listing = Listing(
         sorts={"loan": Sort(N_("Loan"), (Loan.id,), descending_first=True),
@@ -152,7 +152,8 @@ def _loan_list(scope: Select, other: str, other_label: str, other_name: Any, sea
                  Choice("due", N_("Next due"), _due_column(scope, today), due_labels(), N_("Any due date"))],
     ).read(scope.options(selectinload(Loan.application)))
     rows = [(loan, _next_due(loan, today)) for loan in listing.items]
-    return render_template(template, listing=listing, rows=rows, loans=listing.items, today=today)
+    return render_template("servicing/loans.html", listing=listing, rows=rows, loans=listing.items, today=today,
+                           reader=reader)
 
 
 def _next_due(loan: Loan, today: dt.date) -> Standing | None:
@@ -164,7 +165,7 @@ def _next_due(loan: Loan, today: dt.date) -> Standing | None:
 def bank_loans():
     enterprise = select(Enterprise.name).where(Enterprise.id == Loan.enterprise_id).scalar_subquery()
     return _loan_list(select(Loan).where(Loan.bank_id == current_user.organization_id), "enterprise",
-                      N_("Enterprise"), enterprise, N_("Enterprise or contract number"), "servicing/bank_loans.html")
+                      N_("Enterprise"), enterprise, N_("Enterprise or contract number"), "bank")
 
 
 @bp.get("/enterprise/loans")
@@ -172,7 +173,7 @@ def bank_loans():
 def enterprise_loans():
     bank = select(Bank.name).where(Bank.id == Loan.bank_id).scalar_subquery()
     return _loan_list(select(Loan).where(Loan.enterprise_id == current_user.organization_id), "bank", N_("Bank"),
-                      bank, N_("Bank or contract number"), "servicing/enterprise_loans.html")
+                      bank, N_("Bank or contract number"), "enterprise")
 
 
 # One loan, as both parties read it ----------------------------------------------------------------------------------

@@ -15,11 +15,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.browser.zh import DESKTOP, both_widths, choose_a_guaranteed_offer, sign_in, sign_out
+
 pytestmark = pytest.mark.browser
 
-PASSWORD = "demo-password"
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
 COUNTER_REASON = "应收账款集中于单一客户，需上浮利率"
 EXCLUSION_REASON = "该企业关联担保超出本机构限额"
 
@@ -30,33 +29,33 @@ def test_a_counter_offer_accepted_then_an_exclusion_every_party_reads(live_serve
     page, base_url = browser_page, live_server
     page.set_viewport_size(DESKTOP)
 
-    _sign_in(page, base_url, "enterprise", landing=r"/enterprise/requests$")
-    request_url = _choose_a_guaranteed_offer(page, base_url)
-    _sign_out(page)
+    sign_in(page, base_url, "enterprise", landing=r"/enterprise/requests$")
+    request_url = choose_a_guaranteed_offer(page, base_url, "流动资金周转")
+    sign_out(page)
 
-    _sign_in(page, base_url, "bank", landing=r"/bank/products$")
+    sign_in(page, base_url, "bank", landing=r"/bank/products$")
     application_url = _counter_at_230_bp_more(page, base_url)
-    _both_widths(page, screenshots, "deal-counter-bank")
-    _sign_out(page)
+    both_widths(page, screenshots, "deal-counter-bank")
+    sign_out(page)
 
-    _sign_in(page, base_url, "enterprise", landing=r"/enterprise/requests$")
+    sign_in(page, base_url, "enterprise", landing=r"/enterprise/requests$")
     page.goto(request_url)
     terms = page.locator("table#counter-terms")
     expect(terms).to_contain_text("原报价")
     expect(terms).to_contain_text("银行新条件")
     expect(page.locator("#counter-offer")).to_contain_text(COUNTER_REASON)
     expect(page.locator("#timeline li[data-event='application.countered']")).to_have_count(1)
-    _both_widths(page, screenshots, "deal-counter-enterprise")
+    both_widths(page, screenshots, "deal-counter-enterprise")
     page.get_by_role("button", name="接受新条件").click()
     expect(page.locator(".flash")).to_contain_text("您已接受银行的新条件")
     expect(page.locator("#application")).to_contain_text("下一步由担保机构审核担保")
-    _sign_out(page)
+    sign_out(page)
 
-    _sign_in(page, base_url, "agency", landing=r"/agency/batches$")
+    sign_in(page, base_url, "agency", landing=r"/agency/batches$")
     _exclude_it_from_its_batch(page)
-    _sign_out(page)
+    sign_out(page)
 
-    _sign_in(page, base_url, "enterprise", landing=r"/enterprise/requests$")
+    sign_in(page, base_url, "enterprise", landing=r"/enterprise/requests$")
     page.goto(request_url)
     expect(page.locator("#application [data-reason='agency']")).to_contain_text(EXCLUSION_REASON)
     expect(page.locator("#application [data-reason='agency']")).to_contain_text("担保被拒原因")
@@ -66,7 +65,7 @@ def test_a_counter_offer_accepted_then_an_exclusion_every_party_reads(live_serve
                       "guarantee.placed", "batch.submitted", "guarantee.excluded"], events
     expect(page.locator("#timeline li[data-event='guarantee.excluded']")).to_contain_text(EXCLUSION_REASON)
     page.locator("#timeline").scroll_into_view_if_needed()
-    _both_widths(page, screenshots, "deal-timeline")
+    both_widths(page, screenshots, "deal-timeline")
     expect(page.locator("a.bell .count")).to_be_visible()
     page.locator("a.bell").click()
     expect(page).to_have_url(re.compile(r"/notifications$"))
@@ -74,58 +73,20 @@ def test_a_counter_offer_accepted_then_an_exclusion_every_party_reads(live_serve
     expect(page.locator("#messages")).to_contain_text(EXCLUSION_REASON + "。")
     expect(page.locator("#messages")).to_contain_text("前，您可以选择其他报价。")
     expect(page.locator("#messages")).not_to_contain_text("The guarantee agency")
-    _both_widths(page, screenshots, "deal-messages")
+    both_widths(page, screenshots, "deal-messages")
     page.get_by_role("button", name="全部标为已读").click()
     expect(page.locator("a.bell .count")).to_have_count(0)
-    _sign_out(page)
+    sign_out(page)
 
-    _sign_in(page, base_url, "bank", landing=r"/bank/products$")
+    sign_in(page, base_url, "bank", landing=r"/bank/products$")
     page.goto(application_url)
     expect(page.locator("[data-reason='agency']")).to_contain_text(EXCLUSION_REASON)
     expect(page.locator("h1 + .status, .heading .status").first).to_contain_text("无法提供担保")
     expect(page.locator("#timeline li[data-event='guarantee.excluded']")).to_contain_text(EXCLUSION_REASON)
-    _both_widths(page, screenshots, "deal-exclusion-bank")
+    both_widths(page, screenshots, "deal-exclusion-bank")
 
 
 # Steps ---------------------------------------------------------------------------------------------------
-
-def _sign_in(page: Page, base_url: str, username: str, *, landing: str) -> None:
-    page.goto(f"{base_url}/login")
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    expect(page).to_have_url(re.compile(landing))
-
-
-def _sign_out(page: Page) -> None:
-    page.locator("header.topbar").get_by_role("button", name="退出登录").click()
-    expect(page).to_have_url(re.compile(r"/login$"))
-
-
-def _both_widths(page: Page, screenshots: Path, name: str) -> None:
-    """A full-page screenshot at desktop width and at 390 px, where nothing may be wider than the phone."""
-    page.screenshot(path=screenshots / f"{name}.png", full_page=True)
-    page.set_viewport_size(PHONE)
-    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-    assert overflow <= 0, f"{page.url} is {overflow}px wider than the phone"
-    page.screenshot(path=screenshots / f"{name}-390.png", full_page=True)
-    page.set_viewport_size(DESKTOP)
-
-
-def _choose_a_guaranteed_offer(page: Page, base_url: str) -> str:
-    page.goto(f"{base_url}/enterprise/requests/new")
-    page.fill("#amount", "2000000.00")
-    page.fill("#term_months", "12")
-    page.fill("#purpose", "流动资金周转")
-    page.get_by_role("button", name="获取报价").click()
-    expect(page).to_have_url(re.compile(r"/enterprise/requests/\d+$"))
-    request_url = page.url
-    expect(page.locator("#offers-valid")).to_contain_text("报价有效期至")
-    page.locator("table#offers tbody tr[data-guaranteed='true']").first.get_by_role("button").click()
-    expect(page.locator("#application")).to_have_attribute("data-status", "submitted")
-    expect(page.locator("#application")).to_contain_text("银行将于")
-    return request_url
-
 
 def _counter_at_230_bp_more(page: Page, base_url: str) -> str:
     page.goto(f"{base_url}/bank/applications")

@@ -16,11 +16,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.browser.zh import DESKTOP, both_widths, choose_a_guaranteed_offer, sign_in, sign_out
+
 pytestmark = pytest.mark.browser
 
-PASSWORD = "demo-password"
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
 CONTRACT = "浙商银〔2026〕专精特新贷字第0188号"
 
 
@@ -30,17 +29,17 @@ def test_the_bank_disburses_a_guaranteed_loan_and_records_two_repayments(live_se
     page, base_url = browser_page, live_server
     page.set_viewport_size(DESKTOP)
 
-    _sign_in(page, base_url, "enterprise", landing=r"/enterprise/requests$")
-    _choose_a_guaranteed_offer(page, base_url)
-    _sign_out(page)
-    _sign_in(page, base_url, "bank", landing=r"/bank/products$")
+    sign_in(page, base_url, "enterprise", landing=r"/enterprise/requests$")
+    choose_a_guaranteed_offer(page, base_url, "购置五轴数控加工中心")
+    sign_out(page)
+    sign_in(page, base_url, "bank", landing=r"/bank/products$")
     _approve_the_application(page, base_url)
-    _sign_out(page)
-    _sign_in(page, base_url, "agency", landing=r"/agency/batches$")
+    sign_out(page)
+    sign_in(page, base_url, "agency", landing=r"/agency/batches$")
     _clear_the_batch(page)
-    _sign_out(page)
+    sign_out(page)
 
-    _sign_in(page, base_url, "bank", landing=r"/bank/products$")
+    sign_in(page, base_url, "bank", landing=r"/bank/products$")
     loan_url = _open_the_approved_loan(page, base_url)
     fee = _disburse(page, screenshots)
     periods = page.locator("table#schedule tbody tr")
@@ -63,58 +62,24 @@ def test_the_bank_disburses_a_guaranteed_loan_and_records_two_repayments(live_se
     expect(fee_entry).to_contain_text("担保费")
     expect(fee_entry).to_contain_text(f"{fee:,.2f}")
     page.locator("#schedule").scroll_into_view_if_needed()
-    _both_widths(page, screenshots, "servicing-bank-loan")
-    _sign_out(page)
+    both_widths(page, screenshots, "servicing-bank-loan")
+    sign_out(page)
 
-    _sign_in(page, base_url, "enterprise", landing=r"/enterprise/requests$")
+    sign_in(page, base_url, "enterprise", landing=r"/enterprise/requests$")
     page.locator("header.topbar nav a[href$='/enterprise/loans']").click()
     expect(page).to_have_url(re.compile(r"/enterprise/loans$"))
     loan_id = loan_url.rsplit("/", 1)[1]
     page.locator(f"a[href$='/enterprise/loans/{loan_id}']").first.click()
     expect(page.locator("table#schedule tr[data-period-status='paid']")).to_have_count(2)
     expect(page.locator("#summary [data-contract]")).to_have_text(CONTRACT)
-    _both_widths(page, screenshots, "servicing-enterprise-loan")
+    both_widths(page, screenshots, "servicing-enterprise-loan")
 
 
 # Steps ---------------------------------------------------------------------------------------------------
 
-def _sign_in(page: Page, base_url: str, username: str, *, landing: str) -> None:
-    page.goto(f"{base_url}/login")
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    expect(page).to_have_url(re.compile(landing))
-
-
-def _sign_out(page: Page) -> None:
-    page.locator("header.topbar").get_by_role("button", name="退出登录").click()
-    expect(page).to_have_url(re.compile(r"/login$"))
-
-
-def _both_widths(page: Page, screenshots: Path, name: str) -> None:
-    """A full-page screenshot at desktop width and at 390 px, where nothing may be wider than the phone."""
-    page.screenshot(path=screenshots / f"{name}.png", full_page=True)
-    page.set_viewport_size(PHONE)
-    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-    assert overflow <= 0, f"{page.url} is {overflow}px wider than the phone"
-    page.screenshot(path=screenshots / f"{name}-390.png", full_page=True)
-    page.set_viewport_size(DESKTOP)
-
-
 def _money(text: str) -> Decimal:
     """¥170,321.50 → Decimal("170321.50")."""
     return Decimal(re.sub(r"[^\d.]", "", text))
-
-
-def _choose_a_guaranteed_offer(page: Page, base_url: str) -> None:
-    page.goto(f"{base_url}/enterprise/requests/new")
-    page.fill("#amount", "2000000.00")
-    page.fill("#term_months", "12")
-    page.fill("#purpose", "购置五轴数控加工中心")
-    page.get_by_role("button", name="获取报价").click()
-    expect(page).to_have_url(re.compile(r"/enterprise/requests/\d+$"))
-    page.locator("table#offers tbody tr[data-guaranteed='true']").first.get_by_role("button").click()
-    expect(page.locator("#application")).to_have_attribute("data-status", "submitted")
 
 
 def _approve_the_application(page: Page, base_url: str) -> None:
@@ -168,7 +133,7 @@ def _disburse(page: Page, screenshots: Path) -> Decimal:
     expect(fee_line).to_have_count(1)
     fee = _money(re.search(r"¥[\d,]+\.\d{2}", fee_line.inner_text()).group())
     assert fee > 0, fee_line.inner_text()
-    _both_widths(page, screenshots, "servicing-confirm-disbursement")
+    both_widths(page, screenshots, "servicing-confirm-disbursement")
     page.locator("#confirm-form button[name=confirm]").click()
     expect(page).to_have_url(re.compile(r"/bank/loans/\d+$"))
     expect(page.locator(".flash")).to_be_visible()
@@ -186,7 +151,7 @@ def _repay(page: Page, amount: Decimal, screenshots: Path | None) -> None:
     expect(confirm.locator("[data-amount]")).to_have_text(f"¥{amount:,.2f}")
     expect(confirm.locator("#consequences")).to_contain_text("先息后本")
     if screenshots is not None:
-        _both_widths(page, screenshots, "servicing-confirm-repayment")
+        both_widths(page, screenshots, "servicing-confirm-repayment")
     page.locator("#confirm-form button[name=confirm]").click()
     expect(page).to_have_url(re.compile(r"/bank/loans/\d+$"))
     expect(page.locator(".flash")).to_contain_text("已登记还款")

@@ -8,7 +8,8 @@ import datetime as dt
 import re
 
 from marketplace.dates import business_today
-from tests.guarantees.test_claim_pages import default_and_claim, guaranteed_loans, move_deadline, report
+from tests.guarantees.test_claim_pages import default_and_claim, guaranteed_loans, move_deadline
+from tests.guarantees.test_claims_api import report
 from tests.pages import post_form
 
 

@@ -15,8 +15,7 @@ from guarantees.models import Claim
 from marketplace import db
 from marketplace.auth.models import Role
 from marketplace.dates import business_today, working_days_after
-from marketplace.orgs.models import AgencyKind
-from tests.guarantees.terms import PRODUCT
+from tests.guarantees.test_claims_api import agreement_with_loans, defaulted
 from tests.pages import post_form
 
 #: A minimal PDF: what filetype recognises as application/pdf.
@@ -25,58 +24,15 @@ PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 
 def guaranteed_loans(as_role, world, make, count: int = 1, review_days: int = 10, pool_cash: str = "100000.00",
                      code: str = "ZJ-REVIEW-1") -> tuple[dict, list[int]]:
-    """An active agreement between the world's agency and bank whose claims the agency reviews (shares agency 0.40,
-    bank 0.20, re-guarantee 0.20, risk pool 0.20; cap 0.03), and `count` loans of 1,000,000.00 to the world's
-    enterprise guaranteed under it and disbursed yesterday. → (the agreement as the API shows it, the loan ids)"""
-    admin, agency, bank, enterprise = as_role("admin"), as_role("agency"), as_role("bank"), as_role("enterprise")
-    today = business_today()
-    pool = admin.post("/api/v1/risk-pools", json={"name": f"Pool {code}", "region_code": "33"}).json
-    if pool_cash:
-        assert admin.post(f"/api/v1/risk-pools/{pool['id']}/deposits", json={"amount": pool_cash}).status_code == 201
-    agreement = agency.post("/api/v1/agreements", json={
-        "code": code, "bank_id": world.bank.id, "valid_from": (today - dt.timedelta(days=1)).isoformat(),
-        "valid_to": (today + dt.timedelta(days=365)).isoformat(), "total_quota": "10000000.00",
-        "per_enterprise_cap": "8000000.00", "per_loan_cap": "3000000.00", "fee_rate": "0.0100",
-        "shares": {"agency": "0.40", "bank": "0.20", "reguarantee": "0.20", "risk_pool": "0.20"},
-        "reguarantor_id": make.agency(AgencyKind.PROVINCIAL).id, "risk_pool_id": pool["id"],
-        "eligible_tiers": ["srdi", "little_giant"], "eligible_product_types": ["credit"],
-        "claim_mode": "review", "claim_review_days": review_days})
-    assert agreement.status_code == 201, agreement.json
-    agreement = agreement.json
-    bank.post(f"/api/v1/agreements/{agreement['id']}/countersign")
-    product = bank.post("/api/v1/products", json=PRODUCT).json
-    bank.post(f"/api/v1/products/{product['id']}/publish")
-    for _ in range(count):
-        request = enterprise.post("/api/v1/financing-requests", json={
-            "amount": "1000000.00", "term_months": 12, "purpose": "Expansion"}).json
-        offer = next(o for o in request["offers"] if o["agreement_id"] == agreement["id"])
-        application = enterprise.post(f"/api/v1/financing-requests/{request['id']}/select",
-                                      json={"offer_id": offer["id"]}).json["application"]
-        assert bank.post(f"/api/v1/applications/{application['id']}/decision",
-                         json={"decision": "approved"}).status_code == 200
-    (batch,) = agency.get(f"/api/v1/batches?status=open&agreement_id={agreement['id']}").json
-    agency.post(f"/api/v1/batches/{batch['id']}/submit")
-    decided = agency.post(f"/api/v1/batches/{batch['id']}/decision", json={"exclusions": []}).json
-    loans = [item["loan_id"] for item in decided["items"]]
-    for loan_id in loans:
-        assert bank.post(f"/api/v1/loans/{loan_id}/events", json={
-            "type": "disbursed", "occurred_on": (today - dt.timedelta(days=1)).isoformat()}).status_code == 201
-    return agreement, loans
-
-
-def report(as_role, loan_id: int, *types: str) -> None:
-    """The bank reports the loan's events, today."""
-    for kind in types:
-        answer = as_role("bank").post(f"/api/v1/loans/{loan_id}/events", json={
-            "type": kind, "occurred_on": business_today().isoformat()})
-        assert answer.status_code == 201, answer.json
+    """An active agreement whose claims the agency reviews (cap 0.03), and `count` loans of 1,000,000.00 guaranteed
+    under it and disbursed yesterday (see test_claims_api.agreement_with_loans)."""
+    return agreement_with_loans(as_role, world, make, count=count, review_days=review_days, pool_cash=pool_cash,
+                                code=code, cap="0.03")
 
 
 def default_and_claim(as_role, loan_id: int) -> dict:
     """The loan goes overdue and defaults, which files a claim: → the claim, as the bank reads it."""
-    report(as_role, loan_id, "overdue", "default")
-    (claim,) = [c for c in as_role("bank").get("/api/v1/claims?status=filed").json if c["loan_id"] == loan_id]
-    return claim
+    return defaulted(as_role, loan_id)
 
 
 def move_deadline(app, claim_id: int, due_by: dt.date) -> None:

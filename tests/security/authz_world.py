@@ -329,25 +329,12 @@ def _claims(world: MatrixWorld, api: _Api) -> None:
     """A claim filed on a loan that defaulted under `review_agreement`, with the bank's evidence: after the other
     financing (a second agreement for the guaranteed product would give its requests a second offer) and before the
     ledger's accounts are collected (the default posts to new accounts)."""
-    today = business_today().isoformat()
     world.app.config["FILES_DIR"] = tempfile.mkdtemp(prefix="matrix-claims-")  # the evidence's files, not instance/
     world.review_agreement = api("agency", "POST", "/api/v1/agreements", 201, json={
         **agreement_body("MX-REVIEW", world.org["bank"]), "claim_mode": "review", "claim_review_days": 10})["id"]
     world.agreements_of["agency"].add(world.review_agreement)
     api("bank", "POST", f"/api/v1/agreements/{world.review_agreement}/countersign")
-    request = api("enterprise", "POST", "/api/v1/financing-requests", 201, json={**REQUEST, "purpose": FIRST_PURPOSE})
-    offer = next(o for o in request["offers"] if o["agreement_id"] == world.review_agreement)
-    application = api("enterprise", "POST", f"/api/v1/financing-requests/{request['id']}/select",
-                      json={"offer_id": offer["id"]})["application"]["id"]
-    api("bank", "POST", f"/api/v1/applications/{application}/decision", json={"decision": "approved"})
-    world.applications_of["agency"].add(application)
-    (batch,) = api("agency", "GET", f"/api/v1/batches?status=open&agreement_id={world.review_agreement}")
-    api("agency", "POST", f"/api/v1/batches/{batch['id']}/submit")
-    loan = api("agency", "POST", f"/api/v1/batches/{batch['id']}/decision", json={"exclusions": []})["items"][0]
-    for kind in ("disbursed", "overdue", "default"):
-        api("bank", "POST", f"/api/v1/loans/{loan['loan_id']}/events", 201, json={"type": kind, "occurred_on": today})
-    (claim,) = api("bank", "GET", "/api/v1/claims?status=filed")
-    world.claim = claim["id"]
+    world.claim = _defaulted_under_review(world, api)["id"]
     world.claim_document = api("bank", "POST", f"/api/v1/claims/{world.claim}/documents", 201,
                                content_type="multipart/form-data",
                                data={"file": (io.BytesIO(b"%PDF-1.4\n%%EOF\n"), "matrix-evidence.pdf")})["id"]
@@ -369,6 +356,15 @@ def build_world(app: Flask) -> MatrixWorld:
 def _refused_claim(world: MatrixWorld, api: _Api) -> None:
     """A second loan under `review_agreement` defaults and the agency refuses its claim, so the bank may file again
     (POST /loans/{id}/claims). Its default and fee post to accounts the first claim's loan already opened."""
+    claim = _defaulted_under_review(world, api)
+    world.refused_claim_loan = claim["loan_id"]
+    api("agency", "POST", f"/api/v1/claims/{claim['id']}/decision",
+        json={"decision": "reject", "reason": "Matrix: no collection effort shown"})
+
+
+def _defaulted_under_review(world: MatrixWorld, api: _Api) -> dict[str, Any]:
+    """The enterprise borrows under `review_agreement` (the bank approves, the agency clears the batch); the loan is
+    disbursed, goes overdue and defaults today, which files a claim: → the claim, as the bank reads it."""
     today = business_today().isoformat()
     request = api("enterprise", "POST", "/api/v1/financing-requests", 201, json={**REQUEST, "purpose": FIRST_PURPOSE})
     offer = next(o for o in request["offers"] if o["agreement_id"] == world.review_agreement)
@@ -379,12 +375,10 @@ def _refused_claim(world: MatrixWorld, api: _Api) -> None:
     (batch,) = api("agency", "GET", f"/api/v1/batches?status=open&agreement_id={world.review_agreement}")
     api("agency", "POST", f"/api/v1/batches/{batch['id']}/submit")
     loan = api("agency", "POST", f"/api/v1/batches/{batch['id']}/decision", json={"exclusions": []})["items"][0]
-    world.refused_claim_loan = loan["loan_id"]
     for kind in ("disbursed", "overdue", "default"):
         api("bank", "POST", f"/api/v1/loans/{loan['loan_id']}/events", 201, json={"type": kind, "occurred_on": today})
     (claim,) = [c for c in api("bank", "GET", "/api/v1/claims?status=filed") if c["loan_id"] == loan["loan_id"]]
-    api("agency", "POST", f"/api/v1/claims/{claim['id']}/decision",
-        json={"decision": "reject", "reason": "Matrix: no collection effort shown"})
+    return claim
 
 
 def product_sheet() -> bytes:
