@@ -44,7 +44,7 @@ def titles() -> dict[str, str]:
         "loan.disbursed": _("Loan disbursed"),
         "loan.repayment": _("Repayment"),
         "loan.overdue": _("Loan overdue"),
-        "loan.default": _("Default: the loss is shared"),
+        "loan.default": _("Loan defaulted"),
         "loan.recovery": _("Recovery"),
         "loan.renewed": _("Renewed without repaying principal (无还本续贷)"),
         timeline.CLAIM_FILED: _("Compensation claim filed"),
