@@ -1,5 +1,9 @@
 """CSV and Excel in and out: uploaded lists read as numbered rows with a 422 on `file` when unusable, and tables
 written as UTF-8 CSV (with a BOM, so Excel reads Chinese) or XLSX (numbers as numbers, a bold header, a totals row).
+
+Every text cell written is inert: text a user typed (a product's name, a reason, an enterprise's name) that starts
+like a formula (`=`, `+`, `-`, `@`, a tab or a carriage return) is a string cell in XLSX, never a formula, and gets a
+leading apostrophe in CSV, which spreadsheet programs read as "text" (OWASP's CSV injection advice).
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from marketplace.errors import ValidationFailed
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 FORMATS = ("csv", "xlsx")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+#: How a text starts that a spreadsheet program would run as a formula (or a DDE call).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 # Writing ---------------------------------------------------------------------------------------------------------
@@ -39,7 +45,13 @@ class Table:
     totals: Sequence[Any] | None = None
 
 
+def _looks_like_a_formula(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(FORMULA_STARTS)
+
+
 def _csv_cell(value: Any) -> Any:
+    if _looks_like_a_formula(value):
+        return "'" + value
     if isinstance(value, Decimal):
         return f"{value:.2f}" if value.as_tuple().exponent == -2 else str(value)
     if isinstance(value, dt.date):
@@ -50,7 +62,7 @@ def _csv_cell(value: Any) -> Any:
 def to_csv(table: Table) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(table.header)
+    writer.writerow([_csv_cell(name) for name in table.header])
     writer.writerows([_csv_cell(cell) for cell in row] for row in table.rows)
     if table.totals is not None:
         writer.writerow([_csv_cell(cell) for cell in table.totals])
@@ -72,10 +84,14 @@ def to_xlsx(*tables: Table) -> bytes:
 
 
 def _xlsx_cell(sheet: Any, value: Any, bold: bool = False) -> Any:
-    """Numbers as numbers with their format (money to the fen, rates to six places), dates as dates."""
-    if not bold and not isinstance(value, (Decimal, dt.date)):
+    """Numbers as numbers with their format (money to the fen, rates to six places), dates as dates, and text that
+    looks like a formula as text."""
+    formula_like = _looks_like_a_formula(value)
+    if not bold and not formula_like and not isinstance(value, (Decimal, dt.date)):
         return value
     cell = WriteOnlyCell(sheet, value=value)
+    if formula_like:
+        cell.data_type = "s"  # openpyxl took the leading "=" for a formula
     if isinstance(value, Decimal):
         cell.number_format = "#,##0.00" if value.as_tuple().exponent == -2 else "0.0000##"
     elif isinstance(value, dt.date):

