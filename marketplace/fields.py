@@ -89,11 +89,20 @@ class BusinessDate(_TranslatedField, ma.fields.Date):
         return day
 
 
+#: A decimal as the API writes one: ASCII digits, an optional sign and point. Python's Decimal alone would also take
+#: "1_000", "١٠٠٠" (Arabic-Indic digits), "1e3" and "Infinity".
+_PLAIN_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+
 def _to_decimal(value: Any, field: ma.fields.Field) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
         raise field.make_error("invalid")
+    if isinstance(value, str):
+        value = value.strip()
+        if not _PLAIN_DECIMAL.fullmatch(value):
+            raise field.make_error("invalid")
     try:
-        number = Decimal(value.strip() if isinstance(value, str) else value)
+        number = Decimal(value)
     except InvalidOperation as exc:
         raise field.make_error("invalid") from exc
     if not number.is_finite():

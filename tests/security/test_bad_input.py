@@ -86,7 +86,9 @@ CASES = [
       for literal in ("1e309", "-1e309", "-1", "1.005", "1e-309", "true", "[]", "{}")],
     *[("bank", "post", "/api/v1/products", {"json": product_with(amount_min=value)}, 422)
       for value in ("NaN", "Infinity", "-Infinity", "1e309", "-1.00", "-0.01", "1.005", "0.001", "1,000.00",
-                    "¥100", "", "  ", "12345678901234.00")],
+                    "¥100", "", "  ", "12345678901234.00",
+                    # ASCII digits only (issue 21): underscores, other scripts' digits, exponents, a plus sign.
+                    "1_000", "100_000.00", "١٠٠٠٠٠", "１００００００", "1e6", "+100000.00")],
     *[("bank", "post", "/api/v1/products", json_bytes(json.dumps(PRODUCT).replace('"term_min_months": 6',
                                                                                  f'"term_min_months": {n}')), 422)
       for n in ("1e309", "6.0", "6.5", "null", '"6"', str(10**30), str(-(10**30)))],

@@ -41,8 +41,11 @@ def test_money_field_accepts_decimal_strings_and_whole_numbers(raw, expected):
 
 @pytest.mark.parametrize("raw, message", [
     ("1.005", "two decimal places"), ("-1.00", "negative"), ("NaN", "decimal string"),
-    ("Infinity", "decimal string"), ("1e309", "cannot exceed"), (1.5, "decimal string"), (True, "decimal string"),
-    ("abc", "decimal string"), ("", "decimal string"),
+    ("Infinity", "decimal string"), ("99999999999999.00", "cannot exceed"), (1.5, "decimal string"),
+    (True, "decimal string"), ("abc", "decimal string"), ("", "decimal string"),
+    # ASCII digits only, as API.md writes an amount (issue 21): Python's Decimal alone takes each of these.
+    ("1_000", "decimal string"), ("١٠٠٠", "decimal string"), ("１０００", "decimal string"), ("1e3", "decimal string"),
+    ("1e309", "decimal string"), ("+5", "decimal string"), ("1,000.00", "decimal string"),
 ])
 def test_money_field_rejects_what_is_not_an_exact_amount(raw, message):
     with pytest.raises(ma.ValidationError) as error:
