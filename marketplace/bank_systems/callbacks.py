@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +40,10 @@ from marketplace.orgs.models import Bank
 LOAN_EVENTS = {f"loan.{t.value}": t for t in LoanEventType}
 APPLICATION_EVENTS = {"application.approved": "approved", "application.declined": "declined"}
 BODY_KEPT = 20_000
+#: Unix seconds in ASCII digits (twelve reach the year 33658), and a hex SHA-256: any other header is refused (401)
+#: before it is turned into a number or compared.
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+_SIGNATURE = re.compile(r"[0-9a-f]{64}")
 
 
 class MalformedBody(DomainError):
@@ -94,7 +99,7 @@ def _authenticate(bank: Bank | None, timestamp: str | None, signature: str | Non
     config = current_app.config
     if bank is None:
         raise NotAuthenticated(_("Unknown bank code, or a signature that does not match."))
-    if not timestamp or not timestamp.isdigit():
+    if not timestamp or not _TIMESTAMP.fullmatch(timestamp):  # not str.isdigit: "²" is a digit to it
         raise NotAuthenticated(_("X-Timestamp must be the time of signing in unix seconds."))
     skew = abs(dt.datetime.now(dt.UTC).timestamp() - int(timestamp))
     if skew > config["CALLBACK_WINDOW_S"]:
@@ -106,6 +111,8 @@ def _authenticate(bank: Bank | None, timestamp: str | None, signature: str | Non
             db.utcnow() - rotated <= dt.timedelta(seconds=config["CALLBACK_SECRET_GRACE_S"]):
         secrets_.append(bank.previous_callback_secret)
     given = (signature or "").strip().lower()
+    if not _SIGNATURE.fullmatch(given):  # compare_digest would raise on a non-ASCII string
+        raise NotAuthenticated(_("Unknown bank code, or a signature that does not match."))
     # compare_digest with every candidate, so the time taken says nothing about which (if any) matched.
     if not sum(hmac.compare_digest(sign(secret, timestamp, body), given) for secret in secrets_):
         raise NotAuthenticated(_("Unknown bank code, or a signature that does not match."))

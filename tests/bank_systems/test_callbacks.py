@@ -6,6 +6,8 @@ import json
 import time
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from marketplace import db
@@ -137,6 +139,36 @@ def test_a_timestamp_301_seconds_old_is_401(app, call, route):
     assert application_of(app, application_id)[0].status.value == "submitted"
     fresh = call(approved(application_id), timestamp=int(time.time()) - 290)
     assert fresh.status_code == 200
+
+
+@pytest.mark.parametrize("stamp", ["²", "1" * 400, "1" * 5000, "١٧٦٤٨٨٨٠٠٠", "１７６４８８８０００", " ", "-1",
+                                   "+1764888000", "1764888000.5", "1e9", "0x6920", "9" * 13])
+def test_an_odd_timestamp_is_401_and_kept(app, call, route, stamp):
+    """Issue 21: "²" passed str.isdigit and then failed int(); 400 or 5,000 digits overflowed. Each is a 401 now."""
+    answer = call(approved(route()), timestamp=stamp, signature="0" * 64)
+    assert answer.status_code == 401 and answer.mimetype == "application/problem+json"
+    assert [(r.outcome, r.status_code) for r in receipts(app)] == [(CallbackOutcome.UNAUTHENTICATED, 401)]
+
+
+@pytest.mark.parametrize("signature", ["é" * 64, "Z" * 64, "０" * 64, "0" * 63, "0" * 65, "ÿ"])
+def test_an_odd_signature_is_401_and_kept(app, call, route, signature):
+    answer = call(approved(route()), signature=signature)
+    assert answer.status_code == 401
+    assert [(r.outcome, r.status_code) for r in receipts(app)] == [(CallbackOutcome.UNAUTHENTICATED, 401)]
+
+
+#: What a header may carry past the request guard (which answers 400 to control characters in any header): printable
+#: Latin-1, as HTTP/1.1 reads a header's bytes.
+HEADER_TEXT = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f",
+                                    exclude_categories=("Cc",)), max_size=6000)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(stamp=HEADER_TEXT, signature=HEADER_TEXT)
+def test_no_timestamp_or_signature_header_is_a_server_error(client, bank, stamp, signature):
+    answer = client.post(f"/api/v1/bank-callbacks/{bank.code}", data=b"{}", headers={
+        "X-Timestamp": stamp, "X-Signature": signature, "Content-Type": "application/json"})
+    assert answer.status_code == 401, (stamp[:40], signature[:40], answer.status_code)
 
 
 def test_an_unknown_bank_code_is_401(call, route):
