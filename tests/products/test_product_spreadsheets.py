@@ -108,6 +108,13 @@ def test_only_banks_import_and_the_same_key_replays_the_import(app, as_role):
                       headers={"Idempotency-Key": "import-1"}, content_type="multipart/form-data")
     assert other.status_code == 409 and "Idempotency-Key" in other.json["errors"]  # same key, another file
     assert product_count(app) == before + 2
+    # The same key and file with another query (?publish=true) is another request: 409, nothing published.
+    published = bank.post("/api/v1/products/imports", query_string={"publish": "true"},
+                          data={"file": (io.BytesIO(content), "p.xlsx")}, headers={"Idempotency-Key": "import-1"},
+                          content_type="multipart/form-data")
+    assert published.status_code == 409 and "Idempotency-Key" in published.json["errors"]
+    assert product_count(app) == before + 2
+    assert bank.get("/api/v1/products", query_string={"status": "published"}).json == []
 
 
 def test_the_template_has_the_import_columns_and_imports_as_it_is(as_role):
