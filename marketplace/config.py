@@ -59,6 +59,9 @@ DEFAULTS = {
     # The demo's sandbox bank (never in production): seconds before it decides, and before it reports a disbursement.
     "SANDBOX_DECISION_DELAY_S": 5,
     "SANDBOX_DISBURSE_DELAY_S": 10,
+    # Banks' systems at private or loopback addresses (marketplace.outbound): None lets the profile decide (allowed
+    # in demo and test, whose banks run on this machine; refused in production unless set true).
+    "OUTBOUND_ALLOW_PRIVATE": None,
     # Banks' signed callbacks (marketplace.bank_systems.callbacks).
     "CALLBACK_WINDOW_S": 300,
     "CALLBACK_SECRET_GRACE_S": 24 * 3600,
@@ -91,6 +94,8 @@ def load(app: Flask, test_config: dict | None) -> None:
         app.config["BABEL_DEFAULT_LOCALE"] = "en"  # the suite's assertions read English; zh_Hans is tested by name
     if profile not in PROFILES:
         raise ConfigurationError(f"MARKETPLACE_PROFILE must be one of {', '.join(PROFILES)}, not {profile!r}")
+    if app.config["OUTBOUND_ALLOW_PRIVATE"] is None:
+        app.config["OUTBOUND_ALLOW_PRIVATE"] = profile != "production"
     if profile == "production":
         missing = [name for name in ("SECRET_KEY", "DATABASE_URL") if not app.config.get(name)]
         if missing:

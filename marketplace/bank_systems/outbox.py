@@ -27,7 +27,7 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from marketplace import db, timeline
+from marketplace import db, outbound, timeline
 from marketplace.audit import trail as audit
 from marketplace.auth.models import User
 from marketplace.errors import Conflict
@@ -122,8 +122,10 @@ def _send(http: requests.Session, claim: Claim) -> Result:
         outcome, code, error = mail.send(claim.message_id, claim.payload)
         return Result(AttemptOutcome(outcome), code, error)
     timeouts, _max = _settings()
+    if why := outbound.refusal(claim.url):  # again at each call: the name may resolve elsewhere since it was saved
+        return Result(AttemptOutcome.REFUSED, error=f"not called: {why}"[:1000])
     try:
-        response = http.post(claim.url, json=claim.payload, timeout=timeouts,
+        response = http.post(claim.url, json=claim.payload, timeout=timeouts, allow_redirects=False,
                              headers={"Idempotency-Key": claim.key, "Accept": "application/json"})
     except requests.Timeout as error:
         return Result(AttemptOutcome.RETRY, error=f"timed out: {error}"[:1000])
@@ -139,6 +141,9 @@ def _send(http: requests.Session, claim: Claim) -> Result:
             return Result(AttemptOutcome.DELIVERED, code, error="the answer was not JSON; delivered all the same")
         bank_ref = body.get("bank_ref") if isinstance(body, dict) else None
         return Result(AttemptOutcome.DELIVERED, code, bank_ref=str(bank_ref)[:100] if bank_ref is not None else None)
+    if 300 <= code < 400:  # never followed: a redirect could point the payload anywhere, inside our network too
+        return Result(AttemptOutcome.REFUSED, code, error=f"HTTP {code}: redirected to "
+                      f"{response.headers.get('Location', '')[:300]!r}, which is not followed")
     detail = f"HTTP {code}: {response.text[:500]}"
     if code >= 500 or code in RETRYABLE_STATUS:
         return Result(AttemptOutcome.RETRY, code, error=detail)

@@ -9,11 +9,11 @@ from decimal import Decimal
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from marketplace import db
+from marketplace import db, outbound
 from marketplace.audit import trail as audit
 from marketplace.auth.models import Role, User
 from marketplace.auth.services import create_user
-from marketplace.errors import Conflict
+from marketplace.errors import Conflict, ValidationFailed
 from marketplace.orgs.models import Agency, AgencyKind, Bank, Enterprise, EnterpriseSize, Tier, TierCertification
 
 
@@ -23,6 +23,8 @@ def _code_is_free(model: type[Bank] | type[Agency], code: str) -> None:
 
 
 def create_bank(name: str, code: str, api_base_url: str | None = None) -> Bank:
+    if api_base_url and (why := outbound.refusal(api_base_url)):
+        raise ValidationFailed(errors={"api_base_url": [why]})
     _code_is_free(Bank, code)
     bank = Bank(name=name, code=code, api_base_url=api_base_url, callback_secret=secrets.token_hex(32))
     db.session.add(bank)
