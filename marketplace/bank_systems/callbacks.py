@@ -73,7 +73,7 @@ def receive(bank_code: str, timestamp: str | None, signature: str | None, body: 
     receipt = BankCallback(bank_code=bank_code[:40], bank_id=bank.id if bank else None,
                            timestamp=(timestamp or "")[:20], body=body[:BODY_KEPT].decode("utf-8", "replace"))
     try:
-        _authenticate(bank, timestamp, signature, body)
+        authenticate(bank, timestamp, signature, body)
     except NotAuthenticated as error:
         raise _kept(receipt, CallbackOutcome.UNAUTHENTICATED, error) from None
     try:
@@ -95,7 +95,8 @@ def _kept(receipt: BankCallback, outcome: CallbackOutcome, error: DomainError) -
     return keeping_changes(error)
 
 
-def _authenticate(bank: Bank | None, timestamp: str | None, signature: str | None, body: bytes) -> None:
+def authenticate(bank: Bank | None, timestamp: str | None, signature: str | None, body: bytes) -> None:
+    """A signed request from or to `bank` (its callbacks; the sandbox bank checks our hand-offs the same way)."""
     config = current_app.config
     if bank is None:
         raise NotAuthenticated(_("Unknown bank code, or a signature that does not match."))

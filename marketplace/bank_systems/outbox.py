@@ -10,6 +10,9 @@ another:
   until the message is dead after OUTBOX_MAX_ATTEMPTS tries;
 - any other 4xx is dead at once: sending the same request again cannot help.
 
+A hand-off is signed as banks sign their callbacks (API.md): X-Timestamp, and X-Signature, the hex HMAC-SHA256 of
+"{timestamp}.{raw body}" under the bank's callback secret, so the bank's system can tell it comes from us.
+
 Two dispatchers never send the same message at once (PostgreSQL: FOR UPDATE SKIP LOCKED while claiming). A message
 sent but not recorded (a crash) is sent again: the bank sees the same Idempotency-Key and keeps one hand-off.
 """
@@ -17,6 +20,7 @@ sent but not recorded (a crash) is sent again: the bank sees the same Idempotenc
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 import time
 from dataclasses import dataclass
@@ -30,6 +34,7 @@ from sqlalchemy import select
 from marketplace import db, outbound, timeline
 from marketplace.audit import trail as audit
 from marketplace.auth.models import User
+from marketplace.bank_systems.callbacks import sign
 from marketplace.errors import Conflict
 from marketplace.financing.models import Application
 from marketplace.notifications import mail
@@ -50,6 +55,8 @@ class Claim:
     payload: dict[str, Any]
     number: int
     round: int
+    #: The bank's callback secret, which signs the hand-off (None for mail).
+    secret: str | None = None
 
 
 @dataclass(frozen=True)
@@ -112,7 +119,8 @@ def _claim(limit: int) -> list[Claim]:
         url = "mailto:" + message.path if message.topic == MAIL else \
             message.bank.api_base_url.rstrip("/") + message.path
         claims.append(Claim(message.id, message.topic, url, message.idempotency_key, message.payload,
-                            message.attempts, message.redrives))
+                            message.attempts, message.redrives,
+                            secret=None if message.topic == MAIL else message.bank.callback_secret))
     db.session.commit()
     return claims
 
@@ -124,9 +132,12 @@ def _send(http: requests.Session, claim: Claim) -> Result:
     timeouts, _max = _settings()
     if why := outbound.refusal(claim.url):  # again at each call: the name may resolve elsewhere since it was saved
         return Result(AttemptOutcome.REFUSED, error=f"not called: {why}"[:1000])
+    body = json.dumps(claim.payload, separators=(",", ":"), ensure_ascii=False).encode()
+    stamp = str(int(time.time()))
     try:
-        response = http.post(claim.url, json=claim.payload, timeout=timeouts, allow_redirects=False,
-                             headers={"Idempotency-Key": claim.key, "Accept": "application/json"})
+        response = http.post(claim.url, data=body, timeout=timeouts, allow_redirects=False, headers={
+            "Idempotency-Key": claim.key, "Accept": "application/json", "Content-Type": "application/json",
+            "X-Timestamp": stamp, "X-Signature": sign(claim.secret or "", stamp, body)})
     except requests.Timeout as error:
         return Result(AttemptOutcome.RETRY, error=f"timed out: {error}"[:1000])
     except requests.ConnectionError as error:

@@ -23,9 +23,10 @@ from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import select
 
 from marketplace import db
-from marketplace.bank_systems.callbacks import sign
+from marketplace.bank_systems.callbacks import authenticate, sign
 from marketplace.bank_systems.models import SandboxCase, SandboxStep
 from marketplace.dates import business_today
+from marketplace.errors import NotAuthenticated
 from marketplace.orgs.models import Bank
 
 bp = Blueprint("sandbox_bank", __name__, url_prefix="/sandbox-bank")
@@ -40,8 +41,14 @@ def sandbox_bank() -> Bank | None:
 
 @bp.post("/applications")
 def receive_application():
-    """The bank's intake: one case per application however often it is sent."""
+    """The bank's intake: one case per application however often it is sent, and only from the marketplace (the
+    hand-off signed under the bank's secret, as a real bank would check it)."""
     bank = sandbox_bank()
+    try:
+        authenticate(bank, request.headers.get("X-Timestamp"), request.headers.get("X-Signature"),
+                     request.get_data(cache=True))
+    except NotAuthenticated as error:
+        return jsonify(error=error.detail), 401
     key = request.headers.get("Idempotency-Key", "")
     body = request.get_json(silent=True)
     if bank is None or not key.isdigit() or not isinstance(body, dict) or str(body.get("application_id")) != key:

@@ -11,7 +11,9 @@ from responses.registries import OrderedRegistry
 from sqlalchemy import func, select
 
 from marketplace import db
+from marketplace.bank_systems.callbacks import sign
 from marketplace.bank_systems.outbox import backoff
+from marketplace.orgs.models import Bank
 from marketplace.outbox import AttemptOutcome, MessageStatus, OutboxMessage
 from tests.bank_systems.conftest import APPLICATIONS, due_now, run
 
@@ -63,6 +65,10 @@ def test_success_is_one_delivery(app, wired, route):
     sent = responses.calls[0].request
     assert sent.headers["Idempotency-Key"] == str(routed)
     assert json.loads(sent.body)["application_id"] == routed
+    # Signed as a bank signs its callbacks, under its secret: the bank can tell the hand-off comes from us.
+    with app.app_context():
+        secret = db.session.get(Bank, wired.id).callback_secret
+    assert sent.headers["X-Signature"] == sign(secret, sent.headers["X-Timestamp"], sent.body)
     message = message_of(app, routed)
     assert message.status is MessageStatus.DELIVERED and message.bank_ref == "B-1001"
     assert outcomes(message) == [AttemptOutcome.DELIVERED]

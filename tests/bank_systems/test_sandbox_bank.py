@@ -3,6 +3,8 @@ seconds later and reports the disbursement later still, through signed callbacks
 goes through `responses` into the same app."""
 
 import datetime as dt
+import json
+import time
 from decimal import Decimal
 
 import pytest
@@ -12,6 +14,7 @@ from sqlalchemy import select
 
 from marketplace import db
 from marketplace.bank_systems import sandbox
+from marketplace.bank_systems.callbacks import sign
 from marketplace.bank_systems.models import BankCallback, CallbackOutcome, SandboxCase, SandboxStep
 from marketplace.demo import DEMO_PASSWORD, SANDBOX_URL
 from marketplace.financing.models import Application, Loan
@@ -98,15 +101,42 @@ def test_above_its_limit_the_sandbox_bank_declines_and_says_why(app, client, dem
         assert application.status.value == "declined" and "at most 3,000,000.00" in application.reason
 
 
+def signed(app, body: dict, key: str, secret: str | None = None, stamp: int | None = None) -> dict:
+    """The request the outbox sends: the body, and its headers signed under the sandbox bank's secret."""
+    raw = json.dumps(body).encode()
+    with app.app_context():
+        secret = secret or sandbox.sandbox_bank().callback_secret
+    stamp = str(int(time.time()) if stamp is None else stamp)
+    return {"data": raw, "content_type": "application/json", "headers": {
+        "Idempotency-Key": key, "X-Timestamp": stamp, "X-Signature": sign(secret, stamp, raw)}}
+
+
+INTAKE_BODY = {"application_id": 41, "request": {"amount": "1.00"}, "enterprise": {"tier": "srdi"},
+               "offer": {"rate_spread_bp": 3000}}
+
+
 def test_the_sandbox_intake_keeps_one_case_per_application(app, client, demo):
-    body = {"application_id": 41, "request": {"amount": "1.00"}, "enterprise": {"tier": "srdi"},
-            "offer": {"rate_spread_bp": 0}}
-    first = client.post("/sandbox-bank/applications", json=body, headers={"Idempotency-Key": "41"})
-    again = client.post("/sandbox-bank/applications", json=body, headers={"Idempotency-Key": "41"})
+    first = client.post("/sandbox-bank/applications", **signed(app, INTAKE_BODY, "41"))
+    again = client.post("/sandbox-bank/applications", **signed(app, INTAKE_BODY, "41"))
     assert (first.status_code, again.status_code) == (201, 200) and first.json == again.json
-    assert client.post("/sandbox-bank/applications", json=body, headers={"Idempotency-Key": "42"}).status_code == 400
+    assert client.post("/sandbox-bank/applications", **signed(app, INTAKE_BODY, "42")).status_code == 400
     with app.app_context():
         assert len(db.session.scalars(select(SandboxCase)).all()) == 1
+
+
+def test_the_sandbox_intake_refuses_what_the_marketplace_did_not_sign(app, client, demo):
+    """Issue 21: anyone could pre-register an application id and have the sandbox approve ¥1.00 at +3000 bp,
+    signed with the bank's real secret. Only the marketplace's signed hand-off opens a case now."""
+    raw = json.dumps(INTAKE_BODY).encode()
+    for headers in ({"Idempotency-Key": "41"},
+                    signed(app, INTAKE_BODY, "41", secret="not-the-bank-secret")["headers"],
+                    signed(app, INTAKE_BODY, "41", stamp=int(time.time()) - 301)["headers"],
+                    {**signed(app, INTAKE_BODY, "41")["headers"], "X-Timestamp": str(int(time.time()) + 1)}):
+        refused = client.post("/sandbox-bank/applications", data=raw, content_type="application/json",
+                              headers=headers)
+        assert refused.status_code == 401, headers
+    with app.app_context():
+        assert db.session.scalars(select(SandboxCase)).all() == []
 
 
 def test_the_sandbox_policy():
