@@ -17,7 +17,9 @@ no page a second tenant gets may carry words only the first tenants' objects hol
 from __future__ import annotations
 
 import io
+import json
 import re
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -25,6 +27,8 @@ from typing import Any
 import pytest
 from werkzeug.routing.converters import AnyConverter
 
+from marketplace.bank_systems import sandbox
+from marketplace.bank_systems.callbacks import sign
 from marketplace.dates import business_today
 from tests.pages import PASSWORD
 from tests.security.authz_world import (
@@ -144,7 +148,8 @@ PAGES: dict[tuple[str, str], str] = {
     ("POST", "/admin/outbox/{message_id}/redrive"):               "login  ok    403  403   403  403   403  403",
     ("GET", "/admin/jobs"):                                       "login  ok    403  403   403  403   403  403",
     ("GET", "/admin/audit"):                                      "login  ok    403  403   403  403   403  403",
-    # The demo's sandbox bank: another system calls it with JSON (no session, no CSRF), outside production.
+    # The demo's sandbox bank: the marketplace's outbox calls it with signed JSON (no session, no CSRF), outside
+    # production; the session plays no part (an unsigned call is a 401: tests/bank_systems/test_sandbox_bank.py).
     ("POST", "/sandbox-bank/applications"):                       "ok     ok    ok   ok    ok   ok    ok   ok",
 }
 
@@ -179,7 +184,17 @@ def _registration() -> dict[str, Any]:
 
 Request = Callable[[MatrixWorld, str], dict[str, Any]]
 
-#: What each cell sends: path parameters by name, and the form (`data`), or `json` and `headers` for the sandbox.
+def _signed_handoff(w: MatrixWorld) -> dict[str, Any]:
+    """The sandbox intake's request as the outbox sends it: JSON signed under the sandbox bank's secret."""
+    raw = json.dumps({"application_id": w.application}).encode()
+    with w.app.app_context():
+        secret = sandbox.sandbox_bank().callback_secret
+    stamp = str(int(time.time()))
+    return {"data": raw, "content_type": "application/json", "headers": {
+        "Idempotency-Key": str(w.application), "X-Timestamp": stamp, "X-Signature": sign(secret, stamp, raw)}}
+
+
+#: What each cell sends: path parameters by name, and the form (`data`), or a signed JSON body for the sandbox.
 REQUESTS: dict[tuple[str, str], Request] = {
     ("GET", "/"): lambda w, who: {},
     ("GET", "/login"): lambda w, who: {},
@@ -293,8 +308,7 @@ REQUESTS: dict[tuple[str, str], Request] = {
     ("POST", "/admin/outbox/{message_id}/redrive"): lambda w, who: {"message_id": w.message},
     ("GET", "/admin/jobs"): lambda w, who: {},
     ("GET", "/admin/audit"): lambda w, who: {},
-    ("POST", "/sandbox-bank/applications"): lambda w, who: {
-        "json": {"application_id": w.application}, "headers": {"Idempotency-Key": str(w.application)}},
+    ("POST", "/sandbox-bank/applications"): lambda w, who: _signed_handoff(w),
 }
 
 
@@ -309,7 +323,7 @@ def _visit(w: MatrixWorld, key: tuple[str, str], who: str, missing: bool = False
     browser = w.client()
     session = w.browsers[who]
     browser.set_cookie("session", session.cookie)
-    if method == "POST" and "json" not in spec:
+    if method == "POST" and "content_type" not in spec:
         spec["data"] = {**spec.get("data", {}), "csrf_token": session.csrf}
     return browser.open(path, method=method, **spec)
 
