@@ -32,7 +32,7 @@ from guarantees.settlement import LoanFacts, book_default, compensate
 from marketplace import db, states, timeline
 from marketplace.auth.models import Role, User
 from marketplace.dates import business_today, local_day, working_days_after
-from marketplace.errors import Conflict, DomainError, IllegalTransition, ValidationFailed, one_or_404
+from marketplace.errors import Conflict, IllegalTransition, TooLarge, ValidationFailed, one_or_404
 from marketplace.i18n import N_, yuan
 from marketplace.notifications.services import notify
 
@@ -40,12 +40,6 @@ ZERO = Decimal("0.00")
 
 #: Evidence a bank may attach, by the type its content shows (the declared type must agree).
 DOCUMENT_TYPES = {"application/pdf": "PDF", "image/jpeg": "JPEG", "image/png": "PNG"}
-
-
-class TooLarge(DomainError):
-    status = 413
-    slug = "too-large"
-    title = N_("The file is too large")
 
 
 def reviewed(guarantee: Guarantee | None) -> bool:

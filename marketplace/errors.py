@@ -66,6 +66,14 @@ class IllegalTransition(Conflict):
     title = N_("That status change is not allowed")
 
 
+class TooLarge(DomainError):
+    """A file larger than the marketplace reads (413): its detail says what is too big, and what is allowed."""
+
+    status = 413
+    slug = "too-large"
+    title = N_("The file is too large")
+
+
 class Busy(DomainError):
     """Other transactions held the rows or the database for longer than a request waits; nothing was changed and the
     same request again will most likely pass."""

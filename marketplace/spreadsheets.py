@@ -12,6 +12,7 @@ import csv
 import datetime as dt
 import io
 import re
+import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -23,14 +24,18 @@ from flask import Response
 from flask_babel import gettext as _
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
 
-from marketplace.errors import ValidationFailed
+from marketplace.errors import DomainError, TooLarge, ValidationFailed
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 FORMATS = ("csv", "xlsx")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 #: How a text starts that a spreadsheet program would run as a formula (or a DDE call).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+#: What an upload may hold: columns read of each row (the import templates have a dozen), and bytes once unpacked.
+MAX_COLUMNS = 50
+MAX_UNPACKED_BYTES = 50 * 2**20
 
 
 # Writing ---------------------------------------------------------------------------------------------------------
@@ -114,6 +119,10 @@ def download(tables: Table | Sequence[Table], fmt: str, filename: str) -> Respon
 
 # Reading ---------------------------------------------------------------------------------------------------------
 
+def too_large(message: str) -> TooLarge:
+    return TooLarge(message, {"file": [message]})
+
+
 def file_error(message: str) -> ValidationFailed:
     return ValidationFailed(message, {"file": [message]})
 
@@ -157,15 +166,41 @@ def _csv_lines(content: bytes) -> Iterator[Sequence[Any]]:
                            error=str(error))) from error
 
 
-def _xlsx_lines(content: bytes) -> Iterator[Sequence[Any]]:
+def _unpacked_size(content: bytes, unreadable: str) -> None:
+    """Refuse a workbook that unpacks to more than MAX_UNPACKED_BYTES (a zip bomb) before any XML is parsed."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError) as error:
+        raise file_error(unreadable) from error
+    if unpacked > MAX_UNPACKED_BYTES:
+        raise too_large(_("The workbook unpacks to %(size)s MB; at most %(limit)s MB is read.",
+                          size=f"{unpacked / 2**20:,.1f}", limit=f"{MAX_UNPACKED_BYTES // 2**20:,}"))
+
+
+def _xlsx_lines(content: bytes, max_lines: int) -> Iterator[Sequence[Any]]:
     unreadable = _("The file cannot be opened as an Excel workbook; save it as .xlsx and upload it again.")
+    _unpacked_size(content, unreadable)
     try:
         workbook = openpyxl.load_workbook(io.BytesIO(content), read_only=True, data_only=True)
     except Exception as error:  # a damaged upload fails anywhere in zipfile, the XML parser or openpyxl
         raise file_error(unreadable) from error
     try:
+        sheet = workbook.worksheets[0]
+        # The sheet's declared size first: read-only rows are padded to its last column, so a sheet that declares
+        # column XFD and row 20,000 would take minutes to walk although it holds two cells.
+        rows, columns = sheet.max_row or 0, sheet.max_column or 0
+        if columns > MAX_COLUMNS:
+            raise too_large(_("The sheet reaches column %(column)s; at most %(max)d columns are read. Delete the "
+                              "columns to the right of your data and upload it again.",
+                              column=get_column_letter(columns), max=MAX_COLUMNS))
+        if rows > max_lines:
+            raise too_large(_("The sheet reaches row %(row)s; at most %(max)s rows are read. Delete the rows below "
+                              "your data and upload it again.", row=f"{rows:,}", max=f"{max_lines:,}"))
         # Read-only worksheets yield empty rows too, so counting rows gives the spreadsheet's row numbers.
-        yield from workbook.worksheets[0].iter_rows(values_only=True)
+        yield from sheet.iter_rows(max_col=MAX_COLUMNS, values_only=True)
+    except DomainError:  # too large, said above
+        raise
     except Exception as error:  # read-only mode parses lazily, so damage can surface part-way
         raise file_error(unreadable) from error
     finally:
@@ -194,10 +229,18 @@ def read_rows(filename: str, content: bytes, required: Sequence[str], max_rows: 
         raise file_error(_("Upload a CSV (.csv) or Excel (.xlsx) file; “%(name)s” is neither.", name=filename))
     if not content.strip():
         raise file_error(_("The file is empty."))
-    lines = _csv_lines(content) if suffix == ".csv" else _xlsx_lines(content)
+    # Blank lines count too (a sheet of filler rows is work all the same): the header, the data, and as many blank.
+    max_lines = 2 * max_rows + 1
+    lines = _csv_lines(content) if suffix == ".csv" else _xlsx_lines(content, max_lines)
     header: dict[str, int] | None = None
     rows: list[tuple[int, dict[str, Any]]] = []
     for number, line in enumerate(lines, start=1):
+        if number > max_lines:
+            raise too_large(_("The file has more than %(max)s lines, blank ones included; at most %(rows)s rows of "
+                              "data are read at once. Split it into several files.",
+                              max=f"{max_lines:,}", rows=f"{max_rows:,}"))
+        if len(line) > MAX_COLUMNS:
+            line = line[:MAX_COLUMNS]
         if header is None:
             header = _header(line, required, optional)
             continue

@@ -243,7 +243,8 @@ def test_the_last_page_there_could_be_is_an_empty_page(callers):
 
 
 def test_an_upload_over_1_mib_but_within_10_mib_is_read(callers):
-    big = b"uscc,tier,valid_until\n" + b"\n" * (2 * MIB)
+    row = "91330106MA2BAD0001,srdi,2099-12-31,本行的统一社会信用代码校验位不对，整份名单仍须读完\n".encode()
+    big = "uscc,tier,valid_until,备注\n".encode() + row * (2 * MIB // len(row) + 1)
     response = callers["admin"].post("/api/v1/tier-registry/imports", data={"file": (io.BytesIO(big), "list.csv")},
                                      content_type="multipart/form-data")
     assert response.status_code != 413 and response.status_code < 500, response.json
@@ -274,7 +275,8 @@ def test_the_tier_registry_page_takes_uploads_up_to_10_mib(app, world):
     too_big = admin.post("/admin/tier-registry", content_type="multipart/form-data", data={
         "csrf_token": token, "file": (io.BytesIO(b"a" * (MAX_UPLOAD + 1)), "list.csv")})
     assert too_big.status_code == 413
-    big = b"uscc,tier,valid_until\n" + b"\n" * (2 * MIB)
+    row = "91330106MA2BAD0001,srdi,2099-12-31,本行的统一社会信用代码校验位不对，整份名单仍须读完\n".encode()
+    big = "uscc,tier,valid_until,备注\n".encode() + row * (2 * MIB // len(row) + 1)
     within = admin.post("/admin/tier-registry", content_type="multipart/form-data", data={
         "csrf_token": token, "file": (io.BytesIO(big), "list.csv")})
     assert within.status_code not in (413, 500)
