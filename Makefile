@@ -7,7 +7,7 @@ export FLASK_APP := wsgi
 # PostgreSQL for the second half of `make test`; each run creates and drops its own database there.
 TEST_PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: run run-province test browser test-sqlite test-postgresql lint audit bench clean translations
+.PHONY: run run-province test browser postgresql test-sqlite test-postgresql lint audit bench clean translations
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,7 +32,7 @@ run-province: $(BIN)/.installed
 	@echo "Serving on http://127.0.0.1:$(PORT)  (admin, bank.<code>, agency.<code> / demo-password; see README)"
 	MARKETPLACE_DATABASE_URL=sqlite:///$(PROVINCE_DB) $(BIN)/flask demo serve --host 127.0.0.1 --port $(PORT)
 
-test: browser test-sqlite test-postgresql
+test: browser postgresql test-sqlite test-postgresql
 
 # The browser tests drive Debian's Chromium (never a downloaded browser); the CJK fonts make their screenshots of
 # Chinese readable. Installed here when missing and this is root with apt; otherwise one command to run, and stop.
@@ -43,6 +43,25 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
 	  else \
 	    echo "The browser tests need Debian's Chromium and CJK fonts. Run: sudo apt-get install -y chromium fonts-noto-cjk"; \
+	    exit 1; \
+	  fi; \
+	fi
+
+# The local PostgreSQL of the second half: started when it is installed and down; otherwise one command, and stop.
+PG_READY := pg_isready -d "$(TEST_PG_URL)" -q
+postgresql:
+	@if ! command -v pg_isready >/dev/null; then \
+	  echo "The PostgreSQL half of the suite needs PostgreSQL on 127.0.0.1:5432. Run: sudo apt-get install -y postgresql"; \
+	  exit 1; \
+	fi
+	@if ! $(PG_READY); then \
+	  if [ -d /etc/postgresql ] && command -v pg_ctlcluster >/dev/null; then \
+	    echo "Starting the local PostgreSQL"; \
+	    pg_ctlcluster --skip-systemctl-redirect "$$(ls /etc/postgresql | tail -1)" main start || true; \
+	    for _ in $$(seq 1 30); do $(PG_READY) && break; sleep 1; done; \
+	  fi; \
+	  if ! $(PG_READY); then \
+	    echo "PostgreSQL does not answer at $(TEST_PG_URL). Run: sudo pg_ctlcluster $$(ls /etc/postgresql 2>/dev/null | tail -1) main start"; \
 	    exit 1; \
 	  fi; \
 	fi
