@@ -70,6 +70,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from guarantees.pool_views import bp as risk_pool_pages
     from guarantees.views import bp as guarantee_pages
     from marketplace.audit.views import bp as audit_pages
+    from marketplace.auth.account_views import bp as account_pages
     from marketplace.auth.views import bp as auth_pages
     from marketplace.bank_systems.views import bp as outbox_pages
     from marketplace.dashboards.views import bp as dashboard_pages
@@ -84,6 +85,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from products.views import bp as product_pages
 
     app.register_blueprint(auth_pages)
+    app.register_blueprint(account_pages)
     app.register_blueprint(product_pages)
     app.register_blueprint(financing_pages)
     app.register_blueprint(guarantee_pages)

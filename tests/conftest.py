@@ -173,10 +173,11 @@ class Make:
             db.session.commit()
             return enterprise
 
-    def user(self, role: Role, organization_id: int | None = None, username: str | None = None) -> User:
+    def user(self, role: Role, organization_id: int | None = None, username: str | None = None,
+             org_admin: bool = False) -> User:
         with self.app.app_context():
             user = User(username=username or f"{role.value}{self._next()}", password_hash=_FAST_HASH, role=role,
-                        organization_id=organization_id)
+                        organization_id=organization_id, org_admin=org_admin)
             db.session.add(user)
             db.session.commit()
             return user

@@ -17,6 +17,9 @@ from marketplace.errors import Forbidden, NotAuthenticated
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+#: What a user whose password is temporary may do before changing it: change it, see who they are, sign out.
+WHILE_TEMPORARY = frozenset({"/api/v1/auth/password", "/api/v1/auth/me", "/api/v1/auth/token/revoke"})
+
 
 def api_user() -> User:
     """The user behind this request's bearer token; 401 without a valid one."""
@@ -26,6 +29,8 @@ def api_user() -> User:
             raise NotAuthenticated(_("Send Authorization: Bearer <token>; get one from POST /api/v1/auth/token."))
         g.api_user, g.api_token = user_for_token(token.strip())
         audit.act_as(g.api_user)
+    if g.api_user.must_change_password and request.path not in WHILE_TEMPORARY:
+        raise Forbidden(_("Your password is a temporary one: change it first (POST /api/v1/auth/password)."))
     return g.api_user
 
 

@@ -37,6 +37,11 @@ class User(UserMixin, Audited, Base):
     role: Mapped[Role] = mapped_column(enum_column(Role, "role"))
     organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"), index=True)
     active: Mapped[bool] = mapped_column(default=True)
+    #: A bank's or agency's administrator: adds, disables and re-enables the users of their own organisation.
+    org_admin: Mapped[bool] = mapped_column(default=False)
+    #: Set by an administrator's reset (and for a user an administrator adds): the next sign-in must choose a password.
+    must_change_password: Mapped[bool] = mapped_column(default=False)
+    password_changed_at: Mapped[dt.datetime | None]
     #: The interface language this user chose (zh_Hans or en); None until they choose: the default (zh_Hans).
     locale: Mapped[str | None] = mapped_column(String(10))
     #: Where notifications are mailed (when mail is configured), and whether this user wants them mailed.

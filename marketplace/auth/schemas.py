@@ -26,6 +26,25 @@ class UserIn(ma.Schema):
     role = fields.Enum(Role, by_value=True, required=True)
     organization_id = Id(load_default=None, allow_none=True)
     email = Text(load_default=None, allow_none=True, max_length=254, validate=EMAIL)
+    org_admin = fields.Boolean(load_default=False)
+
+
+class PasswordIn(ma.Schema):
+    current_password = Text(required=True, load_only=True, min_length=1, max_length=200)
+    new_password = Text(required=True, load_only=True, max_length=200)
+
+
+class OrgUserIn(ma.Schema):
+    """A user an administrator adds to an organisation: the role is the organisation's kind, and the password a
+    temporary one the user changes at the first sign-in."""
+    username = Text(required=True, max_length=80, validate=USERNAME)
+    password = Text(required=True, load_only=True, max_length=200)
+    email = Text(load_default=None, allow_none=True, max_length=254, validate=EMAIL)
+    org_admin = fields.Boolean(load_default=False)
+
+
+class TemporaryPasswordOut(ma.Schema):
+    temporary_password = fields.String()
 
 
 class MeIn(ma.Schema):
@@ -41,5 +60,7 @@ class UserOut(ma.Schema):
     organization_id = fields.Integer(allow_none=True)
     organization_name = fields.Function(lambda u: u.organization.name if u.organization else None)
     active = fields.Boolean()
+    org_admin = fields.Boolean()
+    must_change_password = fields.Boolean()
     email = fields.String(allow_none=True)
     email_notifications = fields.Boolean()

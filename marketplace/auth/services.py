@@ -7,9 +7,9 @@ import hashlib
 import secrets
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import select, update
 from werkzeug.security import check_password_hash, generate_password_hash
-from zxcvbn.frequency_lists import FREQUENCY_LISTS
+from zxcvbn import zxcvbn
 
 from marketplace import db
 from marketplace.audit import trail as audit
@@ -19,9 +19,9 @@ from marketplace.orgs.models import Agency, Bank, Organization
 
 #: Werkzeug's scrypt (n=2^15, r=8, p=1): memory-hard, salted, and needs no extra dependency.
 PASSWORD_METHOD = "scrypt"
-MIN_PASSWORD_LENGTH = 10
-#: The 30,000 most common passwords of leaked password lists, as zxcvbn ships them.
-COMMON_PASSWORDS = frozenset(FREQUENCY_LISTS["passwords"])
+MIN_PASSWORD_LENGTH = 12
+#: zxcvbn's guessability score, 0 to 4: 3 is "safely unguessable" (about 10^10 guesses), what the policy asks.
+MIN_PASSWORD_SCORE = 3
 # Checked against when the password is unknown, so a wrong user name costs as long as a wrong password.
 _DUMMY_HASH = generate_password_hash("not-a-real-password", method=PASSWORD_METHOD)
 
@@ -31,16 +31,19 @@ def hash_password(password: str) -> str:
 
 
 def password_problems(password: str, username: str = "") -> list[str]:
-    """Why `password` may not be used (empty when it may): at least 10 characters, not a common password."""
-    problems = []
+    """Why a person may not choose `password` (empty when they may): at least 12 characters, not their user name,
+    and not guessable, by zxcvbn's estimate (its dictionaries hold the 30,000 most common leaked passwords, names
+    and words, keyboard patterns, dates and repeats)."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        problems.append(_("Use at least %(n)d characters.", n=MIN_PASSWORD_LENGTH))
-    folded = password.strip().lower()
-    if folded in COMMON_PASSWORDS or len(set(folded)) < 3:
-        problems.append(_("This is one of the most common passwords; choose one that is harder to guess."))
-    elif username and username.strip().lower() in folded:
-        problems.append(_("Do not put your user name in your password."))
-    return problems
+        return [_("Use at least %(n)d characters.", n=MIN_PASSWORD_LENGTH)]
+    name = username.strip().lower()
+    if name and name in password.lower():
+        return [_("Do not put your user name in your password.")]
+    # zxcvbn reads at most 72 characters; a longer password is judged by its first 72, which only errs on the safe side.
+    if zxcvbn(password[:72], user_inputs=[name] if name else [])["score"] < MIN_PASSWORD_SCORE:
+        return [_("This password is too easy to guess (a common password, a word or a pattern); add unrelated "
+                  "words, digits or symbols.")]
+    return []
 
 
 def authenticate(username: str, password: str) -> User | None:
@@ -100,6 +103,20 @@ def end_web_session(plain: str | None) -> None:
             db.session.flush()
 
 
+def end_sessions_and_tokens(user_id: int, keep_session: str | None = None, keep_token_id: int | None = None) -> None:
+    """End every signed-in browser and revoke every bearer token of the user at once, but the session cookie token
+    `keep_session` and the token `keep_token_id` (the one the user is acting with, when they change their password)."""
+    now = db.utcnow()
+    sessions = update(WebSession).where(WebSession.user_id == user_id, WebSession.ended_at.is_(None))
+    if keep_session:
+        sessions = sessions.where(WebSession.token_hash != _token_digest(keep_session))
+    db.session.execute(sessions.values(ended_at=now))
+    tokens = update(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+    if keep_token_id is not None:
+        tokens = tokens.where(ApiToken.id != keep_token_id)
+    db.session.execute(tokens.values(revoked_at=now))
+
+
 def revoke_token(token: ApiToken) -> bool:
     """Revoke the token; → whether this call did (a concurrent revocation of it waits, then finds it done)."""
     db.lock(token)
@@ -120,7 +137,7 @@ def update_me(user: User, data: dict) -> User:
 
 
 def create_user(username: str, password: str, role: Role, organization_id: int | None,
-                email: str | None = None) -> User:
+                email: str | None = None, org_admin: bool = False) -> User:
     """A user of `role`; every non-admin user belongs to an organisation of the matching kind."""
     errors: dict[str, list[str]] = {}
     organization = db.session.get(Organization, organization_id) if organization_id is not None else None
@@ -130,6 +147,8 @@ def create_user(username: str, password: str, role: Role, organization_id: int |
         errors["password"] = problems
     if role is Role.ADMIN and organization is not None:
         errors["organization_id"] = [_("The admin belongs to no organisation; leave this out.")]
+    if org_admin and role not in (Role.BANK, Role.AGENCY):
+        errors["org_admin"] = [_("Only a bank or a guarantee agency has administrators.")]
     if role is not Role.ADMIN and "organization_id" not in errors:
         if organization is None:
             errors["organization_id"] = [_("A %(role)s user needs an organisation.", role=role.value)]
@@ -141,7 +160,7 @@ def create_user(username: str, password: str, role: Role, organization_id: int |
     if db.session.scalar(select(User.id).where(User.username == username)) is not None:
         raise Conflict(_("The user name %(name)s is taken.", name=username), {"username": [_("Already taken.")]})
     user = User(username=username, password_hash=hash_password(password), role=role, organization=organization,
-                email=email)
+                email=email, org_admin=org_admin)
     db.session.add(user)
     db.session.flush()
     return user

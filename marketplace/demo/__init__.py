@@ -42,6 +42,7 @@ ENTERPRISES = [
     ("Binjiang Photonics · 滨江光电", "91330110MA28E6QW7F", "330110", "C3976", EnterpriseSize.MEDIUM,
      "310000000.00", "41000000.00", 520, Tier.LITTLE_GIANT),
 ]
+#: The demo's bank and agency users are their organisations' administrators (they manage the users of their own).
 USERS = [("admin", Role.ADMIN, None), ("bank", Role.BANK, "ZCB"), ("bank2", Role.BANK, "HZSB"),
          ("agency", Role.AGENCY, "ZJFG"), ("enterprise", Role.ENTERPRISE, ENTERPRISES[0][1]),
          ("enterprise2", Role.ENTERPRISE, ENTERPRISES[1][1])]
@@ -121,7 +122,7 @@ def seed() -> list[tuple[str, str]]:
         # Addresses of a reserved domain: the demo's mail goes to the admin's outbox page and the log, never out.
         _get_or_add(User, User.username == username, username=username, role=role,
                     password_hash=hash_password(DEMO_PASSWORD), organization=orgs.get(org_key),
-                    email=f"{username}@demo.example")
+                    email=f"{username}@demo.example", org_admin=role in (Role.BANK, Role.AGENCY))
     _seed_products({code: orgs[code] for _name, code in BANKS})
     _seed_agreement(orgs[AGENCY[1]], orgs[AGREEMENT["bank"]])
     _seed_fee_rules()

@@ -190,7 +190,7 @@ def test_create_admin_command_makes_an_admin_who_can_get_a_token(app, client):
 def test_create_admin_command_refuses_a_weak_password(app):
     result = app.test_cli_runner().invoke(args=["users", "create-admin", "--username", "weak", "--password", "123"])
     assert result.exit_code != 0
-    assert "at least 10 characters" in result.output
+    assert "at least 12 characters" in result.output
 
 
 # Web sessions ------------------------------------------------------------------------------------------
