@@ -6,7 +6,9 @@ it (the same Idempotency-Key); nothing answers 5xx; and afterwards every invaria
 Each operation has a row in MATRIX below, built like the authorization matrix: a new state-changing operation
 without a row fails `test_every_state_changing_operation_has_a_row`, and a row for an operation the document no
 longer has fails `test_every_row_names_an_operation_the_document_has`. A row says what "one effect" means:
-- ONE: exactly one call goes through; the others answer 409 (or, with the first's Idempotency-Key, replay it);
+- ONE: exactly one call goes through; the others answer 409 (or, with the first's Idempotency-Key, replay it), or
+  the 422 the operation documents where what the first changed makes the others' request wrong (a password
+  change's current password, which the first one changed);
 - SET: an idempotent set (PUT, PATCH of a draft): one row, holding the value sent, whichever calls answered 200;
 - EACH: by design every call makes an object or a movement of its own (its reason says why), so the race checks
   that none is lost or doubled and nothing answers 5xx;
@@ -41,6 +43,7 @@ from typing import Any
 import pytest
 from flask_migrate import upgrade
 from sqlalchemy import func, select, update
+from werkzeug.security import check_password_hash
 from werkzeug.test import TestResponse
 
 from guarantees.models import (
@@ -118,6 +121,25 @@ MATRIX: dict[tuple[str, str], Row] = {
                                         "each sign-in issues a token of its own by design"),
     ("POST", "/api/v1/auth/token/revoke"): Row(ONE, ("test_eight_revocations_of_one_token_revoke_it_once",)),
     ("POST", "/api/v1/users"): Row(ONE, ("test_eight_users_of_one_name_make_one",)),
+    # An account's life (issue 21).
+    ("POST", "/api/v1/auth/password"): Row(ONE, ("test_eight_password_changes_from_one_password_change_it_once",)),
+    ("POST", "/api/v1/organizations/{organization_id}/users"): Row(
+        ONE, ("test_eight_additions_of_one_name_to_an_organization_make_one",
+              "test_one_addition_key_sent_eight_times_adds_once")),
+    ("POST", "/api/v1/users/{user_id}/disable"): Row(
+        SET, ("test_eight_disablings_of_a_user_disable_them_once",
+              "test_disablings_against_re_enablings_of_a_user_follow_one_another"),
+        "sets the user's active flag (idempotent): every call answers 200 with the user disabled, and only the one "
+        "that found them active changed it, ended their tokens and is audited"),
+    ("POST", "/api/v1/users/{user_id}/enable"): Row(
+        SET, ("test_eight_re_enablings_of_a_user_enable_them_once",
+              "test_disablings_against_re_enablings_of_a_user_follow_one_another"),
+        "sets the user's active flag (idempotent): every call answers 200 with the user active, and only the one "
+        "that found them disabled changed it and is audited"),
+    ("POST", "/api/v1/users/{user_id}/reset-password"): Row(
+        EACH, ("test_eight_password_resets_of_a_user_follow_one_another",),
+        "each reset makes a temporary password of its own by design; they must follow one another, so the one "
+        "that works is one that was handed out (the last committed)"),
     ("POST", "/api/v1/banks"): Row(ONE, ("test_eight_banks_of_one_code_make_one",)),
     ("POST", "/api/v1/agencies"): Row(ONE, ("test_eight_agencies_of_one_code_make_one",)),
     ("POST", "/api/v1/enterprises/register"): Row(ONE, ("test_eight_registrations_of_one_uscc_make_one",)),
@@ -324,16 +346,17 @@ def no_server_error(answers: list[TestResponse]) -> None:
     assert all(answer.status_code < 500 for answer in answers), _said(answers)
 
 
-def one_went_through(answers: list[TestResponse], success: int) -> TestResponse:
-    """Exactly one answer is `success` first-hand; every other is a 409, or that answer replayed (same body,
-    `Idempotent-Replayed: true`). → the one."""
+def one_went_through(answers: list[TestResponse], success: int, refused: int = 409) -> TestResponse:
+    """Exactly one answer is `success` first-hand; every other is a 409 (`refused`: the 422 an operation documents
+    for a request the first one's change made wrong), or that answer replayed (same body, `Idempotent-Replayed:
+    true`). → the one."""
     no_server_error(answers)
     first = [answer for answer in answers if answer.status_code == success and not _replayed(answer)]
     assert len(first) == 1, _said(answers)
     for answer in answers:
         if answer is not first[0]:
             replay = answer.status_code == success and _replayed(answer) and answer.get_json() == first[0].get_json()
-            assert answer.status_code == 409 or replay, _said(answers)
+            assert answer.status_code == refused or replay, _said(answers)
     return first[0]
 
 
@@ -385,6 +408,131 @@ def test_eight_users_of_one_name_make_one(arena):
     one_went_through(answers, 201)
     with arena.reading() as session:
         assert session.scalar(select(func.count()).select_from(User).where(User.username == "race.twin")) == 1
+
+
+@race
+def test_eight_password_changes_from_one_password_change_it_once(arena):
+    """A user changes their password in eight tabs at once, from the same current password to eight new ones. The
+    change locks the user before it checks the current password: one goes through (204), and each other finds the
+    current password no longer matches (422 on current_password, as the operation documents); the password that
+    works is the one the 204 chose, and one change is audited."""
+    changer = arena.users["changer"]
+    new = [f"{STRONG_PASSWORD}-{n}" for n in range(AT_ONCE)]
+    answers = arena.race([arena.call("changer", "POST", "/api/v1/auth/password",
+                                     json={"current_password": PASSWORD, "new_password": password})
+                          for password in new], hold=("users", changer))
+    winner = one_went_through(answers, 204, refused=422)
+    assert all(set(a.json["errors"]) == {"current_password"} for a in answers if a is not winner), _said(answers)
+    chosen = new[answers.index(winner)]
+    with arena.reading() as session:
+        stored = session.get(User, changer).password_hash
+        assert [password for password in [PASSWORD, *new] if check_password_hash(stored, password)] == [chosen]
+        assert audited("user.password_changed", changer) == 1
+    assert arena.call("changer", "GET", "/api/v1/auth/me")().status_code == 200  # the token it changed it with
+
+
+def _added(arena: World, username: str) -> None:
+    """The organisation's administrator added `username` once: one user of RACE's, audited once."""
+    with arena.reading() as session:
+        made = session.scalars(select(User).where(User.username == username)).all()
+        assert [(u.organization_id, u.role, u.must_change_password) for u in made] == [(arena.bank, "bank", True)]
+        assert audited("user.added", made[0].id) == 1
+
+
+@race
+def test_eight_additions_of_one_name_to_an_organization_make_one(arena):
+    """A bank's administrator adds the same person from eight tabs (each its own Idempotency-Key): one user, the
+    others 409 (the name is taken)."""
+    answers = arena.eight("bankadmin", "POST", "/api/v1/organizations/{organization_id}/users",
+                          organization_id=arena.bank, json={"username": "race.added", "password": STRONG_PASSWORD})
+    one_went_through(answers, 201)
+    _added(arena, "race.added")
+
+
+@race
+def test_one_addition_key_sent_eight_times_adds_once(arena):
+    answers = arena.eight("bankadmin", "POST", "/api/v1/organizations/{organization_id}/users", same_key=True,
+                          organization_id=arena.bank, json={"username": "race.added.once", "password": STRONG_PASSWORD})
+    one_went_through(answers, 201)
+    _added(arena, "race.added.once")
+
+
+def _activity(session, user_id: int) -> list[str]:
+    """The user's disablings and re-enablings, in the order they were made."""
+    return list(session.scalars(select(AuditEntry.action).where(
+        AuditEntry.object_type == "user", AuditEntry.object_id == user_id,
+        AuditEntry.action.in_(("user.disabled", "user.enabled"))).order_by(AuditEntry.id)))
+
+
+def _all_set(answers: list[TestResponse], active: bool) -> None:
+    """A set of the active flag: every call answers 200 with the user as it asked, whichever changed it."""
+    no_server_error(answers)
+    assert _codes(answers) == [200] * AT_ONCE, _said(answers)
+    assert {answer.json["active"] for answer in answers} == {active}
+
+
+@race
+def test_eight_disablings_of_a_user_disable_them_once(arena):
+    """A bank's administrator disables a user from eight tabs: each call locks the user, then reads the flag, so
+    the first disables them (and ends their tokens) and the others find them disabled: one entry in the trail."""
+    member = arena.members["disable_8"]
+    _all_set(arena.eight("bankadmin", "POST", "/api/v1/users/{user_id}/disable", user_id=member,
+                         hold=("users", member)), False)
+    with arena.reading() as session:
+        assert session.get(User, member).active is False
+        assert _activity(session, member) == ["user.disabled"]
+        assert session.scalar(select(func.count()).select_from(ApiToken).where(
+            ApiToken.user_id == member, ApiToken.revoked_at.is_(None))) == 0
+
+
+@race
+def test_eight_re_enablings_of_a_user_enable_them_once(arena):
+    """The provincial admin re-enables a disabled user of a bank's from eight tabs: one entry in the trail."""
+    member = arena.members["enable_8"]
+    _all_set(arena.eight("admin", "POST", "/api/v1/users/{user_id}/enable", user_id=member,
+                         hold=("users", member)), True)
+    with arena.reading() as session:
+        assert session.get(User, member).active is True
+        assert _activity(session, member) == ["user.enabled"]
+
+
+@race
+def test_disablings_against_re_enablings_of_a_user_follow_one_another(arena):
+    """Four clicks on Disable (the bank's administrator) and four on Re-enable (the admin) of an active user: each
+    answers 200 with the user as it asked, and the trail records only changes, one after another (disabled,
+    enabled, disabled, …): never the same twice in a row, and the user ends as the last entry left them."""
+    member = arena.members["toggle"]
+    calls = [arena.call(who, "POST", f"/api/v1/users/{{user_id}}/{verb}", user_id=member)
+             for who, verb in (("bankadmin", "disable"), ("admin", "enable")) * (AT_ONCE // 2)]
+    answers = arena.race(calls, hold=("users", member))
+    no_server_error(answers)
+    assert _codes(answers) == [200] * AT_ONCE, _said(answers)
+    assert [answer.json["active"] for answer in answers] == [False, True] * (AT_ONCE // 2)
+    with arena.reading() as session:
+        activity = _activity(session, member)
+        assert activity and activity[0] == "user.disabled", activity  # the disabling that came first changed it
+        assert all(a != b for a, b in zip(activity, activity[1:], strict=False)), activity
+        assert session.get(User, member).active is (activity[-1] == "user.enabled")
+
+
+@race
+def test_eight_password_resets_of_a_user_follow_one_another(arena):
+    """A bank's administrator resets a user's password from eight tabs: eight resets, one after another, each
+    handing out a temporary password of its own; the one that works is one of them (the last committed), and the
+    user must change it."""
+    member = arena.members["reset_8"]
+    answers = arena.eight("bankadmin", "POST", "/api/v1/users/{user_id}/reset-password", user_id=member,
+                          hold=("users", member))
+    no_server_error(answers)
+    assert _codes(answers) == [200] * AT_ONCE, _said(answers)
+    handed_out = [answer.json["temporary_password"] for answer in answers]
+    assert len(set(handed_out)) == AT_ONCE
+    with arena.reading() as session:
+        user = session.get(User, member)
+        assert sum(check_password_hash(user.password_hash, password) for password in handed_out) == 1
+        assert not check_password_hash(user.password_hash, PASSWORD)
+        assert user.must_change_password is True
+        assert audited("user.password_reset", member) == AT_ONCE
 
 
 @race

@@ -12,6 +12,8 @@ Beside them: RACESYS, a bank with a system (its outbox message, its callback sec
 whose system has never called back; and two fee rules, in force for the one enterprise of region 3302 only, whose
 loans grant a budgeted fiscal subsidy. The products and agreements the status cases move are made last and priced
 out of every request's reach.
+The accounts' cases (issue 21) have RACE's administrator (org_admin), a user of RACE's who changes their own
+password, and members of RACE's that the administrators disable, re-enable and reset, one a case.
 """
 
 from __future__ import annotations
@@ -122,10 +124,14 @@ class World:
     app: Flask
     #: The app's OpenAPI document: which operations honour the Idempotency-Key header.
     document: dict[str, Any] = field(default_factory=dict)
-    #: Bearer tokens: admin, bank, sysbank, agency, enterprise, subsidised (the enterprise of region 3302), and a
-    #: second token of the enterprise's (`leaver`) that the revocation case revokes.
+    #: Bearer tokens: admin, bank, sysbank, agency, enterprise, subsidised (the enterprise of region 3302), a
+    #: second token of the enterprise's (`leaver`) that the revocation case revokes; bankadmin, RACE's administrator
+    #: (org_admin), and changer, a user of RACE's who changes their own password (from PASSWORD).
     tokens: dict[str, str] = field(default_factory=dict)
     users: dict[str, int] = field(default_factory=dict)
+    #: Users of RACE's the administrators manage, one a case: disable_8 (active, with a bearer token), enable_8
+    #: (disabled), toggle (active: disablings race re-enablings), reset_8.
+    members: dict[str, int] = field(default_factory=dict)
     leaver_token: int = 0  # the id of the `leaver` token
     signer: str = ""  # the user name the sign-in case signs in with PASSWORD
     bank: int = 0
@@ -343,16 +349,28 @@ class _Builder:
             user = User(username=f"race.{who}", password_hash=_FAST_HASH, role=role, organization_id=organization)
             db.session.add(user)
             self.users[who] = user
+        # Issue 21: RACE's administrator, and a user of RACE's who changes their own password.
+        for who, org_admin in (("bankadmin", True), ("changer", False)):
+            user = User(username=f"race.{who}", password_hash=_FAST_HASH, role=Role.BANK, organization_id=bank.id,
+                        org_admin=org_admin)
+            db.session.add(user)
+            self.users[who] = user
         signer = User(username="race.signer", password_hash=_FAST_HASH, role=Role.ENTERPRISE,
                       organization_id=enterprises[1].id)
         db.session.add(signer)
+        members = {name: User(username=f"race.member.{name}", password_hash=_FAST_HASH, role=Role.BANK,
+                              organization_id=bank.id, active=name != "enable_8")
+                   for name in ("disable_8", "enable_8", "toggle", "reset_8")}
+        db.session.add_all(members.values())
         db.session.flush()
         w.signer = signer.username
         w.users = {who: user.id for who, user in self.users.items()}
+        w.members = {name: user.id for name, user in members.items()}
         for who, user in self.users.items():
             w.tokens[who] = issue_token(user, 8 * 3600)[0]
         w.tokens["leaver"], leaver = issue_token(self.users["enterprise"], 8 * 3600)
         w.leaver_token = leaver.id
+        issue_token(members["disable_8"], 8 * 3600)  # disabling them revokes it
         db.session.commit()
 
     def schemes(self) -> None:
