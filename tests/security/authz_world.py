@@ -3,6 +3,12 @@
 by the FIRST tenant of its kind (bank, agency, enterprise), beside a second tenant of each kind who must not reach
 them.
 
+The bank and agency actors (first and second tenants alike) are their organisations' administrators (issue 21,
+User.org_admin), so each holds the most its role may hold: the first tenants manage their own organisation's users,
+and the second tenants are the administrators of ANOTHER organisation, who must get 404 for the first's. The users
+they manage in the cells are not actors (MatrixWorld.officer, .former): disabling or resetting one, or an actor
+changing their own password, touches no actor's sign-in, and is rolled back with the rest of the cell.
+
 The world is built once per run, through the API as its users would, in a database of its own (like the
 concurrency tests' databases); every cell of the matrix then runs inside a transaction on one connection that is
 rolled back afterwards, so a cell that publishes, withdraws or revokes changes nothing for the next one.
@@ -43,6 +49,8 @@ ROLE = {"admin": Role.ADMIN, "bank": Role.BANK, "bank2": Role.BANK, "agency": Ro
         "enterprise": Role.ENTERPRISE, "enterprise2": Role.ENTERPRISE}
 #: The second tenant of each kind, who must never read the first tenants' objects.
 SECOND_TENANTS = ("bank2", "agency2", "enterprise2")
+#: The actors who administer their organisation's users (issue 21): only banks and agencies have administrators.
+ORG_ADMINS = ("bank", "bank2", "agency", "agency2")
 #: A password that passes the strength rules, for users and enterprises the cells create.
 STRONG_PASSWORD = "Lantern-river-47-maple"
 BANK_SYSTEM_URL = "https://bank-one.example/api"
@@ -138,6 +146,9 @@ class MatrixWorld:
     claim: int = 0  # filed when that loan defaulted
     claim_document: int = 0  # the bank's evidence on it
     refused_claim_loan: int = 0  # another loan defaulted under `review_agreement`, its claim refused: may file again
+    # Users the organisations' administrators manage (issue 21), none of them an actor: "bank", "agency" → user id.
+    officer: dict[str, int] = field(default_factory=dict)  # active, with the temporary password they were added with
+    former: dict[str, int] = field(default_factory=dict)  # disabled
 
     def client(self) -> FlaskClient:
         return self.app.test_client()
@@ -187,7 +198,8 @@ def _organisations_and_users(world: MatrixWorld) -> None:
         for actor, role in ROLE.items():
             username = f"matrix-{actor}"
             db.session.add(User(username=username, password_hash=fast_hash, role=role,
-                                organization_id=world.org.get(ORGANISATION.get(actor, ""))))
+                                organization_id=world.org.get(ORGANISATION.get(actor, "")),
+                                org_admin=actor in ORG_ADMINS))
             world.usernames[actor] = username
         db.session.commit()
     client = world.client()
@@ -350,7 +362,19 @@ def build_world(app: Flask) -> MatrixWorld:
     _ledger_outbox_and_settlements(world, api)
     _browsers(world)
     _refused_claim(world, api)
+    _managed_users(world, api)
     return world
+
+
+def _managed_users(world: MatrixWorld, api: _Api) -> None:
+    """The first bank's and agency's users that the cells disable, re-enable and reset: an officer, and a former
+    officer already disabled. Added by the admin, last, so no notification or outbox message of the build is theirs."""
+    for org in ("bank", "agency"):
+        for name in ("officer", "former"):
+            added = api("admin", "POST", f"/api/v1/organizations/{world.org[org]}/users", 201,
+                        json={"username": f"matrix-{org}-{name}", "password": STRONG_PASSWORD})
+            getattr(world, name)[org] = added["id"]
+        api("admin", "POST", f"/api/v1/users/{world.former[org]}/disable")
 
 
 def _refused_claim(world: MatrixWorld, api: _Api) -> None:

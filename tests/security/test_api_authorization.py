@@ -60,6 +60,25 @@ EXPECTED: dict[tuple[str, ...], str] = {
     ("GET", "/api/v1/auth/me"):                                     "401  ok    ok   ok    ok   ok    ok   ok",
     ("GET", "/api/v1/users"):                                       "401  ok    403  403   403  403   403  403",
     ("POST", "/api/v1/users"):                                      "401  ok    403  403   403  403   403  403",
+    # Accounts (issue 21): everyone changes their own password. A bank's or agency's administrator (every bank and
+    # agency actor is one) manages its own organisation's users, another's is a 404; the admin any organisation's;
+    # nobody else any (403). The rows name the first bank's organisation and users, the variants the agency's.
+    ("POST", "/api/v1/auth/password"):                              "401  ok    ok   ok    ok   ok    ok   ok",
+    ("GET", "/api/v1/organizations/{organization_id}/users"):       "401  ok    ok   404   404  404   403  403",
+    ("GET", "/api/v1/organizations/{organization_id}/users", "agency's"):
+                                                                    "401  ok    404  404   ok   404   403  403",
+    # An enterprise has no administrator: only the admin manages its users.
+    ("GET", "/api/v1/organizations/{organization_id}/users", "enterprise's"):
+                                                                    "401  ok    404  404   404  404   403  403",
+    ("POST", "/api/v1/organizations/{organization_id}/users"):      "401  ok    ok   404   404  404   403  403",
+    ("POST", "/api/v1/organizations/{organization_id}/users", "agency's"):
+                                                                    "401  ok    404  404   ok   404   403  403",
+    ("POST", "/api/v1/users/{user_id}/disable"):                    "401  ok    ok   404   404  404   403  403",
+    ("POST", "/api/v1/users/{user_id}/disable", "agency's"):        "401  ok    404  404   ok   404   403  403",
+    ("POST", "/api/v1/users/{user_id}/enable"):                     "401  ok    ok   404   404  404   403  403",
+    ("POST", "/api/v1/users/{user_id}/enable", "agency's"):         "401  ok    404  404   ok   404   403  403",
+    ("POST", "/api/v1/users/{user_id}/reset-password"):             "401  ok    ok   404   404  404   403  403",
+    ("POST", "/api/v1/users/{user_id}/reset-password", "agency's"): "401  ok    404  404   ok   404   403  403",
     ("GET", "/api/v1/banks"):                                       "401  ok    ok   ok    ok   ok    ok   ok",
     ("POST", "/api/v1/banks"):                                      "401  ok    403  403   403  403   403  403",
     ("GET", "/api/v1/agencies"):                                    "401  ok    ok   ok    ok   ok    ok   ok",
@@ -198,6 +217,26 @@ REQUESTS: dict[tuple[str, ...], Request] = {
     ("POST", "/api/v1/users"): lambda w, who: {"json": {
         "username": "matrix-new-officer", "password": STRONG_PASSWORD, "role": "bank",
         "organization_id": w.org["bank"]}},
+    # Accounts (issue 21): the actor's own password, and users of the first bank and agency who are not actors.
+    ("POST", "/api/v1/auth/password"): lambda w, who: {"json": {
+        "current_password": PASSWORD, "new_password": STRONG_PASSWORD}},
+    ("GET", "/api/v1/organizations/{organization_id}/users"): lambda w, who: {"organization_id": w.org["bank"]},
+    ("GET", "/api/v1/organizations/{organization_id}/users", "agency's"): lambda w, who: {
+        "organization_id": w.org["agency"]},
+    ("GET", "/api/v1/organizations/{organization_id}/users", "enterprise's"): lambda w, who: {
+        "organization_id": w.org["enterprise"]},
+    ("POST", "/api/v1/organizations/{organization_id}/users"): lambda w, who: {
+        "organization_id": w.org["bank"], "json": {"username": "matrix-added-officer", "password": STRONG_PASSWORD,
+                                                   "email": "added-officer@bank-one.example"}},
+    ("POST", "/api/v1/organizations/{organization_id}/users", "agency's"): lambda w, who: {
+        "organization_id": w.org["agency"], "json": {"username": "matrix-added-officer",
+                                                     "password": STRONG_PASSWORD, "org_admin": True}},
+    ("POST", "/api/v1/users/{user_id}/disable"): lambda w, who: {"user_id": w.officer["bank"]},
+    ("POST", "/api/v1/users/{user_id}/disable", "agency's"): lambda w, who: {"user_id": w.officer["agency"]},
+    ("POST", "/api/v1/users/{user_id}/enable"): lambda w, who: {"user_id": w.former["bank"]},
+    ("POST", "/api/v1/users/{user_id}/enable", "agency's"): lambda w, who: {"user_id": w.former["agency"]},
+    ("POST", "/api/v1/users/{user_id}/reset-password"): lambda w, who: {"user_id": w.officer["bank"]},
+    ("POST", "/api/v1/users/{user_id}/reset-password", "agency's"): lambda w, who: {"user_id": w.officer["agency"]},
     ("GET", "/api/v1/banks"): lambda w, who: {},
     ("POST", "/api/v1/banks"): lambda w, who: {"json": {"name": "Matrix Bank Three", "code": "MXBANK3"}},
     ("GET", "/api/v1/agencies"): lambda w, who: {},
@@ -386,6 +425,11 @@ def _banks(w: MatrixWorld, who: str, body: Any) -> list:
     return [b for b in body if {"api_base_url", "callback_secret"} & set(b)]
 
 
+def _users(w: MatrixWorld, who: str, body: Any) -> list:
+    """An organisation's users, to its administrator: only that organisation's."""
+    return [u for u in body if u["organization_id"] != _org(w, who)]
+
+
 def _product_rows(w: MatrixWorld, who: str, body: Any) -> list:
     """The catalogue export: other banks' rows must be published."""
     rows = list(csv.DictReader(io.StringIO(body.lstrip("\ufeff"))))
@@ -407,6 +451,8 @@ SCOPED: dict[tuple[str, ...], Callable[[MatrixWorld, str, Any], list]] = {
     ("GET", "/api/v1/ledger/journal/export"): _export_rows,
     ("GET", "/api/v1/products/export"): _product_rows,
     ("GET", "/api/v1/banks"): _banks,
+    ("GET", "/api/v1/organizations/{organization_id}/users"): _users,
+    ("GET", "/api/v1/organizations/{organization_id}/users", "agency's"): _users,
 }
 
 

@@ -101,6 +101,20 @@ PAGES: dict[tuple[str, str], str] = {
     ("GET", "/enterprise/loans"):                                 "login  403   403  403   403  403   ok   ok",
     ("GET", "/enterprise/loans/{loan_id}"):                       "login  403   403  403   403  403   ok   404",
     ("GET", "/enterprise/loans/{loan_id}/schedule.xlsx"):         "login  403   403  403   403  403   ok   404",
+    # Accounts (issue 21): everyone changes their own password; the admin lists the organisations. A bank's or
+    # agency's administrator (every bank and agency actor is one) manages its own organisation's users, another's is
+    # a 404; the admin any organisation's; nobody else any (403). The rows name the first bank and its users.
+    ("GET", "/account/password"):                                 "login  ok    ok   ok    ok   ok    ok   ok",
+    ("POST", "/account/password"):                                "login  ok    ok   ok    ok   ok    ok   ok",
+    ("GET", "/admin/organizations"):                              "login  ok    403  403   403  403   403  403",
+    ("GET", "/organizations/{organization_id}/users"):            "login  ok    ok   404   404  404   403  403",
+    ("POST", "/organizations/{organization_id}/users"):           "login  ok    ok   404   404  404   403  403",
+    ("POST", "/organizations/{organization_id}/users/{user_id}/disable"):
+                                                                  "login  ok    ok   404   404  404   403  403",
+    ("POST", "/organizations/{organization_id}/users/{user_id}/enable"):
+                                                                  "login  ok    ok   404   404  404   403  403",
+    ("POST", "/organizations/{organization_id}/users/{user_id}/reset-password"):
+                                                                  "login  ok    ok   404   404  404   403  403",
     # Everyone's own message centre.
     ("GET", "/notifications"):                                    "login  ok    ok   ok    ok   ok    ok   ok",
     ("POST", "/notifications/{notification_id}/read"):            "login  404   ok   404   404  404   404  404",
@@ -233,6 +247,20 @@ REQUESTS: dict[tuple[str, str], Request] = {
         "application_id": w.countered},
     ("POST", "/enterprise/applications/{application_id}/counter-offer/decline"): lambda w, who: {
         "application_id": w.countered, "data": {"reason": "Matrix decline"}},
+    # Accounts (issue 21): the actor's own password; the first bank's users who are not actors, each action confirmed.
+    ("GET", "/account/password"): lambda w, who: {},
+    ("POST", "/account/password"): lambda w, who: {"data": {
+        "current_password": PASSWORD, "new_password": STRONG_PASSWORD, "confirm_password": STRONG_PASSWORD}},
+    ("GET", "/admin/organizations"): lambda w, who: {},
+    ("GET", "/organizations/{organization_id}/users"): lambda w, who: {"organization_id": w.org["bank"]},
+    ("POST", "/organizations/{organization_id}/users"): lambda w, who: {"organization_id": w.org["bank"], "data": {
+        "username": "matrix-page-officer", "email": "", "password": STRONG_PASSWORD, "org_admin": "false"}},
+    ("POST", "/organizations/{organization_id}/users/{user_id}/disable"): lambda w, who: {
+        "organization_id": w.org["bank"], "user_id": w.officer["bank"], "data": {"confirm": "1"}},
+    ("POST", "/organizations/{organization_id}/users/{user_id}/enable"): lambda w, who: {
+        "organization_id": w.org["bank"], "user_id": w.former["bank"], "data": {"confirm": "1"}},
+    ("POST", "/organizations/{organization_id}/users/{user_id}/reset-password"): lambda w, who: {
+        "organization_id": w.org["bank"], "user_id": w.officer["bank"], "data": {"confirm": "1"}},
     ("GET", "/notifications"): lambda w, who: {},
     ("POST", "/notifications/{notification_id}/read"): lambda w, who: {"notification_id": w.notification},
     ("POST", "/notifications/read-all"): lambda w, who: {},
