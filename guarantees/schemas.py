@@ -67,6 +67,13 @@ class AgreementIn(ma.Schema):
         for cap in ("total_quota", "per_enterprise_cap", "per_loan_cap"):
             if data.get(cap) is not None and data[cap] <= 0:
                 errors[cap] = [_("Must be above zero.")]
+        quota, per_enterprise, per_loan = (data.get(c) for c in ("total_quota", "per_enterprise_cap", "per_loan_cap"))
+        if per_loan is not None and per_enterprise is not None and per_loan > per_enterprise:
+            errors.setdefault("per_loan_cap", []).append(
+                _("A loan's cap cannot be above the cap per enterprise (%(cap)s).", cap=f"{per_enterprise:,.2f}"))
+        if per_enterprise is not None and quota is not None and per_enterprise > quota:
+            errors.setdefault("per_enterprise_cap", []).append(
+                _("The cap per enterprise cannot be above the total quota (%(quota)s).", quota=f"{quota:,.2f}"))
         if data.get("valid_from") and data.get("valid_to") and data["valid_from"] > data["valid_to"]:
             errors["valid_to"] = [_("The end date cannot be before the start date.")]
         if errors:

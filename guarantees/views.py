@@ -219,10 +219,10 @@ def countersign(agreement_id: int):
 def agency_batches():
     items = select(func.count(Guarantee.id)).where(Guarantee.batch_id == Batch.id).scalar_subquery()
     listing = Listing(
-        sorts={"opened": Sort(N_("Opened"), (Batch.id,)),
-               "submitted": Sort(N_("Submitted"), (Batch.submitted_at, Batch.id)),
+        sorts={"opened": Sort(N_("Opened"), (Batch.id,), descending_first=True),
+               "submitted": Sort(N_("Submitted"), (Batch.submitted_at, Batch.id), descending_first=True),
                "items": Sort(N_("Loans"), (items, Batch.id), descending_first=True)},
-        default_sort="opened",
+        default_sort="opened", default_descending=True,  # the newest batch first: the one being worked on
         filters=[Search(N_("Agreement code"), (Agreement.code,)),
                  Choice("status", N_("Status"), Batch.status, _labels()["batch_status_labels"], N_("All statuses")),
                  DateRange(N_("Submitted from"), N_("Submitted to"), Batch.submitted_at, timestamp=True)],

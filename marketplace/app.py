@@ -150,13 +150,14 @@ def _init_api(app: Flask) -> None:
     from marketplace.orgs.api import blp as orgs_api
     from marketplace.registry.api import blp as registry_api
     from products.api import blp as products_api
+    from products.api import bounds_blp as pricing_bounds_api
 
     # flask-smorest's Api holds one app's OpenAPI document, so each app gets its own.
     api = Api(app, spec_kwargs={"security": [{"bearerAuth": []}]})
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.register_blueprint(health)
-    for blueprint in (auth_api, orgs_api, lpr_api, products_api, financing_api, guarantees_api, registry_api,
-                      fees_api, ledger_api, bank_systems_api, audit_api, notifications_api):
+    for blueprint in (auth_api, orgs_api, lpr_api, products_api, pricing_bounds_api, financing_api, guarantees_api,
+                      registry_api, fees_api, ledger_api, bank_systems_api, audit_api, notifications_api):
         api.register_blueprint(blueprint)
         csrf.exempt(blueprint)  # bearer tokens, never cookies, authenticate the API
 

@@ -143,7 +143,7 @@ class Rate(_TranslatedField):
     OPENAPI = {"type": "string", "pattern": r"^[01](\.\d{1,6})?$", "example": "0.0345"}
 
     default_error_messages = {
-        "invalid": _l("Enter a rate as a decimal fraction string, such as \"0.0345\" for 3.45 %%."),
+        "invalid": _l("Enter a rate as a decimal fraction string, such as \"0.0345\" for 3.45 %."),
         "places": _l("Use at most six decimal places."),
         "range": _l("A rate is a fraction between 0 and 1."),
     }

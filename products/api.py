@@ -1,17 +1,21 @@
 """The product catalogue API: banks manage their products; everyone signed in reads what is published."""
 
 from flask.views import MethodView
+from flask_babel import gettext as _
 
 from marketplace import spreadsheets
 from marketplace.api import Blueprint, paginate
 from marketplace.auth.access import api_roles, api_user
 from marketplace.auth.models import Role
+from marketplace.errors import NotFound
 from marketplace.idempotency import idempotent
-from products import schemas, services
-from products.models import ProductStatus
+from products import bounds, schemas, services
+from products.models import ProductStatus, ProductType
 from products.schemas import ProductIn, ProductOut, ProductPatch, ProductQuery
 
 blp = Blueprint("products_api", __name__, url_prefix="/api/v1/products", description="Bank credit products")
+bounds_blp = Blueprint("pricing_bounds_api", __name__, url_prefix="/api/v1/pricing-bounds",
+                       description="The admin's bounds on product pricing, amounts and terms, per product type")
 
 
 @blp.route("")
@@ -112,3 +116,42 @@ blp.route("/<int:product_id>/suspend")(_transition_view(
     ProductStatus.SUSPENDED, "Suspend a published product: no new matches until it is published again."))
 blp.route("/<int:product_id>/archive")(_transition_view(
     ProductStatus.ARCHIVED, "Retire a product (or discard a draft) for good."))
+
+
+def _bounds_out(kind: ProductType, values: bounds.Bounds) -> dict:
+    return {"product_type": kind, **vars(values)}
+
+
+@bounds_blp.route("")
+class PricingBoundsList(MethodView):
+    @api_roles()
+    @bounds_blp.response(200, schemas.PricingBoundsOut(many=True))
+    def get(self):
+        """Every product type's bounds (the defaults where the admin has set none): a product is saved and
+        published only within them."""
+        return [_bounds_out(kind, values) for kind, values in bounds.all_bounds().items()]
+
+
+@bounds_blp.route("/<product_type>")
+class PricingBoundsOfType(MethodView):
+    @api_roles()
+    @bounds_blp.response(200, schemas.PricingBoundsOut)
+    def get(self, product_type):
+        """One product type's bounds."""
+        return _bounds_out(_kind(product_type), bounds.bounds_for(_kind(product_type)))
+
+    @api_roles(Role.ADMIN)
+    @bounds_blp.arguments(schemas.PricingBoundsIn)
+    @bounds_blp.response(200, schemas.PricingBoundsOut)
+    def put(self, data, product_type):
+        """Set a product type's bounds (all six values). Products already published stay as they are until they are
+        edited or published again."""
+        kind = _kind(product_type)
+        return _bounds_out(kind, bounds.set_bounds(kind, data))
+
+
+def _kind(product_type: str) -> ProductType:
+    try:
+        return ProductType(product_type)
+    except ValueError:
+        raise NotFound(_("No product type %(type)s.", type=product_type[:40])) from None

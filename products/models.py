@@ -132,3 +132,27 @@ class ProductRegion(Base):
 
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"), primary_key=True)
     region_prefix: Mapped[str] = mapped_column(String(6), primary_key=True)
+
+
+class PricingBounds(Base):
+    """The provincial admin's bounds on one product type (DESIGN: rate above zero, spread −150…+600 bp, amounts and
+    terms per type, admin-configurable). A product outside them is refused, on its field, when it is saved and
+    again when it is published. A type without a row has the defaults (products.bounds.DEFAULT). Each change is in the
+    audit trail as `pricing_bounds.set`, with the type and all six values."""
+
+    __tablename__ = "pricing_bounds"
+    __table_args__ = (
+        CheckConstraint("spread_min_bp <= spread_max_bp", name="spread_range"),
+        CheckConstraint("amount_min > 0 AND amount_min <= amount_max", name="amount_range"),
+        CheckConstraint(f"term_min_months >= 1 AND term_min_months <= term_max_months "
+                        f"AND term_max_months <= {TERM_LIMIT_MONTHS}", name="term_range"),
+    )
+
+    product_type: Mapped[ProductType] = mapped_column(enum_column(ProductType, "product_type"), primary_key=True)
+    spread_min_bp: Mapped[int]
+    spread_max_bp: Mapped[int]
+    amount_min: Mapped[Decimal]
+    amount_max: Mapped[Decimal]
+    term_min_months: Mapped[int]
+    term_max_months: Mapped[int]
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -18,6 +18,7 @@ from products.models import TERM_LIMIT_MONTHS, GuaranteeNeed, ProductStatus, Pro
 TERM = validate.Range(min=1, max=TERM_LIMIT_MONTHS, error=_l("A term is 1 to %(n)d months.", n=TERM_LIMIT_MONTHS))
 #: More region prefixes than China has counties is a mistake, not a product.
 MAX_REGIONS = 3000
+SPREAD = validate.Range(min=-300, max=3000, error=_l("A spread is between -300 and 3000 basis points."))
 REGION_PREFIX = validate.Regexp(r"^\d{2}(\d{2}){0,2}$", error=_l(
     "A region is a GB/T 2260 code or prefix of 2, 4 or 6 digits, such as 33 or 3301."))
 
@@ -43,8 +44,7 @@ class ProductIn(ma.Schema):
     amount_max = Money(required=True)
     term_min_months = fields.Integer(required=True, strict=True, validate=TERM)
     term_max_months = fields.Integer(required=True, strict=True, validate=TERM)
-    rate_spread_bp = fields.Integer(required=True, strict=True, validate=validate.Range(
-        min=-300, max=3000, error=_l("A spread is between -300 and 3000 basis points.")))
+    rate_spread_bp = fields.Integer(required=True, strict=True, validate=SPREAD)
     eligible_tiers = fields.List(fields.Enum(Tier, by_value=True), required=True,
                                  validate=[validate.Length(min=1, error=_l("Choose at least one tier.")),
                                            validate.Length(max=len(Tier))])
@@ -142,3 +142,37 @@ class ImportOut(ma.Schema):
     rows_failed = fields.Integer()
     product_ids = fields.List(fields.Integer(), metadata={"description": "The products made, in row order."})
     errors = fields.List(fields.Nested(RowErrorOut))
+
+
+class PricingBoundsIn(ma.Schema):
+    """A product type's bounds, all six values (a PUT replaces them)."""
+    spread_min_bp = fields.Integer(required=True, strict=True, validate=SPREAD)
+    spread_max_bp = fields.Integer(required=True, strict=True, validate=SPREAD)
+    amount_min = Money(required=True)
+    amount_max = Money(required=True)
+    term_min_months = fields.Integer(required=True, strict=True, validate=TERM)
+    term_max_months = fields.Integer(required=True, strict=True, validate=TERM)
+
+    @ma.validates_schema(skip_on_field_errors=True)
+    def _ranges(self, data: dict[str, Any], **kwargs: Any) -> None:
+        errors: dict[str, list[str]] = {}
+        if data["spread_min_bp"] > data["spread_max_bp"]:
+            errors["spread_min_bp"] = [_("The lowest spread cannot be above the highest.")]
+        if data["amount_min"] <= 0:
+            errors["amount_min"] = [_("The minimum amount must be above zero.")]
+        elif data["amount_min"] > data["amount_max"]:
+            errors["amount_min"] = [_("The minimum amount cannot be above the maximum amount.")]
+        if data["term_min_months"] > data["term_max_months"]:
+            errors["term_min_months"] = [_("The shortest term cannot be longer than the longest term.")]
+        if errors:
+            raise ma.ValidationError(errors)
+
+
+class PricingBoundsOut(ma.Schema):
+    product_type = fields.Enum(ProductType, by_value=True)
+    spread_min_bp = fields.Integer()
+    spread_max_bp = fields.Integer()
+    amount_min = Money()
+    amount_max = Money()
+    term_min_months = fields.Integer()
+    term_max_months = fields.Integer()

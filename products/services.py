@@ -16,6 +16,7 @@ from marketplace.auth.models import Role, User
 from marketplace.errors import Conflict, IllegalTransition, NotFound, ValidationFailed, flatten_messages, one_or_404
 from marketplace.lpr.services import interest_rate, rates_on
 from marketplace.orgs.models import Tier
+from products import bounds
 from products.models import TRANSITIONS, Product, ProductStatus, ProductTier, ProductType
 from products.schemas import ProductIn, range_errors
 
@@ -24,7 +25,8 @@ EDITABLE = ("name", "product_type", "amount_min", "amount_max", "term_min_months
 
 
 def create_product(bank_id: int, data: dict[str, Any]) -> Product:
-    """A new product, version 1, as a draft."""
+    """A new product, version 1, as a draft; 422 on each field outside its type's pricing bounds."""
+    bounds.check(data)
     product = Product(bank_id=bank_id, version=1, status=ProductStatus.DRAFT)
     _assign(product, data)
     db.session.add(product)
@@ -37,7 +39,7 @@ def create_product(bank_id: int, data: dict[str, Any]) -> Product:
 def update_product(product: Product, changes: dict[str, Any]) -> Product:
     """Edit a draft in place; editing a published or suspended product makes a new draft version."""
     merged = {name: getattr(product, name) for name in EDITABLE} | changes
-    if errors := range_errors(merged):
+    if errors := range_errors(merged) or bounds.bounds_errors(merged):
         raise ValidationFailed(errors=errors)
     if product.status is ProductStatus.DRAFT:
         _assign(product, changes)
@@ -67,6 +69,8 @@ def change_status(product: Product, target: ProductStatus) -> Product:
     if target not in TRANSITIONS[product.status]:
         raise IllegalTransition(_("A %(status)s product cannot become %(target)s.",
                                   status=product.status.value, target=target.value))
+    if target is ProductStatus.PUBLISHED:  # the bounds may have been tightened since it was saved
+        bounds.check({name: getattr(product, name) for name in EDITABLE})
     if target is ProductStatus.PUBLISHED and product.status is ProductStatus.DRAFT:
         for earlier in db.session.scalars(select(Product).where(
                 Product.family_id == product.family_id, Product.id != product.id,
@@ -222,6 +226,10 @@ def import_products(bank_id: int, filename: str, content: bytes, *, publish: boo
             data = schema.load(_as_input(values))
         except ma.ValidationError as error:
             problems = flatten_messages(error.messages)
+            errors.append({"row": number, "message": " ".join(
+                f"{field}: {' '.join(messages)}" for field, messages in sorted(problems.items()))})
+            continue
+        if problems := bounds.bounds_errors(data):
             errors.append({"row": number, "message": " ".join(
                 f"{field}: {' '.join(messages)}" for field, messages in sorted(problems.items()))})
             continue

@@ -12,14 +12,14 @@ from flask_login import current_user
 from marketplace import db, spreadsheets
 from marketplace.auth.access import page_roles
 from marketplace.auth.models import Role
-from marketplace.errors import DomainError, flatten_messages
+from marketplace.errors import DomainError, NotFound, flatten_messages
 from marketplace.forms import failed, load_form
 from marketplace.i18n import N_
 from marketplace.listing import Choice, Listing, Search, Sort, named_like
 from marketplace.orgs.models import Bank, Tier
-from products import services
+from products import bounds, services
 from products.models import GuaranteeNeed, Product, ProductStatus, ProductType
-from products.schemas import ImportUpload, ProductIn
+from products.schemas import ImportUpload, PricingBoundsIn, ProductIn
 
 bp = Blueprint("products", __name__, template_folder="templates")
 
@@ -141,9 +141,13 @@ def new_product():
     if request.method == "POST":
         data, errors = load_form(ProductIn(), request.form)
         if data is not None:
-            product = services.create_product(current_user.organization_id, data)
-            flash(_("Saved “%(name)s” as a draft. Publish it when it is ready.", name=product.name))
-            return redirect(url_for("products.bank_products"))
+            try:
+                product = services.create_product(current_user.organization_id, data)
+            except DomainError as error:  # outside the type's pricing bounds
+                errors = failed(error)
+            else:
+                flash(_("Saved “%(name)s” as a draft. Publish it when it is ready.", name=product.name))
+                return redirect(url_for("products.bank_products"))
     values = _posted_values() if request.method == "POST" else _form_values(None)
     return render_template("products/form.html", product=None, values=values, errors=errors), (
         422 if errors else 200)
@@ -179,12 +183,21 @@ def change_status(product_id: int, action: str):
     product = services.get_own(current_user, product_id)
     try:
         services.change_status(product, ACTIONS[action])
-    except DomainError as error:
+    except DomainError as error:  # an illegal move, or outside the pricing bounds tightened since it was saved
         db.session.rollback()
-        flash(error.detail, "error")
+        reasons = [message for messages in error.errors.values() for message in messages]
+        flash(_("“%(name)s” is not published: %(reasons)s Edit it, then publish it.", name=product.name,
+                reasons=" ".join(reasons)) if reasons else error.detail, "error")
     else:
-        flash(_("“%(name)s” version %(version)d is now %(status)s.", name=product.name,
-                version=product.version, status=_choices()["status_labels"][product.status.value].lower()))
+        done = {
+            ProductStatus.PUBLISHED: _("“%(name)s” version %(version)d is published: enterprises whose requests fit "
+                                       "it are offered it.", name=product.name, version=product.version),
+            ProductStatus.SUSPENDED: _("“%(name)s” version %(version)d is suspended: no new offers until you publish "
+                                       "it again.", name=product.name, version=product.version),
+            ProductStatus.ARCHIVED: _("“%(name)s” version %(version)d is archived: it is no longer offered.",
+                                      name=product.name, version=product.version),
+        }
+        flash(done[product.status])
     return redirect(url_for("products.bank_products"))
 
 
@@ -204,3 +217,35 @@ def export_catalogue(fmt: str):
     query = services.filtered_products(current_user, services.ProductFilter(status=ProductStatus.PUBLISHED))
     products = _listing().everything(query, services.MAX_EXPORT_ROWS)
     return spreadsheets.download(services.products_table(products), fmt, "products")
+
+
+# The admin's pricing bounds -------------------------------------------------------------------------------------
+
+@bp.get("/admin/pricing-bounds")
+@page_roles(Role.ADMIN)
+def pricing_bounds():
+    return _bounds_page({}, None, {})
+
+
+@bp.post("/admin/pricing-bounds/<product_type>")
+@page_roles(Role.ADMIN)
+def set_pricing_bounds(product_type: str):
+    try:
+        kind = ProductType(product_type)
+    except ValueError:
+        raise NotFound(_("No product type %(type)s.", type=product_type[:40])) from None
+    data, errors = load_form(PricingBoundsIn(), request.form)
+    if data is not None:
+        bounds.set_bounds(kind, data)
+        flash(_("The bounds of %(type)s are saved: products of this type are saved and published only within them.",
+                type=type_labels()[kind.value]))
+        return redirect(url_for("products.pricing_bounds"))
+    return _bounds_page(errors, kind, request.form.to_dict()), 422
+
+
+def _bounds_page(errors: dict[str, list[str]], failed_kind: ProductType | None, posted: dict[str, str]):
+    every = bounds.all_bounds()
+    values = {kind: (posted if kind is failed_kind else
+                     {name: str(getattr(limits, name)) for name in bounds.NAMES}) for kind, limits in every.items()}
+    return render_template("products/pricing_bounds.html", every=every, values=values, errors=errors,
+                           failed_kind=failed_kind, default=bounds.DEFAULT)

@@ -71,7 +71,10 @@ class UsccField(Text):
         return uscc.compact(super()._deserialize(value, attr, data, **kwargs))
 
 
-REGION_CODE = validate.Regexp(r"^[1-8]\d{5}$", error=_l("A region is a 6-digit GB/T 2260 code, such as 330106."))
+#: The marketplace is Zhejiang's: an enterprise registers with a Zhejiang region (GB/T 2260 codes 33xxxx).
+ZHEJIANG_REGION = validate.Regexp(r"^33\d{4}$", error=_l(
+    "This is Zhejiang's marketplace: give the 6-digit GB/T 2260 code of the Zhejiang region where the enterprise "
+    "is registered (it begins 33, such as 330106)."))
 INDUSTRY_CODE = validate.Regexp(r"^[A-T]\d{2,4}$", error=_l(
     "An industry is a GB/T 4754 code: a section letter and 2 to 4 digits, such as C3811."))
 
@@ -79,7 +82,7 @@ INDUSTRY_CODE = validate.Regexp(r"^[A-T]\d{2,4}$", error=_l(
 class EnterpriseIn(ma.Schema):
     uscc = UsccField(required=True, validate=validate_uscc)
     name = Text(required=True, min_length=1, max_length=200)
-    region_code = Text(required=True, max_length=6, validate=REGION_CODE)
+    region_code = Text(required=True, max_length=6, validate=ZHEJIANG_REGION)
     industry_code = Text(required=True, max_length=5, validate=INDUSTRY_CODE)
     size = fields.Enum(EnterpriseSize, by_value=True, required=True)
     annual_revenue = Money(required=True)

@@ -7,8 +7,9 @@ from marketplace.auth.views import sign_in
 from marketplace.errors import DomainError
 from marketplace.forms import failed, load_form
 from marketplace.orgs import services
-from marketplace.orgs.models import EnterpriseSize
+from marketplace.orgs.models import EnterpriseSize, Tier
 from marketplace.orgs.schemas import RegistrationIn
+from products.views import tier_labels
 
 bp = Blueprint("signup", __name__)
 
@@ -25,8 +26,14 @@ def register():
                 errors = failed(error)
             else:
                 sign_in(user)
-                flash(_("Welcome, %(name)s. Your certified tier in force: %(tier)s.", name=enterprise.name,
-                        tier=enterprise.tier.value))
+                if enterprise.tier is Tier.NONE:
+                    flash(_("Welcome, %(name)s. Your enterprise is not on the province's certified lists (创新型, "
+                            "专精特新, 小巨人) yet: the products for certified enterprises open to it once the "
+                            "provincial department of economy and information technology certifies it.",
+                            name=enterprise.name))
+                else:
+                    flash(_("Welcome, %(name)s. Your certified tier in force: %(tier)s.", name=enterprise.name,
+                            tier=tier_labels()[enterprise.tier.value]))
                 return redirect(url_for("financing.new_request"))
     values = request.form.to_dict() if request.method == "POST" else {"size": "small"}
     values.pop("password", None)

@@ -32,7 +32,7 @@ def test_a_bank_administrator_adds_disables_and_resets_an_officer(live_server: s
                                                                   screenshots: Path) -> None:
     page, base_url = browser_page, live_server
     page.set_viewport_size(DESKTOP)
-    sign_in(page, base_url, "bank", landing=r"/bank/products$")
+    sign_in(page, base_url, "bank", landing=r"/bank/dashboard$")
     _users_page(page)
     users_url = page.url
 
@@ -72,7 +72,7 @@ def test_a_bank_administrator_adds_disables_and_resets_an_officer(live_server: s
     expect(officer).to_have_url(re.compile(r"/bank/applications$"))
 
     # The administrator disables the officer, through a confirmation; the officer's open browser is signed out.
-    sign_in(page, base_url, "bank", landing=r"/bank/products$")
+    sign_in(page, base_url, "bank", landing=r"/bank/dashboard$")
     page.goto(users_url)
     officer_row.get_by_role("button", name="停用").click()
     expect(page.locator("#confirm")).to_contain_text("停用 zcb.officer？")
@@ -97,7 +97,7 @@ def test_a_bank_administrator_adds_disables_and_resets_an_officer(live_server: s
     sign_out(page)
 
     # The admin reaches the bank's users from the organisations page.
-    sign_in(page, base_url, "admin", landing=r"/")
+    sign_in(page, base_url, "admin", landing=r"/admin/dashboard$")
     page.locator("header.topbar nav").get_by_role("link", name="用户管理").click()
     expect(page).to_have_url(re.compile(r"/admin/organizations$"))
     both_widths(page, screenshots, "accounts-organizations")

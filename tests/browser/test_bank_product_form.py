@@ -22,11 +22,13 @@ def test_bank_officer_fixes_an_inline_error_then_publishes(live_server: str, bro
 
 
 def _drive(page: Page, base_url: str, screenshots: Path) -> None:
-    # Sign in as the demo bank officer; a bank lands on its own products.
+    # Sign in as the demo bank officer, who lands on the bank's dashboard, and open its products.
     page.goto(f"{base_url}/login")
     page.fill("#username", "bank")
     page.fill("#password", "demo-password")
     page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(r"/bank/dashboard$"))
+    page.locator("header.topbar nav").get_by_role("link", name="My products").click()
     expect(page).to_have_url(re.compile(r"/bank/products$"))
     expect(page.get_by_role("heading", name="My products")).to_be_visible()
 
@@ -70,5 +72,5 @@ def _drive(page: Page, base_url: str, screenshots: Path) -> None:
     row.get_by_role("button", name="Publish").click()
     expect(page).to_have_url(re.compile(r"/bank/products$"))
     expect(row.locator(".status")).to_have_text("Published")
-    expect(page.locator(".flash")).to_contain_text("is now published")
+    expect(page.locator(".flash")).to_contain_text("is published: enterprises whose requests fit it are offered it")
     page.screenshot(path=screenshots / "02-published.png", full_page=True)

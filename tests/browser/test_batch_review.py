@@ -34,7 +34,7 @@ def test_agency_excludes_one_item_approves_the_rest_and_sees_the_quota(live_serv
     _bank_approves_both(page, base_url)
     _sign_out(page)
 
-    _sign_in(page, base_url, "agency", landing=r"/agency/batches$")
+    _sign_in(page, base_url, "agency", landing=r"/agency/dashboard$")
     batch_url = _submit_the_open_batch(page)
     page.screenshot(path=screenshots / "20-batch.png", full_page=True)
 
@@ -86,7 +86,7 @@ def _choose_guaranteed_offer(page: Page, base_url: str, username: str) -> None:
 
 
 def _bank_approves_both(page: Page, base_url: str) -> None:
-    _sign_in(page, base_url, "bank", landing=r"/bank/products$")
+    _sign_in(page, base_url, "bank", landing=r"/bank/dashboard$")
     page.locator("header.topbar nav").get_by_role("link", name="Applications").click()
     expect(page).to_have_url(re.compile(r"/bank/applications$"))
     for enterprise in (XIHU, BINJIANG):

@@ -28,7 +28,7 @@ def test_pages_and_api_docs_work_with_nothing_blocked(live_server: str, browser_
     page.fill("#username", "agency")
     page.fill("#password", "demo-password")
     page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(re.compile(r"/agency/batches$"))
+    expect(page).to_have_url(re.compile(r"/agency/dashboard$"))
     page.goto(f"{live_server}/agency/agreements")
     bar = page.locator("svg.quota-bar rect.quota-available").first
     expect(bar).to_be_visible()

@@ -33,7 +33,7 @@ def test_a_counter_offer_accepted_then_an_exclusion_every_party_reads(live_serve
     request_url = choose_a_guaranteed_offer(page, base_url, "流动资金周转")
     sign_out(page)
 
-    sign_in(page, base_url, "bank", landing=r"/bank/products$")
+    sign_in(page, base_url, "bank", landing=r"/bank/dashboard$")
     application_url = _counter_at_230_bp_more(page, base_url)
     both_widths(page, screenshots, "deal-counter-bank")
     sign_out(page)
@@ -51,7 +51,7 @@ def test_a_counter_offer_accepted_then_an_exclusion_every_party_reads(live_serve
     expect(page.locator("#application")).to_contain_text("下一步由担保机构审核担保")
     sign_out(page)
 
-    sign_in(page, base_url, "agency", landing=r"/agency/batches$")
+    sign_in(page, base_url, "agency", landing=r"/agency/dashboard$")
     _exclude_it_from_its_batch(page)
     sign_out(page)
 
@@ -78,7 +78,7 @@ def test_a_counter_offer_accepted_then_an_exclusion_every_party_reads(live_serve
     expect(page.locator("a.bell .count")).to_have_count(0)
     sign_out(page)
 
-    sign_in(page, base_url, "bank", landing=r"/bank/products$")
+    sign_in(page, base_url, "bank", landing=r"/bank/dashboard$")
     page.goto(application_url)
     expect(page.locator("[data-reason='agency']")).to_contain_text(EXCLUSION_REASON)
     expect(page.locator("h1 + .status, .heading .status").first).to_contain_text("无法提供担保")
@@ -111,6 +111,8 @@ def _counter_at_230_bp_more(page: Page, base_url: str) -> str:
 
 
 def _exclude_it_from_its_batch(page: Page) -> None:
+    page.locator("header.topbar nav").get_by_role("link", name="批次").click()  # from the agency's dashboard
+    expect(page).to_have_url(re.compile(r"/agency/batches$"))
     row = page.locator("table#batches tbody tr").filter(has=page.locator(".status-open")).first
     row.get_by_role("button").click()  # submitted for review: the batch opens, ready to decide
     expect(page).to_have_url(re.compile(r"/agency/batches/\d+$"))

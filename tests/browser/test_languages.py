@@ -16,9 +16,9 @@ PASSWORD = "demo-password"
 #: Each demo user, where they land, and a word of that page in Chinese and in English.
 ROLES = [
     ("enterprise", r"/enterprise/requests$", "我的融资需求", "My requests"),
-    ("bank", r"/bank/products$", "我的信贷产品", "My products"),
-    ("agency", r"/agency/batches$", "批次", "Batches"),
-    ("admin", r"/products$", "产品目录", "Catalogue"),
+    ("bank", r"/bank/dashboard$", "看板", "Dashboard"),
+    ("agency", r"/agency/dashboard$", "看板", "Dashboard"),
+    ("admin", r"/admin/dashboard$", "看板", "Dashboard"),
 ]
 HAN = re.compile(r"[\u4e00-\u9fff]")
 

@@ -32,14 +32,14 @@ def test_the_bank_disburses_a_guaranteed_loan_and_records_two_repayments(live_se
     sign_in(page, base_url, "enterprise", landing=r"/enterprise/requests$")
     choose_a_guaranteed_offer(page, base_url, "购置五轴数控加工中心")
     sign_out(page)
-    sign_in(page, base_url, "bank", landing=r"/bank/products$")
+    sign_in(page, base_url, "bank", landing=r"/bank/dashboard$")
     _approve_the_application(page, base_url)
     sign_out(page)
-    sign_in(page, base_url, "agency", landing=r"/agency/batches$")
+    sign_in(page, base_url, "agency", landing=r"/agency/dashboard$")
     _clear_the_batch(page)
     sign_out(page)
 
-    sign_in(page, base_url, "bank", landing=r"/bank/products$")
+    sign_in(page, base_url, "bank", landing=r"/bank/dashboard$")
     loan_url = _open_the_approved_loan(page, base_url)
     fee = _disburse(page, screenshots)
     periods = page.locator("table#schedule tbody tr")
@@ -93,6 +93,8 @@ def _approve_the_application(page: Page, base_url: str) -> None:
 
 
 def _clear_the_batch(page: Page) -> None:
+    page.locator("header.topbar nav").get_by_role("link", name="批次").click()  # from the agency's dashboard
+    expect(page).to_have_url(re.compile(r"/agency/batches$"))
     row = page.locator("table#batches tbody tr").filter(has=page.locator(".status-open")).first
     row.get_by_role("button").click()  # submitted for review: the batch opens, ready to decide
     expect(page).to_have_url(re.compile(r"/agency/batches/\d+$"))

@@ -133,7 +133,7 @@ def _choose_first_offer(page: Page) -> None:
 
 
 def _bank_approves(page: Page, base_url: str) -> None:
-    _sign_in(page, base_url, "bank", landing=r"/bank/products$")
+    _sign_in(page, base_url, "bank", landing=r"/bank/dashboard$")
     page.locator("header.topbar nav").get_by_role("link", name="Applications").click()
     expect(page).to_have_url(re.compile(r"/bank/applications$"))
 

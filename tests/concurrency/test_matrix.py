@@ -88,7 +88,8 @@ from marketplace.outbox import MessageStatus, OutboxMessage
 from marketplace.scheduler.models import RunOutcome
 from marketplace.scheduler.runner import JOBS, run_job
 from marketplace.verify import problems
-from products.models import Product, ProductStatus
+from products.bounds import DEFAULT, NAMES
+from products.models import PricingBounds, Product, ProductStatus, ProductType
 from tests.concurrency.world import (
     AMOUNT,
     AT_ONCE,
@@ -160,6 +161,11 @@ MATRIX: dict[tuple[str, str], Row] = {
         ONE, ("test_eight_suspensions_of_a_product_suspend_it_once",)),
     ("POST", "/api/v1/products/{product_id}/archive"): Row(
         ONE, ("test_eight_archivings_of_a_product_archive_it_once", "test_publishing_against_archiving_a_draft")),
+    # Issue 22: the admin's pricing bounds, per product type.
+    ("PUT", "/api/v1/pricing-bounds/{product_type}"): Row(
+        SET, ("test_eight_settings_of_a_types_pricing_bounds_leave_one_of_them_whole",),
+        "sets a product type's six bounds, all of them (a PUT): one row for the type, holding one body sent whole "
+        "(the last one's), and each call audited"),
     ("POST", "/api/v1/financing-requests"): Row(ONE, ("test_one_request_key_sent_eight_times_files_one_request",)),
     ("POST", "/api/v1/financing-requests/{request_id}/select"): Row(
         ONE, ("test_eight_selections_on_one_request_route_it_once",)),
@@ -691,6 +697,56 @@ def test_publishing_against_archiving_a_draft(arena):
         assert session.get(Product, product_id).status is ProductStatus.ARCHIVED
         assert (audited("product.archived", product_id), audited("product.published", product_id)) == (
             before[0] + 1, before[1] + published.count(200))
+
+
+# Pricing bounds (issue 22) ----------------------------------------------------------------------------------------
+
+#: How each field of the bounds differs from the defaults in the n-th body of the race.
+_BOUNDS_CHANGE = {"spread_min_bp": lambda n: -100 - n, "spread_max_bp": lambda n: 500 - n,
+                  "amount_min": lambda n: Decimal("20000.00") + n, "amount_max": lambda n: Decimal("400000000.00") - n,
+                  "term_min_months": lambda n: 2 + n, "term_max_months": lambda n: 100 - n}
+
+
+def _bounds_bodies() -> list[dict[str, Any]]:
+    """AT_ONCE bodies, each the defaults with one field changed (the n-th field, to a value of the body's own): a
+    row holding one body's fields beside another's differs from the defaults in two fields, and is none of them."""
+    bodies = []
+    for n in range(AT_ONCE):
+        name = NAMES[n % len(NAMES)]
+        values = {**vars(DEFAULT), name: _BOUNDS_CHANGE[name](n)}
+        bodies.append({key: str(value) if isinstance(value, Decimal) else value for key, value in values.items()})
+    return bodies
+
+
+def _bounds(values: dict[str, Any]) -> dict[str, Any]:
+    """Six bounds as the API sends them (amounts as strings) → as the row holds them."""
+    return {name: Decimal(values[name]) if name.startswith("amount_") else values[name] for name in NAMES}
+
+
+@race
+def test_eight_settings_of_a_types_pricing_bounds_leave_one_of_them_whole(arena):
+    """Eight saves of one type's bounds at once, on a type that has no row yet (so they race to make it too): each
+    answers 200 with the bounds it sent and is audited with them, and the type has one row, holding one body whole,
+    the last one saved; never one save's fields beside another's."""
+    kind = ProductType(arena.bounds_type)
+    bodies = _bounds_bodies()
+    with arena.reading() as session:
+        assert session.get(PricingBounds, kind) is None, "the type's bounds were set before the race"
+    answers = arena.race([arena.call("admin", "PUT", "/api/v1/pricing-bounds/{product_type}", product_type=kind.value,
+                                     json=body) for body in bodies])
+    assert _codes(answers) == [200] * AT_ONCE, _said(answers)
+    assert [answer.json for answer in answers] == [{"product_type": kind.value, **body} for body in bodies]
+    with arena.reading() as session:
+        rows = session.scalars(select(PricingBounds).where(PricingBounds.product_type == kind)).all()
+        assert len(rows) == 1, f"{len(rows)} rows of {kind.value}'s bounds"
+        held = {name: getattr(rows[0], name) for name in NAMES}
+        assert held in [_bounds(body) for body in bodies], f"{held} mixes the bodies sent"
+        saves = session.scalars(select(AuditEntry.changes).where(AuditEntry.action == "pricing_bounds.set")
+                                .order_by(AuditEntry.id)).all()
+        assert len(saves) == AT_ONCE, f"{len(saves)} saves audited"
+        assert {save["product_type"] for save in saves} == {kind.value}
+        assert sorted(map(str, (_bounds(save) for save in saves))) == sorted(map(str, map(_bounds, bodies)))
+        assert held == _bounds(saves[-1]), "the bounds that stand are not the last ones saved"
 
 
 # Financing -------------------------------------------------------------------------------------------------------

@@ -174,6 +174,9 @@ class World:
     entries: dict[str, int] = field(default_factory=dict)
     dead_message: int = 0
     fee_rule: int = 0  # out of force: the rule the edit case edits
+    #: The product type whose pricing bounds (issue 22) the admin sets: no product, agreement or request of the world
+    #: is of it, so whatever bounds the race leaves refuse none of them.
+    bounds_type: str = ProductType.PARK.value
     #: The fiscal-subsidy rule (with a budget) that prices the loans of the enterprise of region 3302, and those
     #: loans, approved: they grant its subsidy when they are disbursed.
     subsidy_rule: int = 0

@@ -162,9 +162,14 @@ def test_a_pending_agreement_produces_no_offers_until_countersigned(as_role, pro
 def test_an_agreement_that_does_not_cover_the_loan_is_not_offered(as_role, agreement_body, guaranteed_product):
     agency, bank = as_role("agency"), as_role("bank")
     for code, changes in [("A-TYPE", {"eligible_product_types": ["term"]}), ("A-TIER", {"eligible_tiers": ["none"]}),
-                          ("A-LOAN", {"per_loan_cap": "1000000.00"}), ("A-ENT", {"per_enterprise_cap": "1500000.00"}),
-                          ("A-QUOTA", {"total_quota": "1999999.99"})]:
-        created = agency.post("/api/v1/agreements", json={**agreement_body, "code": code, **changes}).json
+                          ("A-LOAN", {"per_loan_cap": "1000000.00"}),
+                          # Caps nest (per loan ≤ per enterprise ≤ quota), so these cap the loan too.
+                          ("A-ENT", {"per_enterprise_cap": "1500000.00", "per_loan_cap": "1500000.00"}),
+                          ("A-QUOTA", {"total_quota": "1999999.99", "per_enterprise_cap": "1999999.99",
+                                       "per_loan_cap": "1999999.99"})]:
+        created = agency.post("/api/v1/agreements", json={**agreement_body, "code": code, **changes})
+        assert created.status_code == 201, created.json
+        created = created.json
         bank.post(f"/api/v1/agreements/{created['id']}/countersign")
     assert as_role("enterprise").post("/api/v1/financing-requests", json=REQUEST).json["offers"] == []
 
@@ -188,3 +193,15 @@ def test_a_countersignature_never_lifts_a_suspension(as_role, proposed):
     assert again.status_code == 409
     assert as_role("agency").get(f"/api/v1/agreements/{proposed['id']}").json["status"] == "suspended"
     assert as_role("agency").post(f"/api/v1/agreements/{proposed['id']}/suspend").status_code == 409
+
+
+@pytest.mark.parametrize(("caps", "field"), [
+    ({"per_loan_cap": "6000000.00", "per_enterprise_cap": "5000000.00"}, "per_loan_cap"),
+    ({"per_enterprise_cap": "20000000.00", "total_quota": "10000000.00", "per_loan_cap": "3000000.00"},
+     "per_enterprise_cap"),
+])
+def test_caps_nest_per_loan_within_per_enterprise_within_the_quota(world, as_role, agreement_body, caps, field):
+    """Issue 22: a per-loan cap above the per-enterprise cap, or that above the total quota, was accepted."""
+    refused = as_role("agency").post("/api/v1/agreements", json={**agreement_body, **caps})
+    assert refused.status_code == 422 and list(refused.json["errors"]) == [field], refused.json
+    assert as_role("agency").get("/api/v1/agreements").json == []

@@ -123,7 +123,7 @@ def test_a_full_batch_is_submitted_by_itself(as_role, active_agreement, approve)
 
 def test_not_enough_quota_is_409_and_the_application_becomes_guarantee_unavailable(as_role, active_agreement,
                                                                                   route, decide):
-    agreement = active_agreement(total_quota="3000000.00")
+    agreement = active_agreement(total_quota="3000000.00", per_enterprise_cap="3000000.00")
     first, second = route("2000000.00"), route("1500000.00", who="enterprise2")  # both offered while quota lasts
     assert decide(first).status_code == 200
     refused = decide(second)

@@ -36,7 +36,7 @@ def test_a_counter_at_230_bp_over_the_offer_reserves_nothing_until_the_enterpris
 
 def test_accepting_when_the_quota_is_gone_is_409_and_the_application_guarantee_unavailable(
         as_role, active_agreement, route):
-    active_agreement(total_quota="2500000.00")
+    active_agreement(total_quota="2500000.00", per_enterprise_cap="2500000.00", per_loan_cap="2500000.00")
     first, second = route("2000000.00"), route("2000000.00", who="enterprise2")
     bank = as_role("bank")
     bank.post(f"/api/v1/applications/{first}/decision", json={

@@ -216,6 +216,18 @@ def test_the_reguarantor_sees_the_agreement_but_cannot_suspend_it(browser_of, ma
 
 # Batches --------------------------------------------------------------------------------------------------------
 
+def test_the_batch_list_shows_the_newest_batch_first(browser_of, world, as_role, active_agreement, submitted_batch,
+                                                     approve):
+    """Issue 22: the batch being worked on is the newest; the list opened oldest first."""
+    older = submitted_batch[0]
+    approve("500000.00")
+    batches = as_role("agency").get(f"/api/v1/batches?agreement_id={active_agreement['id']}").json
+    (newer,) = [b["id"] for b in batches if b["id"] != older]
+    listed = [int(n) for n in re.findall(r'data-batch-id="(\d+)"', browser_of(world.agency_user).get(
+        "/agency/batches").text)]
+    assert listed == [newer, older]
+
+
 def test_the_batch_list_shows_counts_totals_and_filters(browser_of, world, as_role, active_agreement, approve):
     approve("2000000.00")
     approve("1000000.00", who="enterprise2")

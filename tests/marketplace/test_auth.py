@@ -3,6 +3,7 @@
 import datetime as dt
 import re
 
+import pytest
 from sqlalchemy import select, update
 
 from marketplace import db
@@ -195,13 +196,24 @@ def test_create_admin_command_refuses_a_weak_password(app):
 
 # Web sessions ------------------------------------------------------------------------------------------
 
-def test_signing_in_leads_a_bank_officer_to_their_products(client, world):
+def test_signing_in_leads_a_bank_officer_to_their_dashboard(client, world):
     token = csrf_token(client.get("/login").text)
     response = client.post("/login", data={"username": world.bank_user.username,
                                            "password": "correct-horse-battery", "csrf_token": token})
     assert response.status_code == 302
-    assert response.headers["Location"] == "/bank/products"
-    assert client.get("/bank/products").status_code == 200
+    assert response.headers["Location"] == "/bank/dashboard"
+    assert client.get("/bank/dashboard").status_code == 200
+
+
+@pytest.mark.parametrize(("who", "home"), [("agency", "/agency/dashboard"), ("admin", "/admin/dashboard"),
+                                           ("enterprise", "/enterprise/requests")])
+def test_each_role_lands_on_its_dashboard(client, world, who, home):
+    """Issue 22: each role lands on its dashboard (the enterprise, which has none, on its requests)."""
+    token = csrf_token(client.get("/login").text)
+    response = client.post("/login", data={"username": getattr(world, f"{who}_user").username,
+                                           "password": "correct-horse-battery", "csrf_token": token})
+    assert response.headers["Location"] == home
+    assert client.get("/").headers["Location"] == home
 
 
 def test_a_wrong_password_on_the_login_page_says_so(client, world):
@@ -216,7 +228,7 @@ def test_login_only_follows_next_within_the_site(client, world):
     token = csrf_token(client.get("/login").text)
     response = client.post("/login?next=https://evil.example/steal", data={
         "username": world.bank_user.username, "password": "correct-horse-battery", "csrf_token": token})
-    assert response.headers["Location"] == "/bank/products"
+    assert response.headers["Location"] == "/bank/dashboard"
 
 
 def test_the_login_form_without_its_csrf_token_is_400(client, world):

@@ -54,7 +54,7 @@ def test_a_good_form_saves_a_draft_which_the_publish_button_publishes(officer):
     product_id = re.search(r'data-product-id="(\d+)"', listing).group(1)
     published = officer.post(f"/bank/products/{product_id}/publish", data={"csrf_token": csrf_token(listing)},
                              follow_redirects=True)
-    assert "is now published" in published.text
+    assert "version 1 is published: enterprises whose requests fit it are offered it" in published.text
     assert 'status-published' in published.text
 
 

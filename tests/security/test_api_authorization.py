@@ -101,6 +101,10 @@ EXPECTED: dict[tuple[str, ...], str] = {
     ("GET", "/api/v1/products/export"):                             "401  ok    ok   ok    ok   ok    ok   ok",
     ("GET", "/api/v1/products/import-template"):                    "401  403   ok   ok    403  403   403  403",
     ("POST", "/api/v1/products/imports"):                           "401  403   ok   ok    403  403   403  403",
+    # Pricing bounds (issue 22): every party reads each product type's bounds; only the admin sets them.
+    ("GET", "/api/v1/pricing-bounds"):                              "401  ok    ok   ok    ok   ok    ok   ok",
+    ("GET", "/api/v1/pricing-bounds/{product_type}"):               "401  ok    ok   ok    ok   ok    ok   ok",
+    ("PUT", "/api/v1/pricing-bounds/{product_type}"):               "401  ok    403  403   403  403   403  403",
     # Financing requests (enterprise), applications (bank), loans (their bank and enterprise).
     ("GET", "/api/v1/financing-requests"):                          "401  ok    403  403   403  403   ok   ok",
     ("POST", "/api/v1/financing-requests"):                         "401  403   403  403   403  403   ok   ok",
@@ -266,6 +270,12 @@ REQUESTS: dict[tuple[str, ...], Request] = {
     ("GET", "/api/v1/products/import-template"): lambda w, who: {},
     ("POST", "/api/v1/products/imports"): lambda w, who: {
         "content_type": "multipart/form-data", "data": {"file": (io.BytesIO(product_sheet()), "products.xlsx")}},
+    # The PUT sets the credit type's bounds to the defaults: every product of the world keeps within them.
+    ("GET", "/api/v1/pricing-bounds"): lambda w, who: {},
+    ("GET", "/api/v1/pricing-bounds/{product_type}"): lambda w, who: {"product_type": "credit"},
+    ("PUT", "/api/v1/pricing-bounds/{product_type}"): lambda w, who: {"product_type": "credit", "json": {
+        "spread_min_bp": -150, "spread_max_bp": 600, "amount_min": "10000.00", "amount_max": "500000000.00",
+        "term_min_months": 1, "term_max_months": 120}},
     ("GET", "/api/v1/financing-requests"): lambda w, who: {},
     ("POST", "/api/v1/financing-requests"): lambda w, who: {"json": REQUEST},
     ("GET", "/api/v1/financing-requests/{request_id}"): lambda w, who: {"request_id": w.request},

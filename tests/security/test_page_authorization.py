@@ -48,6 +48,7 @@ MISSING = 987654
 PAGES: dict[tuple[str, str], str] = {
     #                                                              anon   admin bank bank2 agcy agcy2 ent  ent2
     ("GET", "/"):                                                 "ok     ok    ok   ok    ok   ok    ok   ok",
+    ("GET", "/favicon.ico"):                                      "ok     ok    ok   ok    ok   ok    ok   ok",
     ("GET", "/login"):                                            "ok     ok    ok   ok    ok   ok    ok   ok",
     ("POST", "/login"):                                           "ok     ok    ok   ok    ok   ok    ok   ok",
     ("POST", "/logout"):                                          "ok     ok    ok   ok    ok   ok    ok   ok",
@@ -147,6 +148,8 @@ PAGES: dict[tuple[str, str], str] = {
     ("GET", "/admin/fee-rules/{rule_id}/edit"):                   "login  ok    403  403   403  403   403  403",
     ("POST", "/admin/fee-rules/{rule_id}/edit"):                  "login  ok    403  403   403  403   403  403",
     ("GET", "/admin/fee-rules/preview"):                          "login  ok    403  403   403  403   403  403",
+    ("GET", "/admin/pricing-bounds"):                             "login  ok    403  403   403  403   403  403",
+    ("POST", "/admin/pricing-bounds/{product_type}"):             "login  ok    403  403   403  403   403  403",
     ("GET", "/admin/risk-pools"):                                 "login  ok    403  403   403  403   403  403",
     ("POST", "/admin/risk-pools"):                                "login  ok    403  403   403  403   403  403",
     ("POST", "/admin/risk-pools/{pool_id}/deposits"):             "login  ok    403  403   403  403   403  403",
@@ -180,6 +183,11 @@ RULE_FORM = {"name": "Matrix page rule", "priority": "10", "stackable": ["false"
              "valid_to": "", "budget": "", "tiers": ["srdi"], "region_prefixes": "33", "product_types": ["credit"],
              "amount_max": "5000000.00", "effect_kind": "cap_fee_rate", "effect_value": "0.0050"}
 
+#: The credit type's bounds, set to the defaults: every product of the world (and of the cells) keeps within them.
+BOUNDS_FORM = {"spread_min_bp": "-150", "spread_max_bp": "600", "amount_min": "10000.00", "amount_max": "500000000.00",
+               "term_min_months": "1", "term_max_months": "120"}
+
+
 
 def _agreement_form(w: MatrixWorld) -> dict[str, Any]:
     return {"code": "MX-PAGE", "bank_id": str(w.org["bank"]), "valid_from": _today(), "valid_to": "2099-12-31",
@@ -211,6 +219,7 @@ def _signed_handoff(w: MatrixWorld) -> dict[str, Any]:
 #: What each cell sends: path parameters by name, and the form (`data`), or a signed JSON body for the sandbox.
 REQUESTS: dict[tuple[str, str], Request] = {
     ("GET", "/"): lambda w, who: {},
+    ("GET", "/favicon.ico"): lambda w, who: {},
     ("GET", "/login"): lambda w, who: {},
     ("POST", "/login"): lambda w, who: {"data": {
         "username": w.usernames["bank" if who == "anonymous" else who], "password": PASSWORD}},
@@ -320,6 +329,8 @@ REQUESTS: dict[tuple[str, str], Request] = {
     ("GET", "/admin/fee-rules/preview"): lambda w, who: {"query_string": {
         "enterprise_id": w.org["enterprise"], "agreement_id": w.agreement, "amount": "1000000.00",
         "term_months": "12"}},
+    ("GET", "/admin/pricing-bounds"): lambda w, who: {},
+    ("POST", "/admin/pricing-bounds/{product_type}"): lambda w, who: {"product_type": "credit", "data": BOUNDS_FORM},
     ("GET", "/admin/risk-pools"): lambda w, who: {},
     ("POST", "/admin/risk-pools"): lambda w, who: {"data": {"name": "Matrix page pool", "region_code": "32"}},
     ("POST", "/admin/risk-pools/{pool_id}/deposits"): lambda w, who: {"pool_id": w.pool, "data": {

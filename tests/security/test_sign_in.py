@@ -154,10 +154,10 @@ def test_a_deactivated_user_is_signed_out_at_once(app, world):
 
 @pytest.mark.parametrize(("next_", "lands_on"), [
     ("/products", "/products"),
-    ("https://evil.example/phish", "/bank/products"),
-    ("//evil.example/phish", "/bank/products"),
-    ("/\\evil.example", "/bank/products"),
-    ("javascript:alert(1)", "/bank/products"),
+    ("https://evil.example/phish", "/bank/dashboard"),
+    ("//evil.example/phish", "/bank/dashboard"),
+    ("/\\evil.example", "/bank/dashboard"),
+    ("javascript:alert(1)", "/bank/dashboard"),
 ])
 def test_next_only_leads_inside_the_site(app, world, next_, lands_on):
     response = form_sign_in(app.test_client(), world.bank_user.username, PASSWORD, next_=next_)
