@@ -101,4 +101,4 @@ def compact(amount: Decimal | int | None) -> str:
 def init_app(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale)
     app.jinja_env.globals.update(get_locale=get_locale, locale_name=locale_name, languages=LANGUAGES, yuan=yuan,
-                                 wan=wan, compact=compact)
+                                 wan=wan, compact=compact, percent=percent)

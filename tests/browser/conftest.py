@@ -17,6 +17,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Page, sync_playwright
@@ -114,13 +115,43 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 _CALL_FAILED = pytest.StashKey[bool]()
 
 
+class Confirmations:
+    """The confirmation dialogs a page showed, in order, and whether the next ones are refused."""
+
+    def __init__(self) -> None:
+        self.dialogs: list[str] = []
+        self.refuse = False
+
+    def answer(self, dialog: Any) -> None:
+        self.dialogs.append(dialog.message)
+        if self.refuse:
+            dialog.dismiss()
+        else:
+            dialog.accept()
+
+
+CONFIRMATIONS = pytest.StashKey[Confirmations]()
+
+
+@pytest.fixture
+def confirmations(request: pytest.FixtureRequest, browser_page: Page) -> Confirmations:
+    """The dialogs `browser_page` answered (request browser_page first)."""
+    return request.node.stash[CONFIRMATIONS]
+
+
 @pytest.fixture
 def browser_page(request: pytest.FixtureRequest, screenshots: Path) -> Iterator[Page]:
-    """A fresh page in headless Chromium; on failure the page is saved as failure-<test name>.png."""
+    """A fresh page in headless Chromium; on failure the page is saved as failure-<test name>.png.
+
+    The confirmations of what cannot be undone (confirm.js) are answered as a user who reads them would: each is
+    recorded in `dialogs` (see `confirmations`) and accepted, or dismissed while `answers.refuse` is set."""
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page()
+            answers = Confirmations()
+            page.on("dialog", answers.answer)
+            request.node.stash[CONFIRMATIONS] = answers
             yield page
             if request.node.stash.get(_CALL_FAILED, False):
                 try:

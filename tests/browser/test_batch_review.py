@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
+from tests.browser.conftest import Confirmations
+
 pytestmark = pytest.mark.browser
 
 PASSWORD = "demo-password"
@@ -24,7 +26,8 @@ XIHU, BINJIANG = "Xihu Precision Motors", "Binjiang Photonics"
 
 
 def test_agency_excludes_one_item_approves_the_rest_and_sees_the_quota(live_server: str, browser_page: Page,
-                                                                       screenshots: Path) -> None:
+                                                                       screenshots: Path,
+                                                                       confirmations: Confirmations) -> None:
     page, base_url = browser_page, live_server
 
     for username in ("enterprise", "enterprise2"):
@@ -38,7 +41,7 @@ def test_agency_excludes_one_item_approves_the_rest_and_sees_the_quota(live_serv
     batch_url = _submit_the_open_batch(page)
     page.screenshot(path=screenshots / "20-batch.png", full_page=True)
 
-    _exclude_one_and_approve_the_rest(page, batch_url)
+    _exclude_one_and_approve_the_rest(page, batch_url, confirmations)
     page.screenshot(path=screenshots / "21-decided.png", full_page=True)
 
     _check_the_quota_bar(page)
@@ -133,7 +136,7 @@ def _submit_the_open_batch(page: Page) -> str:
     return page.url
 
 
-def _exclude_one_and_approve_the_rest(page: Page, batch_url: str) -> None:
+def _exclude_one_and_approve_the_rest(page: Page, batch_url: str, confirmations: Confirmations) -> None:
     # Ticked without a reason: the form comes back with the error beside that reason, and nothing is decided.
     _item(page, BINJIANG).locator("input[name=exclude]").check()
     page.get_by_role("button", name="Approve all except the ticked").click()
@@ -153,6 +156,9 @@ def _exclude_one_and_approve_the_rest(page: Page, batch_url: str) -> None:
     assert page.evaluate("sessionStorage.getItem('progress')") == \
         "Deciding 2 loans: guarantees are approved or rejected and quota released."
     expect(page.locator(".flash")).to_contain_text("is decided: 1 approved, 1 excluded")
+    # Each send asked first (static/confirm.js), counting what was ticked; the first came back for its reason.
+    assert len(confirmations.dialogs) == 2 and "2 loans, ¥4,000,000.00 in all" in confirmations.dialogs[-1]
+    assert "The 1 ticked are excluded" in confirmations.dialogs[-1]
     expect(page.locator("#batch-status")).to_have_text("Decided")
     expect(_item(page, BINJIANG).locator(".status")).to_have_text("Excluded")
     expect(_item(page, BINJIANG)).to_contain_text("Sector concentration above our 30% limit")
