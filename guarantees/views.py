@@ -23,7 +23,7 @@ from marketplace.auth.models import Role
 from marketplace.dates import business_today
 from marketplace.errors import DomainError, Forbidden, flatten_messages
 from marketplace.financing import services as financing
-from marketplace.forms import failed, form_to_data
+from marketplace.forms import failed, form_to_data, typed_rate
 from marketplace.i18n import N_
 from marketplace.listing import Choice, DateRange, Listing, Search, Sort, named_like
 from marketplace.orgs.models import Agency, AgencyKind, Bank, Tier
@@ -129,7 +129,7 @@ def load_agreement_form(form: MultiDict) -> tuple[dict[str, Any] | None, dict[st
     schema = AgreementIn()
     data = form_to_data(schema, form)
     data.pop("shares", None)
-    data["shares"] = {key: raw for key in SHARE_KEYS if (raw := form.get(f"share_{key}", "").strip())}
+    data["shares"] = {key: typed_rate(raw) for key in SHARE_KEYS if (raw := form.get(f"share_{key}", "").strip())}
     try:
         return schema.load(data), {}
     except ma.ValidationError as error:

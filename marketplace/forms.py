@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Any
 
 import marshmallow as ma
@@ -10,9 +11,34 @@ from werkzeug.datastructures import MultiDict
 
 from marketplace import db
 from marketplace.errors import DomainError, flatten_messages
+from marketplace.fields import Money, Rate
 
 _WHOLE_NUMBER = re.compile(r"[+-]?\d+")
 _LIST_SEPARATORS = re.compile(r"[\s,，;；]+")
+#: An amount as people type it: "1,000,000", "¥1,000,000.00", "500万", "1.2亿元", "3000元" (thousands separators
+#: every three digits; an optional 万 or 亿 scale; an optional 元).
+_TYPED_AMOUNT = re.compile(r"[¥￥]?\s*(?P<number>-?(?:[0-9]{1,3}(?:[,，][0-9]{3})+|[0-9]+)(?:\.[0-9]+)?)\s*"
+                           r"(?P<scale>[万亿])?\s*元?")
+_SCALES = {None: Decimal(1), "万": Decimal(10_000), "亿": Decimal(100_000_000)}
+#: A rate typed in per cent: "3.45%", "3.45 %", "3.45％".
+_TYPED_PERCENT = re.compile(r"(?P<number>-?[0-9]+(\.[0-9]+)?)\s*[%％]")
+
+
+def typed_amount(raw: str) -> str:
+    """An amount typed in a form as the API takes it ("500万" → "5000000", "1,000,000.00" → "1000000.00"); anything
+    else unchanged, for the field to refuse with its own message. The API itself stays strict."""
+    found = _TYPED_AMOUNT.fullmatch(raw.strip())
+    if found is None:
+        return raw
+    amount = Decimal(re.sub(r"[,，]", "", found["number"])) * _SCALES[found["scale"]]
+    fen = amount.quantize(Decimal("0.01"))
+    return f"{fen:f}" if fen == amount else f"{amount:f}"  # finer than a fen: the field says so
+
+
+def typed_rate(raw: str) -> str:
+    """A rate typed in per cent as the decimal fraction the API takes ("3.45%" → "0.0345"); a fraction as typed."""
+    found = _TYPED_PERCENT.fullmatch(raw.strip())
+    return raw if found is None else str(Decimal(found["number"]).scaleb(-2))
 
 
 def form_to_data(schema: ma.Schema, form: MultiDict) -> dict[str, Any]:
@@ -32,7 +58,11 @@ def form_to_data(schema: ma.Schema, form: MultiDict) -> dict[str, Any]:
         raw = form.get(name, "").strip()
         if raw == "":
             continue
-        if isinstance(field, ma.fields.Integer) and _WHOLE_NUMBER.fullmatch(raw):
+        if isinstance(field, Money):
+            data[name] = typed_amount(raw)
+        elif isinstance(field, Rate):
+            data[name] = typed_rate(raw)
+        elif isinstance(field, ma.fields.Integer) and _WHOLE_NUMBER.fullmatch(raw):
             data[name] = int(raw)
         else:
             data[name] = raw

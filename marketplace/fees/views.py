@@ -22,7 +22,7 @@ from marketplace.fees import rules, services
 from marketplace.fees.api import preview_fee
 from marketplace.fees.models import FeeRule
 from marketplace.fees.schemas import ConditionsIn, FeeRuleIn, PreviewIn
-from marketplace.forms import failed, form_to_data, load_form
+from marketplace.forms import failed, form_to_data, load_form, typed_rate
 from marketplace.i18n import N_
 from marketplace.listing import Choice, Listing, Search, Sort
 from marketplace.orgs.models import Tier
@@ -101,7 +101,8 @@ def load_rule_form(form: MultiDict) -> tuple[dict[str, Any] | None, dict[str, li
     schema = FeeRuleIn()
     data = form_to_data(schema, form)
     data["conditions"] = form_to_data(ConditionsIn(), form)
-    data["effect"] = {key: raw for key, name in EFFECT_INPUTS.items() if (raw := form.get(name, "").strip())}
+    data["effect"] = {key: typed_rate(raw) if key == "value" else raw
+                      for key, name in EFFECT_INPUTS.items() if (raw := form.get(name, "").strip())}
     try:
         return schema.load(data), {}
     except ma.ValidationError as error:

@@ -119,6 +119,19 @@ def agreement_form(world, parties, **changes):
             "auto_approve_below": "", **changes}
 
 
+def test_the_agreement_form_takes_rates_in_per_cent_and_amounts_in_wan(browser_of, world, parties, as_role):
+    """Issue 22: agreement, fee and product forms take rates the same way: "1%" or "0.01"."""
+    agency = browser_of(world.agency_user)
+    saved = post_form(agency, "/agency/agreements/new", agreement_form(
+        world, parties, fee_rate="1%", share_agency="40%", share_bank="20%", share_reguarantee="0.20",
+        share_risk_pool="20 %", total_quota="1亿", per_enterprise_cap="1,000万", per_loan_cap="500万"))
+    assert saved.status_code == 302, saved.text
+    (agreement,) = as_role("agency").get("/api/v1/agreements").json
+    assert agreement["fee_rate"] == "0.0100" and agreement["shares"]["bank"] == "0.2000"
+    assert agreement["total_quota"] == "100000000.00"
+    assert agreement["per_loan_cap"] == "5000000.00"
+
+
 def test_the_agency_fixes_the_shares_then_the_bank_countersigns(browser_of, world, parties, as_role):
     agency = browser_of(world.agency_user)
     form = agency.get("/agency/agreements/new").text

@@ -92,3 +92,17 @@ def test_the_catalogue_shows_published_products_to_any_signed_in_user(browser_of
 def test_the_catalogue_says_what_to_expect_when_it_is_empty(browser_of, world):
     page = browser_of(world.enterprise_user).get("/products").text
     assert "No products are published yet" in page
+
+
+def test_the_form_takes_amounts_as_people_type_them(officer, as_role):
+    """Issue 22: 50万 and 1,000万, or 1,000,000; the API itself takes "500000.00" only."""
+    saved = post_form(officer, "/bank/products/new", {**FORM, "amount_min": "50万", "amount_max": "1,000万"})
+    assert saved.status_code == 302
+    (product,) = as_role("bank").get("/api/v1/products").json
+    assert (product["amount_min"], product["amount_max"]) == ("500000.00", "10000000.00")
+    refused = post_form(officer, "/bank/products/new", {**FORM, "amount_min": "五十万"})
+    assert refused.status_code == 422 and 'id="amount_min-error"' in refused.text
+    api = as_role("bank").post("/api/v1/products", json={**FORM, "amount_min": "50万", "term_min_months": 6,
+                                                        "term_max_months": 24, "rate_spread_bp": 25,
+                                                        "eligible_regions": ["33"]})
+    assert api.status_code == 422 and list(api.json["errors"]) == ["amount_min"]
