@@ -13,7 +13,7 @@ import datetime as dt
 import io
 import re
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import PurePath
@@ -30,7 +30,9 @@ from marketplace.errors import DomainError, TooLarge, ValidationFailed
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 FORMATS = ("csv", "xlsx")
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+#: A day as office staff write it: 2027-12-31, 2027/12/31, 2027.12.31 or 2027年12月31日 (months and days of one or two
+#: digits).
+_WRITTEN_DATE = re.compile(r"(?P<y>\d{4})\s*(?:[-/.]|年)\s*(?P<m>\d{1,2})\s*(?:[-/.]|月)\s*(?P<d>\d{1,2})\s*日?")
 #: How a text starts that a spreadsheet program would run as a formula (or a DDE call).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 #: What an upload may hold: columns read of each row (the import templates have a dozen), and bytes once unpacked.
@@ -145,12 +147,12 @@ def date(value: Any) -> tuple[dt.date | None, str | None]:
     written = text(value)
     if not written:
         return None, None
-    if _ISO_DATE.fullmatch(written):
+    if found := _WRITTEN_DATE.fullmatch(written):
         try:
-            return dt.date.fromisoformat(written), None
+            return dt.date(int(found["y"]), int(found["m"]), int(found["d"])), None
         except ValueError:
             return None, _("%(value)s is not a day of the calendar.", value=written)
-    return None, _("“%(value)s” is not a date; write it as YYYY-MM-DD, such as 2027-12-31.", value=written)
+    return None, _("“%(value)s” is not a date; write it as 2027-12-31, 2027/12/31 or 2027年12月31日.", value=written)
 
 
 def _csv_lines(content: bytes) -> Iterator[Sequence[Any]]:
@@ -207,8 +209,9 @@ def _xlsx_lines(content: bytes, max_lines: int) -> Iterator[Sequence[Any]]:
         workbook.close()
 
 
-def _header(line: Sequence[Any], required: Sequence[str], optional: Sequence[str]) -> dict[str, int]:
-    names = [text(cell).lower() for cell in line]
+def _header(line: Sequence[Any], required: Sequence[str], optional: Sequence[str],
+            aliases: Mapping[str, str]) -> dict[str, int]:
+    names = [aliases.get(text(cell).lower(), text(cell).lower()) for cell in line]
     missing = [column for column in required if column not in names]
     if missing:
         raise file_error(_("The header row (row 1) lacks the column(s) %(missing)s; it needs %(columns)s.",
@@ -221,9 +224,11 @@ def _header(line: Sequence[Any], required: Sequence[str], optional: Sequence[str
 
 
 def read_rows(filename: str, content: bytes, required: Sequence[str], max_rows: int,
-              optional: Sequence[str] = ()) -> list[tuple[int, dict[str, Any]]]:
+              optional: Sequence[str] = (), aliases: Mapping[str, str] | None = None,
+              ) -> list[tuple[int, dict[str, Any]]]:
     """The non-blank data rows of an uploaded CSV or XLSX as (row number, {column: cell}), by the header row's
-    names (any order, any case; other columns ignored); 422 on `file` when the file is unusable."""
+    names (any order, any case; other columns ignored; `aliases` maps other headers, such as the Chinese ones, to
+    the column names); 422 on `file` when the file is unusable."""
     suffix = PurePath(filename).suffix.lower()
     if suffix not in (".csv", ".xlsx"):
         raise file_error(_("Upload a CSV (.csv) or Excel (.xlsx) file; “%(name)s” is neither.", name=filename))
@@ -242,7 +247,7 @@ def read_rows(filename: str, content: bytes, required: Sequence[str], max_rows: 
         if len(line) > MAX_COLUMNS:
             line = line[:MAX_COLUMNS]
         if header is None:
-            header = _header(line, required, optional)
+            header = _header(line, required, optional, aliases or {})
             continue
         if all(text(cell) == "" for cell in line):
             continue

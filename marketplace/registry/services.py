@@ -21,6 +21,26 @@ from marketplace.orgs.services import certify_many
 
 COLUMNS = ("uscc", "tier", "valid_until")
 MAX_ROWS = 100_000
+#: The provincial lists' own headers.
+HEADERS = {"统一社会信用代码": "uscc", "认定等级": "tier", "认定类型": "tier", "有效期至": "valid_until",
+           "有效期": "valid_until", "統一社會信用代碼": "uscc", "認定等級": "tier"}
+#: The tiers as the province's lists name them (simplified or traditional, with or without the quotation marks around
+#: 小巨人), and the marketplace's own codes.
+TIER_NAMES = {
+    "创新型": Tier.INNOVATIVE, "创新型中小企业": Tier.INNOVATIVE,
+    "专精特新": Tier.SRDI, "专精特新中小企业": Tier.SRDI, "省级专精特新中小企业": Tier.SRDI,
+    "小巨人": Tier.LITTLE_GIANT, "专精特新小巨人": Tier.LITTLE_GIANT, "专精特新小巨人企业": Tier.LITTLE_GIANT,
+    "国家级专精特新小巨人企业": Tier.LITTLE_GIANT, "专精特新重点小巨人企业": Tier.LITTLE_GIANT,
+    "未认定": Tier.NONE, "无": Tier.NONE,
+    **{member.value: member for member in Tier},
+}
+_TRADITIONAL = str.maketrans("專創業級國點認無", "专创业级国点认无")
+
+
+def tier_named(written: str) -> Tier | None:
+    """The tier a cell names, however the list writes it; None when it names none."""
+    plain = re.sub(r"[\s“”\"'‘’「」]", "", written).translate(_TRADITIONAL).lower()
+    return TIER_NAMES.get(plain)
 
 
 @dataclass(frozen=True)
@@ -60,10 +80,10 @@ def parse_row(row: int, values: Mapping[str, Any]) -> TierRow | str:
         except ma.ValidationError as error:
             problems.append("uscc: " + " ".join(str(message) for message in error.messages))
 
-    tier_text = spreadsheets.text(values.get("tier")).lower()
-    tier = Tier._value2member_map_.get(tier_text)
+    tier_text = spreadsheets.text(values.get("tier"))
+    tier = tier_named(tier_text)
     if tier is None:
-        tiers = ", ".join(member.value for member in Tier)
+        tiers = "创新型中小企业, 专精特新中小企业, 专精特新“小巨人”企业, 未认定 (" + ", ".join(m.value for m in Tier) + ")"
         problems.append("tier: " + (_("“%(value)s” is not a tier; use one of %(tiers)s.", value=tier_text, tiers=tiers)
                                     if tier_text else _("Missing; use one of %(tiers)s.", tiers=tiers)))
 
@@ -102,7 +122,7 @@ def check_rows(rows: Iterable[tuple[int, Mapping[str, Any]]]) -> CheckedRows:
 
 def read_rows(filename: str, content: bytes) -> list[tuple[int, dict[str, Any]]]:
     """The non-blank data rows of an uploaded list as (row number, {column: cell}); 422 on `file` if unusable."""
-    return spreadsheets.read_rows(filename, content, COLUMNS, MAX_ROWS)
+    return spreadsheets.read_rows(filename, content, COLUMNS, MAX_ROWS, aliases=HEADERS)
 
 
 # Applying -------------------------------------------------------------------------------------------

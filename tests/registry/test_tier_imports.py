@@ -214,7 +214,8 @@ def test_the_page_explains_the_file_and_the_nav_links_to_it_for_the_admin(office
     page = office.get(PAGE)
     assert page.status_code == 200
     assert 'enctype="multipart/form-data"' in page.text
-    assert "uscc, tier and valid_until" in page.text and "YYYY-MM-DD" in page.text
+    assert "统一社会信用代码, 认定等级 and 有效期至 (or uscc, tier and valid_until)" in page.text
+    assert "2027-12-31, 2027/12/31 or 2027年12月31日" in page.text
     assert f'href="{PAGE}"' in office.get("/products").text
 
 
@@ -259,3 +260,43 @@ def test_the_upload_form_without_its_csrf_token_is_400(office):
                            content_type="multipart/form-data")
     assert response.status_code == 400
     assert "data-import-id" not in office.get(PAGE).text
+
+
+# The province's own lists (issue 22) -------------------------------------------------------------------------------
+
+def _list(header, lines, name):
+    if name.endswith(".csv"):
+        text = "\n".join(",".join(str(cell) for cell in line) for line in [header, *lines])
+        return io.BytesIO(text.encode("utf-8-sig")), name
+    workbook = openpyxl.Workbook()
+    for line in [header, *lines]:
+        workbook.active.append(list(line))
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    buffer.seek(0)
+    return buffer, name
+
+
+@pytest.mark.parametrize("name", ["名单.csv", "名单.xlsx"])
+def test_a_list_with_chinese_headers_tier_names_and_dates_imports(app, admin, name):
+    rows = [(code(901), "专精特新中小企业", "2027/12/31"),
+            (code(902), "专精特新“小巨人”企业", "2028年6月30日"),
+            (code(903), "創新型中小企業", "2027-1-5"),
+            (code(904), "小巨人", dt.date(2029, 3, 1) if name.endswith(".xlsx") else "2029.3.1")]
+    answer = upload(admin, _list(("统一社会信用代码", "认定等级", "有效期至"), rows, name))
+    assert answer.status_code == 202, answer.json
+    assert (answer.json["rows_ok"], answer.json["rows_failed"]) == (4, 0), answer.json["errors"]
+    expected = [(Tier.SRDI, dt.date(2027, 12, 31)), (Tier.LITTLE_GIANT, dt.date(2028, 6, 30)),
+                (Tier.INNOVATIVE, dt.date(2027, 1, 5)), (Tier.LITTLE_GIANT, dt.date(2029, 3, 1))]
+    for n, (tier, until) in zip((901, 902, 903, 904), expected, strict=True):
+        held = certification(app, code(n))
+        assert (held.tier, held.valid_until) == (tier, until)
+
+
+def test_a_tier_the_list_cannot_name_and_an_impossible_day_are_row_errors(admin):
+    answer = upload(admin, _list(("统一社会信用代码", "认定等级", "有效期至"), [
+        (code(911), "优秀企业", "2027/12/31"), (code(912), "专精特新", "2027/2/30")], "名单.csv"))
+    assert answer.status_code == 202 and answer.json["rows_ok"] == 0
+    first, second = answer.json["errors"]
+    assert "“优秀企业” is not a tier" in first["message"] and "专精特新中小企业" in first["message"]
+    assert "2027/2/30 is not a day of the calendar" in second["message"]

@@ -76,7 +76,8 @@ def test_a_missing_uscc_is_reported():
 
 def test_an_unknown_tier_lists_the_tiers_there_are():
     message = parse_row(2, row(code(4), tier="gold"))
-    assert message == "tier: “gold” is not a tier; use one of none, innovative, srdi, little_giant."
+    assert message == ("tier: “gold” is not a tier; use one of 创新型中小企业, 专精特新中小企业, 专精特新“小巨人”企业, 未认定 "
+                       "(none, innovative, srdi, little_giant).")
 
 
 @pytest.mark.parametrize("written, tier", [("SRDI", Tier.SRDI), (" Little_Giant ", Tier.LITTLE_GIANT),
@@ -85,9 +86,17 @@ def test_tiers_are_read_whatever_their_case(written, tier):
     assert parse_row(2, row(code(5), tier=written)).tier is tier
 
 
-@pytest.mark.parametrize("written", ["2027/12/31", "31.12.2027", "20271231", "2027-1-5", "next year"])
-def test_dates_are_written_yyyy_mm_dd(written):
-    assert "write it as YYYY-MM-DD" in parse_row(2, row(code(6), valid_until=written))
+@pytest.mark.parametrize("written", ["31.12.2027", "20271231", "12/31/2027", "next year", "2027年12月"])
+def test_a_date_is_written_year_first(written):
+    assert "write it as 2027-12-31, 2027/12/31 or 2027年12月31日" in parse_row(2, row(code(6), valid_until=written))
+
+
+@pytest.mark.parametrize("written", ["2027-12-31", "2027/12/31", "2027.12.31", "2027年12月31日", "2027 年 12 月 31 日",
+                                     "2027-1-5", "2027/1/5"])
+def test_dates_as_the_provincial_lists_write_them(written):
+    """Issue 22: the province's lists write 2027/12/31 and 2027年12月31日."""
+    until = parse_row(2, row(code(6), valid_until=written)).valid_until
+    assert until == (dt.date(2027, 1, 5) if written.endswith(("1-5", "1/5")) else dt.date(2027, 12, 31))
 
 
 def test_a_day_that_is_not_in_the_calendar_is_refused():
