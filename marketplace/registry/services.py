@@ -83,7 +83,8 @@ def parse_row(row: int, values: Mapping[str, Any]) -> TierRow | str:
     tier_text = spreadsheets.text(values.get("tier"))
     tier = tier_named(tier_text)
     if tier is None:
-        tiers = "创新型中小企业, 专精特新中小企业, 专精特新“小巨人”企业, 未认定 (" + ", ".join(m.value for m in Tier) + ")"
+        codes = ", ".join(member.value for member in Tier)
+        tiers = f"创新型中小企业, 专精特新中小企业, 专精特新“小巨人”企业, 未认定 ({codes})"
         problems.append("tier: " + (_("“%(value)s” is not a tier; use one of %(tiers)s.", value=tier_text, tiers=tiers)
                                     if tier_text else _("Missing; use one of %(tiers)s.", tiers=tiers)))
 

@@ -76,8 +76,8 @@ def test_a_missing_uscc_is_reported():
 
 def test_an_unknown_tier_lists_the_tiers_there_are():
     message = parse_row(2, row(code(4), tier="gold"))
-    assert message == ("tier: “gold” is not a tier; use one of 创新型中小企业, 专精特新中小企业, 专精特新“小巨人”企业, 未认定 "
-                       "(none, innovative, srdi, little_giant).")
+    assert message == ("tier: “gold” is not a tier; use one of 创新型中小企业, 专精特新中小企业, "
+                       "专精特新“小巨人”企业, 未认定 (none, innovative, srdi, little_giant).")
 
 
 @pytest.mark.parametrize("written, tier", [("SRDI", Tier.SRDI), (" Little_Giant ", Tier.LITTLE_GIANT),
