@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING
 
 from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, String, UniqueConstraint
@@ -182,6 +182,13 @@ class Offer(Base):
     applied_rules: Mapped[list[dict]] = mapped_column(JSON, default=list)
 
     request: Mapped[FinancingRequest] = relationship(back_populates="offers")
+
+    @property
+    def total_cost(self) -> Decimal:
+        """What the loan costs over its term at the all-in rate on the whole amount (interest and guarantee fee, as
+        when interest is paid monthly and the principal at the end; less when principal is repaid along the way),
+        to the fen, half up."""
+        return (self.amount * self.all_in_rate * self.term_months / 12).quantize(Decimal("0.01"), ROUND_HALF_UP)
 
 
 class Application(Audited, Base):

@@ -28,6 +28,17 @@ def test_an_enterprise_files_a_request_and_sees_ranked_offers(browser_of, world,
     page = browser.get(response.headers["Location"]).text
     assert 'id="offers"' in page and "Plain credit" in page and "3.30%" in page
     assert "Open: choose an offer" in page
+    # Issue 22: the total cost in yuan beside the rate: 2,000,000.00 at 3.30 % for 12 months.
+    assert re.search(r'data-total-cost[^>]*>¥66,000\.00<', page)
+
+
+def test_the_total_cost_is_the_all_in_rate_on_the_amount_for_the_term_to_the_fen(browser_of, world, published):
+    browser = browser_of(world.enterprise_user)
+    response = post_form(browser, "/enterprise/requests/new", {
+        "amount": "1234567.89", "term_months": "7", "purpose": "Tooling", "accept_guarantee": "false"})
+    page = browser.get(response.headers["Location"]).text
+    # 1,234,567.89 × 3.30 % × 7 / 12 = 23,765.4318825 → ¥23,765.43
+    assert re.search(r'data-total-cost[^>]*>¥23,765\.43<', page)
 
 
 def test_a_bad_request_form_keeps_what_was_typed_and_marks_the_field(browser_of, world, published):
