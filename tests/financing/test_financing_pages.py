@@ -133,3 +133,17 @@ def test_a_wrong_check_character_is_shown_beside_the_code(client):
     assert response.status_code == 422
     assert 'id="uscc-error">The check character does not match' in response.text
     assert 'value="Qiantang Robotics"' in response.text and "a-long-password" not in response.text
+
+
+def test_an_uncertified_enterprise_is_told_how_to_get_certified(browser_of, make, world, published):
+    """Issue 22: it was told to try another amount or term, which could never help."""
+    from marketplace.auth.models import Role
+    from marketplace.orgs.models import Tier
+
+    uncertified = make.enterprise(Tier.NONE)
+    browser = browser_of(make.user(Role.ENTERPRISE, uncertified.id))
+    response = post_form(browser, "/enterprise/requests/new", {
+        "amount": "2000000.00", "term_months": "12", "purpose": "New CNC line", "accept_guarantee": "false"})
+    page = browser.get(response.headers["Location"]).text
+    assert 'id="get-certified"' in page and "department of economy and information technology of your city" in page
+    assert "another amount or term" not in page
