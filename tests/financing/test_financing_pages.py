@@ -5,6 +5,8 @@ import re
 import pytest
 from stdnum.cn import uscc
 
+from marketplace.auth.models import Role
+from marketplace.orgs.models import Tier
 from tests.pages import csrf_token, post_form
 
 PRODUCT = {"name": "Plain credit", "product_type": "credit", "amount_min": "100000.00",
@@ -137,9 +139,6 @@ def test_a_wrong_check_character_is_shown_beside_the_code(client):
 
 def test_an_uncertified_enterprise_is_told_how_to_get_certified(browser_of, make, world, published):
     """Issue 22: it was told to try another amount or term, which could never help."""
-    from marketplace.auth.models import Role
-    from marketplace.orgs.models import Tier
-
     uncertified = make.enterprise(Tier.NONE)
     browser = browser_of(make.user(Role.ENTERPRISE, uncertified.id))
     response = post_form(browser, "/enterprise/requests/new", {
