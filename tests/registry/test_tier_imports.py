@@ -27,14 +27,14 @@ def wrong_check(good: str) -> str:
     return good[:-1] + ("0" if good[-1] != "0" else "1")
 
 
-def csv_file(lines, name="list.csv"):
-    text = "\n".join(",".join("" if cell is None else str(cell) for cell in line) for line in [HEADER, *lines])
+def csv_file(lines, name="list.csv", header=HEADER):
+    text = "\n".join(",".join("" if cell is None else str(cell) for cell in line) for line in [header, *lines])
     return io.BytesIO(text.encode()), name
 
 
-def xlsx_file(lines, name="list.xlsx"):
+def xlsx_file(lines, name="list.xlsx", header=HEADER):
     workbook = openpyxl.Workbook()
-    for line in [HEADER, *lines]:
+    for line in [header, *lines]:
         workbook.active.append(list(line))
     buffer = io.BytesIO()
     workbook.save(buffer)
@@ -265,16 +265,7 @@ def test_the_upload_form_without_its_csrf_token_is_400(office):
 # The province's own lists (issue 22) -------------------------------------------------------------------------------
 
 def _list(header, lines, name):
-    if name.endswith(".csv"):
-        text = "\n".join(",".join(str(cell) for cell in line) for line in [header, *lines])
-        return io.BytesIO(text.encode("utf-8-sig")), name
-    workbook = openpyxl.Workbook()
-    for line in [header, *lines]:
-        workbook.active.append(list(line))
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    buffer.seek(0)
-    return buffer, name
+    return (csv_file if name.endswith(".csv") else xlsx_file)(lines, name, header)
 
 
 @pytest.mark.parametrize("name", ["名单.csv", "名单.xlsx"])
