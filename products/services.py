@@ -186,11 +186,17 @@ def products_table(products: list[Product]) -> spreadsheets.Table:
         for p in products])
 
 
+#: The template's example row starts its name with this; an import skips such a row, so a template uploaded with
+#: the example still in it lists nothing by mistake.
+SAMPLE_MARK = "【示例】"
+
+
 def import_template() -> spreadsheets.Table:
-    """The header a bank fills in, with one example row."""
+    """The header a bank fills in, with one example row, marked as such and never imported."""
     return spreadsheets.Table("products", (*IMPORT_COLUMNS, *IMPORT_OPTIONAL), [
-        ("专精特新信用贷 SRDI credit loan", "credit", Decimal("500000.00"), Decimal("10000000.00"), 6, 36, 20,
-         "srdi,little_giant", "33", "none", "")])
+        (f"{SAMPLE_MARK}专精特新信用贷 SRDI credit loan", "credit", Decimal("500000.00"), Decimal("10000000.00"), 6,
+         36, 20, "srdi,little_giant", "33", "none",
+         "示例行：导入时跳过，可保留或删除。Example row: skipped on import.")])
 
 
 @dataclass(frozen=True)
@@ -219,7 +225,12 @@ def _as_input(values: dict[str, Any]) -> dict[str, Any]:
 def import_products(bank_id: int, filename: str, content: bytes, *, publish: bool) -> ProductImport:
     """Create a draft (or, with `publish`, a published product) from each good row of an uploaded sheet, checked by
     the same rules as the API; bad rows change nothing and are reported with their row numbers."""
-    rows = spreadsheets.read_rows(filename, content, IMPORT_COLUMNS, MAX_IMPORT_ROWS, IMPORT_OPTIONAL)
+    rows = [(number, values) for number, values in
+            spreadsheets.read_rows(filename, content, IMPORT_COLUMNS, MAX_IMPORT_ROWS, IMPORT_OPTIONAL)
+            if not spreadsheets.text(values.get("name")).startswith(SAMPLE_MARK)]
+    if not rows:
+        raise spreadsheets.file_error(_("The file holds only the template's example row; add your products below it "
+                                        "and upload it again."))
     schema, created, errors = ProductIn(), [], []
     for number, values in rows:
         try:

@@ -117,13 +117,24 @@ def test_only_banks_import_and_the_same_key_replays_the_import(app, as_role):
     assert bank.get("/api/v1/products", query_string={"status": "published"}).json == []
 
 
-def test_the_template_has_the_import_columns_and_imports_as_it_is(as_role):
+def test_the_templates_example_row_is_marked_and_never_imported(as_role):
+    """Issue 22: a template uploaded with its example still in it listed the example as a product."""
     bank = as_role("bank")
     template = bank.get("/api/v1/products/import-template")
     assert template.status_code == 200
-    header, example = list(openpyxl.load_workbook(io.BytesIO(template.data)).active.values)
-    assert header == HEADER
-    assert upload(bank, template.data).json["rows_ok"] == 1
+    workbook = openpyxl.load_workbook(io.BytesIO(template.data))
+    header, example = list(workbook.active.values)
+    assert header == HEADER and example[0].startswith("【示例】")
+    as_is = upload(bank, template.data)
+    assert as_is.status_code == 422 and "only the template's example row" in as_is.json["errors"]["file"][0]
+
+    workbook.active.append(("Filled-in Loan", "credit", "600000.00", "6000000.00", 6, 24, 35, "srdi", "33", "none",
+                            ""))
+    filled = io.BytesIO()
+    workbook.save(filled)
+    answer = upload(bank, filled.getvalue())
+    assert (answer.json["rows_total"], answer.json["rows_ok"]) == (1, 1), answer.json
+    assert [p["name"] for p in bank.get("/api/v1/products").json] == ["Filled-in Loan"]
 
 
 def test_the_catalogue_xlsx_and_csv_hold_what_the_list_shows(as_role):
