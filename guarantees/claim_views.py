@@ -198,8 +198,8 @@ def decide_claim(claim_id: int):
     if claim.status is ClaimStatus.PAID:
         db.session.refresh(claim, ["allocation"])  # decide() set the allocation's id
         flash(_("Claim %(id)d is paid: %(amount)s compensated to %(bank)s, shared as the agreement says.",
-                id=claim.id, amount=yuan(claim.allocation.agency_compensation), bank=claim.agreement.bank.name))
+                id=claim.id, amount=yuan(claim.allocation.agency_compensation), bank=claim.agreement.bank.display_name))
     else:
         flash(_("Claim %(id)d is refused. %(bank)s reads your reason and may file again with more evidence.",
-                id=claim.id, bank=claim.agreement.bank.name))
+                id=claim.id, bank=claim.agreement.bank.display_name))
     return redirect(url_for("claims.claim_detail", claim_id=claim.id))

@@ -10,11 +10,11 @@ from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, String, U
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.dates import business_today
-from marketplace.db import Audited, Base, Rate, utcnow
+from marketplace.db import Audited, Base, Bilingual, Rate, utcnow
 from marketplace.orgs.models import Agency, Bank, enum_column
 
 
-class RiskPool(Audited, Base):
+class RiskPool(Audited, Bilingual, Base):
     """风险补偿资金池: a government fund that reimburses its share of each loss.
 
     The figures are kept in the same transaction as the pool's ledger entries; `balance` equals the pool's cash

@@ -79,7 +79,7 @@ def create_pool():
             errors = failed(error)
         else:
             flash(_("Risk pool %(name)s is set up. Deposit money into it below; agreements can now name it.",
-                    name=pool.name))
+                    name=pool.display_name))
             return redirect(url_for("risk_pools.risk_pools"))
     return _render(create_errors=errors, create_values=request.form.to_dict())
 
@@ -117,11 +117,11 @@ def make_deposit(pool_id: int):
         else:
             if replayed:
                 flash(_("This deposit of ¥%(amount)s into %(name)s was already recorded; nothing more was deposited.",
-                        amount=f"{made.amount:,.2f}", name=pool.name))
+                        amount=f"{made.amount:,.2f}", name=pool.display_name))
             elif made.claims_paid:
                 flash(_("Deposited ¥%(amount)s into %(name)s; ¥%(paid)s of it paid the pool's earlier claims.",
-                        amount=f"{made.amount:,.2f}", name=pool.name, paid=f"{made.claims_paid:,.2f}"))
+                        amount=f"{made.amount:,.2f}", name=pool.display_name, paid=f"{made.claims_paid:,.2f}"))
             else:
-                flash(_("Deposited ¥%(amount)s into %(name)s.", amount=f"{made.amount:,.2f}", name=pool.name))
+                flash(_("Deposited ¥%(amount)s into %(name)s.", amount=f"{made.amount:,.2f}", name=pool.display_name))
             return redirect(url_for("risk_pools.risk_pools"))
     return _render(deposit_pool=pool.id, deposit_errors=errors, deposit_values=values)

@@ -9,7 +9,7 @@ from guarantees.claims import paid_on_time
 from guarantees.models import AgreementStatus, ClaimMode, ClaimStatus
 from guarantees.settlement import claims_outstanding
 from marketplace.dates import business_today
-from marketplace.fields import BusinessDate, Id, Money, Rate, Text, file_present
+from marketplace.fields import BusinessDate, EnglishName, Id, Money, Rate, Text, file_present
 from marketplace.ledger.schemas import AllocationOut
 from marketplace.orgs.models import Tier
 from products.models import ProductType
@@ -131,6 +131,7 @@ def _rate(value: Decimal) -> str:
 
 class RiskPoolIn(ma.Schema):
     name = Text(required=True, min_length=1, max_length=200)
+    name_en = EnglishName()
     region_code = Text(required=True, max_length=6, validate=validate.Regexp(
         r"^\d{2}(\d{2}){0,2}$", error="A region is a GB/T 2260 code or prefix of 2, 4 or 6 digits."))
     cap_per_loss = Money(load_default=None, allow_none=True,
@@ -145,6 +146,7 @@ class RiskPoolIn(ma.Schema):
 class RiskPoolOut(ma.Schema):
     id = fields.Integer()
     name = fields.String()
+    name_en = fields.String(allow_none=True)
     region_code = fields.String()
     cap_per_loss = Money(allow_none=True)
     balance = Money()

@@ -143,7 +143,7 @@ def active_agreements_of(bank_ids: set[int]) -> list[Agreement]:
 
 def pool_names() -> Subquery:
     """The risk pools as (id, name) rows, for reports that name a pool's ledger accounts."""
-    return select(RiskPool.id, RiskPool.name).subquery("risk_pool_names")
+    return select(RiskPool.id, RiskPool.display_name.label("name")).subquery("risk_pool_names")
 
 
 def get_risk_pool(pool_id: int) -> RiskPool:

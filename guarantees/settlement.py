@@ -36,6 +36,7 @@ from marketplace.errors import Conflict
 from marketplace.fees import rules
 from marketplace.fees.services import grant_subsidies
 from marketplace.i18n import N_, percent
+from marketplace.ledger import summaries
 from marketplace.ledger.allocation import Shares, allocate_loss, allocate_recovery
 from marketplace.ledger.models import EntryKind, Party, Purpose
 from marketplace.ledger.posting import FISCAL_FUND_ID, Entry, account, post
@@ -93,7 +94,7 @@ def charge_fee(guarantee: Guarantee, agency_id: int, loan: LoanFacts, disbursed_
          subsidy))
     if lines:
         post(Entry(key=f"loan:{loan.id}:fee", kind=EntryKind.FEE, ref=f"loan:{loan.id}", occurred_on=disbursed_on,
-                   lines=lines, memo=f"Guarantee fee, {days} days"))
+                   lines=lines, memo=summaries.memo("fee", days=days)))
 
 
 # Risk pools ---------------------------------------------------------------------------------------------------
@@ -113,7 +114,7 @@ def deposit(pool_id: int, user: User, amount: Decimal, deposited_on: dt.date, ke
     db.session.add(made)
     db.session.flush()
     post(Entry(key=f"pool-deposit:{made.id}", kind=EntryKind.POOL_DEPOSIT, ref=f"risk_pool:{pool.id}",
-               occurred_on=deposited_on, memo=f"Deposit into {pool.name}",
+               occurred_on=deposited_on, memo=summaries.memo("deposit", pool=pool.name),
                lines=_lines(((Party.FISCAL_FUND, FISCAL_FUND_ID, Purpose.POOL_FUNDING),
                              (Party.RISK_POOL, pool.id, Purpose.CASH), amount))))
     pool.balance += amount
@@ -144,7 +145,7 @@ def _pay_claims(pool: RiskPool, day: dt.date, key: str) -> Decimal:
         lines += _lines(((Party.AGENCY, agency_id, Purpose.POOL_CLAIM),
                          (Party.AGENCY, agency_id, Purpose.POOL_REIMBURSEMENT), amount))
     post(Entry(key=key, kind=EntryKind.CLAIM_PAYMENT, ref=f"risk_pool:{pool.id}", occurred_on=day, lines=lines,
-               memo="Earlier claims paid, oldest first"))
+               memo=summaries.memo("claims_paid")))
     pool.balance -= paid
     pool.paid_out += paid
     return paid
@@ -240,7 +241,7 @@ def settle_default(loan: LoanFacts, guarantee: Guarantee | None, loss: Decimal, 
         record, shared = _share_loss(loan, guarantee, loss, day)
         lines += shared
     post(Entry(key=f"{ref}:default", kind=EntryKind.DEFAULT, ref=ref, occurred_on=day, lines=lines,
-               memo=f"Default: loss {loss:.2f}"))
+               memo=summaries.memo("default", amount=loss)))
     db.session.add(record)
     db.session.flush()
     return record
@@ -253,7 +254,7 @@ def book_default(loan: LoanFacts, guarantee: Guarantee, loss: Decimal, day: dt.d
     _release_exposure(agreement, guarantee)
     states.move(guarantee, GuaranteeStatus.DEFAULTED, GUARANTEE_TRANSITIONS)
     post(Entry(key=f"loan:{loan.id}:default", kind=EntryKind.DEFAULT, ref=f"loan:{loan.id}", occurred_on=day,
-               lines=_bank_loss(loan, loss), memo=f"Default: loss {loss:.2f}, claim filed"))
+               lines=_bank_loss(loan, loss), memo=summaries.memo("default_claim_filed", amount=loss)))
 
 
 def compensate(loan: LoanFacts, guarantee: Guarantee, loss: Decimal, day: dt.date, key: str) -> LossAllocation:
@@ -261,7 +262,7 @@ def compensate(loan: LoanFacts, guarantee: Guarantee, loss: Decimal, day: dt.dat
     record, lines = _share_loss(loan, guarantee, loss, day)
     if lines:
         post(Entry(key=key, kind=EntryKind.DEFAULT, ref=f"loan:{loan.id}", occurred_on=day, lines=lines,
-                   memo=f"Claim paid: loss {loss:.2f}"))
+                   memo=summaries.memo("claim_paid", amount=loss)))
     db.session.add(record)
     db.session.flush()
     return record
@@ -286,7 +287,7 @@ def settle_recovery(loan: LoanFacts, amount: Decimal, day: dt.date, event_id: in
                         (payer, (Party.RISK_POOL, agreement.risk_pool_id or 0, Purpose.CASH), to_pool))
     key = f"loan-event:{event_id}:recovery"
     post(Entry(key=key, kind=EntryKind.RECOVERY, ref=f"loan:{loan.id}", occurred_on=day, lines=lines,
-               memo=f"Recovery {amount:.2f}"))
+               memo=summaries.memo("recovery", amount=amount)))
     record = RecoveryAllocation(loan_id=loan.id, agreement_id=agreement.id if agreement else None, occurred_on=day,
                                 amount=amount, bank=bank, agency=agency, reguarantee=reguarantee, risk_pool=to_pool)
     db.session.add(record)

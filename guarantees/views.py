@@ -175,7 +175,7 @@ def new_agreement():
                 errors = failed(error)
             else:
                 flash(_("Agreement %(code)s sent to %(bank)s. It takes effect once the bank countersigns it.",
-                        code=agreement.code, bank=agreement.bank.name))
+                        code=agreement.code, bank=agreement.bank.display_name))
                 return redirect(url_for("guarantees.agency_agreements"))
         values = {**request.form.to_dict(), "eligible_tiers": request.form.getlist("eligible_tiers"),
                   "eligible_product_types": request.form.getlist("eligible_product_types")}
@@ -208,7 +208,7 @@ def countersign(agreement_id: int):
         flash(error.detail, "error")
     else:
         flash(_("You countersigned agreement %(code)s with %(agency)s: it is active, and your products can now be "
-                "offered with its guarantee.", code=agreement.code, agency=agreement.agency.name))
+                "offered with its guarantee.", code=agreement.code, agency=agreement.agency.display_name))
     return redirect(url_for("guarantees.bank_agreements"))
 
 

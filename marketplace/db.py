@@ -19,6 +19,7 @@ from sqlalchemy import (
     MetaData,
     Numeric,
     Select,
+    String,
     bindparam,
     create_engine,
     event,
@@ -30,8 +31,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
+from sqlalchemy.ext.hybrid import hybrid_property
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, scoped_session, sessionmaker
 
+from marketplace.i18n import in_reader_language, locale_name
 from marketplace.money import from_fen, to_fen
 
 NAMING_CONVENTION = {
@@ -91,6 +94,23 @@ class Base(DeclarativeBase):
 
 class Audited:
     """Mixin: every insert, update and delete of the model is written to the audit trail (marketplace.audit)."""
+
+
+class Bilingual:
+    """Mixin for what people name: `name` is the Chinese name (the official one, shown by default), `name_en` an
+    optional English one, shown instead to a reader of the English interface."""
+
+    name: Any
+    name_en: Mapped[str | None] = mapped_column(String(200))
+
+    @hybrid_property
+    def display_name(self) -> str:
+        return in_reader_language(self.name, self.name_en)
+
+    @display_name.inplace.expression
+    @classmethod
+    def _display_name_in_sql(cls) -> Any:
+        return func.coalesce(cls.name_en, cls.name) if locale_name() == "en" else cls.name
 
 
 def _scope() -> int:

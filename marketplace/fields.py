@@ -194,3 +194,15 @@ def file_present(value: Any) -> None:
     if not getattr(value, "filename", None):
         raise ma.ValidationError(_("Choose a file to upload."))
     _FILENAME.deserialize(value.filename)
+
+
+class EnglishName(Text):
+    """The optional English name of something named in Chinese (`name`): shown in the English interface. Blank or
+    null means none."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_length=200, load_default=None, allow_none=True, metadata={
+            "description": "An optional English name, shown instead of `name` in the English interface."}, **kwargs)
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str | None:
+        return super()._deserialize(value, attr, data, **kwargs).strip() or None

@@ -58,6 +58,11 @@ def locale_name() -> str:
     return "zh_Hans" if locale is not None and locale.language == "zh" else "en"
 
 
+def in_reader_language(chinese: str, english: str | None) -> str:
+    """A name in the reader's language: the English one in the English interface when there is one, else Chinese."""
+    return english if english and locale_name() == "en" else chinese
+
+
 def yuan(amount: Decimal | int | None) -> str:
     """¥1,234,567.89 (both languages)."""
     return "" if amount is None else f"¥{Decimal(amount):,.2f}"

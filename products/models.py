@@ -9,7 +9,7 @@ from decimal import Decimal
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from marketplace.db import Audited, Base, utcnow
+from marketplace.db import Audited, Base, Bilingual, utcnow
 from marketplace.orgs.models import Bank, Tier, enum_column
 
 
@@ -47,7 +47,7 @@ TRANSITIONS: dict[ProductStatus, frozenset[ProductStatus]] = {
 TERM_LIMIT_MONTHS = 360
 
 
-class Product(Audited, Base):
+class Product(Audited, Bilingual, Base):
     __tablename__ = "products"
     __table_args__ = (
         UniqueConstraint("family_id", "version", name="uq_products_family_version"),

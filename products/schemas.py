@@ -10,7 +10,7 @@ from flask_babel import lazy_gettext as _l
 from flask_smorest.fields import Upload
 from marshmallow import fields, validate
 
-from marketplace.fields import Id, Money, Rate, Text, file_chosen
+from marketplace.fields import EnglishName, Id, Money, Rate, Text, file_chosen
 from marketplace.orgs.models import Tier
 from marketplace.registry.schemas import RowErrorOut
 from products.models import TERM_LIMIT_MONTHS, GuaranteeNeed, ProductStatus, ProductType
@@ -39,6 +39,7 @@ def range_errors(data: dict[str, Any]) -> dict[str, list[str]]:
 
 class ProductIn(ma.Schema):
     name = Text(required=True, min_length=1, max_length=200)
+    name_en = EnglishName()
     product_type = fields.Enum(ProductType, by_value=True, required=True)
     amount_min = Money(required=True)
     amount_max = Money(required=True)
@@ -83,6 +84,7 @@ class ProductOut(ma.Schema):
     bank_id = fields.Integer()
     bank_name = fields.String()
     name = fields.String()
+    name_en = fields.String(allow_none=True)
     product_type = fields.Enum(ProductType, by_value=True)
     amount_min = Money()
     amount_max = Money()

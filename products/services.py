@@ -20,7 +20,7 @@ from products import bounds
 from products.models import TRANSITIONS, Product, ProductStatus, ProductTier, ProductType
 from products.schemas import ProductIn, range_errors
 
-EDITABLE = ("name", "product_type", "amount_min", "amount_max", "term_min_months", "term_max_months",
+EDITABLE = ("name", "name_en", "product_type", "amount_min", "amount_max", "term_min_months", "term_max_months",
             "rate_spread_bp", "eligible_tiers", "eligible_regions", "guarantee", "description")
 
 

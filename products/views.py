@@ -146,7 +146,7 @@ def new_product():
             except DomainError as error:  # outside the type's pricing bounds
                 errors = failed(error)
             else:
-                flash(_("Saved “%(name)s” as a draft. Publish it when it is ready.", name=product.name))
+                flash(_("Saved “%(name)s” as a draft. Publish it when it is ready.", name=product.display_name))
                 return redirect(url_for("products.bank_products"))
     values = _posted_values() if request.method == "POST" else _form_values(None)
     return render_template("products/form.html", product=None, values=values, errors=errors), (
@@ -186,16 +186,16 @@ def change_status(product_id: int, action: str):
     except DomainError as error:  # an illegal move, or outside the pricing bounds tightened since it was saved
         db.session.rollback()
         reasons = [message for messages in error.errors.values() for message in messages]
-        flash(_("“%(name)s” is not published: %(reasons)s Edit it, then publish it.", name=product.name,
+        flash(_("“%(name)s” is not published: %(reasons)s Edit it, then publish it.", name=product.display_name,
                 reasons=" ".join(reasons)) if reasons else error.detail, "error")
     else:
         done = {
             ProductStatus.PUBLISHED: _("“%(name)s” version %(version)d is published: enterprises whose requests fit "
-                                       "it are offered it.", name=product.name, version=product.version),
+                                       "it are offered it.", name=product.display_name, version=product.version),
             ProductStatus.SUSPENDED: _("“%(name)s” version %(version)d is suspended: no new offers until you publish "
-                                       "it again.", name=product.name, version=product.version),
+                                       "it again.", name=product.display_name, version=product.version),
             ProductStatus.ARCHIVED: _("“%(name)s” version %(version)d is archived: it is no longer offered.",
-                                      name=product.name, version=product.version),
+                                      name=product.display_name, version=product.version),
         }
         flash(done[product.status])
     return redirect(url_for("products.bank_products"))

@@ -60,5 +60,5 @@ def redrive(message_id: int):
         flash(error.detail, "error")
     else:
         flash(_("Message %(id)d to %(bank)s will be sent again within seconds.", id=message.id,
-                bank=message.bank.name if message.bank else message.path))
+                bank=message.bank.display_name if message.bank else message.path))
     return redirect(url_for("outbox.outbox_page", status=request.args.get("status", MessageStatus.DEAD.value)))

@@ -42,6 +42,7 @@ from marketplace import db
 from marketplace.dates import SHANGHAI, working_days_after, working_days_between
 from marketplace.fees.models import FeeRule
 from marketplace.financing.models import Application, ApplicationStatus, FinancingRequest, Loan, LoanStatus, Offer
+from marketplace.i18n import in_reader_language
 from marketplace.ledger.models import Account, JournalEntry, Party, Posting, Purpose
 from marketplace.lpr.models import LprRate
 from marketplace.money import from_fen
@@ -225,14 +226,15 @@ def product_uptake(bank_id: int) -> list[dict[str, Any]]:
     """The bank's products by applications received, most first: applications, approvals and principal lent."""
     approved = func.sum(case((Application.status == ApplicationStatus.APPROVED, 1), else_=0))
     rows = db.session.execute(
-        select(Offer.product_name, func.count(Application.id), approved,
+        select(Offer.product_name, Offer.product_name_en, func.count(Application.id), approved,
                func.coalesce(func.sum(type_coerce(Loan.principal, BigInteger)), 0))
         .select_from(Application).join(Offer, Offer.id == Application.offer_id)
         .outerjoin(Loan, Loan.application_id == Application.id)
         .where(Application.bank_id == bank_id)
-        .group_by(Offer.product_name).order_by(func.count(Application.id).desc(), Offer.product_name))
-    return [{"name": name, "applications": count, "approved": int(approved or 0),
-             "lent": from_fen(int(fen))} for name, count, approved, fen in rows]
+        .group_by(Offer.product_name, Offer.product_name_en)
+        .order_by(func.count(Application.id).desc(), Offer.product_name))
+    return [{"name": in_reader_language(name, name_en), "applications": count, "approved": int(approved or 0),
+             "lent": from_fen(int(fen))} for name, name_en, count, approved, fen in rows]
 
 
 def deadlines(bank_id: int, today: dt.date, horizon: dt.date) -> dict[str, int]:
@@ -268,13 +270,15 @@ def bank_response(start: dt.datetime, today: dt.date, response_days: int) -> lis
                    case((unanswered, withdrawn_at), else_=None).label("withdrawn_at"))
             .where(Application.created_at >= start).subquery())
     withdrawn = day_of(each.c.withdrawn_at)
-    key = (each.c.bank_id, Bank.name, each.c.status, each.c.routed, each.c.decided, each.c.respond_by, withdrawn)
+    key = (each.c.bank_id, Bank.name, Bank.name_en, each.c.status, each.c.routed, each.c.decided, each.c.respond_by,
+           withdrawn)
     rows = db.session.execute(select(*key, func.count()).join(Bank, Bank.id == each.c.bank_id).group_by(*key))
     banks: dict[int, dict[str, Any]] = {}
     due_by, lag = cache(_deadline), cache(working_days_between)  # many rows share their days
-    for bank_id, name, status, routed_on, decided_on, respond_by, withdrawn_on, count in rows:
-        bank = banks.setdefault(bank_id, {"name": name, "received": 0, "due": 0, "on_time": 0, "overdue": 0,
-                                          "decided": 0, "approved": 0, "days": defaultdict(int)})
+    for bank_id, name, name_en, status, routed_on, decided_on, respond_by, withdrawn_on, count in rows:
+        bank = banks.setdefault(bank_id, {"name": in_reader_language(name, name_en), "received": 0, "due": 0,
+                                          "on_time": 0, "overdue": 0, "decided": 0, "approved": 0,
+                                          "days": defaultdict(int)})
         deadline = due_by(respond_by, routed_on, response_days)
         bank["received"] += count
         if decided_on is not None:
@@ -447,9 +451,9 @@ def claims_past_deadline(today: dt.date) -> list[dict[str, Any]]:
     deadline."""
     late = and_(Claim.status == ClaimStatus.FILED, or_(Claim.due_by < today, Claim.overdue_on.is_not(None)))
     rows = db.session.execute(
-        select(Agency.id, Agency.name, func.count(), func.sum(Claim.amount), func.min(Claim.due_by))
+        select(Agency.id, Agency.name, Agency.name_en, func.count(), func.sum(Claim.amount), func.min(Claim.due_by))
         .select_from(Claim).join(Agreement, Agreement.id == Claim.agreement_id)
         .join(Agency, Agency.id == Agreement.agency_id).where(late)
-        .group_by(Agency.id, Agency.name).order_by(func.count().desc(), Agency.name))
-    return [{"id": agency_id, "name": name, "count": count, "amount": amount or ZERO, "oldest_due": oldest}
-            for agency_id, name, count, amount, oldest in rows]
+        .group_by(Agency.id, Agency.name, Agency.name_en).order_by(func.count().desc(), Agency.name))
+    return [{"id": agency_id, "name": in_reader_language(name, name_en), "count": count, "amount": amount or ZERO,
+             "oldest_due": oldest} for agency_id, name, name_en, count, amount, oldest in rows]

@@ -58,7 +58,7 @@ def agency_dashboard():
         history = queries.compensation_history([a.id for a in agreements], shown)
         in_review = queries.batches_in_review(agency_id, today)
         claims = queries.agency_claims(agency_id, today, claim_horizon(today))
-    compensation = {a.code: Chart(f"{a.code} · {a.bank.name}", "rate", tuple(shown),
+    compensation = {a.code: Chart(f"{a.code} · {a.bank.display_name}", "rate", tuple(shown),
                                   (Series(_("Compensation rate"), tuple(history[a.id])),), kind="lines",
                                   references=(Reference(_("Cap"), a.compensation_cap_rate),))
                     for a in agreements if any(v is not None for v in history[a.id])}
@@ -158,15 +158,16 @@ def admin_dashboard():
     rate_chart = Chart(_("Average all-in rate against the LPR"), "rate", tuple(shown),
                        (Series(_("All-in rate (weighted by principal)"), _monthly(all_in, shown)),
                         Series(_("1-year LPR"), tuple(lpr))), kind="lines")
-    subsidy_chart = Chart(_("Fiscal subsidies spent against budgets"), "money", tuple(r.name for r in rules),
+    subsidy_chart = Chart(_("Fiscal subsidies spent against budgets"), "money", tuple(r.display_name for r in rules),
                           (Series(_("Budget"), tuple(r.budget for r in rules)),
                            Series(_("Granted"), tuple(r.subsidy_granted for r in rules))), kind="bars")
     named = [p for p in pools if p.id in balances or p.id in claims]
     balance_chart = Chart(_("Risk-pool balances at each month's end"), "money", tuple(shown),
-                          tuple(Series(p.name, tuple(balances.get(p.id, [None] * len(shown)))) for p in named),
+                          tuple(Series(p.display_name, tuple(balances.get(p.id, [None] * len(shown)))) for p in named),
                           kind="lines")
     claim_chart = Chart(_("Claims on risk pools by month"), "money", tuple(shown),
-                        tuple(Series(p.name, _monthly(claims.get(p.id, {}), shown)) for p in named), kind="stacked")
+                        tuple(Series(p.display_name, _monthly(claims.get(p.id, {}), shown)) for p in named),
+                        kind="stacked")
     pick_up = Chart(_("Pick-up rate within the deadline"), "rate", tuple(b["name"] for b in response),
                     (Series(_("Answered on time ÷ due"), tuple(b["pick_up_rate"] for b in response)),),
                     kind="bars", references=(Reference(_("Target"), PICK_UP_TARGET),), keep_zeros=True)

@@ -75,6 +75,7 @@ from marketplace.financing.models import (
     RequestStatus,
 )
 from marketplace.financing.reasons import sentence
+from marketplace.ledger import summaries
 from marketplace.ledger.models import Account, EntryKind, JournalEntry, Party, Posting, Purpose
 from marketplace.ledger.posting import FISCAL_FUND_ID, Entry, post_many
 from marketplace.lpr.models import LprRate
@@ -209,12 +210,12 @@ AGENCIES = (
 )
 #: Risk-compensation pools: the province's, and those of the cities that run their own (Lishui's is small, capped
 #: per loss, and runs short: its claims wait for the next deposit).
-POOLS = (("33", "Zhejiang SRDI Risk Compensation Pool · 浙江省专精特新风险补偿资金池", None, 4.0),
-         ("3301", "Hangzhou Risk Compensation Pool · 杭州市风险补偿资金池", None, 2.0),
-         ("3302", "Ningbo Risk Compensation Pool · 宁波市风险补偿资金池", None, 2.0),
-         ("3303", "Wenzhou Risk Compensation Pool · 温州市风险补偿资金池", None, 1.0),
-         ("3306", "Shaoxing Risk Compensation Pool · 绍兴市风险补偿资金池", None, 1.0),
-         ("3311", "Lishui Mountain-Area Risk Pool · 丽水山区风险补偿资金池", Decimal("500000.00"), 0.15))
+POOLS = (("33", "浙江省专精特新风险补偿资金池", "Zhejiang SRDI Risk Compensation Pool", None, 4.0),
+         ("3301", "杭州市风险补偿资金池", "Hangzhou Risk Compensation Pool", None, 2.0),
+         ("3302", "宁波市风险补偿资金池", "Ningbo Risk Compensation Pool", None, 2.0),
+         ("3303", "温州市风险补偿资金池", "Wenzhou Risk Compensation Pool", None, 1.0),
+         ("3306", "绍兴市风险补偿资金池", "Shaoxing Risk Compensation Pool", None, 1.0),
+         ("3311", "丽水山区风险补偿资金池", "Lishui Mountain-Area Risk Pool", Decimal("500000.00"), 0.15))
 
 #: GB/T 4754-2017 industries SRDI enterprises cluster in: (code, English, 中文, weight).
 INDUSTRIES = (("C3811", "Motors", "电机", 5), ("C3824", "Power Electronics", "电力电子", 4),
@@ -305,6 +306,10 @@ VARIANTS = (("", ""), (" Plus", "升级版"), (" Express", "快贷"), (" Growth"
 PRODUCT_TIERS = Weighted(((("innovative", "srdi", "little_giant"), 35), (("srdi", "little_giant"), 33),
                           (("little_giant",), 7), (("innovative",), 5), (("innovative", "srdi"), 8),
                           (("none", "innovative", "srdi", "little_giant"), 12)))
+#: How a generated product's description names its tiers and its guarantee, in Chinese.
+TIER_WORDS = {"none": "中小企业", "innovative": "创新型中小企业", "srdi": "专精特新中小企业",
+              "little_giant": "专精特新“小巨人”企业"}
+GUARANTEE_WORDS = {"none": "无需担保", "optional": "可选融资担保", "required": "须由融资担保机构担保"}
 PRODUCT_TYPES = Weighted((product_type, shape.weight) for product_type, shape in SHAPES.items())
 GUARANTEES = {product_type: Weighted(zip((GuaranteeNeed.NONE, GuaranteeNeed.OPTIONAL, GuaranteeNeed.REQUIRED),
                                          shape.guarantee, strict=True)) for product_type, shape in SHAPES.items()}
@@ -437,6 +442,7 @@ class Org:
     id: int
     code: str
     name: str
+    name_en: str
     #: Home region: "33" for the province, a city prefix or a county code.
     region: str
     weight: float
@@ -467,6 +473,7 @@ class Item:
     id: int
     bank: Org
     name: str
+    name_en: str
     type: str
     amount_min: Decimal
     amount_max: Decimal
@@ -652,15 +659,16 @@ def _reference(world: World) -> dict[str, int]:
     # The provincial policy: the SRDI fee cap, 降费奖补 with a budget per year (set from what it granted at the end),
     # and a first-loan reduction for the mountain-area counties of Quzhou and Lishui (山区26县).
     first_year = world.start.year
-    specs = [{"name": "SRDI fee cap · 专精特新担保费上限", "priority": 10, "stackable": True,
+    specs = [{"name": "专精特新担保费上限", "name_en": "SRDI fee cap", "priority": 10, "stackable": True,
               "valid_from": dt.date(first_year, 1, 1), "valid_to": None, "budget": None,
               "conditions": {"tiers": [Tier.SRDI, Tier.LITTLE_GIANT]},
               "effect": {"kind": "cap_fee_rate", "value": Decimal("0.0050")}},
-             {"name": "Mountain-area first loan · 山区26县首贷降费", "priority": 15, "stackable": True,
+             {"name": "山区26县首贷降费", "name_en": "Mountain-area first loan", "priority": 15, "stackable": True,
               "valid_from": dt.date(first_year, 1, 1), "valid_to": None, "budget": None,
               "conditions": {"region_prefixes": ["3308", "3311"], "first_loan": True},
               "effect": {"kind": "reduce_fee_rate_bp", "value": Decimal("20")}}]
-    specs += [{"name": f"Fee-reduction subsidy {year} · {year}年降费奖补", "priority": 20, "stackable": True,
+    specs += [{"name": f"{year}年降费奖补", "name_en": f"Fee-reduction subsidy {year}", "priority": 20,
+               "stackable": True,
                "valid_from": dt.date(year, 1, 1), "valid_to": dt.date(year, 12, 31), "budget": None,
                "conditions": {"tiers": [Tier.SRDI, Tier.LITTLE_GIANT]},
                "effect": {"kind": "fiscal_subsidy_share", "value": Decimal("0.5")}}
@@ -668,8 +676,8 @@ def _reference(world: World) -> dict[str, int]:
     made = [create_rule(spec) for spec in specs]
     world.fee_rules = [(rule.valid_from, rule.valid_to, rule.as_rule())
                        for rule in sorted(made, key=lambda r: (r.priority, r.id))]
-    for prefix, name, cap, weight in POOLS:
-        pool = create_risk_pool({"name": name, "region_code": prefix, "cap_per_loss": cap})
+    for prefix, name, name_en, cap, weight in POOLS:
+        pool = create_risk_pool({"name": name, "name_en": name_en, "region_code": prefix, "cap_per_loss": cap})
         world.pools.append((pool.id, prefix, weight))
     return {"lpr_rates": len(rows), "fee_rules": len(made), "risk_pools": len(POOLS)}
 
@@ -684,22 +692,22 @@ def _password_hash() -> str:
 
 def _organisations(world: World, bank_count: int, agency_count: int) -> dict[str, int]:
     rng = world.rng("organisations")
-    banks = [Org(0, code, f"{name} · {zh}", home, weight) for code, name, zh, home, weight in BANKS[:bank_count]]
+    banks = [Org(0, code, zh, name, home, weight) for code, name, zh, home, weight in BANKS[:bank_count]]
     for n in range(len(banks) + 1, bank_count + 1):  # village banks (村镇银行) beyond the named ones
         prefix, city, city_zh, _weight, _districts = rng.choice(CITIES)
         (z1, p1), (z2, p2) = rng.sample(BRAND, 2)
-        banks.append(Org(0, f"VB{n:03d}", f"{city} {p1.title()}{p2} Village Bank · {city_zh}{z1}{z2}村镇银行", prefix,
+        banks.append(Org(0, f"VB{n:03d}", f"{city_zh}{z1}{z2}村镇银行", f"{city} {p1.title()}{p2} Village Bank", prefix,
                          0.5))
-    agencies = [Org(0, code, f"{name} · {zh}", home, 4.0 if provincial else 3.0 if len(home) == 4 else 1.0,
+    agencies = [Org(0, code, zh, name, home, 4.0 if provincial else 3.0 if len(home) == 4 else 1.0,
                     provincial=provincial) for code, name, zh, home, provincial in AGENCIES[:agency_count]]
     for n in range(len(agencies) + 1, agency_count + 1):
         prefix, city, city_zh, _weight, _districts = rng.choice(CITIES)
-        name = f"{city} Science and Technology Guarantee {n} · {city_zh}科技融资担保{n}号"
-        agencies.append(Org(0, f"STG{n:03d}", name, prefix, 1.0))
+        agencies.append(Org(0, f"STG{n:03d}", f"{city_zh}科技融资担保{n}号",
+                            f"{city} Science and Technology Guarantee {n}", prefix, 1.0))
     founded = _at(world.start - dt.timedelta(days=400), 9)
-    ids = _insert(Organization.__table__, [{"kind": OrgKind.BANK, "name": o.name, "created_at": founded}
-                                           for o in banks] +
-                  [{"kind": OrgKind.AGENCY, "name": o.name, "created_at": founded} for o in agencies], returning=True)
+    ids = _insert(Organization.__table__, [{"kind": kind, "name": o.name, "name_en": o.name_en, "created_at": founded}
+                                           for kind, orgs in ((OrgKind.BANK, banks), (OrgKind.AGENCY, agencies))
+                                           for o in orgs], returning=True)
     for org, org_id in zip(banks + agencies, ids, strict=True):
         org.id = org_id
     # Callback secrets come from the seed like everything else: this is demo data, refused in production.
@@ -742,11 +750,12 @@ def _enterprises(world: World, count: int) -> dict[str, int]:
             valid_until = world.as_of + dt.timedelta(days=rng.randint(-150, 1095))
         firm = Firm(0, n, _uscc(region, n), region, tier, valid_until, size)
         firms.append(firm)
-        rows.append({"name": f"{city} {p1.title()}{p2} {industry} Co., Ltd. · {city_zh}{z1}{z2}{industry_zh}有限公司",
+        rows.append({"name": f"{city_zh}{z1}{z2}{industry_zh}有限公司",
+                     "name_en": f"{city} {p1.title()}{p2} {industry} Co., Ltd.",
                      "industry_code": code, "revenue": revenue, "rd": rd,
                      "employees": rng.randint(low_staff, high_staff)})
     ids = _insert(Organization.__table__, [
-        {"kind": OrgKind.ENTERPRISE, "name": row["name"],
+        {"kind": OrgKind.ENTERPRISE, "name": row["name"], "name_en": row["name_en"],
          "created_at": _at(world.start - dt.timedelta(days=rng.randint(0, 700)), 10)} for row in rows], returning=True)
     for firm, firm_id in zip(firms, ids, strict=True):
         firm.id = firm_id
@@ -835,6 +844,7 @@ def _products(world: World, count: int) -> dict[str, int]:
         created = (published or world.as_of - dt.timedelta(days=rng.randint(1, 30))) - dt.timedelta(days=3)
         changed = row["live_to"] or published or created
         return {"family_id": family_id, "version": version, "bank_id": row["bank"].id, "name": row["name"],
+                "name_en": row["name_en"],
                 "product_type": row["type"], "amount_min": row["amount_min"], "amount_max": row["amount_max"],
                 "term_min_months": row["term_min_months"], "term_max_months": row["term_max_months"],
                 "rate_spread_bp": row["rate_spread_bp"], "guarantee": row["guarantee"],
@@ -856,7 +866,8 @@ def _products(world: World, count: int) -> dict[str, int]:
     _insert(ProductRegion.__table__, [{"product_id": pid, "region_prefix": prefix}
                                       for row, pid in rows for prefix in row["regions"]])
     for row, pid in sorted(rows, key=lambda r: r[1]):
-        world.items.append(Item(pid, row["bank"], row["name"], row["type"].value, row["amount_min"],
+        world.items.append(Item(pid, row["bank"], row["name"], row["name_en"], row["type"].value,
+                                row["amount_min"],
                                 row["amount_max"], row["term_min_months"], row["term_max_months"],
                                 row["rate_spread_bp"], row["guarantee"].value, row["tiers"], row["regions"],
                                 row["published"] if row["status"] is not ProductStatus.DRAFT else None,
@@ -885,15 +896,16 @@ def _product_row(rng: random.Random, bank: Org, families_made: int) -> dict[str,
             (bank.region if len(bank.region) == 6 else rng.choice(districts),)
     tiers = PRODUCT_TIERS.pick(rng)
     guarantee = GUARANTEES[product_type].pick(rng)
-    where = "anywhere" if not regions else ", ".join(CITY[r][0] if len(r) == 4 else
-                                                     "Zhejiang" if r == "33" else r for r in regions)
-    name = f"{shape.name}{suffix} · {shape.zh}{suffix_zh} {families_made + 1}"
-    return {"bank": bank, "type": product_type, "name": name,
+    county = dict((code, zh) for code, _en, zh in COUNTIES)
+    where = "全省" if not regions else "、".join(CITY[r][1] + "市" if len(r) == 4 else "浙江省" if r == "33" else
+                                              county.get(r, r) for r in regions)
+    return {"bank": bank, "type": product_type, "name": f"{shape.zh}{suffix_zh} {families_made + 1}",
+            "name_en": f"{shape.name}{suffix} {families_made + 1}",
             "amount_min": amount_min, "amount_max": amount_max, "term_min_months": term_min,
             "term_max_months": term_max, "rate_spread_bp": rng.randint(*shape.spread_bp), "guarantee": guarantee,
             "tiers": tiers, "regions": regions,
-            "description": f"{shape.name} for {', '.join(t.replace('_', ' ') for t in tiers)} enterprises ({where}); "
-                           f"guarantee {guarantee.value}."}
+            "description": f"面向{'、'.join(TIER_WORDS[t] for t in tiers)}的{shape.zh}（{where}），"
+                           f"{GUARANTEE_WORDS[guarantee.value]}。"}
 
 
 # Agreements ------------------------------------------------------------------------------------------------------
@@ -1165,8 +1177,9 @@ class History:
                     facts[item.bank.id] = [d.facts(day, firm.id) for d in self.deals_of[item.bank.id]
                                            if d.live_on(day)]
                 terms = guarantee_terms(need, item.bank.id, item.type, facts[item.bank.id], fee_rules)
-            candidates.append(Candidate(product_id=item.id, product_name=item.name, product_type=item.type,
-                                        bank_id=item.bank.id, bank_name=item.bank.name, spread_bp=item.spread,
+            candidates.append(Candidate(product_id=item.id, product_name=item.name, product_name_en=item.name_en,
+                                        product_type=item.type, bank_id=item.bank.id, bank_name=item.bank.name,
+                                        bank_name_en=item.bank.name_en, spread_bp=item.spread,
                                         guarantee=item.guarantee, agreements=terms))
         return candidates
 
@@ -1339,8 +1352,10 @@ class History:
         offers = [(c, o) for c in cases for o in c.offers]
         offer_ids = _insert(Offer.__table__, [{
             "request_id": c.ids["request"], "rank": o.rank, "product_id": o.candidate.product_id,
-            "product_name": o.candidate.product_name, "product_type": o.candidate.product_type,
-            "bank_id": o.candidate.bank_id, "bank_name": o.candidate.bank_name, "agreement_id": o.agreement_id,
+            "product_name": o.candidate.product_name, "product_name_en": o.candidate.product_name_en,
+            "product_type": o.candidate.product_type, "bank_id": o.candidate.bank_id,
+            "bank_name": o.candidate.bank_name, "bank_name_en": o.candidate.bank_name_en,
+            "agreement_id": o.agreement_id,
             "amount": c.need.amount, "term_months": c.need.term_months, "rate_spread_bp": o.candidate.spread_bp,
             "interest_rate": o.interest_rate, "list_fee_rate": o.list_fee_rate,
             "guarantee_fee_rate": o.guarantee_fee_rate, "fee_subsidy_rate": o.fee_subsidy_rate,
@@ -1451,7 +1466,7 @@ class History:
             if lines:
                 entries.append(Entry(key=f"loan:{loan_id}:fee", kind=EntryKind.FEE, ref=f"loan:{loan_id}",
                                      occurred_on=case.disbursed, lines=lines,
-                                     memo=f"Guarantee fee, {case.fee['fee_days']} days"))
+                                     memo=summaries.memo("fee", days=case.fee['fee_days'])))
         for start in range(0, len(entries), LEDGER_BATCH):
             post_many(entries[start:start + LEDGER_BATCH])
         return len(entries)
@@ -1579,7 +1594,7 @@ def _top_up(world: World, target: int, report: Callable[[str], None]) -> dict[st
                         (Party.AGENCY, deal.agency.id, Purpose.FEE_SUBSIDY), subsidy))
         made += 1
         entry = Entry(key=f"generated:fee:{made}", kind=EntryKind.FEE, ref=f"agreement:{deal.id}", occurred_on=day,
-                      lines=lines, memo=f"Guarantee fee, {days_of_term} days (agency book, {deal.code})")
+                      lines=lines, memo=summaries.memo("fee_agency_book", days=days_of_term, code=deal.code))
         granted_of[entry.key] = [(s["rule_id"], Decimal(s["granted"])) for s in steps if "granted" in s]
         return entry
 
@@ -1592,7 +1607,7 @@ def _top_up(world: World, target: int, report: Callable[[str], None]) -> dict[st
         return Entry(key=f"generated:reversal:{reversals}", kind=EntryKind.REVERSAL, ref=original.ref,
                      occurred_on=max(day, original.occurred_on),
                      lines=[(account_id, -amount) for account_id, amount in original.merged.items()],
-                     memo="Guarantee cancelled before drawdown: fee refunded", reverses_id=entry_id)
+                     memo=summaries.memo("fee_refunded"), reverses_id=entry_id)
 
     def flush() -> None:
         nonlocal last

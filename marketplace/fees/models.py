@@ -9,7 +9,7 @@ from decimal import Decimal
 from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from marketplace.db import Audited, Base, utcnow
+from marketplace.db import Audited, Base, Bilingual, utcnow
 from marketplace.fees import rules
 from marketplace.orgs.models import enum_column
 
@@ -20,7 +20,7 @@ class EffectKind(enum.StrEnum):
     FISCAL_SUBSIDY_SHARE = rules.SUBSIDY
 
 
-class FeeRule(Audited, Base):
+class FeeRule(Audited, Bilingual, Base):
     __tablename__ = "fee_rules"
     __table_args__ = (
         CheckConstraint("valid_to IS NULL OR valid_from <= valid_to", name="dates_ordered"),

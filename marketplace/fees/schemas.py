@@ -7,7 +7,7 @@ from marshmallow import fields, validate
 
 from marketplace.fees import rules
 from marketplace.fees.models import FeeRule
-from marketplace.fields import BusinessDate, Id, Money, Rate, Text
+from marketplace.fields import BusinessDate, EnglishName, Id, Money, Rate, Text
 from marketplace.orgs.models import Tier
 from products.models import ProductType
 
@@ -69,6 +69,7 @@ class EffectIn(ma.Schema):
 
 class FeeRuleIn(ma.Schema):
     name = Text(required=True, min_length=1, max_length=200)
+    name_en = EnglishName()
     priority = fields.Integer(load_default=100, strict=True, validate=validate.Range(min=0, max=10000))
     stackable = fields.Boolean(load_default=True)
     valid_from = BusinessDate(required=True)
@@ -107,6 +108,7 @@ class ConditionsOut(ma.Schema):
 class FeeRuleOut(ma.Schema):
     id = fields.Integer()
     name = fields.String()
+    name_en = fields.String(allow_none=True)
     priority = fields.Integer()
     stackable = fields.Boolean()
     valid_from = fields.Date()

@@ -126,7 +126,8 @@ def _posted_values(form: MultiDict) -> dict[str, Any]:
 
 def _rule_values(rule: FeeRule) -> dict[str, Any]:
     c = rule.conditions or {}
-    return {"name": rule.name, "priority": str(rule.priority), "stackable": rule.stackable,
+    return {"name": rule.name, "name_en": rule.name_en or "", "priority": str(rule.priority),
+            "stackable": rule.stackable,
             "valid_from": rule.valid_from.isoformat(), "valid_to": rule.valid_to.isoformat() if rule.valid_to else "",
             "budget": "" if rule.budget is None else f"{rule.budget:.2f}",
             "tiers": list(c.get("tiers") or []), "region_prefixes": ", ".join(c.get("region_prefixes") or []),
@@ -158,7 +159,7 @@ def fee_rules():
             except DomainError as error:
                 errors = failed(error)
             else:
-                flash(_("Fee rule “%(name)s” added. It prices offers made from now on.", name=rule.name))
+                flash(_("Fee rule “%(name)s” added. It prices offers made from now on.", name=rule.display_name))
                 return redirect(url_for("fees.fee_rules"))
         values = _posted_values(request.form)
     listing = Listing(
@@ -188,7 +189,8 @@ def edit_rule(rule_id: int):
             except DomainError as error:
                 errors = failed(error)
             else:
-                flash(_("Fee rule “%(name)s” saved. Guarantees already priced keep their terms.", name=rule.name))
+                flash(_("Fee rule “%(name)s” saved. Guarantees already priced keep their terms.",
+                        name=rule.display_name))
                 return redirect(url_for("fees.fee_rules"))
         values = _posted_values(request.form)
     return render_template("fees/rule_edit.html", rule=rule, values=values, errors=errors,

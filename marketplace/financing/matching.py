@@ -61,15 +61,16 @@ def load_candidates(need: Need) -> list[Candidate]:
     """The cheapest-spread published products that fit, in one query that walks the spread index and stops."""
     # Organization, not Bank: joining the two tables of Bank leads PostgreSQL to list and sort every product.
     rows = db.session.execute(
-        select(Product.id, Product.name, Product.product_type, Product.bank_id, Organization.name,
-               Product.rate_spread_bp, Product.guarantee)
+        select(Product.id, Product.name, Product.name_en, Product.product_type, Product.bank_id, Organization.name,
+               Organization.name_en, Product.rate_spread_bp, Product.guarantee)
         .join(Organization, Organization.id == Product.bank_id)
         .where(*_published(need), _fits(need, _tier_exists))
         .order_by(Product.rate_spread_bp, Product.id)
         .limit(CANDIDATE_LIMIT))
-    return [Candidate(product_id=pid, product_name=name, product_type=ptype.value, bank_id=bank_id,
-                      bank_name=bank_name, spread_bp=spread, guarantee=guarantee.value)
-            for pid, name, ptype, bank_id, bank_name, spread, guarantee in rows]
+    return [Candidate(product_id=pid, product_name=name, product_name_en=name_en, product_type=ptype.value,
+                      bank_id=bank_id, bank_name=bank_name, bank_name_en=bank_name_en, spread_bp=spread,
+                      guarantee=guarantee.value)
+            for pid, name, name_en, ptype, bank_id, bank_name, bank_name_en, spread, guarantee in rows]
 
 
 def load_near_misses(need: Need, spread_at_most: int | None) -> list[NearMiss]:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.db import Audited, Base, Rate, utcnow
 from marketplace.financing.schedule import Method
+from marketplace.i18n import in_reader_language
 from marketplace.orgs.models import Bank, Enterprise, Tier, enum_column
 
 if TYPE_CHECKING:
@@ -162,9 +163,11 @@ class Offer(Base):
     #: The product version matched; it stays as it was even when the bank publishes a new version.
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
     product_name: Mapped[str] = mapped_column(String(200))
+    product_name_en: Mapped[str | None] = mapped_column(String(200))
     product_type: Mapped[str] = mapped_column(String(20))
     bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id"))
     bank_name: Mapped[str] = mapped_column(String(200))
+    bank_name_en: Mapped[str | None] = mapped_column(String(200))
     #: The 总对总 agreement guaranteeing this offer; none for an offer without a guarantee.
     agreement_id: Mapped[int | None] = mapped_column(ForeignKey("agreements.id"))
     amount: Mapped[Decimal]
@@ -182,6 +185,14 @@ class Offer(Base):
     applied_rules: Mapped[list[dict]] = mapped_column(JSON, default=list)
 
     request: Mapped[FinancingRequest] = relationship(back_populates="offers")
+
+    @property
+    def product_display_name(self) -> str:
+        return in_reader_language(self.product_name, self.product_name_en)
+
+    @property
+    def bank_display_name(self) -> str:
+        return in_reader_language(self.bank_name, self.bank_name_en)
 
     @property
     def total_cost(self) -> Decimal:

@@ -84,8 +84,9 @@ def create_request(user: User, data: dict[str, Any]) -> FinancingRequest:
     if offers:  # one statement inserts all offers and returns them, on every backend (NULLs rendered, not grouped)
         made = db.session.scalars(insert(Offer).returning(Offer).execution_options(render_nulls=True), [dict(
             request_id=request.id, rank=o.rank, product_id=o.candidate.product_id,
-            product_name=o.candidate.product_name, product_type=o.candidate.product_type,
-            bank_id=o.candidate.bank_id, bank_name=o.candidate.bank_name, agreement_id=o.agreement_id,
+            product_name=o.candidate.product_name, product_name_en=o.candidate.product_name_en,
+            product_type=o.candidate.product_type, bank_id=o.candidate.bank_id, bank_name=o.candidate.bank_name,
+            bank_name_en=o.candidate.bank_name_en, agreement_id=o.agreement_id,
             amount=need.amount, term_months=need.term_months, rate_spread_bp=o.candidate.spread_bp,
             interest_rate=o.interest_rate, list_fee_rate=o.list_fee_rate, guarantee_fee_rate=o.guarantee_fee_rate,
             fee_subsidy_rate=o.fee_subsidy_rate, all_in_rate=o.all_in_rate, applied_rules=list(o.applied_rules))

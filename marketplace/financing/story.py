@@ -96,8 +96,8 @@ def _by(event: timeline.TimelineEvent) -> str:
     if actor.organization is None:
         return _("Provincial finance office")
     if actor.username.startswith("system:"):
-        return _("%(organization)s (its system)", organization=actor.organization.name)
-    return actor.organization.name
+        return _("%(organization)s (its system)", organization=actor.organization.display_name)
+    return actor.organization.display_name
 
 
 def entries(request: FinancingRequest) -> list[Entry]:

@@ -37,7 +37,7 @@ PoolNames = Subquery
 
 def _owner_names(pools: PoolNames) -> Any:
     """The account owner's name: the organisation, the risk pool, or the fiscal fund (per row, for joined reads)."""
-    org = select(Organization.name).where(Organization.id == Account.party_id).scalar_subquery()
+    org = select(Organization.display_name).where(Organization.id == Account.party_id).scalar_subquery()
     pool = select(pools.c.name).where(pools.c.id == Account.party_id).scalar_subquery()
     fund = literal(_("Fiscal fund"))
     return case((Account.party == Party.RISK_POOL, pool), (Account.party == Party.FISCAL_FUND, fund), else_=org)
@@ -48,7 +48,7 @@ def trial_balance(user: User, pools: PoolNames) -> dict[str, Any]:
     # The owners by two outer joins (hashed once) rather than a subquery per account; plain columns, no enum or
     # money processing per row: a province's chart has an account per enterprise, and this is read often.
     owner = case((Account.party == Party.RISK_POOL, pools.c.name),
-                 (Account.party == Party.FISCAL_FUND, literal(_("Fiscal fund"))), else_=Organization.name)
+                 (Account.party == Party.FISCAL_FUND, literal(_("Fiscal fund"))), else_=Organization.display_name)
     rows = db.session.execute(
         select(Account.id, Account.code, type_coerce(Account.party, String), Account.party_id,
                type_coerce(Account.purpose, String), type_coerce(Account.balance, BigInteger), owner)

@@ -14,13 +14,13 @@ from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
 
 from guarantees import statements
-from guarantees.models import Agreement
+from guarantees.models import Agreement, RiskPool
 from guarantees.services import get_agreement, pool_names
 from marketplace import db
 from marketplace.auth.access import page_roles
 from marketplace.auth.models import Role
 from marketplace.errors import flatten_messages
-from marketplace.ledger import reports
+from marketplace.ledger import reports, summaries
 from marketplace.ledger.schemas import JournalQuery
 from marketplace.listing import read_order
 
@@ -43,13 +43,7 @@ def _labels() -> dict[str, Any]:
         "party_labels": {"agency": _("Agency"), "bank": _("Bank"), "enterprise": _("Enterprise"),
                          "risk_pool": _("Risk pool"), "reguarantor": _("Re-guarantor"),
                          "fiscal_fund": _("Fiscal fund")},
-        "purpose_labels": {
-            "fee": _("Guarantee fees paid"), "fee_income": _("Fee income"), "fee_subsidy": _("Fee subsidy (降费奖补)"),
-            "pool_funding": _("Risk pool funding"), "cash": _("Cash"), "claims": _("Claims owed"),
-            "credit_loss": _("Credit losses"), "defaulted_principal": _("Defaulted principal"),
-            "compensation": _("Compensation (代偿)"), "reguarantee": _("Re-guarantee"),
-            "pool_reimbursement": _("Pool reimbursements"), "pool_claim": _("Claims on risk pools"),
-            "recovery": _("Recoveries (追偿)")},
+        "purpose_labels": summaries.purposes(), "summary": summaries.shown,
     }
 
 
@@ -82,16 +76,36 @@ def _render(typed: dict[str, str], query: dict[str, Any], errors: dict[str, list
             total = db.session.scalar(select(func.count()).select_from(journal.order_by(None).subquery()))
             entries = db.session.scalars(journal.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
         agreements = db.session.scalars(select(Agreement).order_by(Agreement.code)).all()
+        references = _references({entry.ref for entry in entries}, agreements)
     accounts, account_args, account_errors = _accounts_shown(trial["accounts"])
     range_args = {name: typed[name] for name in ("ref", "from", "to") if name in typed and not errors}
     return render_template("ledger/ledger.html", trial=trial, owners=owners, entries=entries, total=total,
-                           page=page, page_size=PAGE_SIZE, values=typed, errors=errors, range_args=range_args,
+                           references=references, page=page, page_size=PAGE_SIZE, values=typed, errors=errors,
+                           range_args=range_args,
                            search_args={k: v for k, v in typed.items() if not errors} | (
                                {"order": order} if order != "oldest" else {}), order=order, agreements=agreements,
                            verification=verification, accounts=accounts, account_args=account_args,
                            both_args={k: v for k, v in typed.items() if not errors} | account_args | (
                                {"order": order} if order != "oldest" else {}),
                            account_errors=account_errors), 422 if errors else 200
+
+
+def _references(refs: set[str], agreements: list[Agreement]) -> dict[str, str]:
+    """What each entry is about, as a reader names it: 贷款 #42, the risk pool's name, the agreement's code."""
+    kinds: dict[str, set[int]] = {}
+    for ref in refs:
+        kind, _sep, number = ref.partition(":")
+        if number.isdigit():
+            kinds.setdefault(kind, set()).add(int(number))
+    pool_ids = kinds.get("risk_pool", set())
+    pools = dict(db.session.execute(select(RiskPool.id, RiskPool.display_name).where(RiskPool.id.in_(pool_ids)))
+                 .all()) if pool_ids else {}
+    codes = {a.id: a.code for a in agreements}
+    named = {f"loan:{n}": _("Loan #%(id)d", id=n) for n in kinds.get("loan", ())}
+    named |= {f"risk_pool:{n}": pools[n] for n in pool_ids if n in pools}
+    named |= {f"agreement:{n}": _("Agreement %(code)s", code=codes[n])
+              for n in kinds.get("agreement", ()) if n in codes}
+    return named
 
 
 #: The trial balance's own inputs, named apart from the journal's so that both searches keep each other.
@@ -111,7 +125,8 @@ def _accounts_shown(accounts: list[dict[str, Any]]) -> tuple[dict[str, Any], dic
         else:
             errors["party"] = [_("Choose one of the listed values.")]
     for word in typed.get("account", "").lower().split():
-        shown = [a for a in shown if word in a["code"].lower() or word in (a["owner"] or "").lower()]
+        shown = [a for a in shown if word in a["code"].lower() or word in (a["owner"] or "").lower()
+                 or word in summaries.purpose(a["purpose"]).lower()]
     last = max((len(shown) - 1) // ACCOUNT_PAGE_SIZE + 1, 1)
     page = min(max(request.args.get("apage", 1, type=int) or 1, 1), last)
     return ({"rows": shown[(page - 1) * ACCOUNT_PAGE_SIZE:page * ACCOUNT_PAGE_SIZE], "total": len(shown),

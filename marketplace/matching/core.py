@@ -99,6 +99,8 @@ class Candidate:
     spread_bp: int
     guarantee: str  # "none" | "optional" | "required"
     agreements: tuple[GuaranteeTerms, ...] = ()
+    product_name_en: str | None = None
+    bank_name_en: str | None = None
 
 
 @dataclass(frozen=True)

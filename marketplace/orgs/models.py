@@ -10,7 +10,7 @@ from sqlalchemy import JSON, CheckConstraint, Date, Enum, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.dates import business_today
-from marketplace.db import Audited, Base, utcnow
+from marketplace.db import Audited, Base, Bilingual, utcnow
 
 
 class OrgKind(enum.StrEnum):
@@ -48,7 +48,7 @@ def enum_column(enum_cls: type[enum.Enum], name: str, length: int = 20) -> Enum:
                 values_callable=lambda members: [m.value for m in members], validate_strings=True)
 
 
-class Organization(Audited, Base):
+class Organization(Audited, Bilingual, Base):
     __tablename__ = "organizations"
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -5,7 +5,7 @@ from marshmallow import fields, validate
 from stdnum.cn import uscc
 
 from marketplace.auth.schemas import USERNAME
-from marketplace.fields import BusinessDate, Money, Text
+from marketplace.fields import BusinessDate, EnglishName, Money, Text
 from marketplace.orgs.models import AgencyKind, EnterpriseSize, Tier
 
 CODE = validate.Regexp(r"^[A-Za-z0-9_-]{2,40}$", error="Use 2 to 40 letters, digits, '-' or '_'.")
@@ -13,6 +13,7 @@ CODE = validate.Regexp(r"^[A-Za-z0-9_-]{2,40}$", error="Use 2 to 40 letters, dig
 
 class BankIn(ma.Schema):
     name = Text(required=True, min_length=1, max_length=200)
+    name_en = EnglishName()
     code = Text(required=True, max_length=40, validate=CODE)
     api_base_url = fields.Url(load_default=None, allow_none=True, schemes={"http", "https"},
                               require_tld=False, validate=validate.Length(max=500))
@@ -23,6 +24,7 @@ class BankOut(ma.Schema):
 
     id = fields.Integer()
     name = fields.String()
+    name_en = fields.String(allow_none=True)
     code = fields.String()
 
 
@@ -37,6 +39,7 @@ class BankCreatedOut(BankAdminOut):
 
 class AgencyIn(ma.Schema):
     name = Text(required=True, min_length=1, max_length=200)
+    name_en = EnglishName()
     code = Text(required=True, max_length=40, validate=CODE)
     kind = fields.Enum(AgencyKind, by_value=True, required=True, attribute="agency_kind")
 
@@ -44,6 +47,7 @@ class AgencyIn(ma.Schema):
 class AgencyOut(ma.Schema):
     id = fields.Integer()
     name = fields.String()
+    name_en = fields.String(allow_none=True)
     code = fields.String()
     kind = fields.Enum(AgencyKind, by_value=True, attribute="agency_kind")
 
@@ -82,6 +86,7 @@ INDUSTRY_CODE = validate.Regexp(r"^[A-T]\d{2,4}$", error=_l(
 class EnterpriseIn(ma.Schema):
     uscc = UsccField(required=True, validate=validate_uscc)
     name = Text(required=True, min_length=1, max_length=200)
+    name_en = EnglishName()
     region_code = Text(required=True, max_length=6, validate=ZHEJIANG_REGION)
     industry_code = Text(required=True, max_length=5, validate=INDUSTRY_CODE)
     size = fields.Enum(EnterpriseSize, by_value=True, required=True)
@@ -99,6 +104,7 @@ class RegistrationOut(ma.Schema):
     id = fields.Integer()
     uscc = fields.String()
     name = fields.String()
+    name_en = fields.String(allow_none=True)
     tier = fields.Enum(Tier, by_value=True)
     user_id = fields.Integer()
 
@@ -117,6 +123,7 @@ class EnterpriseOut(ma.Schema):
     id = fields.Integer()
     uscc = fields.String()
     name = fields.String()
+    name_en = fields.String(allow_none=True)
     region_code = fields.String()
     industry_code = fields.String()
     size = fields.Enum(EnterpriseSize, by_value=True)

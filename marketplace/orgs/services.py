@@ -22,32 +22,35 @@ def _code_is_free(model: type[Bank] | type[Agency], code: str) -> None:
         raise Conflict(_("The code %(code)s is taken.", code=code), {"code": [_("Already taken.")]})
 
 
-def create_bank(name: str, code: str, api_base_url: str | None = None) -> Bank:
+def create_bank(name: str, code: str, api_base_url: str | None = None, name_en: str | None = None) -> Bank:
     if api_base_url and (why := outbound.refusal(api_base_url)):
         raise ValidationFailed(errors={"api_base_url": [why]})
     _code_is_free(Bank, code)
-    bank = Bank(name=name, code=code, api_base_url=api_base_url, callback_secret=secrets.token_hex(32))
+    bank = Bank(name=name, name_en=name_en, code=code, api_base_url=api_base_url,
+                callback_secret=secrets.token_hex(32))
     db.session.add(bank)
     db.session.flush()
     return bank
 
 
-def create_agency(name: str, code: str, agency_kind: AgencyKind) -> Agency:
+def create_agency(name: str, code: str, agency_kind: AgencyKind, name_en: str | None = None) -> Agency:
     _code_is_free(Agency, code)
-    agency = Agency(name=name, code=code, agency_kind=agency_kind)
+    agency = Agency(name=name, name_en=name_en, code=code, agency_kind=agency_kind)
     db.session.add(agency)
     db.session.flush()
     return agency
 
 
 def create_enterprise(*, name: str, uscc: str, region_code: str, industry_code: str, size: EnterpriseSize,
-                      annual_revenue: Decimal, rd_expense: Decimal, employees: int) -> Enterprise:
+                      annual_revenue: Decimal, rd_expense: Decimal, employees: int,
+                      name_en: str | None = None) -> Enterprise:
     """An enterprise; its tier comes from the province's registry by USCC, never from what it declares."""
     if db.session.scalar(select(Enterprise.id).where(Enterprise.uscc == uscc)) is not None:
         raise Conflict(_("An enterprise with USCC %(uscc)s is already registered.", uscc=uscc),
                        {"uscc": [_("Already registered.")]})
-    enterprise = Enterprise(name=name, uscc=uscc, region_code=region_code, industry_code=industry_code, size=size,
-                            annual_revenue=annual_revenue, rd_expense=rd_expense, employees=employees)
+    enterprise = Enterprise(name=name, name_en=name_en, uscc=uscc, region_code=region_code,
+                            industry_code=industry_code, size=size, annual_revenue=annual_revenue,
+                            rd_expense=rd_expense, employees=employees)
     db.session.add(enterprise)
     db.session.flush()
     return enterprise

@@ -30,9 +30,9 @@ def register():
                     flash(_("Welcome, %(name)s. Your enterprise is not on the province's certified lists (创新型, "
                             "专精特新, 小巨人) yet: the products for certified enterprises open to it once the "
                             "provincial department of economy and information technology certifies it.",
-                            name=enterprise.name))
+                            name=enterprise.display_name))
                 else:
-                    flash(_("Welcome, %(name)s. Your certified tier in force: %(tier)s.", name=enterprise.name,
+                    flash(_("Welcome, %(name)s. Your certified tier in force: %(tier)s.", name=enterprise.display_name,
                             tier=tier_labels()[enterprise.tier.value]))
                 return redirect(url_for("financing.new_request"))
     values = request.form.to_dict() if request.method == "POST" else {"size": "small"}

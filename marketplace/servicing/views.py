@@ -42,7 +42,7 @@ from marketplace.financing.schedule import Standing
 from marketplace.financing.schemas import LoanEventIn
 from marketplace.forms import failed, load_form
 from marketplace.i18n import N_, percent, yuan
-from marketplace.ledger import reports
+from marketplace.ledger import reports, summaries
 from marketplace.listing import Choice, Listing, Search, Sort
 from marketplace.orgs.models import Bank, Enterprise
 from marketplace.scheduler.jobs import DEFAULT_AFTER_DAYS
@@ -108,7 +108,7 @@ def _words() -> dict[str, Any]:
     return {"loan_status_labels": loan_status_labels(), "method_labels": method_labels(),
             "period_status_labels": period_status_labels(), "event_labels": event_labels(),
             "claim_status_labels": claim_status_labels(), "entry_kind_labels": entry_kind_labels(),
-            "percent": percent, "owing": owing}
+            "percent": percent, "owing": owing, "purpose_label": summaries.purpose, "summary": summaries.shown}
 
 
 # Lists -------------------------------------------------------------------------------------------------------------

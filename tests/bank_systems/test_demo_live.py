@@ -54,7 +54,7 @@ def test_a_sandbox_bank_offer_is_approved_and_disbursed_within_a_minute(demo_ser
     headers = {"Authorization": f"Bearer {token}"}
     request = requests.post(f"{demo_server}/api/v1/financing-requests", headers=headers, json={
         "amount": "2000000.00", "term_months": 12, "purpose": "Working capital"}).json()
-    offer = next(o for o in request["offers"] if o["bank_name"].startswith("Sandbox Bank"))
+    offer = next(o for o in request["offers"] if o["bank_name"] == "沙箱银行（系统自动审批）")
     started = time.monotonic()
     routed = requests.post(f"{demo_server}/api/v1/financing-requests/{request['id']}/select", headers=headers,
                            json={"offer_id": offer["id"]})

@@ -47,7 +47,7 @@ def wire(client):
 def select_sandbox_offer(client, headers, amount="2000000.00"):
     request = client.post("/api/v1/financing-requests", headers=headers, json={
         "amount": amount, "term_months": 12, "purpose": "Working capital"}).json
-    offer = next(o for o in request["offers"] if o["bank_name"].startswith("Sandbox Bank"))
+    offer = next(o for o in request["offers"] if o["bank_name"] == "沙箱银行（系统自动审批）")
     routed = client.post(f"/api/v1/financing-requests/{request['id']}/select", headers=headers,
                          json={"offer_id": offer["id"]})
     assert routed.status_code == 200, routed.json

@@ -118,7 +118,7 @@ def test_admin_creates_a_bank_and_sees_its_callback_secret_once(as_role):
 def test_other_roles_see_banks_without_their_system_addresses(as_role):
     listed = as_role("enterprise").get("/api/v1/banks")
     assert listed.status_code == 200
-    assert listed.json and all(set(bank) == {"id", "name", "code"} for bank in listed.json)
+    assert listed.json and all(set(bank) == {"id", "name", "name_en", "code"} for bank in listed.json)
 
 
 def test_a_duplicate_bank_code_is_409(as_role, world):
