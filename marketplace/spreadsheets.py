@@ -209,6 +209,14 @@ def _xlsx_lines(content: bytes, max_lines: int) -> Iterator[Sequence[Any]]:
         workbook.close()
 
 
+@dataclass(frozen=True)
+class Sheet:
+    """An upload's data rows as (row number, {column: cell}), and each column's header as the file writes it."""
+
+    rows: list[tuple[int, dict[str, Any]]]
+    headers: dict[str, str]
+
+
 def _header(line: Sequence[Any], required: Sequence[str], optional: Sequence[str],
             aliases: Mapping[str, str]) -> dict[str, int]:
     names = [aliases.get(text(cell).lower(), text(cell).lower()) for cell in line]
@@ -229,6 +237,12 @@ def read_rows(filename: str, content: bytes, required: Sequence[str], max_rows: 
     """The non-blank data rows of an uploaded CSV or XLSX as (row number, {column: cell}), by the header row's
     names (any order, any case; other columns ignored; `aliases` maps other headers, such as the Chinese ones, to
     the column names); 422 on `file` when the file is unusable."""
+    return read_sheet(filename, content, required, max_rows, optional, aliases).rows
+
+
+def read_sheet(filename: str, content: bytes, required: Sequence[str], max_rows: int,
+               optional: Sequence[str] = (), aliases: Mapping[str, str] | None = None) -> Sheet:
+    """As read_rows, with the headers as the file writes them (for messages that name a column as its reader does)."""
     suffix = PurePath(filename).suffix.lower()
     if suffix not in (".csv", ".xlsx"):
         raise file_error(_("Upload a CSV (.csv) or Excel (.xlsx) file; “%(name)s” is neither.", name=filename))
@@ -248,6 +262,7 @@ def read_rows(filename: str, content: bytes, required: Sequence[str], max_rows: 
             line = line[:MAX_COLUMNS]
         if header is None:
             header = _header(line, required, optional, aliases or {})
+            written = {column: text(line[index]) for column, index in header.items()}
             continue
         if all(text(cell) == "" for cell in line):
             continue
@@ -260,4 +275,4 @@ def read_rows(filename: str, content: bytes, required: Sequence[str], max_rows: 
         raise file_error(_("The file is empty."))
     if not rows:
         raise file_error(_("The file has a header row but no rows of data below it."))
-    return rows
+    return Sheet(rows, written)

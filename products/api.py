@@ -9,7 +9,7 @@ from marketplace.auth.access import api_roles, api_user
 from marketplace.auth.models import Role
 from marketplace.errors import NotFound
 from marketplace.idempotency import idempotent
-from products import bounds, schemas, services
+from products import bounds, schemas, services, sheets
 from products.models import ProductStatus, ProductType
 from products.schemas import ProductIn, ProductOut, ProductPatch, ProductQuery
 
@@ -50,8 +50,8 @@ class ProductExport(MethodView):
     def get(self, query):
         """The products the list shows for these filters, all of them, as CSV (UTF-8 with BOM) or XLSX."""
         fmt = query.pop("format")
-        return spreadsheets.download(services.catalogue_table(api_user(), services.ProductFilter(**query)), fmt,
-                                     "products")
+        products = services.catalogue_products(api_user(), services.ProductFilter(**query))
+        return spreadsheets.download(sheets.products_table(products), fmt, "products")
 
 
 @blp.route("/import-template")
@@ -62,7 +62,7 @@ class ProductImportTemplate(MethodView):
     @blp.alt_response(200, content_type="text/csv", description="With format=csv.", success=True)
     def get(self, query):
         """The sheet to fill in for an import: its header row and one example product."""
-        return spreadsheets.download(services.import_template(), query["format"], "products_template")
+        return spreadsheets.download(sheets.import_template(), query["format"], "products_template")
 
 
 @blp.route("/imports")
@@ -76,7 +76,7 @@ class ProductImports(MethodView):
         """List many products at once from a sheet (the template's columns): each good row becomes a draft (or a
         published product, with publish=true), checked as POST /products checks one; bad rows are listed."""
         upload = data["file"]
-        result = services.import_products(api_user().organization_id, upload.filename, upload.read(),
+        result = sheets.import_products(api_user().organization_id, upload.filename, upload.read(),
                                           publish=query["publish"])
         return {"rows_total": result.rows_total, "rows_ok": len(result.product_ids), "rows_failed": len(result.errors),
                 "product_ids": result.product_ids, "errors": result.errors}

@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
-import marshmallow as ma
 from flask_babel import gettext as _
 from sqlalchemy import Select, exists, func, select
 
-from marketplace import db, spreadsheets
+from marketplace import db
 from marketplace.auth.models import Role, User
-from marketplace.errors import Conflict, IllegalTransition, NotFound, ValidationFailed, flatten_messages, one_or_404
+from marketplace.errors import Conflict, IllegalTransition, NotFound, ValidationFailed, one_or_404
 from marketplace.lpr.services import interest_rate, rates_on
 from marketplace.orgs.models import Tier
 from products import bounds
 from products.models import TRANSITIONS, Product, ProductStatus, ProductTier, ProductType
-from products.schemas import ProductIn, range_errors
+from products.schemas import range_errors
 
 EDITABLE = ("name", "name_en", "product_type", "amount_min", "amount_max", "term_min_months", "term_max_months",
             "rate_spread_bp", "eligible_tiers", "eligible_regions", "guarantee", "description")
@@ -158,94 +155,12 @@ def with_indicative_rates(products: list[Product]) -> list[Product]:
 
 
 
-# Excel out and in -------------------------------------------------------------------------------------------------
+# Excel out -------------------------------------------------------------------------------------------------------
 
-#: The columns a bank fills in to list products at once (the template's header, and the export's first columns).
-IMPORT_COLUMNS = ("name", "product_type", "amount_min", "amount_max", "term_min_months", "term_max_months",
-                  "rate_spread_bp", "eligible_tiers")
-IMPORT_OPTIONAL = ("eligible_regions", "guarantee", "description")
-EXPORT_COLUMNS = ("id", "bank_id", "bank", *IMPORT_COLUMNS, *IMPORT_OPTIONAL, "indicative_rate", "status", "version")
-MAX_IMPORT_ROWS = 2000
 MAX_EXPORT_ROWS = 200_000
-_LIST_SEPARATORS = re.compile(r"[\s,，;；、]+")
 
 
-def catalogue_table(user: User, filters: ProductFilter) -> spreadsheets.Table:
-    """The products `user` sees through `filters` (as the list shows them), one row each, in id order."""
+def catalogue_products(user: User, filters: ProductFilter) -> list[Product]:
+    """The products `user` sees through `filters` (as the list shows them), in id order, for a download."""
     products, _total = list_products(user, filters, 0, MAX_EXPORT_ROWS)
-    return products_table(products)
-
-
-def products_table(products: list[Product]) -> spreadsheets.Table:
-    """Products one a row, in the order given, with their indicative rates."""
-    products = with_indicative_rates(products)
-    return spreadsheets.Table("products", EXPORT_COLUMNS, [
-        (p.id, p.bank_id, p.bank_name, p.name, p.product_type.value, p.amount_min, p.amount_max, p.term_min_months,
-         p.term_max_months, p.rate_spread_bp, ",".join(t.value for t in p.eligible_tiers),
-         ",".join(p.eligible_regions), p.guarantee.value, p.description, p.indicative_rate, p.status.value, p.version)
-        for p in products])
-
-
-#: The template's example row starts its name with this; an import skips such a row, so a template uploaded with
-#: the example still in it lists nothing by mistake.
-SAMPLE_MARK = "【示例】"
-
-
-def import_template() -> spreadsheets.Table:
-    """The header a bank fills in, with one example row, marked as such and never imported."""
-    return spreadsheets.Table("products", (*IMPORT_COLUMNS, *IMPORT_OPTIONAL), [
-        (f"{SAMPLE_MARK}专精特新信用贷 SRDI credit loan", "credit", Decimal("500000.00"), Decimal("10000000.00"), 6,
-         36, 20, "srdi,little_giant", "33", "none",
-         "示例行：导入时跳过，可保留或删除。Example row: skipped on import.")])
-
-
-@dataclass(frozen=True)
-class ProductImport:
-    rows_total: int
-    product_ids: list[int]
-    errors: list[dict[str, Any]]
-
-
-def _as_input(values: dict[str, Any]) -> dict[str, Any]:
-    """A spreadsheet row as the API's JSON would send it: text, whole numbers as numbers, lists split."""
-    data: dict[str, Any] = {}
-    for column, value in values.items():
-        written = spreadsheets.text(value)
-        if column in ("eligible_tiers", "eligible_regions"):
-            data[column] = [part for part in _LIST_SEPARATORS.split(written) if part]
-        elif column in ("term_min_months", "term_max_months", "rate_spread_bp"):
-            data[column] = int(written) if re.fullmatch(r"[+-]?\d+", written) else written
-        elif column in ("guarantee", "description") and not written:
-            continue  # their defaults
-        else:
-            data[column] = written
-    return data
-
-
-def import_products(bank_id: int, filename: str, content: bytes, *, publish: bool) -> ProductImport:
-    """Create a draft (or, with `publish`, a published product) from each good row of an uploaded sheet, checked by
-    the same rules as the API; bad rows change nothing and are reported with their row numbers."""
-    rows = [(number, values) for number, values in
-            spreadsheets.read_rows(filename, content, IMPORT_COLUMNS, MAX_IMPORT_ROWS, IMPORT_OPTIONAL)
-            if not spreadsheets.text(values.get("name")).startswith(SAMPLE_MARK)]
-    if not rows:
-        raise spreadsheets.file_error(_("The file holds only the template's example row; add your products below it "
-                                        "and upload it again."))
-    schema, created, errors = ProductIn(), [], []
-    for number, values in rows:
-        try:
-            data = schema.load(_as_input(values))
-        except ma.ValidationError as error:
-            problems = flatten_messages(error.messages)
-            errors.append({"row": number, "message": " ".join(
-                f"{field}: {' '.join(messages)}" for field, messages in sorted(problems.items()))})
-            continue
-        if problems := bounds.bounds_errors(data):
-            errors.append({"row": number, "message": " ".join(
-                f"{field}: {' '.join(messages)}" for field, messages in sorted(problems.items()))})
-            continue
-        product = create_product(bank_id, data)
-        if publish:
-            change_status(product, ProductStatus.PUBLISHED)
-        created.append(product.id)
-    return ProductImport(rows_total=len(rows), product_ids=created, errors=errors)
+    return products

@@ -17,7 +17,7 @@ from marketplace.forms import failed, load_form
 from marketplace.i18n import N_
 from marketplace.listing import Choice, Listing, Search, Sort, named_like
 from marketplace.orgs.models import Bank, Tier
-from products import bounds, services
+from products import bounds, services, sheets
 from products.models import GuaranteeNeed, Product, ProductStatus, ProductType
 from products.schemas import ImportUpload, PricingBoundsIn, ProductIn
 
@@ -89,13 +89,13 @@ def export_own(fmt: str):
     """Every version of this bank's products, as the list shows them (searched, filtered and sorted), in one sheet."""
     query = services.filtered_products(current_user, services.ProductFilter(bank_id=current_user.organization_id))
     products = _own_listing().everything(query, services.MAX_EXPORT_ROWS)
-    return spreadsheets.download(services.products_table(products), fmt, "my_products")
+    return spreadsheets.download(sheets.products_table(products), fmt, "my_products")
 
 
 @bp.get("/bank/products/import-template.xlsx")
 @page_roles(Role.BANK)
 def import_template():
-    return spreadsheets.download(services.import_template(), "xlsx", "products_template")
+    return spreadsheets.download(sheets.import_template(), "xlsx", "products_template")
 
 
 @bp.route("/bank/products/import", methods=["GET", "POST"])
@@ -111,13 +111,13 @@ def import_products():
             errors = flatten_messages(error.messages)
         else:
             try:
-                result = services.import_products(current_user.organization_id, upload.filename, upload.read(),
+                result = sheets.import_products(current_user.organization_id, upload.filename, upload.read(),
                                                   publish=request.form.get("publish") == "true")
             except DomainError as error:
                 errors = failed(error)
     return render_template("products/import.html", result=result, errors=errors,
-                           max_rows=f"{services.MAX_IMPORT_ROWS:,}",
-                           columns=services.IMPORT_COLUMNS, optional=services.IMPORT_OPTIONAL), (422 if errors else 200)
+                           max_rows=f"{sheets.MAX_IMPORT_ROWS:,}", columns=sheets.IMPORT_COLUMNS,
+                           optional=sheets.OPTIONAL_COLUMNS), (422 if errors else 200)
 
 
 def _form_values(product: Product | None) -> dict[str, Any]:
@@ -216,7 +216,7 @@ def export_catalogue(fmt: str):
     """The published catalogue as the list shows it (searched, filtered and sorted), all of it, in one sheet."""
     query = services.filtered_products(current_user, services.ProductFilter(status=ProductStatus.PUBLISHED))
     products = _listing().everything(query, services.MAX_EXPORT_ROWS)
-    return spreadsheets.download(services.products_table(products), fmt, "products")
+    return spreadsheets.download(sheets.products_table(products), fmt, "products")
 
 
 # The admin's pricing bounds -------------------------------------------------------------------------------------

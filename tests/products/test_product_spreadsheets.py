@@ -10,10 +10,10 @@ from sqlalchemy import func, select
 
 from marketplace import db
 from products.models import Product
-from products.services import EXPORT_COLUMNS, IMPORT_COLUMNS, IMPORT_OPTIONAL
+from products.sheets import EXPORT_COLUMNS, OPTIONAL, REQUIRED
 from tests.pages import csrf_token, sign_in
 
-HEADER = (*IMPORT_COLUMNS, *IMPORT_OPTIONAL)
+HEADER = (*REQUIRED, *OPTIONAL[1:])
 GOOD = [
     ("Xihu Tech Loan", "credit", 500000, 5000000, 6, 36, 25, "srdi,little_giant", "33", "none", ""),
     ("Binjiang IP Pledge", "ip_pledge", "1000000.00", "20000000.00", 12, 60, -10, "srdi", "3301, 3302", "optional",

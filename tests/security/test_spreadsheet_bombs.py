@@ -12,7 +12,7 @@ import openpyxl
 import pytest
 
 from marketplace import spreadsheets
-from products.services import IMPORT_COLUMNS
+from products.sheets import REQUIRED as IMPORT_COLUMNS
 
 #: (who uploads, where, the import's header row): each file below starts with a header the import accepts.
 PRODUCTS = ("bank", "/api/v1/products/imports", IMPORT_COLUMNS)
