@@ -12,8 +12,8 @@ from products.models import Product, ProductStatus
 from tests.pages import csrf_token, sign_in
 
 CHINESE = {"Accept-Language": "zh-CN,zh;q=0.9"}
-HEADER = ("产品名称", "产品类型", "最低金额（元）", "最高金额（元）", "最短期限（月）", "最长期限（月）", "LPR加点（基点）",
-          "适用企业类型", "适用地区代码", "担保要求", "产品说明", "英文名称")
+HEADER = ("产品名称", "产品类型", "最低金额（元）", "最高金额（元）", "最短期限（月）", "最长期限（月）",
+          "LPR加点（基点）", "适用企业类型", "适用地区代码", "担保要求", "产品说明", "英文名称")
 
 
 def xlsx(*rows, header=HEADER) -> bytes:
@@ -43,9 +43,9 @@ def families(app) -> int:
 
 def test_a_sheet_in_chinese_headers_and_values_imports(as_role, app):
     bank = as_role("bank")
-    answer = upload(bank, xlsx(("西湖科创贷", "信用贷", "500,000", 5000000, 6, 36, 25,
-                                "专精特新中小企业、专精特新“小巨人”企业", "33，3301", "可选担保", "面向科创企业", "Xihu Tech Loan")),
-                    publish="true")
+    row = ("西湖科创贷", "信用贷", "500,000", 5000000, 6, 36, 25, "专精特新中小企业、专精特新“小巨人”企业", "33，3301",
+           "可选担保", "面向科创企业", "Xihu Tech Loan")
+    answer = upload(bank, xlsx(row), publish="true")
     assert answer.status_code == 200 and answer.json["rows_ok"] == 1, answer.json
     product = bank.get(f"/api/v1/products/{answer.json['product_ids'][0]}").json
     assert (product["name"], product["name_en"], product["product_type"], product["amount_min"]) == (
@@ -104,7 +104,7 @@ def test_an_export_in_chinese_imports_again_unchanged_and_a_corrected_row_makes_
         "file": (io.BytesIO(exported.data), "导出.xlsx"),
         "csrf_token": csrf_token(client.get("/bank/products/import").text)},
         content_type="multipart/form-data")
-    assert 'data-figure="unchanged">%d<' % (len(rows) - 1) in page.text and 'data-figure="created">0<' in page.text
+    assert f'data-figure="unchanged">{len(rows) - 1}<' in page.text and 'data-figure="created">0<' in page.text
 
     corrected = [list(r) for r in rows]
     target = next(r for r in corrected[1:] if r[header.index("产品名称")] == "科创信用贷")
