@@ -2,9 +2,13 @@
 request keeps codes, figures and product ids, and the words are chosen when it is read (issue 22)."""
 
 import html
+import importlib.util
 import re
+from pathlib import Path
 
 import pytest
+from alembic.migration import MigrationContext
+from alembic.operations import Operations
 from sqlalchemy import event
 
 from marketplace import db
@@ -12,6 +16,7 @@ from marketplace.auth.models import Role, User
 from marketplace.financing.models import FinancingRequest
 from tests.pages import sign_in
 
+ROOT = Path(__file__).resolve().parents[2]
 BASE = {"product_type": "credit", "amount_min": "100000.00", "amount_max": "10000000.00", "term_min_months": 6,
         "term_max_months": 36, "rate_spread_bp": 20, "guarantee": "none", "eligible_regions": [],
         "eligible_tiers": ["innovative", "srdi", "little_giant"]}
@@ -166,6 +171,58 @@ def test_a_product_no_longer_on_record_is_counted_instead_of_named(app, world, c
         "Zhejiang Commerce Bank's “SRDI Credit Loan” and 1 more product do not lend for 12 months."]
     assert reasons_by_api(enterprise, filed["id"], "zh-CN") == [
         "Zhejiang Commerce Bank的“SRDI Credit Loan”和另外 1 款产品不提供 12 个月期限的贷款。"]
+
+
+LEGACY = "浙商银行's “专精特新信用贷” 的最高贷款额度低于您申请的 ¥2,000,000.00。"
+
+
+def test_reasons_stored_as_sentences_before_codes_still_read_as_written(app, world, catalogue, as_role):
+    enterprise = as_role("enterprise")
+    filed = enterprise.post("/api/v1/financing-requests", json=REQUEST).json
+    with app.app_context():
+        request = db.session.get(FinancingRequest, filed["id"])
+        request.unmatched_reasons = [{"code": "text", "text": LEGACY}, request.unmatched_reasons[1]]
+        db.session.commit()
+
+    assert reasons_by_api(enterprise, filed["id"], "en") == [LEGACY, IN_ENGLISH[1]]
+    assert reasons_by_api(enterprise, filed["id"], "zh-CN") == [LEGACY, IN_CHINESE[1]]
+    assert reasons_on_page(app, world.enterprise_user, filed["id"], "zh_Hans") == [LEGACY, IN_CHINESE[1]]
+
+
+def migration(direction):
+    """Run 0022_reasons_as_codes up or down on the suite's database, inside the test's transaction."""
+    spec = importlib.util.spec_from_file_location(
+        "reasons_as_codes", ROOT / "migrations" / "versions" / "0022_reasons_as_codes.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with Operations.context(MigrationContext.configure(db.session.connection())):
+        getattr(module, direction)()
+    db.session.expire_all()
+
+
+def test_the_migration_keeps_each_stored_sentence_as_a_text_reason_and_leaves_codes_alone(app, world, catalogue,
+                                                                                           as_role):
+    enterprise = as_role("enterprise")
+    old, new = (enterprise.post("/api/v1/financing-requests", json=REQUEST).json["id"] for _ in range(2))
+    with app.app_context():
+        db.session.get(FinancingRequest, old).unmatched_reasons = [LEGACY, "No bank has published a product yet."]
+        coded = db.session.get(FinancingRequest, new).unmatched_reasons
+        db.session.commit()
+
+        migration("upgrade")
+        assert db.session.get(FinancingRequest, old).unmatched_reasons == [
+            {"code": "text", "text": LEGACY}, {"code": "text", "text": "No bank has published a product yet."}]
+        assert db.session.get(FinancingRequest, new).unmatched_reasons == coded
+        db.session.commit()
+    assert reasons_by_api(enterprise, old, "en") == [LEGACY, "No bank has published a product yet."]
+
+    with app.app_context():
+        migration("downgrade")
+        assert db.session.get(FinancingRequest, old).unmatched_reasons == [
+            LEGACY, "No bank has published a product yet."]
+        assert all(isinstance(s, str) and not CJK.search(s) for s in
+                   db.session.get(FinancingRequest, new).unmatched_reasons)
+        db.session.rollback()
 
 
 def test_a_page_of_requests_reads_the_products_its_reasons_name_in_one_query(app, world, bank_api, as_role):
