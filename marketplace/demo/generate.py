@@ -74,7 +74,7 @@ from marketplace.financing.models import (
     Offer,
     RequestStatus,
 )
-from marketplace.financing.reasons import sentence
+from marketplace.financing.reasons import stored
 from marketplace.ledger import summaries
 from marketplace.ledger.models import Account, EntryKind, JournalEntry, Party, Posting, Purpose
 from marketplace.ledger.posting import FISCAL_FUND_ID, Entry, post_many
@@ -1028,7 +1028,7 @@ class Case:
     lpr_on: dt.date
     purpose: str
     offers: list[OfferTerms]
-    reasons: list[str]
+    reasons: list[dict]
     status: RequestStatus = RequestStatus.OPEN
     chosen: OfferTerms | None = None
     routed: dt.date | None = None
@@ -1118,7 +1118,7 @@ class History:
         reasons = explain(need, [], offered=len(offers), any_published=self.largest is not None,
                           largest_amount=self.largest, smallest_amount=self.smallest)
         case = Case(n, firm, day, need, lpr_on, rng.choice(PURPOSES), offers,
-                    [sentence(r) for r in reasons + guarantee_reasons])
+                    [stored(r) for r in reasons + guarantee_reasons])
         if not offers:
             case.status = RequestStatus.OPEN if day > as_of - dt.timedelta(days=14) else RequestStatus.WITHDRAWN
             return case

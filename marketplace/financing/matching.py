@@ -76,9 +76,8 @@ def load_candidates(need: Need) -> list[Candidate]:
 def load_near_misses(need: Need, spread_at_most: int | None) -> list[NearMiss]:
     """Published products that do not fit and would have been priced no worse than the offers made: their columns
     in one query, then the tiers and regions of those few in one more (no ORM objects, no eager joins)."""
-    query = (select(Product.id, Product.name, Organization.name, Product.amount_min, Product.amount_max,
-                    Product.term_min_months, Product.term_max_months)
-             .join(Organization, Organization.id == Product.bank_id)
+    query = (select(Product.id, Product.amount_min, Product.amount_max, Product.term_min_months,
+                    Product.term_max_months)
              .where(*_published(need), ~_fits(need, _tier_per_row))
              .order_by(Product.rate_spread_bp, Product.id).limit(NEAR_MISS_LIMIT))
     if spread_at_most is not None:
@@ -95,10 +94,9 @@ def load_near_misses(need: Need, spread_at_most: int | None) -> list[NearMiss]:
                        .where(ProductRegion.product_id.in_(ids)))
     for pid, kind, value in db.session.execute(listed):
         (tiers[pid].add if kind == "tier" else regions[pid].append)(value)
-    return [NearMiss(product_id=pid, product_name=name, bank_name=bank_name, amount_min=amount_min,
-                     amount_max=amount_max, term_min_months=term_min, term_max_months=term_max,
-                     tiers=frozenset(tiers[pid]), region_prefixes=tuple(sorted(regions[pid])))
-            for pid, name, bank_name, amount_min, amount_max, term_min, term_max in rows]
+    return [NearMiss(product_id=pid, amount_min=amount_min, amount_max=amount_max, term_min_months=term_min,
+                     term_max_months=term_max, tiers=frozenset(tiers[pid]), region_prefixes=tuple(sorted(regions[pid])))
+            for pid, amount_min, amount_max, term_min, term_max in rows]
 
 
 def amount_bounds(need: Need) -> tuple[Decimal | None, Decimal | None]:

@@ -124,8 +124,9 @@ class FinancingRequest(Audited, Base):
     #: What the matching saw: the tier in force and the LPR date, so the offers can be explained later.
     tier_at_request: Mapped[Tier] = mapped_column(enum_column(Tier, "tier"))
     lpr_effective_on: Mapped[dt.date] = mapped_column(Date)
-    #: Sentences for the enterprise owner on what was left out and why.
-    unmatched_reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: What was left out and why, as codes with their figures and product ids (financing.reasons puts them into
+    #: words in the reader's language); reasons filed before codes are {"code": "text", "text": <the sentence>}.
+    unmatched_reasons: Mapped[list[dict]] = mapped_column(JSON, default=list)
     #: Why the marketplace itself moved the request (a withdrawal when the enterprise's tier expired).
     status_reason: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

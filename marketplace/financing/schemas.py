@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from marketplace import db
 from marketplace.fields import BusinessDate, Id, Money, Rate, Text
+from marketplace.financing import reasons
 from marketplace.financing.models import ApplicationStatus, LoanEventType, LoanStatus, RequestStatus
 from marketplace.financing.schedule import Method
 from marketplace.orgs.models import Tier
@@ -120,7 +121,9 @@ class FinancingRequestOut(ma.Schema):
                        metadata={"description": "The certified tier in force when the request was matched."})
     lpr_effective_on = fields.Date()
     offers = fields.List(fields.Nested(OfferOut))
-    unmatched_reasons = fields.List(fields.String())
+    unmatched_reasons = fields.Function(reasons.sentences, metadata={
+        "type": "array", "items": {"type": "string"},
+        "description": "Why products were left out, in the caller's language (Accept-Language)."})
     status_reason = fields.String(allow_none=True, metadata={
         "description": "Why the marketplace moved the request, e.g. withdrawn when the tier it was matched for "
                        "expired."})
@@ -131,6 +134,12 @@ class FinancingRequestOut(ma.Schema):
     offers_valid_until = fields.Date()
     timeline = fields.Function(_timeline, metadata={"description": "What happened, in order."})
     created_at = fields.DateTime()
+
+    @ma.pre_dump(pass_collection=True)
+    def _read_named_products(self, data, many, **kwargs):
+        """The products the reasons of a whole page name, in one query."""
+        reasons.preload(data if many else [data])
+        return data
 
 
 class SelectIn(ma.Schema):

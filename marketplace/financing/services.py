@@ -36,7 +36,7 @@ from marketplace.financing.models import (
     Offer,
     RequestStatus,
 )
-from marketplace.financing.reasons import sentence
+from marketplace.financing.reasons import stored
 from marketplace.i18n import N_, percent, yuan
 from marketplace.lpr.services import rates_on
 from marketplace.matching import Need, Rates, explain, guarantee_terms, rank_offers
@@ -77,7 +77,7 @@ def create_request(user: User, data: dict[str, Any]) -> FinancingRequest:
         enterprise_id=enterprise.id, created_by_id=user.id, amount=need.amount, term_months=need.term_months,
         purpose=data["purpose"], accept_guarantee=need.accept_guarantee,
         product_types=sorted(need.product_types) if need.product_types else None, tier_at_request=Tier(need.tier),
-        lpr_effective_on=lpr.effective_on, unmatched_reasons=[sentence(r) for r in reasons + guarantee_reasons])
+        lpr_effective_on=lpr.effective_on, unmatched_reasons=[stored(r) for r in reasons + guarantee_reasons])
     db.session.add(request)
     db.session.flush()
     made = []

@@ -17,7 +17,7 @@ from marketplace.dates import business_today
 from marketplace.errors import DomainError
 from marketplace.financing import deadlines, services, story
 from marketplace.financing.models import Application, ApplicationStatus, FinancingRequest, Offer, RequestStatus
-from marketplace.financing.reasons import tier_words
+from marketplace.financing.reasons import sentences, tier_words
 from marketplace.financing.schemas import CounterDeclineIn, DecisionIn, FinancingRequestIn
 from marketplace.forms import failed, load_form
 from marketplace.i18n import N_
@@ -96,6 +96,7 @@ def _request_page(financing_request: FinancingRequest, errors: dict[str, list[st
         financing_request.status is RequestStatus.DECLINED and not expired)
     return render_template("financing/request_detail.html", req=financing_request, can_select=can_select,
                            offers_expired=expired, tried={a.offer_id for a in financing_request.applications},
+                           unmatched=sentences(financing_request),
                            entries=story.entries(financing_request), version=services.deal_version(financing_request),
                            errors=errors or {}, posted=request.form), status
 

@@ -2,7 +2,7 @@
 
 The database does the indexed prefilter (DESIGN.md §Matching step 1) and hands over plain candidates; this module
 attaches guarantee terms, prices each offer (interest = LPR for the term + spread; all-in = interest + the
-guarantee fee the enterprise pays), ranks them, and says in plain words why products were left out.
+guarantee fee the enterprise pays), ranks them, and says, as data, why products were left out.
 """
 
 from __future__ import annotations
@@ -108,8 +108,6 @@ class NearMiss:
     """A published product that did not pass the prefilter, with what is needed to say why."""
 
     product_id: int
-    product_name: str
-    bank_name: str
     amount_min: Decimal
     amount_max: Decimal
     term_min_months: int
@@ -133,13 +131,14 @@ class OfferTerms:
 
 @dataclass(frozen=True)
 class Reason:
-    """Why something was left out, as data; the web layer turns it into words in the reader's language.
+    """Why something was left out, as data; the request keeps it so and it is put into words when read, in the
+    reader's language (the products by id, so that their names are read in that language too).
 
     `code` is one of: nothing_published, amount_above_all, amount_below_all, amount_high, amount_low, term, tier,
     region, guarantee_refused, guarantee_unavailable, nothing_fits."""
 
     code: str
-    products: tuple[str, ...] = ()  # "Bank's “Product”" for the first few
+    products: tuple[int, ...] = ()  # the ids of the first few products (versions) it is about
     more: int = 0  # how many more products share the reason
     amount: Decimal | None = None  # the amount asked for
     limit: Decimal | None = None  # the largest or smallest amount any product lends
@@ -227,5 +226,5 @@ def explain(need: Need, near_misses: list[NearMiss], *, offered: int, any_publis
 def _about(code: str, products: list, **details: object) -> Reason | None:
     if not products:
         return None
-    names = tuple(f"{p.bank_name}'s “{p.product_name}”" for p in products[:SHOWN_PER_REASON])
-    return Reason(code, names, max(len(products) - SHOWN_PER_REASON, 0), **details)
+    shown = tuple(p.product_id for p in products[:SHOWN_PER_REASON])
+    return Reason(code, shown, max(len(products) - SHOWN_PER_REASON, 0), **details)

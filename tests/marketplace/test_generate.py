@@ -161,6 +161,17 @@ def test_a_generated_srdi_enterprise_gets_offers_through_the_api(province):
     assert [o["rank"] for o in response.json["offers"]] == list(range(1, len(response.json["offers"]) + 1))
 
 
+def test_generated_requests_keep_their_reasons_as_codes_naming_generated_products(province):
+    app, _output = province
+    with app.app_context():
+        reasons = [entry for request in db.session.scalars(select(FinancingRequest))
+                   for entry in request.unmatched_reasons]
+        named = {pid for entry in reasons for pid in entry.get("products", ())}
+        assert reasons and named
+        assert all(isinstance(entry, dict) and entry["code"] != "text" for entry in reasons)
+        assert _count(Product, Product.id.in_(named)) == len(named)
+
+
 def _fingerprint() -> str:
     """A digest of every generated table's rows, ids included, leaving out when rows were written and password
     hashes (salted)."""
