@@ -32,7 +32,7 @@ from marketplace.audit import trail as audit
 from marketplace.auth.models import Role, User
 from marketplace.dates import business_today, local_day, working_days_after, working_days_between
 from marketplace.errors import Conflict, IllegalTransition, NotFound, ValidationFailed, one_or_404
-from marketplace.i18n import N_, percent, yuan
+from marketplace.i18n import N_, percent, state_word, yuan
 from marketplace.notifications.services import notify
 from marketplace.orgs.models import Agency, AgencyKind, Bank
 
@@ -94,7 +94,7 @@ def change_status(agreement: Agreement, target: AgreementStatus,
         raise IllegalTransition(_("This agreement ended on %(day)s.", day=agreement.valid_to.isoformat()))
     if target not in AGREEMENT_TRANSITIONS[current] or (source is not None and current is not source):
         raise IllegalTransition(_("An agreement that is %(status)s cannot become %(target)s this way.",
-                                  status=current.value, target=target.value))
+                                  status=state_word(current), target=state_word(target)))
     if current is AgreementStatus.SUSPENDED and target is AgreementStatus.ACTIVE and cap_room(agreement) == 0 \
             and agreement.guaranteed_total:
         raise IllegalTransition(_("Agreement %(code)s has reached its compensation cap (%(rate)s of %(cap)s) and "
@@ -262,7 +262,7 @@ def submit_batch(batch: Batch) -> Outcome:
     """Close an open batch for review; loans under the agreement's 见贷即保 threshold are backed at once (their
     guarantees become approved when financing has made their loans: `approve_backed`)."""
     states.move(batch, BatchStatus.SUBMITTED, BATCH_TRANSITIONS, refuse=lambda status: _(
-        "Batch %(id)d is already %(status)s.", id=batch.id, status=status.value))
+        "Batch %(id)d is already %(status)s.", id=batch.id, status=state_word(status)))
     batch.submitted_at = db.utcnow()
     db.session.flush()
     timeline.record_for(timeline.BATCH_SUBMITTED, select(Guarantee.application_id).where(
@@ -293,7 +293,7 @@ def decide_batch(batch: Batch, user: User, exclusions: list[dict[str, Any]]) -> 
     the batch decided."""
     agreement = _locked(batch.agreement_id)
     states.move(batch, BatchStatus.DECIDED, BATCH_TRANSITIONS, refuse=lambda status: _(
-        "Only a submitted batch can be decided; batch %(id)d is %(status)s.", id=batch.id, status=status.value))
+        "Only a submitted batch can be decided; batch %(id)d is %(status)s.", id=batch.id, status=state_word(status)))
     now = db.utcnow()
     batch.decided_at, batch.decided_by_id = now, user.id
     reasons = {item["guarantee_id"]: item["reason"] for item in exclusions}
@@ -346,7 +346,7 @@ def approve_backed(loan_of_application: dict[int, int]) -> None:
     if len(moved) != len(applications):
         raise IllegalTransition(_("%(object)s %(ids)s cannot become %(target)s from the status they are in now.",
                                   object="guarantees", ids=", ".join(map(str, applications)),
-                                  target=GuaranteeStatus.APPROVED.value))
+                                  target=state_word(GuaranteeStatus.APPROVED)))
     audit.record_selected("guarantee.approved", "guarantee", select(table.c.id).where(db.among(table.c.id, moved)),
                           {"status": [GuaranteeStatus.PENDING, GuaranteeStatus.APPROVED], "decided_at": now})
     db.session.expire_all()  # what the session holds of these guarantees predates the UPDATE
@@ -415,7 +415,7 @@ def on_disbursed(guarantee: Guarantee, loan: LoanFacts, disbursed_on: dt.date) -
     guarantee fee is fixed and posted."""
     agreement = _locked(guarantee.agreement_id)
     states.move(guarantee, GuaranteeStatus.ACTIVE, GUARANTEE_TRANSITIONS, refuse=lambda status: _(
-        "The loan's guarantee is %(status)s, not approved.", status=status.value))
+        "The loan's guarantee is %(status)s, not approved.", status=state_word(status)))
     agreement.quota_reserved -= guarantee.amount
     agreement.quota_outstanding += loan.principal
     agreement.guaranteed_total += loan.principal

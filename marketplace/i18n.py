@@ -5,9 +5,10 @@ in 万元."""
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from flask import Flask, current_app, has_request_context, request, session
-from flask_babel import get_locale
+from flask_babel import get_locale, gettext
 from flask_login import current_user
 
 from marketplace.extensions import babel
@@ -58,9 +59,47 @@ def locale_name() -> str:
     return "zh_Hans" if locale is not None and locale.language == "zh" else "en"
 
 
+#: The statuses of every lifecycle, as a sentence names them ("a published product cannot become draft").
+STATE_WORDS = {
+    "draft": N_("draft"), "published": N_("published"), "suspended": N_("suspended"), "archived": N_("archived"),
+    "pending_bank": N_("awaiting the bank's countersignature"), "returned": N_("returned to the agency"),
+    "active": N_("in force"), "expired": N_("expired"), "terminated": N_("terminated"), "open": N_("open"),
+    "submitted": N_("submitted"), "decided": N_("decided"), "pending": N_("pending"), "approved": N_("approved"),
+    "rejected": N_("rejected"), "released": N_("released"), "defaulted": N_("defaulted"),
+    "compensated": N_("compensated"), "closed": N_("closed"), "filed": N_("filed"), "paid": N_("paid"),
+    "withdrawn": N_("withdrawn"), "routed": N_("sent to a bank"), "declined": N_("declined"), "funded": N_("funded"),
+    "guarantee_unavailable": N_("without a guarantee available"), "countered": N_("answered with a counter-offer"),
+    "counter_declined": N_("with its counter-offer declined"), "counter_lapsed": N_("with its counter-offer lapsed"),
+    "disbursed": N_("disbursed"), "repaying": N_("being repaid"), "repaid": N_("repaid"), "overdue": N_("overdue"),
+    "recovering": N_("in recovery"), "processing": N_("processing"), "completed": N_("completed"),
+    "failed": N_("failed"), "delivered": N_("delivered"), "dead": N_("given up"),
+}
+#: What the rows of a lifecycle are, as a sentence names them.
+OBJECT_WORDS = {
+    "product": N_("product"), "agreement": N_("agreement"), "batch": N_("batch"), "guarantee": N_("guarantee"),
+    "claim": N_("claim"), "financing_request": N_("financing request"), "application": N_("application"),
+    "loan": N_("loan"), "outbox_message": N_("message"),
+}
+
+
+def state_word(status: Any) -> str:
+    """A status in the reader's words: ProductStatus.PUBLISHED → 已发布 (its value when it has no words)."""
+    value = getattr(status, "value", status)
+    return gettext(STATE_WORDS[value]) if value in STATE_WORDS else str(value)
+
+
+def object_word(name: str) -> str:
+    return gettext(OBJECT_WORDS[name]) if name in OBJECT_WORDS else name.replace("_", " ")
+
+
 def in_reader_language(chinese: str, english: str | None) -> str:
     """A name in the reader's language: the English one in the English interface when there is one, else Chinese."""
     return english if english and locale_name() == "en" else chinese
+
+
+def basis_points(spread: int) -> str:
+    """A spread over the LPR: "+20 bp", or "+20 个基点" in Chinese."""
+    return f"{spread:+d} {'个基点' if locale_name() == 'zh_Hans' else 'bp'}"
 
 
 def yuan(amount: Decimal | int | None) -> str:
@@ -106,4 +145,4 @@ def compact(amount: Decimal | int | None) -> str:
 def init_app(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale)
     app.jinja_env.globals.update(get_locale=get_locale, locale_name=locale_name, languages=LANGUAGES, yuan=yuan,
-                                 wan=wan, compact=compact, percent=percent)
+                                 wan=wan, compact=compact, percent=percent, basis_points=basis_points)

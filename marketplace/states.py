@@ -18,6 +18,7 @@ from sqlalchemy import bindparam, select, update
 from marketplace import db
 from marketplace.audit import trail as audit
 from marketplace.errors import IllegalTransition
+from marketplace.i18n import object_word, state_word
 
 S = TypeVar("S", bound=enum.Enum)
 Transitions = Mapping[S, Collection[S]]
@@ -37,7 +38,7 @@ def move(instance: Any, target: S, transitions: Transitions, *,
     if target not in transitions[current]:
         raise IllegalTransition(refuse(current) if refuse else _(
             "This %(object)s is %(status)s and cannot become %(target)s.",
-            object=audit.object_type(instance).replace("_", " "), status=current.value, target=target.value))
+            object=object_word(audit.object_type(instance)), status=state_word(current), target=state_word(target)))
     instance.status = target
     return current
 
@@ -60,7 +61,8 @@ def move_rows(model: type, ids: Collection[int], target: S, transitions: Transit
     if len(moved) != len(ids):
         stuck = ", ".join(str(row_id) for row_id in ids if row_id not in moved)
         raise IllegalTransition(_("%(object)s %(ids)s cannot become %(target)s from the status they are in now.",
-                                  object=model.__tablename__, ids=stuck, target=target.value))
+                                  object=object_word(audit.object_type_of(model)), ids=stuck,
+                                  target=state_word(target)))
     # One source status is known for certain; with several, the trail says where the rows went.
     change = {"status": [allowed[0] if len(allowed) == 1 else None, target], **values}
     object_type = audit.object_type_of(model)

@@ -11,6 +11,7 @@ from sqlalchemy import Select, exists, func, select
 from marketplace import db
 from marketplace.auth.models import Role, User
 from marketplace.errors import Conflict, IllegalTransition, NotFound, ValidationFailed, one_or_404
+from marketplace.i18n import state_word
 from marketplace.lpr.services import interest_rate, rates_on
 from marketplace.orgs.models import Tier
 from products import bounds
@@ -62,10 +63,10 @@ def change_status(product: Product, target: ProductStatus) -> Product:
     db.lock(product)
     if target is product.status:
         raise IllegalTransition(_("Version %(version)d is already %(status)s.", version=product.version,
-                                  status=target.value))
+                                  status=state_word(target)))
     if target not in TRANSITIONS[product.status]:
         raise IllegalTransition(_("A %(status)s product cannot become %(target)s.",
-                                  status=product.status.value, target=target.value))
+                                  status=state_word(product.status), target=state_word(target)))
     if target is ProductStatus.PUBLISHED:  # the bounds may have been tightened since it was saved
         bounds.check({name: getattr(product, name) for name in EDITABLE})
     if target is ProductStatus.PUBLISHED and product.status is ProductStatus.DRAFT:

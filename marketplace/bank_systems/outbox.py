@@ -37,6 +37,7 @@ from marketplace.auth.models import User
 from marketplace.bank_systems.callbacks import sign
 from marketplace.errors import Conflict
 from marketplace.financing.models import Application
+from marketplace.i18n import state_word
 from marketplace.notifications import mail
 from marketplace.outbox import APPLICATION_SUBMITTED, MAIL, AttemptOutcome, MessageStatus, OutboxAttempt, OutboxMessage
 
@@ -209,7 +210,7 @@ def redrive(message: OutboxMessage, user: User) -> OutboxMessage:
     db.lock(message)
     if message.status is not MessageStatus.DEAD:
         raise Conflict(_("Only a dead message can be re-driven; message %(id)d is %(status)s.",
-                         id=message.id, status=message.status.value))
+                         id=message.id, status=state_word(message.status)))
     message.status, message.attempts, message.next_attempt_at = MessageStatus.PENDING, 0, db.utcnow()
     message.redrives += 1
     message.redriven_by_id, message.redriven_at = user.id, db.utcnow()

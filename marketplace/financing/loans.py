@@ -40,7 +40,7 @@ from marketplace.financing.models import (
     Offer,
     RequestStatus,
 )
-from marketplace.i18n import N_, yuan
+from marketplace.i18n import N_, state_word, yuan
 from marketplace.notifications.services import notify
 
 ZERO = Decimal("0.00")
@@ -113,7 +113,7 @@ def record_event(loan: Loan, user: User, event_type: LoanEventType, amount: Deci
         return earlier
     if loan.status not in ALLOWED_FROM[event_type]:
         raise IllegalTransition(_("A loan that is %(status)s cannot be reported %(event)s.",
-                                  status=loan.status.value, event=event_type.value))
+                                  status=state_word(loan.status), event=event_type.value))
     if amount is not None and amount <= 0:
         raise ValidationFailed(errors={"amount": [_("Give an amount above zero.")]})
     if loan.disbursed_on is not None and occurred_on < loan.disbursed_on:
@@ -208,7 +208,8 @@ def _disburse(loan: Loan, event: LoanEvent, amount: Decimal | None, details: Det
                                                     principal=f"{loan.principal:,.2f}")]})
     guarantee = guarantee_of_loan(loan.id)
     if guarantee is not None and guarantee.status is not GuaranteeStatus.APPROVED:
-        raise IllegalTransition(_("The loan's guarantee is %(status)s, not approved.", status=guarantee.status.value))
+        raise IllegalTransition(_("The loan's guarantee is %(status)s, not approved.",
+                                  status=state_word(guarantee.status)))
     loan.status, loan.disbursed_on = LoanStatus.DISBURSED, event.occurred_on
     loan.contract_no = details.contract_no or loan.contract_no
     loan.repayment_method = details.repayment_method or method_of(loan)
@@ -297,7 +298,7 @@ def _renew(loan: Loan, event: LoanEvent, amount: Decimal | None, details: Detail
     db.lock(new)
     if new.status is not LoanStatus.APPROVED:
         raise IllegalTransition(_("Loan %(id)d is %(status)s: a renewal is a loan approved and not yet disbursed.",
-                                  id=new.id, status=new.status.value))
+                                  id=new.id, status=state_word(new.status)))
     if new.principal != loan.outstanding:
         raise ValidationFailed(errors={"new_loan_id": [_(
             "Loan %(id)d is for %(principal)s, but %(outstanding)s is owed on the loan it would renew.",
@@ -335,7 +336,7 @@ def file_claim(loan: Loan, user: User, amount: Decimal, note: str | None) -> Cla
     db.lock(loan)
     if loan.status not in (LoanStatus.DEFAULTED, LoanStatus.RECOVERING):
         raise IllegalTransition(_("Loan %(id)d is %(status)s: a claim is filed on a defaulted loan.",
-                                  id=loan.id, status=loan.status.value))
+                                  id=loan.id, status=state_word(loan.status)))
     return claims.file_again(facts(loan), guarantee_of_loan(loan.id), loan.outstanding, amount, note, user)
 
 

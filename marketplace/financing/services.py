@@ -37,7 +37,7 @@ from marketplace.financing.models import (
     RequestStatus,
 )
 from marketplace.financing.reasons import stored
-from marketplace.i18n import N_, percent, yuan
+from marketplace.i18n import N_, percent, state_word, yuan
 from marketplace.lpr.services import rates_on
 from marketplace.matching import Need, Rates, explain, guarantee_terms, rank_offers
 from marketplace.notifications.services import notify, notify_each
@@ -99,8 +99,8 @@ def create_request(user: User, data: dict[str, Any]) -> FinancingRequest:
 
 
 def _refuse(target: RequestStatus) -> Callable[[RequestStatus], str]:
-    return lambda status: _("A request that is %(status)s cannot become %(target)s.", status=status.value,
-                            target=target.value)
+    return lambda status: _("A request that is %(status)s cannot become %(target)s.", status=state_word(status),
+                            target=state_word(target))
 
 
 def _move(request: FinancingRequest, target: RequestStatus) -> None:
@@ -183,7 +183,7 @@ def decide(application: Application, user: User, data: dict[str, Any]) -> Applic
     accepts."""
     db.lock(application.request, application)  # a concurrent decision or withdrawal waits, then finds it decided
     if application.status is not ApplicationStatus.SUBMITTED:
-        raise IllegalTransition(_("This application is already %(status)s.", status=application.status.value))
+        raise IllegalTransition(_("This application is already %(status)s.", status=state_word(application.status)))
     request, offer = application.request, application.offer
     application.decided_by_id, application.decided_at = user.id, db.utcnow()
     application.reason = (data.get("reason") or "").strip() or None
@@ -322,7 +322,7 @@ def _answerable(application: Application) -> CounterOffer:
     counter = application.counter
     if application.status is not ApplicationStatus.COUNTERED or counter is None:
         raise IllegalTransition(_("There is no counter-offer waiting for an answer: application %(id)d is "
-                                  "%(status)s.", id=application.id, status=application.status.value))
+                                  "%(status)s.", id=application.id, status=state_word(application.status)))
     if business_today() > counter.expires_on:
         raise IllegalTransition(_("This counter-offer lapsed on %(day)s.", day=counter.expires_on.isoformat()))
     return counter

@@ -32,7 +32,8 @@ ENGLISH_NAMES = sorted({name for _zh, name, *_ in (*demo.BANKS, demo.AGENCY, *de
                        {rule["name_en"] for rule in demo.FEE_RULES}, key=len, reverse=True)
 #: Latin-script words a Chinese page may show: the language switch, file formats, standards, the demo's user
 #: names and addresses.
-ALLOWED = {"English", "Excel", "admin", "bank", "bank2", "agency", "enterprise", "enterprise2", "demo-password"}
+ALLOWED = {"English", "Excel", "xlsx", "csv", "admin", "bank", "bank2", "agency", "enterprise", "enterprise2",
+           "demo-password"}
 EMAIL = re.compile(r"[\w.+-]+@[\w.-]+")
 URL = re.compile(r"https?://\S+")
 WORD = re.compile(r"[A-Za-z][A-Za-z0-9_.:/-]*[A-Za-z0-9_]|[A-Za-z]")
@@ -44,6 +45,11 @@ def foreign_words(text: str) -> list[str]:
     text = URL.sub(" ", EMAIL.sub(" ", text))
     return sorted({word for word in WORD.findall(text)
                    if re.search(r"[a-z]", word) and word not in ALLOWED})
+
+
+def _around(text: str, word: str) -> str:
+    at = text.find(word)
+    return " ".join(text[max(at - 20, 0):at + len(word) + 20].split())
 
 
 def test_the_words_a_chinese_page_may_not_show_are_found() -> None:
@@ -75,7 +81,7 @@ def test_every_page_of_every_role_reads_chinese(live_server: str, browser_page: 
             text = page.locator("body").inner_text()
             problems = [f"Latin name {name!r}" for name in ENGLISH_NAMES if name in text]
             problems += ["%%"] if "%%" in text else []
-            problems += [f"word {word!r}" for word in foreign_words(text)]
+            problems += [f"word {word!r} in “{_around(text, word)}”" for word in foreign_words(text)]
             if problems:
                 findings[f"{username} {path}"] = problems
             if path in nav:
