@@ -206,3 +206,7 @@ class EnglishName(Text):
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str | None:
         return super()._deserialize(value, attr, data, **kwargs).strip() or None
+
+    def _validate(self, value: Any) -> None:
+        if value is not None:  # a blank name is none, not a name too short
+            super()._validate(value)

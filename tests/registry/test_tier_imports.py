@@ -214,7 +214,7 @@ def test_the_page_explains_the_file_and_the_nav_links_to_it_for_the_admin(office
     page = office.get(PAGE)
     assert page.status_code == 200
     assert 'enctype="multipart/form-data"' in page.text
-    assert "统一社会信用代码, 认定等级 and 有效期至 (or uscc, tier and valid_until)" in page.text
+    assert "统一社会信用代码, 认定等级 and 有效期至, in any order" in page.text
     assert "2027-12-31, 2027/12/31 or 2027年12月31日" in page.text
     assert f'href="{PAGE}"' in office.get("/products").text
 
