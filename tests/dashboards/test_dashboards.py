@@ -171,7 +171,7 @@ def test_the_admins_lending_pools_and_rates_agree_with_the_books(province):
         lent = db.session.scalar(select(func.sum(Loan.principal)).where(Loan.disbursed_on.is_not(None)))
         borrowers = db.session.scalar(select(func.count(func.distinct(Loan.enterprise_id)))
                                       .where(Loan.disbursed_on.is_not(None)))
-        pools = {p.name: p.balance for p in db.session.scalars(select(RiskPool))}
+        pools = {(p.name_en or p.name): p.balance for p in db.session.scalars(select(RiskPool))}
         lpr_today = db.session.scalar(select(LprRate.lpr_1y).where(LprRate.effective_on <= business_today())
                                       .order_by(LprRate.effective_on.desc()).limit(1))
     page = _signed_in(province, "admin", DEMO_PASSWORD).get("/admin/dashboard").text
