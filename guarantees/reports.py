@@ -8,19 +8,22 @@ from decimal import Decimal
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from guarantees.models import Batch, Guarantee
 from marketplace import db, spreadsheets
 from marketplace.financing.models import Application, FinancingRequest, Offer
+from marketplace.i18n import locale_name
 from marketplace.orgs.models import Enterprise
 
 
 def batch_items(batch_id: int) -> list[dict[str, Any]]:
     """The batch's items as the agency reviews them: plain columns in one query (no ORM objects to load)."""
+    product = func.coalesce(Offer.product_name_en, Offer.product_name) if locale_name() == "en" else Offer.product_name
     rows = db.session.execute(
-        select(Guarantee.id, Guarantee.application_id, Guarantee.loan_id, Enterprise.name, Enterprise.uscc,
-               FinancingRequest.tier_at_request, Guarantee.amount, Guarantee.term_months, Offer.product_name,
+        select(Guarantee.id, Guarantee.application_id, Guarantee.loan_id, Enterprise.display_name, Enterprise.uscc,
+               FinancingRequest.tier_at_request, Guarantee.amount, Guarantee.term_months,
+               product,
                Guarantee.fee_rate, Guarantee.status, Guarantee.reason)
         .join(Application, Application.id == Guarantee.application_id)
         .join(FinancingRequest, FinancingRequest.id == Application.request_id)

@@ -143,7 +143,7 @@ def select_offer(request_id: int):
         flash(error.detail if not error.errors else " ".join(sum(error.errors.values(), [])), "error")
     else:
         flash(_("Sent to %(bank)s. The bank decides next; you will see its answer here.",
-                bank=application.offer.bank_name))
+                bank=application.offer.bank_display_name))
     return redirect(url_for("financing.request_detail", request_id=request_id))
 
 
