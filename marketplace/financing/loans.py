@@ -104,6 +104,18 @@ class Details:
     new_loan_id: int | None = None
 
 
+#: Each event as a bank officer names it (放款, 还款, …), for the pages and for messages.
+EVENT_WORDS: dict[LoanEventType, str] = {
+    LoanEventType.DISBURSED: N_("Disbursement"), LoanEventType.REPAYMENT: N_("Repayment"),
+    LoanEventType.OVERDUE: N_("Reported overdue"), LoanEventType.DEFAULT: N_("Default"),
+    LoanEventType.RECOVERY: N_("Recovery"), LoanEventType.RENEWED: N_("Renewal without repaying the principal"),
+}
+
+
+def event_word(event_type: LoanEventType) -> str:
+    return _(EVENT_WORDS[event_type])
+
+
 def record_event(loan: Loan, user: User, event_type: LoanEventType, amount: Decimal | None,
                  occurred_on: dt.date, key: str | None = None, details: Details = Details()) -> LoanEvent:
     db.lock(loan)  # events of one loan queue: each sees the status and outstanding the one before left
@@ -112,8 +124,8 @@ def record_event(loan: Loan, user: User, event_type: LoanEventType, amount: Deci
             raise Conflict(_("Event key %(key)s was already used for another event of this loan.", key=key))
         return earlier
     if loan.status not in ALLOWED_FROM[event_type]:
-        raise IllegalTransition(_("A loan that is %(status)s cannot be reported %(event)s.",
-                                  status=state_word(loan.status), event=event_type.value))
+        raise IllegalTransition(_("A loan that is %(status)s cannot have “%(event)s” recorded.",
+                                  status=state_word(loan.status), event=event_word(event_type)))
     if amount is not None and amount <= 0:
         raise ValidationFailed(errors={"amount": [_("Give an amount above zero.")]})
     if loan.disbursed_on is not None and occurred_on < loan.disbursed_on:

@@ -36,7 +36,7 @@ from marketplace.dates import business_today
 from marketplace.errors import DomainError
 from marketplace.fields import file_present
 from marketplace.financing import loans, services, story
-from marketplace.financing.loans import Details, record_event
+from marketplace.financing.loans import Details, event_word, record_event
 from marketplace.financing.models import Loan, LoanEvent, LoanEventType, LoanStatus
 from marketplace.financing.schedule import Standing
 from marketplace.financing.schemas import LoanEventIn
@@ -79,8 +79,7 @@ def period_status_labels() -> dict[str, str]:
 
 
 def event_labels() -> dict[str, str]:
-    return {"disbursed": _("Disbursement · 放款"), "repayment": _("Repayment"), "overdue": _("Reported overdue"),
-            "default": _("Default"), "recovery": _("Recovery"), "renewed": _("Renewal · 无还本续贷")}
+    return {kind.value: event_word(kind) for kind in LoanEventType}
 
 
 def claim_status_labels() -> dict[str, str]:

@@ -233,6 +233,9 @@ def test_more_than_is_owed_is_422_and_changes_nothing(as_role, equal_principal):
     assert {p["status"] for p in done["periods"]} == {"paid"} and done["next_due"] is None
     assert event(as_role, equal_principal, type="repayment", amount="0.01",
                  occurred_on="2026-02-21").status_code == 409
+    refused = as_role("bank").post(f"/api/v1/loans/{equal_principal}/events", headers={"Accept-Language": "zh-CN"},
+                                   json={"type": "repayment", "amount": "0.01", "occurred_on": "2026-02-21"})
+    assert refused.status_code == 409 and "状态为“已还清”的贷款不能登记“还款”。" in refused.json["detail"]
 
 
 def test_a_repayment_key_replays_the_first_answer_and_pays_once(as_role, equal_principal):

@@ -144,7 +144,7 @@ def test_the_bank_disburses_an_approved_loan_after_reading_what_it_will_do(app, 
     done = confirm(bank, loan_id, asked.text)
     assert done.status_code == 302 and done.headers["Location"].endswith(f"/bank/loans/{loan_id}")
     page = bank.get(f"/bank/loans/{loan_id}").text
-    assert "Disbursement · 放款 of ¥1,000,000.00 on" in page and 'data-status="disbursed"' in page
+    assert "Disbursement of ¥1,000,000.00 on" in page and 'data-status="disbursed"' in page
     assert 'data-contract>JK-2025-0042<' in page and 'data-method="equal_principal"' in page
     assert len(re.findall(r'<tr data-period="\d+"', page)) == 12
     assert re.search(r'<tr data-period="1" data-period-status="due"', page)
