@@ -125,6 +125,30 @@ def wan(amount: Decimal | int | None) -> str:
     return f"{in_wan:,.2f} 万元"
 
 
+YI = Decimal(100_000_000)
+
+
+def total(amount: Decimal | int | None) -> str:
+    """A large total: 12.35 亿元 from one 亿 up and 万元 below it in Chinese; ¥1,234,567,890.00 in English."""
+    if amount is None or locale_name() != "zh_Hans" or abs(Decimal(amount)) < YI:
+        return wan(amount)
+    return f"{(Decimal(amount) / YI).quantize(Decimal('0.01'), rounding=ROUND_HALF_UP):,.2f} 亿元"
+
+
+def in_table_unit(label: str) -> str:
+    """A column header over amounts written by `table_amount`: 金额（万元） in Chinese, Amount (CNY) in English."""
+    return f"{label}（万元）" if locale_name() == "zh_Hans" else f"{label} (CNY)"
+
+
+def table_amount(amount: Decimal | int | None) -> str:
+    """An amount in a table whose header says the unit: 123.46 (万元) in Chinese, 1,234,567.89 (CNY) in English."""
+    if amount is None:
+        return ""
+    if locale_name() != "zh_Hans":
+        return f"{Decimal(amount):,.2f}"
+    return f"{(Decimal(amount) / WAN).quantize(Decimal('0.01'), rounding=ROUND_HALF_UP):,.2f}"
+
+
 def compact(amount: Decimal | int | None) -> str:
     """A round amount in few characters, for a chart's axis: 1,200万 or 3.5亿 in Chinese, ¥12M or ¥350K in English."""
     if amount is None:
@@ -145,4 +169,5 @@ def compact(amount: Decimal | int | None) -> str:
 def init_app(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale)
     app.jinja_env.globals.update(get_locale=get_locale, locale_name=locale_name, languages=LANGUAGES, yuan=yuan,
-                                 wan=wan, compact=compact, percent=percent, basis_points=basis_points)
+                                 wan=wan, total=total, in_table_unit=in_table_unit, table_amount=table_amount,
+                                 compact=compact, percent=percent, basis_points=basis_points)

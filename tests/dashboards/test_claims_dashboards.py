@@ -66,7 +66,7 @@ def test_the_admin_dashboard_lists_claims_past_their_deadline_by_agency(app, as_
     _claims_world(app, as_role, world, make, browser_of)
     page = browser_of(world.admin_user).get("/admin/dashboard").text
     row = re.search(rf'<tr data-agency="{world.agency.name}">.*?</tr>', page, re.S).group(0)
-    assert 'data-col="count">1<' in row and "¥1,000,000.00" in row
+    assert 'data-col="count">1<' in row and "Amount claimed (CNY)" in page and ">1,000,000.00<" in row
     assert (business_today() - dt.timedelta(days=14)).isoformat() in row
 
 
