@@ -156,7 +156,11 @@ MATRIX: dict[tuple[str, str], Row] = {
         ONE, ("test_eight_edits_of_a_published_product_make_one_new_draft",
               "test_eight_edits_of_a_draft_leave_it_as_edited")),
     ("POST", "/api/v1/products/{product_id}/publish"): Row(
-        ONE, ("test_eight_publications_of_a_draft_publish_it_once", "test_publishing_against_archiving_a_draft")),
+        ONE, ("test_eight_publications_of_a_draft_publish_it_once", "test_publishing_against_archiving_a_draft",
+              "test_publishing_against_deleting_a_draft")),
+    # Issue 22: a draft never published can be deleted.
+    ("DELETE", "/api/v1/products/{product_id}"): Row(
+        ONE, ("test_eight_deletions_of_a_draft_delete_it_once", "test_publishing_against_deleting_a_draft")),
     ("POST", "/api/v1/products/{product_id}/suspend"): Row(
         ONE, ("test_eight_suspensions_of_a_product_suspend_it_once",)),
     ("POST", "/api/v1/products/{product_id}/archive"): Row(
@@ -697,6 +701,40 @@ def test_publishing_against_archiving_a_draft(arena):
         assert session.get(Product, product_id).status is ProductStatus.ARCHIVED
         assert (audited("product.archived", product_id), audited("product.published", product_id)) == (
             before[0] + 1, before[1] + published.count(200))
+
+
+@race
+def test_eight_deletions_of_a_draft_delete_it_once(arena):
+    """One deletion goes through (204); the others find the draft gone (404), never a server error."""
+    product_id = arena.products["draft_delete"]
+    one_went_through(arena.eight("bank", "DELETE", "/api/v1/products/{product_id}", product_id=product_id,
+                                 hold=("products", product_id)), 204, refused=404)
+    with arena.reading() as session:
+        assert session.get(Product, product_id) is None
+        assert audited("product.deleted", product_id) == 1
+
+
+@race
+def test_publishing_against_deleting_a_draft(arena):
+    """Four clicks on Publish and four on Delete: whichever comes first is the one effect. Deleted, the publications
+    find nothing (404); published, the deletions are refused (409: a published product is archived, not deleted)."""
+    product_id = arena.products["draft_delete_mix"]
+    calls = [arena.call("bank", verb, path, product_id=product_id)
+             for verb, path in (("POST", "/api/v1/products/{product_id}/publish"),
+                                ("DELETE", "/api/v1/products/{product_id}")) * (AT_ONCE // 2)]
+    answers = arena.race(calls, hold=("products", product_id))
+    no_server_error(answers)
+    published = [a.status_code for a in answers[0::2]]
+    deleted = [a.status_code for a in answers[1::2]]
+    assert published.count(200) + deleted.count(204) == 1, _said(answers)
+    with arena.reading() as session:
+        product = session.get(Product, product_id)
+        if deleted.count(204):
+            assert product is None and set(published) == {404} and set(deleted) == {204, 404}, _said(answers)
+        else:
+            assert product.status is ProductStatus.PUBLISHED and set(deleted) == {409}, _said(answers)
+        assert (audited("product.deleted", product_id), audited("product.published", product_id)) == (
+            deleted.count(204), published.count(200))
 
 
 # Pricing bounds (issue 22) ----------------------------------------------------------------------------------------
