@@ -80,6 +80,28 @@ class AgreementIn(ma.Schema):
             raise ma.ValidationError(errors)
 
 
+class AgreementTermsIn(AgreementIn):
+    """A returned agreement's amended terms: all of a new agreement's but its code and bank, which stay."""
+
+    class Meta:
+        exclude = ("code", "bank_id")
+
+
+class ReturnIn(ma.Schema):
+    reason = Text(required=True, max_length=1000, multiline=True, metadata={
+        "description": "Why the bank does not countersign: the agency reads it, amends the terms and resubmits."})
+
+    @ma.validates("reason")
+    def _said(self, value: str, **kwargs) -> None:
+        if not value.strip():
+            raise ma.ValidationError(_("Say why you return the agreement: the agency reads the reason and amends "
+                                       "the terms."))
+
+    @ma.post_load
+    def _trimmed(self, data, **kwargs):
+        return {**data, "reason": data["reason"].strip()}
+
+
 def _on_time(agreement) -> dict:
     figures = paid_on_time([agreement.id]).get(agreement.id)
     return {"paid": figures.paid if figures else 0, "on_time": figures.paid_on_time if figures else 0,
@@ -121,6 +143,9 @@ class AgreementOut(ma.Schema):
     compensated_total = Money()
     compensation_rate = Rate()
     countersigned_at = fields.DateTime(allow_none=True)
+    return_reason = fields.String(allow_none=True, metadata={
+        "description": "Why the bank last returned the agreement to the agency (status returned), if it ever did."})
+    returned_at = fields.DateTime(allow_none=True)
     claims_paid_on_time = fields.Function(_on_time, metadata={
         "description": "Claims paid, and the share of them paid within claim_review_days (review mode)."})
 
