@@ -43,7 +43,7 @@ from werkzeug.test import TestResponse
 
 from guarantees.claims import decide as decide_claim
 from guarantees.models import Agreement, AgreementStatus, Batch, BatchStatus, Claim, ClaimMode
-from guarantees.services import change_status, create_agreement, create_risk_pool
+from guarantees.services import change_status, create_agreement, create_risk_pool, return_agreement
 from guarantees.settlement import deposit
 from marketplace import db
 from marketplace.auth.models import Role, User
@@ -142,7 +142,8 @@ class World:
     agency: int = 0
     enterprise: int = 0
     tier_enterprise: int = 0  # the enterprise whose tier the admin sets (the others' offers need theirs unchanged)
-    #: Agreements by role: main, loss, pool, sla, review; pending_8, pending_mix, active_8, active_mix, suspended_8.
+    #: Agreements by role: main, loss, pool, sla, review; pending_8, pending_mix, active_8, active_mix, suspended_8;
+    #: return_8, return_mix (pending); resubmit_8, resubmit_mix, terminate_8 (returned by the bank).
     agreements: dict[str, int] = field(default_factory=dict)
     #: Risk pools: funded (backs `loss`), empty (backs `pool`), deposit_same, deposit_each.
     pools: dict[str, int] = field(default_factory=dict)
@@ -530,8 +531,11 @@ class _Builder:
         """The agreements and products the status cases move: made last, so that no request's offers name them,
         and the products priced out of every request's range (20 to 30 million)."""
         w = self.world
-        for name in ("pending_8", "pending_mix"):
+        returned = ("resubmit_8", "resubmit_mix", "terminate_8")
+        for name in ("pending_8", "pending_mix", "return_8", "return_mix", *returned):
             w.agreements[name] = _agreement(w.agency, w.bank, f"RACE-{name.upper().replace('_', '-')}", pending=True)
+        for name in returned:
+            return_agreement(db.session.get(Agreement, w.agreements[name]), "Race: the fee is too high.")
         for name in ("active_8", "active_mix", "suspended_8"):
             w.agreements[name] = _agreement(w.agency, w.bank, f"RACE-{name.upper().replace('_', '-')}")
         change_status(db.session.get(Agreement, w.agreements["suspended_8"]),

@@ -22,6 +22,25 @@ def agreement_terms(world, make, as_role):
 
 
 @pytest.fixture
+def body(world):
+    """A new agreement's terms, from today (tests/guarantees/test_agreement_return*.py)."""
+    today = business_today()
+    return {"code": "ZJ-RET-1", "bank_id": world.bank.id, "valid_from": today.isoformat(),
+            "valid_to": (today + dt.timedelta(days=364)).isoformat(), "total_quota": "100000000.00",
+            "per_enterprise_cap": "10000000.00", "per_loan_cap": "5000000.00", "fee_rate": "0.0100",
+            "shares": {"agency": "0.80", "bank": "0.20", "reguarantee": "0", "risk_pool": "0"},
+            "eligible_tiers": ["srdi"], "eligible_product_types": ["credit"]}
+
+
+@pytest.fixture
+def pending(as_role, body):
+    """Proposed by the agency, awaiting the bank's countersignature."""
+    response = as_role("agency").post("/api/v1/agreements", json=body)
+    assert response.status_code == 201, response.json
+    return response.json
+
+
+@pytest.fixture
 def active_agreement(as_role, agreement_terms):
     def make_agreement(**changes):
         created = as_role("agency").post("/api/v1/agreements", json={**agreement_terms, **changes})

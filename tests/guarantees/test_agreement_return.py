@@ -1,34 +1,14 @@
 """The bank returns a pending 总对总 agreement to the agency with a reason instead of countersigning it; the agency
 amends it and submits it again, or terminates it (issue 22)."""
 
-import datetime as dt
-
 import pytest
 from sqlalchemy import select
 
 from marketplace import db
 from marketplace.audit.models import AuditEntry
-from marketplace.dates import business_today
 from marketplace.notifications.models import Notification
 
 REASON = "费率偏高，请将担保费率调整为 0.80% 后重新提交。"
-
-
-@pytest.fixture
-def body(world):
-    today = business_today()
-    return {"code": "ZJ-RET-1", "bank_id": world.bank.id, "valid_from": today.isoformat(),
-            "valid_to": (today + dt.timedelta(days=364)).isoformat(), "total_quota": "100000000.00",
-            "per_enterprise_cap": "10000000.00", "per_loan_cap": "5000000.00", "fee_rate": "0.0100",
-            "shares": {"agency": "0.80", "bank": "0.20", "reguarantee": "0", "risk_pool": "0"},
-            "eligible_tiers": ["srdi"], "eligible_product_types": ["credit"]}
-
-
-@pytest.fixture
-def pending(as_role, body):
-    response = as_role("agency").post("/api/v1/agreements", json=body)
-    assert response.status_code == 201, response.json
-    return response.json
 
 
 def _terms(body, **changes):

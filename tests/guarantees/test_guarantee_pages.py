@@ -171,7 +171,7 @@ def test_the_agency_fixes_the_shares_then_the_bank_countersigns(browser_of, worl
 
     bank = browser_of(world.bank_user)
     page = bank.get("/bank/agreements").text
-    assert "ZJ-PAGE-1" in page and "Countersign" in page
+    assert "ZJ-PAGE-1" in page and "Review and countersign" in page
     signed = bank.post(f"/bank/agreements/{created['id']}/countersign", data={"csrf_token": csrf_token(page)},
                        follow_redirects=True)
     assert "You countersigned agreement ZJ-PAGE-1" in signed.text and "Countersign</button>" not in signed.text

@@ -41,6 +41,7 @@ from tests.security.authz_world import (
     STRONG_PASSWORD,
     MatrixWorld,
     agreement_body,
+    agreement_terms,
     new_uscc,
     product_sheet,
     tier_list_csv,
@@ -144,6 +145,9 @@ EXPECTED: dict[tuple[str, ...], str] = {
     ("POST", "/api/v1/agreements/{agreement_id}/countersign"):      "401  403   ok   404   403  403   403  403",
     ("POST", "/api/v1/agreements/{agreement_id}/suspend"):          "401  403   403  403   ok   404   403  403",
     ("POST", "/api/v1/agreements/{agreement_id}/resume"):           "401  403   403  403   ok   404   403  403",
+    ("POST", "/api/v1/agreements/{agreement_id}/return"):           "401  403   ok   404   403  403   403  403",
+    ("POST", "/api/v1/agreements/{agreement_id}/resubmit"):         "401  403   403  403   ok   404   403  403",
+    ("POST", "/api/v1/agreements/{agreement_id}/terminate"):        "401  403   403  403   ok   404   403  403",
     ("GET", "/api/v1/agreements/{agreement_id}/statement"):         "401  ok    ok   404   ok   404   403  403",
     ("GET", "/api/v1/agreements/{agreement_id}/statement/export"):  "401  ok    ok   404   ok   404   403  403",
     # Risk pools belong to the finance office; agencies and banks read them to name them in agreements.
@@ -319,6 +323,11 @@ REQUESTS: dict[tuple[str, ...], Request] = {
     ("POST", "/api/v1/agreements/{agreement_id}/countersign"): lambda w, who: {"agreement_id": w.pending},
     ("POST", "/api/v1/agreements/{agreement_id}/suspend"): lambda w, who: {"agreement_id": w.agreement},
     ("POST", "/api/v1/agreements/{agreement_id}/resume"): lambda w, who: {"agreement_id": w.suspended},
+    ("POST", "/api/v1/agreements/{agreement_id}/return"): lambda w, who: {
+        "agreement_id": w.pending, "json": {"reason": "Matrix: the caps are too high"}},
+    ("POST", "/api/v1/agreements/{agreement_id}/resubmit"): lambda w, who: {
+        "agreement_id": w.returned, "json": agreement_terms(w.org["bank"])},
+    ("POST", "/api/v1/agreements/{agreement_id}/terminate"): lambda w, who: {"agreement_id": w.returned},
     ("GET", "/api/v1/agreements/{agreement_id}/statement"): lambda w, who: {"agreement_id": w.agreement},
     ("GET", "/api/v1/agreements/{agreement_id}/statement/export"): lambda w, who: {"agreement_id": w.agreement},
     ("GET", "/api/v1/risk-pools"): lambda w, who: {},

@@ -81,6 +81,8 @@ PAGES: dict[tuple[str, str], str] = {
     ("GET", "/applications/{application_id}/version"):            "login  403   ok   404   ok   404   403  403",
     ("GET", "/bank/agreements"):                                  "login  403   ok   ok    403  403   403  403",
     ("POST", "/bank/agreements/{agreement_id}/countersign"):      "login  403   ok   404   403  403   403  403",
+    ("GET", "/bank/agreements/{agreement_id}"):                   "login  403   ok   404   403  403   403  403",
+    ("POST", "/bank/agreements/{agreement_id}/return"):           "login  403   ok   404   403  403   403  403",
     # The bank's loans after approval and its compensation claims (issue 20).
     ("GET", "/bank/loans"):                                       "login  403   ok   ok    403  403   403  403",
     ("GET", "/bank/loans/{loan_id}"):                             "login  403   ok   404   403  403   403  403",
@@ -128,6 +130,9 @@ PAGES: dict[tuple[str, str], str] = {
     ("POST", "/agency/agreements/new"):                           "login  403   403  403   ok   ok    403  403",
     ("POST", "/agency/agreements/{agreement_id}/suspend"):        "login  403   403  403   ok   404   403  403",
     ("POST", "/agency/agreements/{agreement_id}/resume"):         "login  403   403  403   ok   404   403  403",
+    ("POST", "/agency/agreements/{agreement_id}/terminate"):      "login  403   403  403   ok   404   403  403",
+    ("GET", "/agency/agreements/{agreement_id}/resubmit"):        "login  403   403  403   ok   404   403  403",
+    ("POST", "/agency/agreements/{agreement_id}/resubmit"):       "login  403   403  403   ok   404   403  403",
     ("GET", "/agency/batches"):                                   "login  403   403  403   ok   ok    403  403",
     ("GET", "/agency/dashboard"):                                 "login  403   403  403   ok   ok    403  403",
     ("GET", "/agency/batches/{batch_id}"):                        "login  403   403  403   ok   404   403  403",
@@ -278,6 +283,9 @@ REQUESTS: dict[tuple[str, str], Request] = {
     ("POST", "/notifications/settings"): lambda w, who: {"data": {"email": "", "email_notifications": "true"}},
     ("GET", "/bank/agreements"): lambda w, who: {},
     ("POST", "/bank/agreements/{agreement_id}/countersign"): lambda w, who: {"agreement_id": w.pending},
+    ("GET", "/bank/agreements/{agreement_id}"): lambda w, who: {"agreement_id": w.pending},
+    ("POST", "/bank/agreements/{agreement_id}/return"): lambda w, who: {
+        "agreement_id": w.pending, "data": {"reason": "Matrix: the caps are too high"}},
     # Loans after approval (issue 20): a repayment confirmed on the disbursed guaranteed loan; a claim filed again
     # after the agency's refusal; evidence attached to the filed claim.
     ("GET", "/bank/loans"): lambda w, who: {},
@@ -305,6 +313,10 @@ REQUESTS: dict[tuple[str, str], Request] = {
     ("GET", "/agency/agreements/new"): lambda w, who: {},
     ("POST", "/agency/agreements/new"): lambda w, who: {"data": _agreement_form(w)},
     ("POST", "/agency/agreements/{agreement_id}/suspend"): lambda w, who: {"agreement_id": w.agreement},
+    ("POST", "/agency/agreements/{agreement_id}/terminate"): lambda w, who: {"agreement_id": w.returned},
+    ("GET", "/agency/agreements/{agreement_id}/resubmit"): lambda w, who: {"agreement_id": w.returned},
+    ("POST", "/agency/agreements/{agreement_id}/resubmit"): lambda w, who: {
+        "agreement_id": w.returned, "data": _agreement_form(w)},
     ("POST", "/agency/agreements/{agreement_id}/resume"): lambda w, who: {"agreement_id": w.suspended},
     ("GET", "/agency/batches"): lambda w, who: {},
     ("GET", "/agency/dashboard"): lambda w, who: {},
