@@ -52,6 +52,12 @@ class AgreementIn(ma.Schema):
     claim_review_days = fields.Integer(load_default=10, strict=True, validate=validate.Range(min=1, max=60), metadata={
         "description": "Working days the agency has to decide a claim (review mode)."})
 
+    @ma.validates("valid_from")
+    def _not_in_the_past(self, value, **kwargs):
+        # An agreement binds from when it is made (or resubmitted) on: it cannot cover loans made before that.
+        if value < (today := business_today()):
+            raise ma.ValidationError(_("The start date cannot be before today (%(today)s).", today=today.isoformat()))
+
     @ma.validates_schema(skip_on_field_errors=False)
     def _rules(self, data, **kwargs):
         errors: dict[str, list[str]] = {}

@@ -1,10 +1,12 @@
 """The bank's page of one agreement (every term, countersign or return with a reason) and the agency's resubmission
 form (issue 22)."""
 
+import datetime as dt
 import re
 
 import pytest
 
+from marketplace.dates import business_today
 from tests.guarantees.test_agreement_return import REASON
 from tests.pages import csrf_token
 
@@ -84,3 +86,16 @@ def test_the_agency_terminates_a_returned_agreement(bank, agency, pending, as_ro
     assert as_role("agency").get(f"/api/v1/agreements/{pending['id']}").json["status"] == "terminated"
     again = agency.get(f"/agency/agreements/{pending['id']}/resubmit", follow_redirects=True)
     assert "was not returned by the bank" in again.text
+
+
+def test_a_resubmission_starting_before_today_is_refused_beside_its_start_date(agency, pending, as_role):
+    as_role("bank").post(f"/api/v1/agreements/{pending['id']}/return", json={"reason": REASON})
+    form = agency.get(f"/agency/agreements/{pending['id']}/resubmit").text
+    yesterday = (business_today() - dt.timedelta(days=1)).isoformat()
+    values = {"csrf_token": csrf_token(form), "valid_from": yesterday, "valid_to": pending["valid_to"],
+              "total_quota": "100000000.00", "per_enterprise_cap": "10000000.00", "per_loan_cap": "5000000.00",
+              "fee_rate": "0.008", "share_agency": "0.8", "share_bank": "0.2", "share_reguarantee": "0",
+              "share_risk_pool": "0", "eligible_tiers": ["srdi"], "eligible_product_types": ["credit"]}
+    refused = agency.post(f"/agency/agreements/{pending['id']}/resubmit", data=values)
+    assert refused.status_code == 422 and 'id="valid_from-error">The start date cannot be before today' in refused.text
+    assert as_role("agency").get(f"/api/v1/agreements/{pending['id']}").json["status"] == "returned"

@@ -69,7 +69,7 @@ FEE_RULE = {"name": "Matrix SRDI fee cap", "priority": 10, "stackable": True, "v
 
 def agreement_body(code: str, bank_id: int) -> dict[str, Any]:
     today = business_today()
-    return {"code": code, "bank_id": bank_id, "valid_from": (today - dt.timedelta(days=1)).isoformat(),
+    return {"code": code, "bank_id": bank_id, "valid_from": today.isoformat(),
             "valid_to": (today + dt.timedelta(days=365)).isoformat(), "total_quota": "50000000.00",
             "per_enterprise_cap": "20000000.00", "per_loan_cap": "5000000.00", "fee_rate": "0.0100",
             "shares": {"agency": "0.80", "bank": "0.20", "reguarantee": "0", "risk_pool": "0"},
