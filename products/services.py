@@ -35,7 +35,9 @@ def create_product(bank_id: int, data: dict[str, Any]) -> Product:
 
 
 def update_product(product: Product, changes: dict[str, Any]) -> Product:
-    """Edit a draft in place; editing a published or suspended product makes a new draft version."""
+    """Edit a draft in place; editing a published or suspended product makes a new draft version. The row is locked
+    before its status is read: an edit racing the draft's deletion finds it gone (404)."""
+    _lock(product)
     merged = {name: getattr(product, name) for name in EDITABLE} | changes
     if errors := range_errors(merged) or bounds.bounds_errors(merged):
         raise ValidationFailed(errors=errors)

@@ -154,13 +154,14 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("POST", "/api/v1/products/imports"): Row(ONE, ("test_one_import_key_sent_eight_times_imports_once",)),
     ("PATCH", "/api/v1/products/{product_id}"): Row(
         ONE, ("test_eight_edits_of_a_published_product_make_one_new_draft",
-              "test_eight_edits_of_a_draft_leave_it_as_edited")),
+              "test_eight_edits_of_a_draft_leave_it_as_edited", "test_edits_against_deleting_a_draft")),
     ("POST", "/api/v1/products/{product_id}/publish"): Row(
         ONE, ("test_eight_publications_of_a_draft_publish_it_once", "test_publishing_against_archiving_a_draft",
               "test_publishing_against_deleting_a_draft")),
     # Issue 22: a draft never published can be deleted.
     ("DELETE", "/api/v1/products/{product_id}"): Row(
-        ONE, ("test_eight_deletions_of_a_draft_delete_it_once", "test_publishing_against_deleting_a_draft")),
+        ONE, ("test_eight_deletions_of_a_draft_delete_it_once", "test_publishing_against_deleting_a_draft",
+              "test_edits_against_deleting_a_draft")),
     ("POST", "/api/v1/products/{product_id}/suspend"): Row(
         ONE, ("test_eight_suspensions_of_a_product_suspend_it_once",)),
     ("POST", "/api/v1/products/{product_id}/archive"): Row(
@@ -746,6 +747,23 @@ def test_publishing_against_deleting_a_draft(arena):
             assert product.status is ProductStatus.PUBLISHED and set(deleted) == {409}, _said(answers)
         assert (audited("product.deleted", product_id), audited("product.published", product_id)) == (
             deleted.count(204), published.count(200))
+
+
+@race
+def test_edits_against_deleting_a_draft(arena):
+    """Four edits and four deletions of one draft: the edits that come before the deletion go through (200), it is
+    deleted once, and whatever comes after finds it gone (404), never a server error."""
+    product_id = arena.products["draft_delete_edit"]
+    calls = [arena.call("bank", verb, "/api/v1/products/{product_id}", product_id=product_id, json=body)
+             for verb, body in (("PATCH", {"rate_spread_bp": 40}), ("DELETE", None)) * (AT_ONCE // 2)]
+    answers = arena.race(calls, hold=("products", product_id))
+    no_server_error(answers)
+    edited = [a.status_code for a in answers[0::2]]
+    deleted = [a.status_code for a in answers[1::2]]
+    assert set(edited) <= {200, 404} and sorted(deleted) == [204] + [404] * (AT_ONCE // 2 - 1), _said(answers)
+    with arena.reading() as session:
+        assert session.get(Product, product_id) is None
+        assert audited("product.deleted", product_id) == 1
 
 
 # Pricing bounds (issue 22) ----------------------------------------------------------------------------------------

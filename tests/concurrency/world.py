@@ -148,8 +148,8 @@ class World:
     #: Risk pools: funded (backs `loss`), empty (backs `pool`), deposit_same, deposit_each.
     pools: dict[str, int] = field(default_factory=dict)
     #: Products: guaranteed and plain (what requests match); draft_8, draft_mix, draft_patch, draft_delete,
-    #: draft_delete_mix, published_suspend, published_archive, published_patch (what the status cases move, out of
-    #: every request's range).
+    #: draft_delete_mix, draft_delete_edit, published_suspend, published_archive, published_patch (what the status
+    #: cases move, out of every request's range).
     products: dict[str, int] = field(default_factory=dict)
     #: Submitted applications (guaranteed by `main` unless said): decide_8, withdraw_8, callback (plain product);
     #: loan_callback, the approved application of loan `callback` (callbacks name loans by their application); and
@@ -541,7 +541,8 @@ class _Builder:
         change_status(db.session.get(Agreement, w.agreements["suspended_8"]),
                       AgreementStatus.SUSPENDED)
         out_of_reach = {"amount_min": AMOUNT * 20, "amount_max": AMOUNT * 30}
-        for name in ("draft_8", "draft_mix", "draft_patch", "draft_delete", "draft_delete_mix"):
+        for name in ("draft_8", "draft_mix", "draft_patch", "draft_delete", "draft_delete_mix",
+                     "draft_delete_edit"):
             w.products[name] = _product(w.bank, f"Race {name}", status=ProductStatus.DRAFT, **out_of_reach)
         for name in ("published_suspend", "published_archive", "published_patch"):
             w.products[name] = _product(w.bank, f"Race {name}", status=ProductStatus.PUBLISHED, **out_of_reach)
