@@ -74,6 +74,38 @@ blp.route("/agreements/<int:agreement_id>/suspend")(_transition(
     "The agency suspends the agreement: no new guarantees."))
 blp.route("/agreements/<int:agreement_id>/resume")(_transition(
     AgreementStatus.ACTIVE, AgreementStatus.SUSPENDED, Role.AGENCY, "The agency resumes a suspended agreement."))
+blp.route("/agreements/<int:agreement_id>/terminate")(_transition(
+    AgreementStatus.TERMINATED, AgreementStatus.RETURNED, Role.AGENCY,
+    "The agency gives up an agreement the bank returned: it is terminated."))
+
+
+def _as_party(party: Role, agreement_id: int) -> Agreement:
+    user = api_user()
+    agreement = services.get_agreement(user, agreement_id)
+    if (agreement.bank_id if party is Role.BANK else agreement.agency_id) != user.organization_id:
+        raise Forbidden()  # e.g. the re-guarantor, which sees the agreement but is not its party
+    return agreement
+
+
+@blp.route("/agreements/<int:agreement_id>/return")
+class ReturnAgreement(MethodView):
+    @api_roles(Role.BANK)
+    @blp.arguments(schemas.ReturnIn)
+    @blp.response(200, schemas.AgreementOut)
+    def post(self, data, agreement_id):
+        """The named bank returns a pending agreement to the agency with a reason, instead of countersigning it."""
+        return services.return_agreement(_as_party(Role.BANK, agreement_id), data["reason"])
+
+
+@blp.route("/agreements/<int:agreement_id>/resubmit")
+class ResubmitAgreement(MethodView):
+    @api_roles(Role.AGENCY)
+    @blp.arguments(schemas.AgreementTermsIn)
+    @blp.response(200, schemas.AgreementOut)
+    def post(self, data, agreement_id):
+        """The agency amends a returned agreement (all terms but its code and bank, checked as a new agreement's)
+        and sends it to the bank again: it awaits the bank's countersignature."""
+        return services.resubmit_agreement(_as_party(Role.AGENCY, agreement_id), data)
 
 
 @blp.route("/risk-pools")

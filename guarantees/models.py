@@ -41,15 +41,21 @@ class RiskPool(Audited, Bilingual, Base):
 
 class AgreementStatus(enum.StrEnum):
     PENDING_BANK = "pending_bank"
+    #: The bank sent it back to the agency with a reason, instead of countersigning it.
+    RETURNED = "returned"
     ACTIVE = "active"
     SUSPENDED = "suspended"
     EXPIRED = "expired"
     TERMINATED = "terminated"
 
 
-#: pending_bank → active ⇄ suspended → expired | terminated
+#: pending_bank → active ⇄ suspended → expired | terminated; the bank may return a pending agreement to the agency
+#: (pending_bank → returned), which resubmits it with amended terms (returned → pending_bank) or gives it up
+#: (returned → terminated).
 AGREEMENT_TRANSITIONS: dict[AgreementStatus, frozenset[AgreementStatus]] = {
-    AgreementStatus.PENDING_BANK: frozenset({AgreementStatus.ACTIVE, AgreementStatus.TERMINATED}),
+    AgreementStatus.PENDING_BANK: frozenset({AgreementStatus.ACTIVE, AgreementStatus.RETURNED,
+                                             AgreementStatus.TERMINATED}),
+    AgreementStatus.RETURNED: frozenset({AgreementStatus.PENDING_BANK, AgreementStatus.TERMINATED}),
     AgreementStatus.ACTIVE: frozenset({AgreementStatus.SUSPENDED, AgreementStatus.EXPIRED,
                                        AgreementStatus.TERMINATED}),
     AgreementStatus.SUSPENDED: frozenset({AgreementStatus.ACTIVE, AgreementStatus.EXPIRED,
@@ -126,6 +132,10 @@ class Agreement(Audited, Base):
     compensated_total: Mapped[Decimal] = mapped_column(default=Decimal("0.00"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     countersigned_at: Mapped[dt.datetime | None]
+    #: Why the bank last returned the agreement instead of countersigning it (kept after a resubmission, so the
+    #: agency's amended terms can be read against it).
+    return_reason: Mapped[str | None] = mapped_column(String(1000))
+    returned_at: Mapped[dt.datetime | None]
 
     agency: Mapped[Agency] = relationship(foreign_keys=[agency_id], lazy="joined", innerjoin=True)
     bank: Mapped[Bank] = relationship(lazy="joined", innerjoin=True)

@@ -52,6 +52,12 @@ class AgreementIn(ma.Schema):
     claim_review_days = fields.Integer(load_default=10, strict=True, validate=validate.Range(min=1, max=60), metadata={
         "description": "Working days the agency has to decide a claim (review mode)."})
 
+    @ma.validates("valid_from")
+    def _not_in_the_past(self, value, **kwargs):
+        # An agreement binds from when it is made (or resubmitted) on: it cannot cover loans made before that.
+        if value < (today := business_today()):
+            raise ma.ValidationError(_("The start date cannot be before today (%(today)s).", today=today.isoformat()))
+
     @ma.validates_schema(skip_on_field_errors=False)
     def _rules(self, data, **kwargs):
         errors: dict[str, list[str]] = {}
@@ -78,6 +84,28 @@ class AgreementIn(ma.Schema):
             errors["valid_to"] = [_("The end date cannot be before the start date.")]
         if errors:
             raise ma.ValidationError(errors)
+
+
+class AgreementTermsIn(AgreementIn):
+    """A returned agreement's amended terms: all of a new agreement's but its code and bank, which stay."""
+
+    class Meta:
+        exclude = ("code", "bank_id")
+
+
+class ReturnIn(ma.Schema):
+    reason = Text(required=True, max_length=1000, multiline=True, metadata={
+        "description": "Why the bank does not countersign: the agency reads it, amends the terms and resubmits."})
+
+    @ma.validates("reason")
+    def _said(self, value: str, **kwargs) -> None:
+        if not value.strip():
+            raise ma.ValidationError(_("Say why you return the agreement: the agency reads the reason and amends "
+                                       "the terms."))
+
+    @ma.post_load
+    def _trimmed(self, data, **kwargs):
+        return {**data, "reason": data["reason"].strip()}
 
 
 def _on_time(agreement) -> dict:
@@ -121,6 +149,9 @@ class AgreementOut(ma.Schema):
     compensated_total = Money()
     compensation_rate = Rate()
     countersigned_at = fields.DateTime(allow_none=True)
+    return_reason = fields.String(allow_none=True, metadata={
+        "description": "Why the bank last returned the agreement to the agency (status returned), if it ever did."})
+    returned_at = fields.DateTime(allow_none=True)
     claims_paid_on_time = fields.Function(_on_time, metadata={
         "description": "Claims paid, and the share of them paid within claim_review_days (review mode)."})
 

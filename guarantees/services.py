@@ -48,9 +48,24 @@ def create_risk_pool(data: dict[str, Any]) -> RiskPool:
 
 def create_agreement(agency_id: int, data: dict[str, Any]) -> Agreement:
     """An agency proposes a 总对总 agreement to a bank; it waits for the bank's countersignature."""
+    terms = _checked_terms(data)
+    if db.session.scalar(select(Agreement.id).where(Agreement.code == data["code"])) is not None:
+        raise Conflict(_("An agreement coded %(code)s exists.", code=data["code"]), {"code": [_("Already taken.")]})
+    agreement = Agreement(agency_id=agency_id, **terms)
+    db.session.add(agreement)
+    db.session.flush()
+    _ask_to_countersign(agreement, N_("%(agency)s proposes the 总对总 agreement %(code)s: quota %(quota)s at a "
+                                      "guarantee fee of %(fee)s a year, from %(start)s to %(end)s."))
+    return agreement
+
+
+def _checked_terms(data: dict[str, Any]) -> dict[str, Any]:
+    """AgreementIn's data as the agreement's columns (the shares one a column each); 422 on each field naming a bank,
+    re-guarantor or risk pool that does not fit the shares."""
+    data = dict(data)
     shares = data.pop("shares")
     errors: dict[str, list[str]] = {}
-    if db.session.get(Bank, data["bank_id"]) is None:
+    if "bank_id" in data and db.session.get(Bank, data["bank_id"]) is None:
         errors["bank_id"] = [_("No bank %(id)d.", id=data["bank_id"])]
     if shares["reguarantee"] > 0:
         reguarantor = db.session.get(Agency, data["reguarantor_id"]) if data["reguarantor_id"] else None
@@ -65,21 +80,55 @@ def create_agreement(agency_id: int, data: dict[str, Any]) -> Agreement:
         errors["risk_pool_id"] = [_("Without a risk-pool share there is no risk pool; leave this out.")]
     if errors:
         raise ValidationFailed(errors=errors)
-    if db.session.scalar(select(Agreement.id).where(Agreement.code == data["code"])) is not None:
-        raise Conflict(_("An agreement coded %(code)s exists.", code=data["code"]), {"code": [_("Already taken.")]})
-    agreement = Agreement(
-        agency_id=agency_id, share_agency=shares["agency"], share_bank=shares["bank"],
-        share_reguarantee=shares["reguarantee"], share_risk_pool=shares["risk_pool"],
-        **{**data, "eligible_tiers": [t.value for t in data["eligible_tiers"]],
-           "eligible_product_types": [t.value for t in data["eligible_product_types"]]})
-    db.session.add(agreement)
-    db.session.flush()
+    return {**data, "share_agency": shares["agency"], "share_bank": shares["bank"],
+            "share_reguarantee": shares["reguarantee"], "share_risk_pool": shares["risk_pool"],
+            "eligible_tiers": [t.value for t in data["eligible_tiers"]],
+            "eligible_product_types": [t.value for t in data["eligible_product_types"]]}
+
+
+def _ask_to_countersign(agreement: Agreement, body: str) -> None:
     notify("agreement.awaiting_countersign", agreement.bank_id, N_("Agreement %(code)s awaits your countersignature"),
-           N_("%(agency)s proposes the 总对总 agreement %(code)s: quota %(quota)s at a guarantee fee of %(fee)s a "
-              "year, from %(start)s to %(end)s."),
-           "/bank/agreements", code=agreement.code, agency=db.session.get(Agency, agency_id).name,
-           quota=yuan(agreement.total_quota), fee=percent(agreement.fee_rate), start=agreement.valid_from.isoformat(),
+           body, f"/bank/agreements/{agreement.id}", code=agreement.code,
+           agency=db.session.get(Agency, agreement.agency_id).name, quota=yuan(agreement.total_quota),
+           fee=percent(agreement.fee_rate), start=agreement.valid_from.isoformat(),
            end=agreement.valid_to.isoformat())
+
+
+def return_agreement(agreement: Agreement, reason: str) -> Agreement:
+    """The named bank sends a pending agreement back to its agency with a reason, instead of countersigning it
+    (pending_bank → returned). The row is locked before its status is read: of a return and a countersignature sent
+    at once, one stands."""
+    db.lock(agreement)
+    if agreement.status is not AgreementStatus.PENDING_BANK:
+        raise IllegalTransition(_("Only an agreement awaiting your countersignature can be returned; agreement "
+                                  "%(code)s is %(status)s.", code=agreement.code,
+                                  status=state_word(agreement.effective_status)))
+    states.move(agreement, AgreementStatus.RETURNED, AGREEMENT_TRANSITIONS)
+    agreement.return_reason = reason
+    agreement.returned_at = db.utcnow()
+    db.session.flush()
+    notify("agreement.returned", agreement.agency_id, N_("%(bank)s returned agreement %(code)s"),
+           N_("%(bank)s did not countersign the 总对总 agreement %(code)s and returned it to you, saying: "
+              "“%(reason)s”. Amend its terms and submit it again, or terminate it."),
+           "/agency/agreements", code=agreement.code, bank=agreement.bank.name, reason=reason)
+    return agreement
+
+
+def resubmit_agreement(agreement: Agreement, data: dict[str, Any]) -> Agreement:
+    """The agency amends a returned agreement's terms (checked as a new agreement's are) and sends it to the bank
+    again (returned → pending_bank); its code and bank stay."""
+    terms = _checked_terms(data)
+    db.lock(agreement)
+    if agreement.status is not AgreementStatus.RETURNED:
+        raise IllegalTransition(_("Only a returned agreement can be submitted again; agreement %(code)s is "
+                                  "%(status)s.", code=agreement.code, status=state_word(agreement.effective_status)))
+    states.move(agreement, AgreementStatus.PENDING_BANK, AGREEMENT_TRANSITIONS)
+    for name, value in terms.items():
+        setattr(agreement, name, value)
+    db.session.flush()
+    _ask_to_countersign(agreement, N_("%(agency)s amended the 总对总 agreement %(code)s you returned and submits it "
+                                      "again: quota %(quota)s at a guarantee fee of %(fee)s a year, from %(start)s "
+                                      "to %(end)s."))
     return agreement
 
 

@@ -16,7 +16,7 @@ from werkzeug.datastructures import MultiDict
 from guarantees import reports, services
 from guarantees.claims import paid_on_time
 from guarantees.models import Agreement, AgreementStatus, Batch, Guarantee, RiskPool
-from guarantees.schemas import AgreementIn, BatchDecisionIn
+from guarantees.schemas import AgreementIn, AgreementTermsIn, BatchDecisionIn, ReturnIn
 from marketplace import db, spreadsheets
 from marketplace.auth.access import page_roles
 from marketplace.auth.models import Role
@@ -27,7 +27,7 @@ from marketplace.forms import failed, form_to_data, typed_rate
 from marketplace.i18n import N_
 from marketplace.listing import Choice, DateRange, Listing, Search, Sort, named_like
 from marketplace.orgs.models import Agency, AgencyKind, Bank, Tier
-from products.models import ProductType
+from products.models import GuaranteeNeed, Product, ProductStatus, ProductType
 
 bp = Blueprint("guarantees", __name__, template_folder="templates")
 
@@ -36,14 +36,16 @@ SHARE_KEYS = ("agency", "bank", "reguarantee", "risk_pool")
 ITEM_SORTS = {"added": "guarantee_id", "enterprise": "enterprise_name", "amount": "amount"}
 #: action → (target, the status it starts from)
 AGENCY_ACTIONS = {"suspend": (AgreementStatus.SUSPENDED, AgreementStatus.ACTIVE),
-                  "resume": (AgreementStatus.ACTIVE, AgreementStatus.SUSPENDED)}
+                  "resume": (AgreementStatus.ACTIVE, AgreementStatus.SUSPENDED),
+                  "terminate": (AgreementStatus.TERMINATED, AgreementStatus.RETURNED)}
 
 
 @bp.app_context_processor  # the application pages (financing) name guarantee statuses too
 def _labels() -> dict[str, Any]:
     return {
         "agreement_status_labels": {
-            "pending_bank": _("Awaiting the bank's countersignature"), "active": _("Active"),
+            "pending_bank": _("Awaiting the bank's countersignature"), "returned": _("Returned by the bank"),
+            "active": _("Active"),
             "suspended": _("Suspended"), "expired": _("Expired"), "terminated": _("Terminated")},
         "batch_status_labels": {"open": _("Open"), "submitted": _("Submitted for review"), "decided": _("Decided")},
         "guarantee_status_labels": {
@@ -73,6 +75,8 @@ def _agency_actions(agreement: Agreement) -> list[tuple[str, str]]:
         return [("suspend", _("Suspend"))]
     if status is AgreementStatus.SUSPENDED:
         return [("resume", _("Resume"))]
+    if status is AgreementStatus.RETURNED:
+        return [("terminate", _("Terminate"))]
     return []
 
 
@@ -103,7 +107,7 @@ def _agreement_listing(other: type[Bank] | type[Agency], other_id: Any, other_la
                         N_("All statuses"))])
 
 
-@bp.post("/agency/agreements/<int:agreement_id>/<any(suspend, resume):action>")
+@bp.post("/agency/agreements/<int:agreement_id>/<any(suspend, resume, terminate):action>")
 @page_roles(Role.AGENCY)
 def change_agreement_status(agreement_id: int, action: str):
     agreement = services.get_agreement(current_user, agreement_id)
@@ -118,15 +122,19 @@ def change_agreement_status(agreement_id: int, action: str):
         if action == "suspend":
             flash(_("Agreement %(code)s is suspended: it takes no new guarantees until you resume it.",
                     code=agreement.code))
+        elif action == "terminate":
+            flash(_("Agreement %(code)s is terminated: it will not be submitted to %(bank)s again.",
+                    code=agreement.code, bank=agreement.bank.display_name))
         else:
             flash(_("Agreement %(code)s is active again.", code=agreement.code))
     return redirect(url_for("guarantees.agency_agreements"))
 
 
-def load_agreement_form(form: MultiDict) -> tuple[dict[str, Any] | None, dict[str, list[str]]]:
-    """AgreementIn from the form: the nested shares come from inputs share_agency, share_bank, … and their
-    errors go back to those inputs ("shares" itself holds the errors about the shares together)."""
-    schema = AgreementIn()
+def load_agreement_form(form: MultiDict, schema: ma.Schema | None = None
+                        ) -> tuple[dict[str, Any] | None, dict[str, list[str]]]:
+    """AgreementIn (or `schema`) from the form: the nested shares come from inputs share_agency, share_bank, … and
+    their errors go back to those inputs ("shares" itself holds the errors about the shares together)."""
+    schema = schema or AgreementIn()
     data = form_to_data(schema, form)
     data.pop("shares", None)
     data["shares"] = {key: typed_rate(raw) for key in SHARE_KEYS if (raw := form.get(f"share_{key}", "").strip())}
@@ -177,9 +185,69 @@ def new_agreement():
                 flash(_("Agreement %(code)s sent to %(bank)s. It takes effect once the bank countersigns it.",
                         code=agreement.code, bank=agreement.bank.display_name))
                 return redirect(url_for("guarantees.agency_agreements"))
-        values = {**request.form.to_dict(), "eligible_tiers": request.form.getlist("eligible_tiers"),
-                  "eligible_product_types": request.form.getlist("eligible_product_types")}
-    return render_template("guarantees/agreement_form.html", values=values, errors=errors,
+        values = _posted_values()
+    return render_template("guarantees/agreement_form.html", values=values, errors=errors, agreement=None,
+                           **_agreement_choices()), 422 if errors else 200
+
+
+def _posted_values() -> dict[str, Any]:
+    return {**request.form.to_dict(), "eligible_tiers": request.form.getlist("eligible_tiers"),
+            "eligible_product_types": request.form.getlist("eligible_product_types")}
+
+
+def _rate_text(rate: Decimal | None) -> str:
+    return "" if rate is None else format(rate.normalize(), "f")
+
+
+def _terms_of(agreement: Agreement) -> dict[str, Any]:
+    """The agreement's terms as the form's inputs hold them: what a resubmission starts from."""
+    return {
+        "valid_from": agreement.valid_from.isoformat(), "valid_to": agreement.valid_to.isoformat(),
+        **{name: f"{getattr(agreement, name):.2f}" for name in ("total_quota", "per_enterprise_cap", "per_loan_cap")},
+        "fee_rate": _rate_text(agreement.fee_rate),
+        "compensation_cap_rate": _rate_text(agreement.compensation_cap_rate),
+        **{f"share_{key}": _rate_text(getattr(agreement, f"share_{key}")) for key in SHARE_KEYS},
+        "reguarantor_id": str(agreement.reguarantor_id or ""), "risk_pool_id": str(agreement.risk_pool_id or ""),
+        "eligible_tiers": list(agreement.eligible_tiers),
+        "eligible_product_types": list(agreement.eligible_product_types),
+        "batch_max_size": str(agreement.batch_max_size), "review_sla_days": str(agreement.review_sla_days or ""),
+        "auto_approve_below": "" if agreement.auto_approve_below is None else f"{agreement.auto_approve_below:.2f}",
+        "claim_mode": agreement.claim_mode.value, "claim_review_days": str(agreement.claim_review_days),
+    }
+
+
+@bp.route("/agency/agreements/<int:agreement_id>/resubmit", methods=["GET", "POST"])
+@page_roles(Role.AGENCY)
+def resubmit_agreement(agreement_id: int):
+    """The form of a returned agreement, holding its terms and the bank's reason, to amend and submit again."""
+    agreement = services.get_agreement(current_user, agreement_id)
+    if agreement.agency_id != current_user.organization_id:
+        raise Forbidden(_("Only the agency that proposed agreement %(code)s can do this.", code=agreement.code))
+    if request.method == "GET" and agreement.effective_status is not AgreementStatus.RETURNED:
+        flash(_("Agreement %(code)s was not returned by the bank: there is nothing to submit again.",
+                code=agreement.code), "error")
+        return redirect(url_for("guarantees.agency_agreements"))
+    errors: dict[str, list[str]] = {}
+    values = _terms_of(agreement)
+    if request.method == "POST":
+        data, errors = load_agreement_form(request.form, AgreementTermsIn())
+        if data is not None:
+            try:
+                services.resubmit_agreement(agreement, data)
+            except DomainError as error:
+                if error.status != 422:
+                    db.session.rollback()
+                    flash(error.detail, "error")
+                    return redirect(url_for("guarantees.agency_agreements"))
+                errors = failed(error)
+            else:
+                flash(_("Agreement %(code)s is submitted to %(bank)s again, with the terms you amended. It takes "
+                        "effect once the bank countersigns it.", code=agreement.code,
+                        bank=agreement.bank.display_name))
+                return redirect(url_for("guarantees.agency_agreements"))
+        values = _posted_values()
+        agreement = services.get_agreement(current_user, agreement_id)
+    return render_template("guarantees/agreement_form.html", values=values, errors=errors, agreement=agreement,
                            **_agreement_choices()), 422 if errors else 200
 
 
@@ -192,6 +260,45 @@ def bank_agreements():
         services.visible_agreements(current_user))
     return render_template("guarantees/bank_agreements.html", listing=listing, agreements=listing.items,
                            on_time=paid_on_time([a.id for a in listing.items]))
+
+
+@bp.get("/bank/agreements/<int:agreement_id>")
+@page_roles(Role.BANK)
+def bank_agreement(agreement_id: int):
+    """Every term of one agreement, in the words and units an officer signs: countersign it, or return it."""
+    return _render_bank_agreement(services.get_agreement(current_user, agreement_id))
+
+
+def _render_bank_agreement(agreement: Agreement, errors: dict[str, list[str]] | None = None, reason: str = "",
+                           status: int = 200):
+    covered = db.session.scalars(select(Product).where(
+        Product.bank_id == agreement.bank_id, Product.status == ProductStatus.PUBLISHED,
+        Product.guarantee != GuaranteeNeed.NONE, Product.product_type.in_(agreement.eligible_product_types))
+        .order_by(Product.name, Product.id)).all()
+    return render_template(
+        "guarantees/bank_agreement.html", a=agreement, errors=errors or {}, reason=reason, covered=covered,
+        reguarantor=db.session.get(Agency, agreement.reguarantor_id) if agreement.reguarantor_id else None,
+        pool=db.session.get(RiskPool, agreement.risk_pool_id) if agreement.risk_pool_id else None), status
+
+
+@bp.post("/bank/agreements/<int:agreement_id>/return")
+@page_roles(Role.BANK)
+def return_agreement(agreement_id: int):
+    agreement = services.get_agreement(current_user, agreement_id)
+    reason = request.form.get("reason", "")
+    try:
+        data = ReturnIn().load({"reason": reason})
+    except ma.ValidationError as error:
+        return _render_bank_agreement(agreement, flatten_messages(error.messages), reason, 422)
+    try:
+        services.return_agreement(agreement, data["reason"])
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.detail, "error")
+        return redirect(url_for("guarantees.bank_agreement", agreement_id=agreement_id))
+    flash(_("You returned agreement %(code)s to %(agency)s with your reason. It takes effect only if the agency "
+            "submits it again and you countersign it.", code=agreement.code, agency=agreement.agency.display_name))
+    return redirect(url_for("guarantees.bank_agreements"))
 
 
 @bp.post("/bank/agreements/<int:agreement_id>/countersign")

@@ -98,6 +98,12 @@ class ProductById(MethodView):
         product = services.update_product(services.get_own(api_user(), product_id), changes)
         return services.with_indicative_rates([product])[0]
 
+    @api_roles(Role.BANK)
+    @blp.response(204)
+    def delete(self, product_id):
+        """Delete a draft that was never published (409 for any other status: archive it instead)."""
+        services.delete_draft(api_user(), product_id)
+
 
 def _transition_view(target: ProductStatus, summary: str):
     @api_roles(Role.BANK)

@@ -35,7 +35,9 @@ def create_product(bank_id: int, data: dict[str, Any]) -> Product:
 
 
 def update_product(product: Product, changes: dict[str, Any]) -> Product:
-    """Edit a draft in place; editing a published or suspended product makes a new draft version."""
+    """Edit a draft in place; editing a published or suspended product makes a new draft version. The row is locked
+    before its status is read: an edit racing the draft's deletion finds it gone (404)."""
+    _lock(product)
     merged = {name: getattr(product, name) for name in EDITABLE} | changes
     if errors := range_errors(merged) or bounds.bounds_errors(merged):
         raise ValidationFailed(errors=errors)
@@ -60,7 +62,7 @@ def update_product(product: Product, changes: dict[str, Any]) -> Product:
 def change_status(product: Product, target: ProductStatus) -> Product:
     """Move a product along its lifecycle; publishing a new version archives the one it replaces. The row is locked
     before its status is read, so two clicks on Publish publish once."""
-    db.lock(product)
+    _lock(product)
     if target is product.status:
         raise IllegalTransition(_("Version %(version)d is already %(status)s.", version=product.version,
                                   status=state_word(target)))
@@ -79,6 +81,28 @@ def change_status(product: Product, target: ProductStatus) -> Product:
     product.status = target
     db.session.flush()
     return product
+
+
+def delete_draft(user: User, product_id: int) -> Product:
+    """Delete a draft of the user's bank that was never published (a mistake, or a version not wanted after all);
+    anything else stays, to be archived. The row is locked before its status is read: of several deletions, or a
+    deletion and a publication, sent at once, one takes effect and the others find it gone (404) or published (409)."""
+    product = get_own(user, product_id)
+    _lock(product)
+    if product.status is not ProductStatus.DRAFT or product.published_at is not None:
+        raise IllegalTransition(_("Only a draft that was never published can be deleted; version %(version)d of "
+                                  "“%(name)s” is %(status)s. Archive it instead.", version=product.version,
+                                  name=product.display_name, status=state_word(product.status)))
+    db.session.delete(product)
+    db.session.flush()
+    return product
+
+
+def _lock(product: Product) -> None:
+    """`db.lock` of the product's row, where a draft deleted by a concurrent request is missing (404), not an error."""
+    if db.session.scalar(db.locking(select(Product).where(Product.id == product.id))) is None:
+        raise NotFound(_("No product %(id)d.", id=product.id))
+    db.locked(product)
 
 
 def _assign(product: Product, data: dict[str, Any]) -> None:

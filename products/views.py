@@ -201,6 +201,22 @@ def change_status(product_id: int, action: str):
     return redirect(url_for("products.bank_products"))
 
 
+@bp.post("/bank/products/<int:product_id>/delete")
+@page_roles(Role.BANK)
+def delete_draft(product_id: int):
+    try:
+        product = services.delete_draft(current_user, product_id)
+    except DomainError as error:
+        if error.status == 404:
+            raise
+        db.session.rollback()
+        flash(error.detail, "error")
+    else:
+        flash(_("The draft “%(name)s” version %(version)d is deleted.", name=product.display_name,
+                version=product.version))
+    return redirect(url_for("products.bank_products"))
+
+
 @bp.get("/products")
 @page_roles()
 def catalogue():

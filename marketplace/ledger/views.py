@@ -38,8 +38,9 @@ def _labels() -> dict[str, Any]:
                               "claim_payment": _("Pool claims paid"), "recovery": _("Recovery"),
                               "reversal": _("Reversal")},
         "agreement_status_labels": {
-            "pending_bank": _("Awaiting the bank's countersignature"), "active": _("Active"),
-            "suspended": _("Suspended"), "expired": _("Expired"), "terminated": _("Terminated")},
+            "pending_bank": _("Awaiting the bank's countersignature"), "returned": _("Returned by the bank"),
+            "active": _("Active"), "suspended": _("Suspended"), "expired": _("Expired"),
+            "terminated": _("Terminated")},
         "party_labels": {"agency": _("Agency"), "bank": _("Bank"), "enterprise": _("Enterprise"),
                          "risk_pool": _("Risk pool"), "reguarantor": _("Re-guarantor"),
                          "fiscal_fund": _("Fiscal fund")},

@@ -13,7 +13,8 @@ from marketplace.db import Base, utcnow
 KINDS = (
     "application.submitted", "application.decided", "application.countered", "counter.answered", "counter.lapsed",
     "batch.submitted", "batch.decided", "guarantee.excluded", "agreement.awaiting_countersign",
-    "agreement.suspended", "deadline.near", "deadline.passed", "loan.overdue", "claim.filed", "claim.decided",
+    "agreement.suspended", "agreement.returned", "deadline.near", "deadline.passed", "loan.overdue", "claim.filed",
+    "claim.decided",
 )
 
 

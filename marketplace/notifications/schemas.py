@@ -13,6 +13,7 @@ class NotificationOut(ma.Schema):
                                                   "application.countered, counter.answered, counter.lapsed, "
                                                   "batch.submitted, batch.decided, guarantee.excluded, "
                                                   "agreement.awaiting_countersign, agreement.suspended, "
+                                                  "agreement.returned, "
                                                   "deadline.near, deadline.passed, loan.overdue, claim.filed, "
                                                   "claim.decided"})
     title = fields.String()

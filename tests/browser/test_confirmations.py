@@ -1,7 +1,8 @@
 """What cannot be undone asks first (issue 22), in headless Chromium and in Chinese: suspending and archiving a
-product, countersigning an agreement, suspending one, depositing into a risk pool and withdrawing a request each
-show a confirmation that says what will happen and to how much money. Cancelled, nothing happens; confirmed, it
-does. (Deciding a batch asks too: tests/browser/test_batch_review.py reads its confirmation.)
+product, deleting a draft, countersigning an agreement (on its page, which shows every term), suspending one,
+depositing into a risk pool and withdrawing a request each show a confirmation that says what will happen and to how
+much money. Cancelled, nothing happens; confirmed, it does. (Deciding a batch asks too:
+tests/browser/test_batch_review.py reads its confirmation.)
 """
 
 from __future__ import annotations
@@ -57,6 +58,19 @@ def test_each_irreversible_action_asks_first(live_server: str, browser_page: Pag
     _refused_then_confirmed(page, confirmations, lambda: row.get_by_role("button", name="下架").click(),
                             ["下架", "无法撤销"])
     expect(page.locator(".flash")).to_contain_text("已下架")
+
+    # … and deletes a draft it never published.
+    bank_token = _token(page, base_url, "bank")
+    draft = page.request.post(f"{base_url}/api/v1/products", headers=bank_token, data={
+        "name": "待删除的草稿产品", "product_type": "credit", "amount_min": "500000.00", "amount_max": "3000000.00",
+        "term_min_months": 6, "term_max_months": 24, "rate_spread_bp": 30, "eligible_tiers": ["srdi"]})
+    assert draft.status == 201, draft.text()
+    page.goto(f"{base_url}/bank/products?status=draft")
+    row = page.locator(f"tr[data-product-id='{draft.json()['id']}']")
+    _refused_then_confirmed(page, confirmations, lambda: row.get_by_role("button", name="删除草稿").click(),
+                            ["待删除的草稿产品", "无法撤销"])
+    expect(page.locator(".flash")).to_contain_text("已删除")
+    expect(page.locator(f"tr[data-product-id='{draft.json()['id']}']")).to_have_count(0)
     sign_out(page)
 
     # The enterprise withdraws a request.
@@ -96,8 +110,9 @@ def test_each_irreversible_action_asks_first(live_server: str, browser_page: Pag
     assert proposed.status == 201, proposed.text()
     sign_in(page, base_url, "bank2", landing=r"/bank/dashboard$")
     page.goto(f"{base_url}/bank/agreements")
-    row = page.locator("tr").filter(has_text="ZJFG-HZSB-2027")
-    _refused_then_confirmed(page, confirmations, lambda: row.get_by_role("button", name="会签").click(),
+    page.locator("tr").filter(has_text="ZJFG-HZSB-2027").get_by_role("link", name="审阅并会签").click()
+    expect(page.locator("#terms")).to_contain_text("5,000.00 万元")
+    _refused_then_confirmed(page, confirmations, lambda: page.locator("#countersign button[type=submit]").click(),
                             ["ZJFG-HZSB-2027", "¥50,000,000.00", "¥3,000,000.00", "0.80%", "20.00%", "无法撤销"])
     expect(page.locator(".flash")).to_contain_text("ZJFG-HZSB-2027")
     sign_out(page)

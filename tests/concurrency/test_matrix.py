@@ -154,9 +154,14 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("POST", "/api/v1/products/imports"): Row(ONE, ("test_one_import_key_sent_eight_times_imports_once",)),
     ("PATCH", "/api/v1/products/{product_id}"): Row(
         ONE, ("test_eight_edits_of_a_published_product_make_one_new_draft",
-              "test_eight_edits_of_a_draft_leave_it_as_edited")),
+              "test_eight_edits_of_a_draft_leave_it_as_edited", "test_edits_against_deleting_a_draft")),
     ("POST", "/api/v1/products/{product_id}/publish"): Row(
-        ONE, ("test_eight_publications_of_a_draft_publish_it_once", "test_publishing_against_archiving_a_draft")),
+        ONE, ("test_eight_publications_of_a_draft_publish_it_once", "test_publishing_against_archiving_a_draft",
+              "test_publishing_against_deleting_a_draft")),
+    # Issue 22: a draft never published can be deleted.
+    ("DELETE", "/api/v1/products/{product_id}"): Row(
+        ONE, ("test_eight_deletions_of_a_draft_delete_it_once", "test_publishing_against_deleting_a_draft",
+              "test_edits_against_deleting_a_draft")),
     ("POST", "/api/v1/products/{product_id}/suspend"): Row(
         ONE, ("test_eight_suspensions_of_a_product_suspend_it_once",)),
     ("POST", "/api/v1/products/{product_id}/archive"): Row(
@@ -219,7 +224,18 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("POST", "/api/v1/agreements"): Row(ONE, ("test_eight_agreements_of_one_code_make_one",)),
     ("POST", "/api/v1/agreements/{agreement_id}/countersign"): Row(
         ONE, ("test_eight_countersignatures_activate_an_agreement_once",
-              "test_a_countersignature_against_a_suspension_of_a_pending_agreement")),
+              "test_a_countersignature_against_a_suspension_of_a_pending_agreement",
+              "test_countersignatures_against_returns_of_a_pending_agreement")),
+    # Issue 22: the bank returns a pending agreement with a reason; the agency resubmits it or terminates it.
+    ("POST", "/api/v1/agreements/{agreement_id}/return"): Row(
+        ONE, ("test_eight_returns_of_an_agreement_return_it_once",
+              "test_countersignatures_against_returns_of_a_pending_agreement")),
+    ("POST", "/api/v1/agreements/{agreement_id}/resubmit"): Row(
+        ONE, ("test_eight_resubmissions_of_a_returned_agreement_resubmit_it_once",
+              "test_resubmissions_against_terminations_of_a_returned_agreement")),
+    ("POST", "/api/v1/agreements/{agreement_id}/terminate"): Row(
+        ONE, ("test_eight_terminations_of_a_returned_agreement_terminate_it_once",
+              "test_resubmissions_against_terminations_of_a_returned_agreement")),
     ("POST", "/api/v1/agreements/{agreement_id}/suspend"): Row(
         ONE, ("test_eight_suspensions_of_an_agreement_suspend_it_once",
               "test_a_countersignature_against_a_suspension_of_a_pending_agreement",
@@ -697,6 +713,57 @@ def test_publishing_against_archiving_a_draft(arena):
         assert session.get(Product, product_id).status is ProductStatus.ARCHIVED
         assert (audited("product.archived", product_id), audited("product.published", product_id)) == (
             before[0] + 1, before[1] + published.count(200))
+
+
+@race
+def test_eight_deletions_of_a_draft_delete_it_once(arena):
+    """One deletion goes through (204); the others find the draft gone (404), never a server error."""
+    product_id = arena.products["draft_delete"]
+    one_went_through(arena.eight("bank", "DELETE", "/api/v1/products/{product_id}", product_id=product_id,
+                                 hold=("products", product_id)), 204, refused=404)
+    with arena.reading() as session:
+        assert session.get(Product, product_id) is None
+        assert audited("product.deleted", product_id) == 1
+
+
+@race
+def test_publishing_against_deleting_a_draft(arena):
+    """Four clicks on Publish and four on Delete: whichever comes first is the one effect. Deleted, the publications
+    find nothing (404); published, the deletions are refused (409: a published product is archived, not deleted)."""
+    product_id = arena.products["draft_delete_mix"]
+    calls = [arena.call("bank", verb, path, product_id=product_id)
+             for verb, path in (("POST", "/api/v1/products/{product_id}/publish"),
+                                ("DELETE", "/api/v1/products/{product_id}")) * (AT_ONCE // 2)]
+    answers = arena.race(calls, hold=("products", product_id))
+    no_server_error(answers)
+    published = [a.status_code for a in answers[0::2]]
+    deleted = [a.status_code for a in answers[1::2]]
+    assert published.count(200) + deleted.count(204) == 1, _said(answers)
+    with arena.reading() as session:
+        product = session.get(Product, product_id)
+        if deleted.count(204):
+            assert product is None and set(published) == {404} and set(deleted) == {204, 404}, _said(answers)
+        else:
+            assert product.status is ProductStatus.PUBLISHED and set(deleted) == {409}, _said(answers)
+        assert (audited("product.deleted", product_id), audited("product.published", product_id)) == (
+            deleted.count(204), published.count(200))
+
+
+@race
+def test_edits_against_deleting_a_draft(arena):
+    """Four edits and four deletions of one draft: the edits that come before the deletion go through (200), it is
+    deleted once, and whatever comes after finds it gone (404), never a server error."""
+    product_id = arena.products["draft_delete_edit"]
+    calls = [arena.call("bank", verb, "/api/v1/products/{product_id}", product_id=product_id, json=body)
+             for verb, body in (("PATCH", {"rate_spread_bp": 40}), ("DELETE", None)) * (AT_ONCE // 2)]
+    answers = arena.race(calls, hold=("products", product_id))
+    no_server_error(answers)
+    edited = [a.status_code for a in answers[0::2]]
+    deleted = [a.status_code for a in answers[1::2]]
+    assert set(edited) <= {200, 404} and sorted(deleted) == [204] + [404] * (AT_ONCE // 2 - 1), _said(answers)
+    with arena.reading() as session:
+        assert session.get(Product, product_id) is None
+        assert audited("product.deleted", product_id) == 1
 
 
 # Pricing bounds (issue 22) ----------------------------------------------------------------------------------------
@@ -1345,6 +1412,85 @@ def test_suspensions_against_resumptions_of_an_active_agreement(arena):
         assert session.get(Agreement, agreement_id).status is (
             AgreementStatus.SUSPENDED if suspended > resumed else AgreementStatus.ACTIVE)
         assert _moves(agreement_id) == (activated + resumed, suspensions + suspended)
+
+
+def _terms(fee_rate: str) -> dict[str, Any]:
+    """A returned agreement's amended terms, as a resubmission sends them (all but its code and bank)."""
+    body = _agreement_body("", 0)
+    return {**{name: value for name, value in body.items() if name not in ("code", "bank_id")}, "fee_rate": fee_rate}
+
+
+@race
+def test_eight_returns_of_an_agreement_return_it_once(arena):
+    agreement_id = arena.agreements["return_8"]
+    one_went_through(arena.eight("bank", "POST", "/api/v1/agreements/{agreement_id}/return", agreement_id=agreement_id,
+                                 json={"reason": "Race: the caps are too high."},
+                                 hold=("agreements", agreement_id)), 200)
+    with arena.reading() as session:
+        agreement = session.get(Agreement, agreement_id)
+        assert (agreement.status, agreement.return_reason) == (AgreementStatus.RETURNED, "Race: the caps are too high.")
+        assert audited("agreement.returned", agreement_id) == 1
+        assert session.scalar(select(func.count()).select_from(Notification).where(
+            Notification.kind == "agreement.returned", Notification.title.contains("RACE-RETURN-8"))) == 1
+
+
+@race
+def test_countersignatures_against_returns_of_a_pending_agreement(arena):
+    """Four clicks on 会签 and four on 退回 of one pending agreement: the first decides it, and every other call is
+    refused (a returned agreement cannot be countersigned, nor an active one returned)."""
+    agreement_id = arena.agreements["return_mix"]
+    calls = [arena.call("bank", "POST", f"/api/v1/agreements/{{agreement_id}}/{verb}", agreement_id=agreement_id,
+                        json=body)
+             for verb, body in (("countersign", None), ("return", {"reason": "Race: returned."})) * (AT_ONCE // 2)]
+    answers = arena.race(calls, hold=("agreements", agreement_id))
+    no_server_error(answers)
+    assert _codes(answers) == [200] + [409] * (AT_ONCE - 1), _said(answers)
+    countersigned = [a.status_code for a in answers[0::2]].count(200)
+    with arena.reading() as session:
+        agreement = session.get(Agreement, agreement_id)
+        if countersigned:
+            assert (agreement.status, agreement.return_reason) == (AgreementStatus.ACTIVE, None)
+            assert agreement.countersigned_at is not None
+        else:
+            assert (agreement.status, agreement.countersigned_at) == (AgreementStatus.RETURNED, None)
+        assert (audited("agreement.active", agreement_id), audited("agreement.returned", agreement_id)) == (
+            countersigned, 1 - countersigned)
+
+
+@race
+def test_eight_resubmissions_of_a_returned_agreement_resubmit_it_once(arena):
+    agreement_id = arena.agreements["resubmit_8"]
+    one_went_through(arena.eight("agency", "POST", "/api/v1/agreements/{agreement_id}/resubmit",
+                                 agreement_id=agreement_id, json=_terms("0.0080"),
+                                 hold=("agreements", agreement_id)), 200)
+    with arena.reading() as session:
+        agreement = session.get(Agreement, agreement_id)
+        assert (agreement.status, agreement.fee_rate) == (AgreementStatus.PENDING_BANK, Decimal("0.0080"))
+        assert audited("agreement.pending_bank", agreement_id) == 1
+
+
+@race
+def test_eight_terminations_of_a_returned_agreement_terminate_it_once(arena):
+    _agreement_moved(arena, "terminate_8", "agency", "terminate", AgreementStatus.TERMINATED)
+
+
+@race
+def test_resubmissions_against_terminations_of_a_returned_agreement(arena):
+    """Four resubmissions and four terminations of a returned agreement: the first decides it. Terminated, it stays
+    so; resubmitted, it awaits the bank again (and cannot be terminated: only a returned agreement can)."""
+    agreement_id = arena.agreements["resubmit_mix"]
+    calls = [arena.call("agency", "POST", f"/api/v1/agreements/{{agreement_id}}/{verb}", agreement_id=agreement_id,
+                        json=body)
+             for verb, body in (("resubmit", _terms("0.0090")), ("terminate", None)) * (AT_ONCE // 2)]
+    answers = arena.race(calls, hold=("agreements", agreement_id))
+    no_server_error(answers)
+    assert _codes(answers) == [200] + [409] * (AT_ONCE - 1), _said(answers)
+    resubmitted = [a.status_code for a in answers[0::2]].count(200)
+    with arena.reading() as session:
+        assert session.get(Agreement, agreement_id).status is (
+            AgreementStatus.PENDING_BANK if resubmitted else AgreementStatus.TERMINATED)
+        assert (audited("agreement.pending_bank", agreement_id), audited("agreement.terminated", agreement_id)) == (
+            resubmitted, 1 - resubmitted)
 
 
 # Risk pools --------------------------------------------------------------------------------------------------------

@@ -43,7 +43,7 @@ from werkzeug.test import TestResponse
 
 from guarantees.claims import decide as decide_claim
 from guarantees.models import Agreement, AgreementStatus, Batch, BatchStatus, Claim, ClaimMode
-from guarantees.services import change_status, create_agreement, create_risk_pool
+from guarantees.services import change_status, create_agreement, create_risk_pool, return_agreement
 from guarantees.settlement import deposit
 from marketplace import db
 from marketplace.auth.models import Role, User
@@ -142,12 +142,14 @@ class World:
     agency: int = 0
     enterprise: int = 0
     tier_enterprise: int = 0  # the enterprise whose tier the admin sets (the others' offers need theirs unchanged)
-    #: Agreements by role: main, loss, pool, sla, review; pending_8, pending_mix, active_8, active_mix, suspended_8.
+    #: Agreements by role: main, loss, pool, sla, review; pending_8, pending_mix, active_8, active_mix, suspended_8;
+    #: return_8, return_mix (pending); resubmit_8, resubmit_mix, terminate_8 (returned by the bank).
     agreements: dict[str, int] = field(default_factory=dict)
     #: Risk pools: funded (backs `loss`), empty (backs `pool`), deposit_same, deposit_each.
     pools: dict[str, int] = field(default_factory=dict)
-    #: Products: guaranteed and plain (what requests match); draft_8, draft_mix, draft_patch, published_suspend,
-    #: published_archive, published_patch (what the status cases move, out of every request's range).
+    #: Products: guaranteed and plain (what requests match); draft_8, draft_mix, draft_patch, draft_delete,
+    #: draft_delete_mix, draft_delete_edit, published_suspend, published_archive, published_patch (what the status
+    #: cases move, out of every request's range).
     products: dict[str, int] = field(default_factory=dict)
     #: Submitted applications (guaranteed by `main` unless said): decide_8, withdraw_8, callback (plain product);
     #: loan_callback, the approved application of loan `callback` (callbacks name loans by their application); and
@@ -529,14 +531,18 @@ class _Builder:
         """The agreements and products the status cases move: made last, so that no request's offers name them,
         and the products priced out of every request's range (20 to 30 million)."""
         w = self.world
-        for name in ("pending_8", "pending_mix"):
+        returned = ("resubmit_8", "resubmit_mix", "terminate_8")
+        for name in ("pending_8", "pending_mix", "return_8", "return_mix", *returned):
             w.agreements[name] = _agreement(w.agency, w.bank, f"RACE-{name.upper().replace('_', '-')}", pending=True)
+        for name in returned:
+            return_agreement(db.session.get(Agreement, w.agreements[name]), "Race: the fee is too high.")
         for name in ("active_8", "active_mix", "suspended_8"):
             w.agreements[name] = _agreement(w.agency, w.bank, f"RACE-{name.upper().replace('_', '-')}")
         change_status(db.session.get(Agreement, w.agreements["suspended_8"]),
                       AgreementStatus.SUSPENDED)
         out_of_reach = {"amount_min": AMOUNT * 20, "amount_max": AMOUNT * 30}
-        for name in ("draft_8", "draft_mix", "draft_patch"):
+        for name in ("draft_8", "draft_mix", "draft_patch", "draft_delete", "draft_delete_mix",
+                     "draft_delete_edit"):
             w.products[name] = _product(w.bank, f"Race {name}", status=ProductStatus.DRAFT, **out_of_reach)
         for name in ("published_suspend", "published_archive", "published_patch"):
             w.products[name] = _product(w.bank, f"Race {name}", status=ProductStatus.PUBLISHED, **out_of_reach)

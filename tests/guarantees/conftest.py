@@ -13,12 +13,31 @@ from tests.guarantees.terms import PRODUCT
 def agreement_terms(world, make, as_role):
     today = business_today()
     pool = as_role("admin").post("/api/v1/risk-pools", json={"name": "Pool", "region_code": "33"}).json
-    return {"code": "ZJ-B-1", "bank_id": world.bank.id, "valid_from": (today - dt.timedelta(days=1)).isoformat(),
+    return {"code": "ZJ-B-1", "bank_id": world.bank.id, "valid_from": today.isoformat(),
             "valid_to": (today + dt.timedelta(days=365)).isoformat(), "total_quota": "10000000.00",
             "per_enterprise_cap": "5000000.00", "per_loan_cap": "3000000.00", "fee_rate": "0.0100",
             "shares": {"agency": "0.40", "bank": "0.20", "reguarantee": "0.20", "risk_pool": "0.20"},
             "reguarantor_id": make.agency(AgencyKind.PROVINCIAL).id, "risk_pool_id": pool["id"],
             "eligible_tiers": ["srdi", "little_giant"], "eligible_product_types": ["credit"]}
+
+
+@pytest.fixture
+def body(world):
+    """A new agreement's terms, from today (tests/guarantees/test_agreement_return*.py)."""
+    today = business_today()
+    return {"code": "ZJ-RET-1", "bank_id": world.bank.id, "valid_from": today.isoformat(),
+            "valid_to": (today + dt.timedelta(days=364)).isoformat(), "total_quota": "100000000.00",
+            "per_enterprise_cap": "10000000.00", "per_loan_cap": "5000000.00", "fee_rate": "0.0100",
+            "shares": {"agency": "0.80", "bank": "0.20", "reguarantee": "0", "risk_pool": "0"},
+            "eligible_tiers": ["srdi"], "eligible_product_types": ["credit"]}
+
+
+@pytest.fixture
+def pending(as_role, body):
+    """Proposed by the agency, awaiting the bank's countersignature."""
+    response = as_role("agency").post("/api/v1/agreements", json=body)
+    assert response.status_code == 201, response.json
+    return response.json
 
 
 @pytest.fixture

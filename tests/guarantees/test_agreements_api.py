@@ -21,7 +21,7 @@ def parties(world, make, as_role):
 @pytest.fixture
 def agreement_body(world, parties):
     today = business_today()
-    return {"code": "ZJ-2026-001", "bank_id": world.bank.id, "valid_from": (today - dt.timedelta(days=30)).isoformat(),
+    return {"code": "ZJ-2026-001", "bank_id": world.bank.id, "valid_from": today.isoformat(),
             "valid_to": (today + dt.timedelta(days=335)).isoformat(), "total_quota": "100000000.00",
             "per_enterprise_cap": "10000000.00", "per_loan_cap": "5000000.00", "fee_rate": "0.0100",
             "shares": SHARES, "compensation_cap_rate": "0.03", "eligible_tiers": ["srdi", "little_giant"],
@@ -106,14 +106,23 @@ def test_the_agency_suspends_and_resumes(as_role, proposed):
     assert as_role("bank").post(f"/api/v1/agreements/{proposed['id']}/suspend").status_code == 403
 
 
-def test_past_valid_to_an_agreement_counts_as_expired(as_role, agreement_body):
+def test_past_valid_to_an_agreement_counts_as_expired(as_role, agreement_body, make, world):
     yesterday = business_today() - dt.timedelta(days=1)
     body = {**agreement_body, "valid_from": "2024-01-01", "valid_to": yesterday.isoformat()}
-    created = as_role("agency").post("/api/v1/agreements", json=body).json
+    created = as_role("agency").get(f"/api/v1/agreements/{make.agreement(world.agency.id, body)}").json
     assert created["status"] == "pending_bank"  # only a signed agreement runs out
     signed = as_role("bank").post(f"/api/v1/agreements/{created['id']}/countersign")
     assert signed.json["status"] == "expired"
     assert as_role("agency").post(f"/api/v1/agreements/{created['id']}/resume").status_code == 409
+
+
+@pytest.mark.parametrize("start", [1, 400])
+def test_an_agreement_cannot_start_before_today(as_role, agreement_body, start):
+    day = business_today() - dt.timedelta(days=start)
+    response = as_role("agency").post("/api/v1/agreements", json={**agreement_body, "valid_from": day.isoformat()})
+    assert response.status_code == 422
+    assert response.json["errors"] == {
+        "valid_from": [f"The start date cannot be before today ({business_today().isoformat()})."]}
 
 
 def test_a_duplicate_code_is_409(as_role, agreement_body, proposed):

@@ -25,7 +25,7 @@ def parties(world, make, as_role):
 @pytest.fixture
 def agreement_terms(world, parties):
     today = business_today()
-    return {"code": "ZJ-B-1", "bank_id": world.bank.id, "valid_from": (today - dt.timedelta(days=1)).isoformat(),
+    return {"code": "ZJ-B-1", "bank_id": world.bank.id, "valid_from": today.isoformat(),
             "valid_to": (today + dt.timedelta(days=365)).isoformat(), "total_quota": "10000000.00",
             "per_enterprise_cap": "5000000.00", "per_loan_cap": "3000000.00", "fee_rate": "0.0100",
             "shares": {"agency": "0.40", "bank": "0.20", "reguarantee": "0.20", "risk_pool": "0.20"},
@@ -171,7 +171,7 @@ def test_the_agency_fixes_the_shares_then_the_bank_countersigns(browser_of, worl
 
     bank = browser_of(world.bank_user)
     page = bank.get("/bank/agreements").text
-    assert "ZJ-PAGE-1" in page and "Countersign" in page
+    assert "ZJ-PAGE-1" in page and "Review and countersign" in page
     signed = bank.post(f"/bank/agreements/{created['id']}/countersign", data={"csrf_token": csrf_token(page)},
                        follow_redirects=True)
     assert "You countersigned agreement ZJ-PAGE-1" in signed.text and "Countersign</button>" not in signed.text
@@ -399,3 +399,14 @@ def test_the_agency_dashboard_ages_batches_in_review_against_their_sla(app, brow
     assert re.findall(r'>(\d+)<', row) == ["9", "5"]  # working days waited, the SLA
     assert 'data-figure="overdue"><dt>Past the review SLA</dt><dd>1<' in page
     assert "9 working days · past the SLA of 5" in batches  # the batch list counts the same way
+
+
+def test_an_agreement_starting_before_today_is_refused_beside_its_start_date(browser_of, world, parties, as_role):
+    agency = browser_of(world.agency_user)
+    yesterday = (business_today() - dt.timedelta(days=1)).isoformat()
+    refused = post_form(agency, "/agency/agreements/new", agreement_form(world, parties, valid_from=yesterday))
+    assert refused.status_code == 422
+    assert (f'id="valid_from-error">The start date cannot be before today ({business_today().isoformat()}).'
+            in refused.text)
+    assert f'value="{yesterday}"' in refused.text
+    assert as_role("agency").get("/api/v1/agreements").json == []

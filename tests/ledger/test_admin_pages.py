@@ -58,7 +58,7 @@ def pool(as_role):
 def agreement(world, make, as_role, pool):
     """An active agreement of world.agency with world.bank: fee rate 1 %, a fifth of each loss to the pool."""
     created = as_role("agency").post("/api/v1/agreements", json={
-        "code": "ZJ-LEDGER", "bank_id": world.bank.id, "valid_from": (TODAY - dt.timedelta(days=1)).isoformat(),
+        "code": "ZJ-LEDGER", "bank_id": world.bank.id, "valid_from": TODAY.isoformat(),
         "valid_to": (TODAY + dt.timedelta(days=365)).isoformat(), "total_quota": "20000000.00",
         "per_enterprise_cap": "10000000.00", "per_loan_cap": "5000000.00", "fee_rate": "0.0100",
         "shares": {"agency": "0.40", "bank": "0.20", "reguarantee": "0.20", "risk_pool": "0.20"},

@@ -323,7 +323,7 @@ class LedgerMachine(RuleBasedStateMachine):
         reguarantor_id = self.cast.reguarantor_id if terms.reguarantee else None
         data = AgreementIn().load({
             "code": f"PROP-{n}", "bank_id": self.cast.bank_id,
-            "valid_from": (business_today() - dt.timedelta(days=1)).isoformat(),
+            "valid_from": business_today().isoformat(),
             "valid_to": (business_today() + dt.timedelta(days=365)).isoformat(), "total_quota": "100000000.00",
             "per_enterprise_cap": "100000000.00", "per_loan_cap": "5000000.00", "fee_rate": rate_text(terms.fee_rate),
             "shares": {"bank": rate_text(terms.bank), "agency": rate_text(terms.agency),

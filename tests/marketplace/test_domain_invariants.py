@@ -34,7 +34,7 @@ def history(app, world, make, as_role, login_api):
     pool = admin.post("/api/v1/risk-pools", json={"name": "Zhejiang SRDI pool", "region_code": "33"}).json
     assert admin.post(f"/api/v1/risk-pools/{pool['id']}/deposits", json={"amount": "100000.00"}).status_code == 201
     agreement = agency.post("/api/v1/agreements", json={
-        "code": "ZJ-VERIFY-1", "bank_id": world.bank.id, "valid_from": (today - dt.timedelta(days=1)).isoformat(),
+        "code": "ZJ-VERIFY-1", "bank_id": world.bank.id, "valid_from": today.isoformat(),
         "valid_to": (today + dt.timedelta(days=365)).isoformat(), "total_quota": "10000000.00",
         "per_enterprise_cap": "5000000.00", "per_loan_cap": "3000000.00", "fee_rate": "0.0100",
         "shares": {"agency": "0.40", "bank": "0.20", "reguarantee": "0.20", "risk_pool": "0.20"},

@@ -106,3 +106,28 @@ def test_the_form_takes_amounts_as_people_type_them(officer, as_role):
                                                         "term_max_months": 24, "rate_spread_bp": 25,
                                                         "eligible_regions": ["33"]})
     assert api.status_code == 422 and list(api.json["errors"]) == ["amount_min"]
+
+
+def test_a_draft_has_a_delete_button_that_asks_first_and_deletes_it(officer):
+    post_form(officer, "/bank/products/new", FORM)
+    listing = officer.get("/bank/products").text
+    product_id = re.search(r'data-product-id="(\d+)"', listing).group(1)
+    form = re.search(rf'<form method="post" action="/bank/products/{product_id}/delete"[^>]*>', listing).group(0)
+    assert "data-confirm=" in form and "Page Loan" in form and "cannot be undone" in form
+    deleted = officer.post(f"/bank/products/{product_id}/delete", data={"csrf_token": csrf_token(listing)},
+                           follow_redirects=True)
+    assert "The draft “Page Loan” version 1 is deleted." in deleted.text
+    assert f'data-product-id="{product_id}"' not in deleted.text
+
+
+def test_a_published_product_has_no_delete_button_and_is_not_deleted(officer):
+    post_form(officer, "/bank/products/new", FORM)
+    listing = officer.get("/bank/products").text
+    product_id = re.search(r'data-product-id="(\d+)"', listing).group(1)
+    officer.post(f"/bank/products/{product_id}/publish", data={"csrf_token": csrf_token(listing)})
+    listing = officer.get("/bank/products").text
+    assert f"/bank/products/{product_id}/delete" not in listing
+    refused = officer.post(f"/bank/products/{product_id}/delete", data={"csrf_token": csrf_token(listing)},
+                           follow_redirects=True)
+    assert "Only a draft that was never published can be deleted" in refused.text
+    assert 'status-published' in refused.text

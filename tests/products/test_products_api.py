@@ -209,3 +209,50 @@ def test_an_empty_patch_is_422_and_makes_no_new_version(bank, published):
     assert response.status_code == 422
     assert response.json["errors"] == {"_schema": ["Send at least one field to change."]}
     assert bank.get("/api/v1/products").headers["X-Total-Count"] == "1"
+
+
+# Deleting a draft (issue 22) ----------------------------------------------------------------------------------------
+
+def test_the_bank_deletes_a_draft_it_never_published(app, bank):
+    from sqlalchemy import select
+
+    from marketplace import db
+    from marketplace.audit.models import AuditEntry
+
+    draft = bank.post("/api/v1/products", json=PRODUCT).json
+    response = bank.delete(f"/api/v1/products/{draft['id']}")
+    assert response.status_code == 204 and response.data == b""
+    assert bank.get(f"/api/v1/products/{draft['id']}").status_code == 404
+    with app.app_context():
+        actions = db.session.scalars(select(AuditEntry.action).where(AuditEntry.object_type == "product",
+                                                                     AuditEntry.object_id == draft["id"])).all()
+    assert "product.deleted" in actions
+
+
+@pytest.mark.parametrize("status", ["published", "suspended", "archived"])
+def test_only_a_draft_can_be_deleted_anything_else_is_409(bank, published, status):
+    if status != "published":
+        bank.post(f"/api/v1/products/{published['id']}/{'suspend' if status == 'suspended' else 'archive'}")
+    response = bank.delete(f"/api/v1/products/{published['id']}")
+    assert response.status_code == 409
+    assert response.mimetype == "application/problem+json"
+    assert "Only a draft that was never published can be deleted" in response.json["detail"]
+    assert bank.get(f"/api/v1/products/{published['id']}").json["status"] == status
+
+
+def test_deleting_the_new_draft_version_of_a_published_product_leaves_the_published_one(bank, published):
+    draft = bank.patch(f"/api/v1/products/{published['id']}", json={"rate_spread_bp": 30}).json
+    assert draft["version"] == 2
+    assert bank.delete(f"/api/v1/products/{draft['id']}").status_code == 204
+    assert bank.get(f"/api/v1/products/{published['id']}").json["status"] == "published"
+    again = bank.patch(f"/api/v1/products/{published['id']}", json={"rate_spread_bp": 35})
+    assert again.status_code == 200 and again.json["status"] == "draft"
+
+
+def test_another_banks_draft_is_missing_and_stays(bank, as_role):
+    draft = bank.post("/api/v1/products", json=PRODUCT).json
+    for who in ("bank2",):
+        assert as_role(who).delete(f"/api/v1/products/{draft['id']}").status_code == 404
+    assert as_role("enterprise").delete(f"/api/v1/products/{draft['id']}").status_code == 403
+    assert bank.get(f"/api/v1/products/{draft['id']}").json["status"] == "draft"
+    assert bank.delete("/api/v1/products/987654").status_code == 404

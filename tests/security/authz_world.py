@@ -69,12 +69,18 @@ FEE_RULE = {"name": "Matrix SRDI fee cap", "priority": 10, "stackable": True, "v
 
 def agreement_body(code: str, bank_id: int) -> dict[str, Any]:
     today = business_today()
-    return {"code": code, "bank_id": bank_id, "valid_from": (today - dt.timedelta(days=1)).isoformat(),
+    return {"code": code, "bank_id": bank_id, "valid_from": today.isoformat(),
             "valid_to": (today + dt.timedelta(days=365)).isoformat(), "total_quota": "50000000.00",
             "per_enterprise_cap": "20000000.00", "per_loan_cap": "5000000.00", "fee_rate": "0.0100",
             "shares": {"agency": "0.80", "bank": "0.20", "reguarantee": "0", "risk_pool": "0"},
             "compensation_cap_rate": "0.05", "eligible_tiers": ["srdi", "little_giant"],
             "eligible_product_types": ["credit"]}
+
+
+def agreement_terms(bank_id: int) -> dict[str, Any]:
+    """A returned agreement's terms, amended, as its resubmission sends them (all but its code and bank)."""
+    body = agreement_body("", bank_id)
+    return {**{name: value for name, value in body.items() if name not in ("code", "bank_id")}, "fee_rate": "0.0080"}
 
 
 def new_uscc(n: int) -> str:
@@ -122,6 +128,7 @@ class MatrixWorld:
     agreement: int = 0  # agency → bank, active
     pending: int = 0  # agency → bank, waiting for the bank's countersignature
     suspended: int = 0  # agency → bank, suspended
+    returned: int = 0  # agency → bank, returned by the bank with a reason
     agreement2: int = 0  # agency2 → bank2, active
     request: int = 0  # the enterprise's open request
     offer: int = 0  # an offer of that request (bank's plain product)
@@ -156,8 +163,8 @@ class MatrixWorld:
     def private_marks(self) -> list[str]:
         """Words only the first tenants (and the admin) may ever read: the bank's draft, the agency's agreement
         codes, the enterprise's name, USCC and what it borrows for. No answer to a second tenant may hold them."""
-        return ["Matrix draft", "MX-ACTIVE", "MX-PENDING", "MX-SUSPENDED", "MX-REVIEW", "Matrix Enterprise 1",
-                self.enterprise_uscc, FIRST_PURPOSE]
+        return ["Matrix draft", "MX-ACTIVE", "MX-PENDING", "MX-SUSPENDED", "MX-RETURNED", "MX-REVIEW",
+                "Matrix Enterprise 1", self.enterprise_uscc, FIRST_PURPOSE]
 
 
 class _Api:
@@ -236,6 +243,8 @@ def _catalogue_and_schemes(world: MatrixWorld, api: _Api) -> None:
     world.agreement = agreement("agency", "MX-ACTIVE", "bank")
     world.pending = agreement("agency", "MX-PENDING", "bank")
     world.suspended = agreement("agency", "MX-SUSPENDED", "bank")
+    world.returned = agreement("agency", "MX-RETURNED", "bank")
+    api("bank", "POST", f"/api/v1/agreements/{world.returned}/return", json={"reason": "Matrix: fee too high"})
     world.agreement2 = agreement("agency2", "MX-AGENCY2", "bank2")
     for made, bank in ((world.agreement, "bank"), (world.suspended, "bank"), (world.agreement2, "bank2")):
         api(bank, "POST", f"/api/v1/agreements/{made}/countersign")

@@ -65,7 +65,7 @@ def marketplace(app, world, make, as_role):
     pool = made(admin.post("/api/v1/risk-pools", json={"name": "Pool", "region_code": "33"}))
     made(admin.post(f"/api/v1/risk-pools/{pool['id']}/deposits", json={"amount": "1000000.00"}))
     agreement = made(agency.post("/api/v1/agreements", json={
-        "code": "FUZZ-1", "bank_id": world.bank.id, "valid_from": (today - dt.timedelta(days=1)).isoformat(),
+        "code": "FUZZ-1", "bank_id": world.bank.id, "valid_from": today.isoformat(),
         "valid_to": (today + dt.timedelta(days=365)).isoformat(), "total_quota": "10000000.00",
         "per_enterprise_cap": "5000000.00", "per_loan_cap": "3000000.00", "fee_rate": "0.0100",
         "shares": {"agency": "0.40", "bank": "0.20", "reguarantee": "0.20", "risk_pool": "0.20"},

@@ -67,6 +67,7 @@ PAGES: dict[tuple[str, str], str] = {
     ("POST", "/bank/products/{product_id}/publish"):              "login  403   ok   404   403  403   403  403",
     ("POST", "/bank/products/{product_id}/suspend"):              "login  403   ok   404   403  403   403  403",
     ("POST", "/bank/products/{product_id}/archive"):              "login  403   ok   404   403  403   403  403",
+    ("POST", "/bank/products/{product_id}/delete"):               "login  403   ok   404   403  403   403  403",
     ("GET", "/bank/products/export.csv"):                         "login  403   ok   ok    403  403   403  403",
     ("GET", "/bank/products/export.xlsx"):                        "login  403   ok   ok    403  403   403  403",
     ("GET", "/bank/products/import-template.xlsx"):               "login  403   ok   ok    403  403   403  403",
@@ -80,6 +81,8 @@ PAGES: dict[tuple[str, str], str] = {
     ("GET", "/applications/{application_id}/version"):            "login  403   ok   404   ok   404   403  403",
     ("GET", "/bank/agreements"):                                  "login  403   ok   ok    403  403   403  403",
     ("POST", "/bank/agreements/{agreement_id}/countersign"):      "login  403   ok   404   403  403   403  403",
+    ("GET", "/bank/agreements/{agreement_id}"):                   "login  403   ok   404   403  403   403  403",
+    ("POST", "/bank/agreements/{agreement_id}/return"):           "login  403   ok   404   403  403   403  403",
     # The bank's loans after approval and its compensation claims (issue 20).
     ("GET", "/bank/loans"):                                       "login  403   ok   ok    403  403   403  403",
     ("GET", "/bank/loans/{loan_id}"):                             "login  403   ok   404   403  403   403  403",
@@ -127,6 +130,9 @@ PAGES: dict[tuple[str, str], str] = {
     ("POST", "/agency/agreements/new"):                           "login  403   403  403   ok   ok    403  403",
     ("POST", "/agency/agreements/{agreement_id}/suspend"):        "login  403   403  403   ok   404   403  403",
     ("POST", "/agency/agreements/{agreement_id}/resume"):         "login  403   403  403   ok   404   403  403",
+    ("POST", "/agency/agreements/{agreement_id}/terminate"):      "login  403   403  403   ok   404   403  403",
+    ("GET", "/agency/agreements/{agreement_id}/resubmit"):        "login  403   403  403   ok   404   403  403",
+    ("POST", "/agency/agreements/{agreement_id}/resubmit"):       "login  403   403  403   ok   404   403  403",
     ("GET", "/agency/batches"):                                   "login  403   403  403   ok   ok    403  403",
     ("GET", "/agency/dashboard"):                                 "login  403   403  403   ok   ok    403  403",
     ("GET", "/agency/batches/{batch_id}"):                        "login  403   403  403   ok   404   403  403",
@@ -236,6 +242,7 @@ REQUESTS: dict[tuple[str, str], Request] = {
     ("GET", "/bank/products/{product_id}/edit"): lambda w, who: {"product_id": w.draft},
     ("POST", "/bank/products/{product_id}/edit"): lambda w, who: {"product_id": w.draft, "data": PRODUCT_FORM},
     ("POST", "/bank/products/{product_id}/publish"): lambda w, who: {"product_id": w.draft},
+    ("POST", "/bank/products/{product_id}/delete"): lambda w, who: {"product_id": w.draft},
     ("POST", "/bank/products/{product_id}/suspend"): lambda w, who: {"product_id": w.product},
     ("POST", "/bank/products/{product_id}/archive"): lambda w, who: {"product_id": w.product},
     ("GET", "/bank/products/export.csv"): lambda w, who: {},
@@ -276,6 +283,9 @@ REQUESTS: dict[tuple[str, str], Request] = {
     ("POST", "/notifications/settings"): lambda w, who: {"data": {"email": "", "email_notifications": "true"}},
     ("GET", "/bank/agreements"): lambda w, who: {},
     ("POST", "/bank/agreements/{agreement_id}/countersign"): lambda w, who: {"agreement_id": w.pending},
+    ("GET", "/bank/agreements/{agreement_id}"): lambda w, who: {"agreement_id": w.pending},
+    ("POST", "/bank/agreements/{agreement_id}/return"): lambda w, who: {
+        "agreement_id": w.pending, "data": {"reason": "Matrix: the caps are too high"}},
     # Loans after approval (issue 20): a repayment confirmed on the disbursed guaranteed loan; a claim filed again
     # after the agency's refusal; evidence attached to the filed claim.
     ("GET", "/bank/loans"): lambda w, who: {},
@@ -303,6 +313,10 @@ REQUESTS: dict[tuple[str, str], Request] = {
     ("GET", "/agency/agreements/new"): lambda w, who: {},
     ("POST", "/agency/agreements/new"): lambda w, who: {"data": _agreement_form(w)},
     ("POST", "/agency/agreements/{agreement_id}/suspend"): lambda w, who: {"agreement_id": w.agreement},
+    ("POST", "/agency/agreements/{agreement_id}/terminate"): lambda w, who: {"agreement_id": w.returned},
+    ("GET", "/agency/agreements/{agreement_id}/resubmit"): lambda w, who: {"agreement_id": w.returned},
+    ("POST", "/agency/agreements/{agreement_id}/resubmit"): lambda w, who: {
+        "agreement_id": w.returned, "data": _agreement_form(w)},
     ("POST", "/agency/agreements/{agreement_id}/resume"): lambda w, who: {"agreement_id": w.suspended},
     ("GET", "/agency/batches"): lambda w, who: {},
     ("GET", "/agency/dashboard"): lambda w, who: {},

@@ -40,7 +40,7 @@ def guaranteed_loans(as_role, world, make, count: int = 1, claim_mode: str = "au
     pool = admin.post("/api/v1/risk-pools", json={"name": f"Pool {claim_mode}", "region_code": "33"}).json
     agreement = agency.post("/api/v1/agreements", json={
         "code": f"ZJ-LOANS-{claim_mode}", "bank_id": world.bank.id,
-        "valid_from": (today - dt.timedelta(days=1)).isoformat(),
+        "valid_from": today.isoformat(),
         "valid_to": (today + dt.timedelta(days=365)).isoformat(), "total_quota": "10000000.00",
         "per_enterprise_cap": "8000000.00", "per_loan_cap": "3000000.00", "fee_rate": "0.0100",
         "shares": {"agency": "0.40", "bank": "0.20", "reguarantee": "0.20", "risk_pool": "0.20"},
