@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import marshmallow as ma
 from flask import Blueprint, render_template, request
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from marketplace import db
-from marketplace.audit import queries
+from marketplace.audit import queries, wording
+from marketplace.audit.models import AuditEntry
 from marketplace.audit.schemas import AuditQuery
 from marketplace.auth.access import page_roles
 from marketplace.auth.models import Role
 from marketplace.errors import flatten_messages
 from marketplace.listing import read_order
+from marketplace.orgs.models import Bank, Organization
+from marketplace.scheduler.runner import JOBS, SANDBOX
 
 bp = Blueprint("audit", __name__, template_folder="templates")
 
@@ -39,5 +43,17 @@ def audit_page():
             total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
             entries = db.session.scalars(query.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
     return render_template("audit/audit.html", entries=entries, total=total, page=page, page_size=PAGE_SIZE,
-                           values=typed, order=order, errors=errors,
+                           values=typed, order=order, errors=errors, words=_words(entries), wording=wording,
                            page_args=typed | ({"order": order} if order != "newest" else {})), 422 if errors else 200
+
+
+def _words(entries: list[AuditEntry]) -> dict[int, dict[str, str]]:
+    """Each entry's actor and organisation in the reader's words, with the names read in two queries for the page."""
+    organisations = {entry.organization_id for entry in entries if entry.organization_id is not None}
+    names = dict(db.session.execute(select(Organization.id, Organization.display_name)
+                                    .where(Organization.id.in_(organisations))).all()) if organisations else {}
+    banks = dict(db.session.execute(select(Bank.code, Bank.display_name)).all()) \
+        if any(entry.actor.startswith("system:") for entry in entries) else {}
+    jobs = {job.name: _(job.description) for job in (*JOBS.values(), SANDBOX)}
+    return {entry.id: {"actor": wording.actor_words(entry.actor, banks, jobs),
+                       "organisation": wording.organisation_words(entry, names)} for entry in entries}
