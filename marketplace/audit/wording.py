@@ -162,6 +162,7 @@ def _object(kind: str) -> str:
 def object_words(entry: AuditEntry) -> str:
     """"信贷产品 #9": what the entry is about."""
     thing = _object(entry.object_type)
+    thing = thing[:1].upper() + thing[1:]
     return f"{thing} #{entry.object_id}" if entry.object_id else thing
 
 
