@@ -14,6 +14,7 @@ from marketplace.audit.schemas import AuditQuery
 from marketplace.auth.access import page_roles
 from marketplace.auth.models import Role
 from marketplace.errors import flatten_messages
+from marketplace.i18n import OBJECT_WORDS, object_word
 from marketplace.listing import read_order
 from marketplace.orgs.models import Bank, Organization
 from marketplace.scheduler.runner import JOBS, SANDBOX
@@ -44,6 +45,8 @@ def audit_page():
             entries = db.session.scalars(query.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
     return render_template("audit/audit.html", entries=entries, total=total, page=page, page_size=PAGE_SIZE,
                            values=typed, order=order, errors=errors, words=_words(entries), wording=wording,
+                           object_types=sorted(((code, object_word(code)) for code in OBJECT_WORDS),
+                                               key=lambda choice: choice[1]),
                            page_args=typed | ({"order": order} if order != "newest" else {})), 422 if errors else 200
 
 
