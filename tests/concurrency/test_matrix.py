@@ -1499,7 +1499,7 @@ def test_the_sla_job_against_the_agencys_exclusions_one_decision_a_batch(arena):
 
     def the_job():
         run = run_job(arena.app, JOBS["batch_sla"])
-        return (run.outcome, run.detail) if run else (None, "skipped")
+        return (run.outcome, run.result or run.detail) if run else (None, "skipped")
 
     first, *others = [arena.call("agency", "POST", "/api/v1/batches/{batch_id}/decision", batch_id=b,
                                  json={"exclusions": [{"guarantee_id": excluded[b], "reason": "担保物权属不清"}]})
