@@ -7,6 +7,7 @@ from flask import Blueprint, render_template, request
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
+from guarantees.models import RiskPool
 from marketplace import db
 from marketplace.audit import queries, wording
 from marketplace.audit.models import AuditEntry
@@ -43,20 +44,36 @@ def audit_page():
             query = queries.entries(filters, oldest_first=order == "oldest")
             total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
             entries = db.session.scalars(query.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
+    object_types = sorted(((code, _capitalised(object_word(code))) for code in OBJECT_WORDS),
+                          key=lambda choice: choice[1])
+    names = _names(entries)
     return render_template("audit/audit.html", entries=entries, total=total, page=page, page_size=PAGE_SIZE,
-                           values=typed, order=order, errors=errors, words=_words(entries), wording=wording,
-                           object_types=sorted(((code, object_word(code)) for code in OBJECT_WORDS),
-                                               key=lambda choice: choice[1]),
+                           values=typed, order=order, errors=errors, words=_words(entries, names), names=names,
+                           wording=wording, object_types=object_types,
                            page_args=typed | ({"order": order} if order != "newest" else {})), 422 if errors else 200
 
 
-def _words(entries: list[AuditEntry]) -> dict[int, dict[str, str]]:
-    """Each entry's actor and organisation in the reader's words, with the names read in two queries for the page."""
-    organisations = {entry.organization_id for entry in entries if entry.organization_id is not None}
-    names = dict(db.session.execute(select(Organization.id, Organization.display_name)
-                                    .where(Organization.id.in_(organisations))).all()) if organisations else {}
+def _names(entries: list[AuditEntry]) -> wording.Names:
+    """The organisations and pools the page's entries name, by id, in the reader's language (two queries)."""
+    organisations = {entry.organization_id for entry in entries if entry.organization_id is not None} | \
+        wording.referenced(entries, wording.ORGANISATION_FIELDS)
+    pools = wording.referenced(entries, wording.POOL_FIELDS)
+    return wording.Names(
+        dict(db.session.execute(select(Organization.id, Organization.display_name)
+                                .where(Organization.id.in_(organisations))).all()) if organisations else {},
+        dict(db.session.execute(select(RiskPool.id, RiskPool.display_name)
+                                .where(RiskPool.id.in_(pools))).all()) if pools else {})
+
+
+def _words(entries: list[AuditEntry], names: wording.Names) -> dict[int, dict[str, str]]:
+    """Each entry's actor and organisation in the reader's words."""
     banks = dict(db.session.execute(select(Bank.code, Bank.display_name)).all()) \
         if any(entry.actor.startswith("system:") for entry in entries) else {}
     jobs = {job.name: _(job.description) for job in (*JOBS.values(), SANDBOX)}
     return {entry.id: {"actor": wording.actor_words(entry.actor, banks, jobs),
-                       "organisation": wording.organisation_words(entry, names)} for entry in entries}
+                       "organisation": wording.organisation_words(entry, names.organisations)}
+            for entry in entries}
+
+
+def _capitalised(words: str) -> str:
+    return words[:1].upper() + words[1:]

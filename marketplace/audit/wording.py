@@ -119,6 +119,9 @@ VALUE_WORDS = {
     "via": {"api": N_("the API"), "page": N_("the sign-in page")},
     "locale": {"zh_Hans": N_("Chinese"), "en": N_("English")},
 }
+#: Fields that name an organisation or a risk pool by its id: shown by its name.
+ORGANISATION_FIELDS = {"bank_id", "agency_id", "enterprise_id", "organization_id", "reguarantor_id"}
+POOL_FIELDS = {"risk_pool_id", "pool_id"}
 _TIER_FIELDS = {"tier", "tier_at_request", "eligible_tiers"}
 _TYPE_FIELDS = {"product_type", "product_types", "eligible_product_types"}
 #: Fields never worth a line: the object's own id, and its bookkeeping times.
@@ -172,9 +175,11 @@ def field_words(code: str) -> str:
     return code.replace("_", " ").capitalize() if locale_name() == "en" else _("Other field")
 
 
-def changes(entry: AuditEntry) -> list[Change]:
-    """The entry's changes, field by field, in words; a new object's values have no `before`."""
+def changes(entry: AuditEntry, names: Names | None = None) -> list[Change]:
+    """The entry's changes, field by field, in words; a new object's values have no `before`. `names` are the
+    organisations' and pools' names by id (see `referenced`)."""
     columns = _columns(entry.object_type)
+    names = names or Names({}, {})
     lines = []
     for code, value in (entry.changes or {}).items():
         if code in _SKIPPED:
@@ -182,11 +187,37 @@ def changes(entry: AuditEntry) -> list[Change]:
         kind = columns.get(code)
         if _is_change(code, value):
             before, after = value
-            lines.append(Change(field_words(code), code, value_words(code, before, kind),
-                                value_words(code, after, kind)))
+            lines.append(Change(field_words(code), code, names.of(code, before) or value_words(code, before, kind),
+                                names.of(code, after) or value_words(code, after, kind)))
         else:
-            lines.append(Change(field_words(code), code, None, value_words(code, value, kind)))
+            lines.append(Change(field_words(code), code, None, names.of(code, value) or value_words(code, value, kind)))
     return lines
+
+
+@dataclass(frozen=True)
+class Names:
+    """Names, in the reader's language, of the organisations and risk pools that changes refer to by id."""
+
+    organisations: dict[int, str]
+    pools: dict[int, str]
+
+    def of(self, code: str, value: Any) -> str | None:
+        if not isinstance(value, int) or isinstance(value, bool):
+            return None
+        if code in ORGANISATION_FIELDS:
+            return self.organisations.get(value)
+        return self.pools.get(value) if code in POOL_FIELDS else None
+
+
+def referenced(entries: list[AuditEntry], fields: set[str]) -> set[int]:
+    """The ids the entries' changes hold in `fields` (before or after)."""
+    ids = set()
+    for entry in entries:
+        for code, value in (entry.changes or {}).items():
+            if code in fields:
+                ids.update(item for item in (value if isinstance(value, list) else [value])
+                           if isinstance(item, int) and not isinstance(item, bool))
+    return ids
 
 
 def _is_change(code: str, value: Any) -> bool:

@@ -65,7 +65,7 @@ def test_a_change_reads_as_field_before_and_after_with_statuses_and_money_in_wor
     assert "product.published" not in published and "draft" not in published
     created = visible(chinese.get("/admin/audit", query_string={"action": "product.created"}).text)
     assert "新建信贷产品" in created and "最低金额 500,000.00 元" in created and "LPR 加点 +30 个基点" in created
-    assert world.bank.name in created  # the organisation the bank's officer acted for
+    assert f"银行 {world.bank.name}" in created  # the product's bank by its name, not its id
 
     english = admin_reading(app, world, "en")
     published = visible(english.get("/admin/audit", query_string={"action": "product.published"}).text)
