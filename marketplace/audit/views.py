@@ -44,12 +44,10 @@ def audit_page():
             query = queries.entries(filters, oldest_first=order == "oldest")
             total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
             entries = db.session.scalars(query.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
-    object_types = sorted(((code, _capitalised(object_word(code))) for code in OBJECT_WORDS),
-                          key=lambda choice: choice[1])
     names = _names(entries)
     return render_template("audit/audit.html", entries=entries, total=total, page=page, page_size=PAGE_SIZE,
                            values=typed, order=order, errors=errors, words=_words(entries, names), names=names,
-                           wording=wording, object_types=object_types,
+                           wording=wording, choices=_choices(typed.get("action")),
                            page_args=typed | ({"order": order} if order != "newest" else {})), 422 if errors else 200
 
 
@@ -73,6 +71,17 @@ def _words(entries: list[AuditEntry], names: wording.Names) -> dict[int, dict[st
     return {entry.id: {"actor": wording.actor_words(entry.actor, banks, jobs),
                        "organisation": wording.organisation_words(entry, names.organisations)}
             for entry in entries}
+
+
+def _choices(action: str | None) -> dict[str, list[tuple[str, str]]]:
+    """The objects and actions to filter by, in words: every action on an object ("product."), or one by name; an
+    action chosen by its code in the address is listed too."""
+    objects = sorted(((code, _capitalised(object_word(code))) for code in OBJECT_WORDS), key=lambda o: o[1])
+    actions = [(f"{code}.", _("Every action on: %(object)s", object=word)) for code, word in objects]
+    actions += sorted(((code, _(words)) for code, words in wording.ACTION_WORDS.items()), key=lambda a: a[1])
+    if action and action not in dict(actions):
+        actions.insert(0, (action, wording.action_words(action)))
+    return {"object_type": [("", _("All objects")), *objects], "action": [("", _("All actions")), *actions]}
 
 
 def _capitalised(words: str) -> str:
