@@ -24,7 +24,7 @@ bp = Blueprint("outbox", __name__, template_folder="templates")
 
 PAGE_SIZE = 50
 #: What a message carries, by topic (an e-mail shows its subject).
-TOPIC_WORDS = {APPLICATION_SUBMITTED: N_("Application handed to the bank's system")}
+TOPIC_WORDS = {APPLICATION_SUBMITTED: N_("Application %(id)s handed to the bank's system")}
 #: A try's error as recorded (in English, for support) → its words: the first pattern that matches.
 ERROR_WORDS = [
     (re.compile(r"^timed out"), N_("The bank's system did not answer in time.")),
@@ -56,8 +56,12 @@ def error_words(error: str | None) -> str:
     return _("The hand-off failed.")
 
 
-def topic_words(topic: str) -> str:
-    return _(TOPIC_WORDS[topic]) if topic in TOPIC_WORDS else _("Message to the bank's system")
+def topic_words(message: OutboxMessage) -> str:
+    """What the message hands over: "Application 47 handed to the bank's system"."""
+    application = message.payload.get("application_id") if isinstance(message.payload, dict) else None
+    if message.topic in TOPIC_WORDS and application is not None:
+        return _(TOPIC_WORDS[message.topic], id=application)
+    return _("Message to the bank's system")
 
 
 @bp.get("/admin/outbox")

@@ -34,7 +34,8 @@ def test_the_admin_sees_a_dead_message_and_re_drives_it(app, world, wired, route
     page = browser.get("/admin/outbox")
     assert page.status_code == 200
     html = page.text
-    assert f">{application_id}<" in html and 'data-status="dead"' in html
+    assert f"Application {application_id} handed to the bank's system" in visible(html)
+    assert 'data-status="dead"' in html
     assert "HTTP 422" in html and "no such branch" in html and "Re-drive" in html
     message_id = html.split('data-message="')[1].split('"')[0]
 
@@ -67,17 +68,17 @@ def test_a_refused_hand_off_reads_in_words_with_the_bank_s_name_and_beijing_time
         db.session.commit()
     responses.post(APPLICATIONS, json={"error": "no such branch"}, status=422)
     with time_machine.travel(dt.datetime(2026, 12, 5, 6, 3, tzinfo=dt.UTC), tick=False):
-        route()
+        application_id = route()
         run(app)
 
     html = reading(app, world.admin_user, "zh_Hans").get("/admin/outbox").text
     text = visible(html)
-    assert "申请推送至银行系统" in text and "银行系统拒收该消息（HTTP 422）。" in text
+    assert f"申请 {application_id} 推送至银行系统" in text and "银行系统拒收该消息（HTTP 422）。" in text
     assert "投递失败" in text and "2026-12-05 14:03" in text and world.bank.name in text
     assert "Bank One of Example" not in text and "application.submitted" not in text
     assert "Idempotency-Key" not in text and "no such branch" not in text and "4xx" not in text
     assert "no such branch" in html  # in the error's title, for support
 
     english = visible(reading(app, world.admin_user, "en").get("/admin/outbox").text)
-    assert "Application handed to the bank's system" in english and "Bank One of Example" in english
+    assert f"Application {application_id} handed to the bank's system" in english and "Bank One of Example" in english
     assert "The bank's system refused the message (HTTP 422)." in english and "2026-12-05 14:03" in english
