@@ -102,7 +102,7 @@ FIELD_WORDS = {
     "rows_failed": N_("Rows refused"), "errors": N_("Errors"), "finished_at": N_("Finished at"),
     "month": N_("Month"), "entries": N_("Entries"), "by": N_("By"), "token_id": N_("API token"), "via": N_("Via"),
     "reversal_id": N_("Reversing entry"), "memo": N_("Memo"), "redrives": N_("Re-drives"), "tier": N_("Tier"),
-    "valid_until": N_("Valid until"),
+    "valid_until": N_("Valid until"), "spread_min_bp": N_("Lowest spread"), "spread_max_bp": N_("Highest spread"),
 }
 
 #: Values of fields that are neither statuses nor product types or tiers, in words.
@@ -118,7 +118,10 @@ VALUE_WORDS = {
     "guarantee": {"none": N_("Not needed"), "optional": N_("Optional"), "required": N_("Required")},
     "via": {"api": N_("the API"), "page": N_("the sign-in page")},
     "locale": {"zh_Hans": N_("Chinese"), "en": N_("English")},
+    "reminded": {"near": N_("Of a deadline near"), "passed": N_("Of a deadline passed")},
 }
+#: Amounts in entries of no model (a set-based change recorded by hand), where the column's type cannot tell.
+MONEY_FIELDS = {"amount", "amount_min", "amount_max"}
 #: Fields that name an organisation or a risk pool by its id: shown by its name.
 ORGANISATION_FIELDS = {"bank_id", "agency_id", "enterprise_id", "organization_id", "reguarantor_id"}
 POOL_FIELDS = {"risk_pool_id", "pool_id"}
@@ -253,9 +256,9 @@ def value_words(code: str, value: Any, kind: str | None = None) -> str:
         return event_labels()[text]
     if code in VALUE_WORDS and text in VALUE_WORDS[code]:
         return _(VALUE_WORDS[code][text])
-    if kind == "Money":
+    if kind == "Money" or (kind is None and code in MONEY_FIELDS):
         return money(text)
-    if code == "rate_spread_bp" and isinstance(value, int):
+    if code.endswith("_bp") and "spread" in code and isinstance(value, int):
         return basis_points(value)
     if kind == "Numeric" and code != "effect_value":
         return _number(text, percent)

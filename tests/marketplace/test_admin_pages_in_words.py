@@ -118,3 +118,24 @@ def test_a_run_recorded_before_result_codes_reads_as_it_was_written_and_a_failur
     assert "2026-09-01: 0 claims past their deadline" in text  # as it was stored
     assert "运行失败，未做任何更改" in text and "the database went away" not in text
     assert 'title="RuntimeError: the database went away"' in html
+
+
+def test_values_and_actions_read_in_the_reader_s_words(app):
+    from marketplace.audit.wording import action_words, value_words
+
+    with app.test_request_context("/api/v1/audit", headers={"Accept-Language": "zh-CN"}):
+        assert value_words("amount_min", "500000.00") == "500,000.00 元"
+        assert value_words("total_quota", "100000000.00", "Money") == "100,000,000.00 元"
+        assert value_words("fee_rate", "0.0100", "Numeric") == "1.00%"
+        assert value_words("spread_min_bp", -150) == "-150 个基点"
+        assert value_words("status", "published") == "已发布"
+        assert value_words("created_at", "2026-12-05T06:03:00+00:00") == "2026-12-05 14:03"
+        assert (value_words("active", True), value_words("password_hash", "[redacted]")) == ("是", "（已隐去）")
+        assert value_words("reminded", "near") == "已提醒答复期限将至"
+        assert action_words("user.signed_in") == "登录" and action_words("product.created") == "新建信贷产品"
+        assert action_words("agreement.active") == "协议变为“生效中”"
+        assert action_words("widget.spun") == "记录操作"
+    with app.test_request_context("/api/v1/audit", headers={"Accept-Language": "en"}):
+        assert value_words("amount_min", "500000.00") == "¥500,000.00"
+        assert action_words("agreement.active") == "Agreement now in force"
+        assert action_words("widget.spun") == "Record: other action"
