@@ -23,5 +23,8 @@ def upgrade():
 
 
 def downgrade():
+    # The code before this revision reads only `detail`: a run recorded since keeps its result there, as JSON.
+    op.execute("UPDATE job_runs SET detail = substr(CAST(result AS TEXT), 1, 2000) "
+               "WHERE result IS NOT NULL AND (detail IS NULL OR detail = '')")
     with op.batch_alter_table('job_runs') as batch_op:
         batch_op.drop_column('result')
