@@ -239,7 +239,8 @@ def value_words(code: str, value: Any, kind: str | None = None) -> str:
     if isinstance(value, bool):
         return _("Yes") if value else _("No")
     if isinstance(value, list):
-        return "、".join(value_words(code, item, kind) for item in value) if value else "—"
+        separator = "、" if locale_name() == "zh_Hans" else ", "
+        return separator.join(value_words(code, item, kind) for item in value) if value else "—"
     if isinstance(value, dict):
         return "；".join(condition_words(value, tier_labels(), type_labels())) if code == "conditions" else \
             _("(details)")
