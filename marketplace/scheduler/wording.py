@@ -141,7 +141,7 @@ def result_words(run: JobRun) -> str:
     if run.outcome is RunOutcome.FAILED:
         return _("The run failed and changed nothing; the error is kept for support.")
     if not run.result:
-        return run.detail  # recorded before results had codes
+        return run.detail or _("Nothing to do.")  # a detail: recorded before results had codes
     render = RESULTS.get(run.result.get("code", ""))
     return render(run.result) if render else _("Done.")
 
