@@ -2,7 +2,7 @@
 "batches": [12]}), put into words when read in the reader's language (issue 22). Runs recorded before keep their
 English sentence in `detail` and are shown as they were written; a failed run's error stays in `detail`.
 
-Revision ID: 0023
+Revision ID: 0024
 Revises: 0022
 Create Date: 2026-12-06 01:00:00
 
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = '0023'
-down_revision = '0022'
+revision = '0024'
+down_revision = '0023'
 branch_labels = None
 depends_on = None
 
