@@ -3,7 +3,7 @@
 English sentence in `detail` and are shown as they were written; a failed run's error stays in `detail`.
 
 Revision ID: 0024
-Revises: 0022
+Revises: 0023
 Create Date: 2026-12-06 01:00:00
 
 """
