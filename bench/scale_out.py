@@ -137,7 +137,8 @@ def install_observers(log_path: Path, label: str) -> None:
         entry = {"kind": "run", "job": job.name, "ran": run is not None, "t0": started, "t1": time.time(),
                  "at": now.isoformat() if now else None}
         if run is not None:
-            entry.update(slot=run.slot, outcome=run.outcome.value, detail=run.detail, run_id=run.id)
+            entry.update(slot=run.slot, outcome=run.outcome.value, result=run.result, detail=run.detail,
+                         run_id=run.id)
         log.write(entry)
         return run
 
@@ -170,6 +171,7 @@ def fire_job(log_path: Path, label: str, job_name: str, at: str, start_at: float
     time.sleep(max(0.0, start_at - time.time()))
     run = runner.run_job(app, runner.JOBS[job_name], now=dt.datetime.fromisoformat(at))
     print(json.dumps({"job": job_name, "at": at, "ran": run is not None,
+                      "result": run.result if run is not None else None,
                       "detail": run.detail if run is not None else None}))
 
 
@@ -975,7 +977,7 @@ def check_jobs(connection: Any, observed: list[dict[str, Any]], rounds: list[dic
         round_results.append({"job": round_["job"], "via": round_["via"], "slot": slot,
                               "processes": len(mine), "ran": len(ran), "expected_runs": expected,
                               "ok": len(ran) == expected and len(mine) == round_.get("processes", 0),
-                              "detail": next((r.get("detail") for r in mine if r["ran"]), None)})
+                              "detail": next((r.get("result") or r.get("detail") for r in mine if r["ran"]), None)})
     return {
         "job_runs_rows": len(job_runs),
         "slots_recorded": len(by_slot),

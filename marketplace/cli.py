@@ -170,6 +170,7 @@ def run_scheduler() -> None:
 def run_one_job(name: str) -> None:
     """Run one job now, once (as its trigger would), and say what it did."""
     from marketplace.scheduler.runner import JOBS, run_job
+    from marketplace.scheduler.wording import result_words
 
     if name not in JOBS:
         raise click.ClickException(f"no job {name!r}; jobs: {', '.join(JOBS)}")
@@ -177,7 +178,7 @@ def run_one_job(name: str) -> None:
     if run is None:
         click.echo(f"{name}: skipped (running elsewhere, already run for this slot, or nothing to do).")
         return
-    click.echo(f"{name}: {run.outcome.value} in {run.duration_ms} ms. {run.detail}")
+    click.echo(f"{name}: {run.outcome.value} in {run.duration_ms} ms. {result_words(run)} {run.detail}".rstrip())
     if run.outcome.value != "ok":
         raise click.exceptions.Exit(1)
 

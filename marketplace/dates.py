@@ -17,6 +17,18 @@ def local_day(moment: dt.datetime) -> dt.date:
     return moment.astimezone(SHANGHAI).date()
 
 
+def beijing_time(moment: dt.datetime | str | None) -> str:
+    """A timestamp as a reader in China reads it, in Beijing time to the minute: 2026-12-05 14:03 (a naive one, or
+    an ISO string without an offset, is UTC, as every stored timestamp is)."""
+    if moment is None or moment == "":
+        return ""
+    if isinstance(moment, str):
+        moment = dt.datetime.fromisoformat(moment)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+
+
 def working_day(day: dt.date) -> tuple[bool, str]:
     """Whether `day` is a working day in mainland China (holidays and make-up working days from chinese-calendar),
     and a note when the calendar has no data for its year (weekdays are then assumed)."""

@@ -11,6 +11,7 @@ from flask import Flask, current_app, has_request_context, request, session
 from flask_babel import get_locale, gettext
 from flask_login import current_user
 
+from marketplace.dates import beijing_time
 from marketplace.extensions import babel
 
 #: The interface languages, each named in itself (the switch shows the other one).
@@ -78,7 +79,13 @@ STATE_WORDS = {
 OBJECT_WORDS = {
     "product": N_("product"), "agreement": N_("agreement"), "batch": N_("batch"), "guarantee": N_("guarantee"),
     "claim": N_("claim"), "financing_request": N_("financing request"), "application": N_("application"),
-    "loan": N_("loan"), "outbox_message": N_("message"),
+    "loan": N_("loan"), "outbox_message": N_("message"), "user": N_("user"), "organization": N_("organisation"),
+    "bank": N_("bank"), "agency": N_("guarantee agency"), "enterprise": N_("enterprise"), "fee_rule": N_("fee rule"),
+    "risk_pool": N_("risk pool"), "pool_deposit": N_("pool deposit"), "loan_event": N_("loan event"),
+    "claim_document": N_("claim document"), "tier_import": N_("tier list import"),
+    "tier_certification": N_("tier certification"), "lpr_rate": N_("LPR"),
+    "subsidy_settlement": N_("subsidy settlement"),
+    "journal_entry": N_("journal entry"), "pricing_bounds": N_("pricing bounds"), "marketplace": N_("marketplace"),
 }
 
 
@@ -171,3 +178,4 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals.update(get_locale=get_locale, locale_name=locale_name, languages=LANGUAGES, yuan=yuan,
                                  wan=wan, total=total, in_table_unit=in_table_unit, table_amount=table_amount,
                                  compact=compact, percent=percent, basis_points=basis_points)
+    app.jinja_env.filters["beijing"] = beijing_time

@@ -77,11 +77,12 @@ def decide(payload: dict[str, Any]) -> dict[str, Any]:
             "rate_spread_bp": payload["offer"]["rate_spread_bp"]}
 
 
-def tick(http: requests.Session | None = None) -> str:
-    """Send every callback that is due (decisions, then disbursements); one line saying what was sent."""
+def tick(http: requests.Session | None = None) -> tuple[list[list[Any]], list[list[Any]]]:
+    """Send every callback that is due (decisions, then disbursements) → what was sent and what was refused, each
+    as [event type, application id]."""
     bank = sandbox_bank()
     if bank is None or not bank.api_base_url:
-        return ""
+        return [], []
     http = http or requests.Session()
     base = urlsplit(bank.api_base_url)
     url = f"{base.scheme}://{base.netloc}/api/v1/bank-callbacks/{bank.code}"
@@ -90,9 +91,9 @@ def tick(http: requests.Session | None = None) -> str:
                                                        SandboxCase.due_at <= db.utcnow())
                              .order_by(SandboxCase.id)).all()
     cases = [(case.id, case.application_id, case.step, case.payload) for case in due]
-    secret, code = bank.callback_secret, bank.code
+    secret = bank.callback_secret
     db.session.commit()  # no transaction stays open while the marketplace is called
-    sent = []
+    sent, refused = [], []
     for case_id, application_id, step, payload in cases:
         if step is SandboxStep.RECEIVED:
             event = {"event_id": f"sbx-{case_id}-decision", "application_id": application_id, **decide(payload)}
@@ -107,12 +108,12 @@ def tick(http: requests.Session | None = None) -> str:
         if error is None:
             case.step = following
             case.due_at = db.utcnow() + dt.timedelta(seconds=current_app.config["SANDBOX_DISBURSE_DELAY_S"])
-            sent.append(f"{event['type']} for application {application_id}")
+            sent.append([event["type"], application_id])
         elif final:  # refused (4xx): sending it again cannot help
             case.step = SandboxStep.DONE
-            sent.append(f"{event['type']} for application {application_id} refused: {error}")
+            refused.append([event["type"], application_id])
         db.session.commit()
-    return f"{code}: " + "; ".join(sent) if sent else ""
+    return sent, refused
 
 
 def _call(http: requests.Session, url: str, secret: str, event: dict[str, Any]) -> tuple[str | None, bool]:

@@ -1,12 +1,13 @@
 """What the scheduler's jobs do. Each takes the moment it runs for (`now`, aware), works in the session and returns
-one line saying what it did; `runner.run_job` wraps it in a transaction, the advisory lock and the run record.
+what it did as a code and its figures (put into words when read: scheduler.wording), or None when it had nothing to
+do; `runner.run_job` wraps it in a transaction, the advisory lock and the run record.
 Each is idempotent: run twice for the same moment, the second finds nothing left to do."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
 from decimal import Decimal
+from typing import Any
 
 from flask_babel import gettext as _
 from sqlalchemy import exists, func, select
@@ -29,32 +30,31 @@ from marketplace.ledger.models import Account, JournalEntry, Party, Posting, Pur
 DEFAULT_AFTER_DAYS = 90
 
 
-def _listed(items: Iterable[object]) -> str:
-    """" (1, 2, 3)" after a count in a run's detail, or nothing."""
-    shown = ", ".join(map(str, items))
-    return f" ({shown})" if shown else ""
+#: What a job did: {"code": …, figures…}, or None for nothing done.
+Result = dict[str, Any] | None
 
 
-def dispatch_outbox(_now: dt.datetime) -> str:
+def dispatch_outbox(_now: dt.datetime) -> Result:
     report = outbox.dispatch()
     if not report.sent:
-        return ""
-    return f"sent {report.sent}: {len(report.delivered)} delivered, {len(report.retrying)} to retry, " \
-           f"{len(report.dead)} dead"
+        return None
+    return {"code": "outbox_sent", "delivered": len(report.delivered), "retrying": len(report.retrying),
+            "dead": len(report.dead)}
 
 
-def sandbox_bank(_now: dt.datetime) -> str:
+def sandbox_bank(_now: dt.datetime) -> Result:
     from marketplace.bank_systems import sandbox
 
-    return sandbox.tick()
+    sent, refused = sandbox.tick()
+    return {"code": "sandbox_callbacks", "sent": sent, "refused": refused} if sent or refused else None
 
 
-def batch_cutoff(now: dt.datetime) -> str:
+def batch_cutoff(now: dt.datetime) -> Result:
     """16:00 on working days: every open batch with items is submitted for the agency's review."""
     day = local_day(now)
     works, note = working_day(day)
     if not works:
-        return f"{day}: not a working day, no cut-off{note}"
+        return {"code": "no_cutoff", "day": day.isoformat(), "assumed_weekdays": bool(note)}
     has_items = exists().where(Guarantee.batch_id == Batch.id)
     # Locked as read (a row another transaction submitted meanwhile no longer matches), so submit finds them open.
     batches = db.session.scalars(db.locking(select(Batch).where(Batch.status == BatchStatus.OPEN, has_items)
@@ -62,10 +62,11 @@ def batch_cutoff(now: dt.datetime) -> str:
     db.locked(*batches)
     for batch in batches:
         submit_batch(batch)
-    return f"{day}: {len(batches)} batches submitted{note}{_listed(b.id for b in batches)}"
+    return {"code": "batches_submitted", "day": day.isoformat(), "batches": [b.id for b in batches],
+            "assumed_weekdays": bool(note)}
 
 
-def batch_sla(now: dt.datetime) -> str:
+def batch_sla(now: dt.datetime) -> Result:
     """Submitted batches past their agreement's review SLA (working days after submission): under a 见贷即保
     agreement the agency's silence approves them; otherwise they are flagged for the admin."""
     day = local_day(now)
@@ -88,11 +89,10 @@ def batch_sla(now: dt.datetime) -> str:
             if batch.status is BatchStatus.SUBMITTED and batch.sla_breached_on is None:
                 batch.sla_breached_on = day
                 flagged.append(batch.id)
-    return f"{day}: {len(approved)} batches approved on the agreement's 见贷即保 terms{_listed(approved)}, " \
-           f"{len(flagged)} flagged past their review SLA{_listed(flagged)}"
+    return {"code": "batch_sla", "day": day.isoformat(), "approved": approved, "flagged": flagged}
 
 
-def overdue_scan(now: dt.datetime) -> str:
+def overdue_scan(now: dt.datetime) -> Result:
     """A loan with a period unpaid the day after its due date is overdue (its enterprise and agency are told); a loan
     90 days overdue defaults: the outstanding principal is the loss, shared as the agreement says (or claimed)."""
     day = local_day(now)
@@ -121,18 +121,18 @@ def overdue_scan(now: dt.datetime) -> str:
         except IllegalTransition:
             continue
         defaulted.append(loan.id)
-    return f"{day}: {len(went_overdue)} loans overdue with a period unpaid{_listed(went_overdue)}, " \
-           f"{len(defaulted)} loans defaulted after {DEFAULT_AFTER_DAYS} days overdue{_listed(defaulted)}"
+    return {"code": "overdue_scan", "day": day.isoformat(), "overdue": went_overdue, "defaulted": defaulted,
+            "after_days": DEFAULT_AFTER_DAYS}
 
 
-def claim_deadlines(now: dt.datetime) -> str:
+def claim_deadlines(now: dt.datetime) -> Result:
     """Claims still undecided past their agreement's working days are flagged, and both parties told, once."""
     day = local_day(now)
     late = flag_overdue(day)
-    return f"{day}: {len(late)} claims past their deadline{_listed(late)}"
+    return {"code": "claims_late", "day": day.isoformat(), "claims": list(late)}
 
 
-def subsidy_settlement(now: dt.datetime) -> str:
+def subsidy_settlement(now: dt.datetime) -> Result:
     """On the 1st: the month before's 降费奖补, per agency, from the ledger's postings to agencies' fee-subsidy
     accounts (a reversal in the month nets out), as what the fiscal fund owes each agency."""
     first = local_day(now).replace(day=1)
@@ -149,10 +149,10 @@ def subsidy_settlement(now: dt.datetime) -> str:
             for agency_id, entries, amount in owed if agency_id not in settled and amount]
     db.session.add_all(made)
     total = sum((s.amount for s in made), Decimal("0.00"))
-    return f"{month}: 降费奖补 of {total:,.2f} due to {len(made)} agencies"
+    return {"code": "subsidies_settled", "month": month, "total": f"{total:.2f}", "agencies": len(made)}
 
 
-def tier_expiry(now: dt.datetime) -> str:
+def tier_expiry(now: dt.datetime) -> Result:
     """Open requests whose offers were priced for a tier the enterprise no longer holds (its certification expired
     or changed) are withdrawn, saying why: their offers can no longer be selected, and asking again shows today's."""
     day = local_day(now)
@@ -170,10 +170,10 @@ def tier_expiry(now: dt.datetime) -> str:
             "Withdrawn by the marketplace on %(day)s: these offers were made for a %(then)s enterprise and its "
             "certified tier is now %(now)s. Ask again to see the offers that apply today.",
             day=day.isoformat(), then=request.tier_at_request.value, now=request.enterprise.tier_on(day).value)
-    return f"{day}: {len(stale)} open requests withdrawn, their tier expired or changed{_listed(r.id for r in stale)}"
+    return {"code": "requests_withdrawn", "day": day.isoformat(), "requests": [r.id for r in stale]}
 
 
-def agreement_expiry(now: dt.datetime) -> str:
+def agreement_expiry(now: dt.datetime) -> Result:
     """Agreements past their valid_to become expired (they already take no new guarantees)."""
     day = local_day(now)
     ended = db.session.scalars(db.locking(select(Agreement).where(
@@ -182,20 +182,20 @@ def agreement_expiry(now: dt.datetime) -> str:
     db.locked(*ended)
     for agreement in ended:
         states.move(agreement, AgreementStatus.EXPIRED, AGREEMENT_TRANSITIONS)
-    return f"{day}: {len(ended)} agreements expired{_listed(a.code for a in ended)}"
+    return {"code": "agreements_expired", "day": day.isoformat(), "agreements": [a.code for a in ended]}
 
 
-def counter_offer_lapse(now: dt.datetime) -> str:
+def counter_offer_lapse(now: dt.datetime) -> Result:
     """Counter-offers the enterprise left unanswered past their expiry date lapse, like a decline: the enterprise
     may choose another of its offers, and both sides are told."""
     day = local_day(now)
     lapsed = lapse_counters(day)
-    return f"{day}: {len(lapsed)} counter-offers lapsed unanswered{_listed(lapsed)}"
+    return {"code": "counters_lapsed", "day": day.isoformat(), "applications": list(lapsed)}
 
 
-def response_deadlines(now: dt.datetime) -> str:
+def response_deadlines(now: dt.datetime) -> Result:
     """Banks are reminded, once each, of an application whose answer deadline is near, and of one it has passed."""
     day = local_day(now)
     sent = deadlines.remind(day)
-    return f"{day}: {len(sent[deadlines.NEAR])} banks reminded of a deadline near{_listed(sent[deadlines.NEAR])}, " \
-           f"{len(sent[deadlines.PASSED])} of a deadline passed{_listed(sent[deadlines.PASSED])}"
+    return {"code": "deadline_reminders", "day": day.isoformat(), "near": list(sent[deadlines.NEAR]),
+            "passed": list(sent[deadlines.PASSED])}

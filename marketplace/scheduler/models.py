@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from typing import Any
 
-from sqlalchemy import Index, String
+from sqlalchemy import JSON, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from marketplace.db import Base, utcnow
@@ -33,4 +34,8 @@ class JobRun(Base):
     started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     duration_ms: Mapped[int] = mapped_column(default=0)
     outcome: Mapped[RunOutcome] = mapped_column(enum_column(RunOutcome, "job_run_outcome"))
+    #: What a run did, as a code and its figures ({"code": "batches_submitted", "day": …, "batches": [12]}), put into
+    #: words when read (scheduler.wording); none for a failed run and for runs recorded before migration 0023.
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: A failed run's error (for support); what a run did, in English, for runs recorded before migration 0023.
     detail: Mapped[str] = mapped_column(String(2000), default="")

@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from marketplace import db
 from marketplace.audit import trail as audit
 from marketplace.dates import SHANGHAI
+from marketplace.i18n import N_
 from marketplace.scheduler import jobs
 from marketplace.scheduler.models import JobRun, RunOutcome
 
@@ -37,10 +38,12 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Job:
     name: str
-    #: When it runs, in words (for /admin/jobs).
+    #: What it does, in words (translated where shown).
+    description: str
+    #: When it runs, in words (translated where shown).
     schedule: str
     trigger: Callable[[], BaseTrigger]
-    body: Callable[[datetime], str]
+    body: Callable[[datetime], jobs.Result]
     #: The slot a run at `now` fills (runs once per slot); None for a job that may run at any time (such a body
     #: may commit as it goes, as the outbox does between sends).
     slot: Callable[[datetime], str] | None = None
@@ -55,29 +58,39 @@ def _month_before(now: datetime) -> str:
 
 
 JOBS: dict[str, Job] = {job.name: job for job in [
-    Job("outbox_dispatch", "every 5 seconds", lambda: IntervalTrigger(seconds=5), jobs.dispatch_outbox),
-    Job("batch_cutoff", "16:00 Asia/Shanghai, on working days",
+    Job("outbox_dispatch", N_("Hands applications to banks' systems and sends e-mails, trying failures again"),
+        N_("Every 5 seconds"), lambda: IntervalTrigger(seconds=5), jobs.dispatch_outbox),
+    Job("batch_cutoff", N_("Daily cut-off: submits each open batch for its agency's review"),
+        N_("16:00 Beijing time, on working days"),
         lambda: CronTrigger(hour=16, minute=0, timezone=SHANGHAI), jobs.batch_cutoff, _day),
-    Job("batch_sla", "16:30 Asia/Shanghai, daily", lambda: CronTrigger(hour=16, minute=30, timezone=SHANGHAI),
+    Job("batch_sla", N_("Approves (见贷即保) or flags batches past their review deadline"),
+        N_("Daily at 16:30 Beijing time"), lambda: CronTrigger(hour=16, minute=30, timezone=SHANGHAI),
         jobs.batch_sla, _day),
-    Job("overdue_scan", "00:30 Asia/Shanghai, daily", lambda: CronTrigger(hour=0, minute=30, timezone=SHANGHAI),
+    Job("overdue_scan", N_("Marks loans with a period unpaid overdue, and defaulted after 90 days"),
+        N_("Daily at 00:30 Beijing time"), lambda: CronTrigger(hour=0, minute=30, timezone=SHANGHAI),
         jobs.overdue_scan, _day),
-    Job("subsidy_settlement", "02:00 Asia/Shanghai on the 1st, for the month before",
+    Job("subsidy_settlement", N_("Settles the month's fee-reduction subsidy (降费奖补) owed to each agency"),
+        N_("02:00 Beijing time on the 1st, for the month before"),
         lambda: CronTrigger(day=1, hour=2, minute=0, timezone=SHANGHAI), jobs.subsidy_settlement, _month_before),
-    Job("tier_expiry", "00:20 Asia/Shanghai, daily", lambda: CronTrigger(hour=0, minute=20, timezone=SHANGHAI),
+    Job("tier_expiry", N_("Withdraws open requests whose enterprise's tier expired or changed"),
+        N_("Daily at 00:20 Beijing time"), lambda: CronTrigger(hour=0, minute=20, timezone=SHANGHAI),
         jobs.tier_expiry, _day),
-    Job("agreement_expiry", "00:10 Asia/Shanghai, daily",
+    Job("agreement_expiry", N_("Ends agreements past their last valid day"), N_("Daily at 00:10 Beijing time"),
         lambda: CronTrigger(hour=0, minute=10, timezone=SHANGHAI), jobs.agreement_expiry, _day),
-    Job("counter_offer_lapse", "00:40 Asia/Shanghai, daily",
+    Job("counter_offer_lapse", N_("Lapses counter-offers left unanswered past their expiry"),
+        N_("Daily at 00:40 Beijing time"),
         lambda: CronTrigger(hour=0, minute=40, timezone=SHANGHAI), jobs.counter_offer_lapse, _day),
-    Job("response_deadlines", "09:00 Asia/Shanghai, daily",
+    Job("response_deadlines", N_("Reminds banks of answer deadlines near or passed"),
+        N_("Daily at 09:00 Beijing time"),
         lambda: CronTrigger(hour=9, minute=0, timezone=SHANGHAI), jobs.response_deadlines, _day),
-    Job("claim_deadlines", "09:05 Asia/Shanghai, daily",
+    Job("claim_deadlines", N_("Flags claims undecided past their deadline and tells both parties"),
+        N_("Daily at 09:05 Beijing time"),
         lambda: CronTrigger(hour=9, minute=5, timezone=SHANGHAI), jobs.claim_deadlines, _day),
 ]}
 
 #: The demo's sandbox bank sends its due callbacks (never scheduled in production).
-SANDBOX = Job("sandbox_bank", "every 3 seconds (demo only)", lambda: IntervalTrigger(seconds=3), jobs.sandbox_bank)
+SANDBOX = Job("sandbox_bank", N_("The demo's sandbox bank answers the applications handed to it"),
+              N_("Every 3 seconds (demo only)"), lambda: IntervalTrigger(seconds=3), jobs.sandbox_bank)
 
 _local_locks: dict[str, threading.Lock] = {}
 
@@ -135,9 +148,9 @@ def run_job(app: Flask, job: Job, now: datetime | None = None) -> JobRun | None:
             db.session.rollback()
             return None
         try:
-            run.detail = job.body(now)[:2000]
+            run.result = job.body(now)
             run.duration_ms = round((time.monotonic() - started) * 1000)
-            if slot is None and not run.detail:
+            if slot is None and not run.result:
                 db.session.commit()
                 return None
             db.session.add(run)

@@ -19,6 +19,7 @@ from marketplace.bank_systems.models import BankCallback, CallbackOutcome, Sandb
 from marketplace.demo import DEMO_PASSWORD, SANDBOX_URL
 from marketplace.financing.models import Application, Loan
 from marketplace.scheduler.runner import JOBS, SANDBOX, run_job
+from tests.scheduler.helpers import said
 
 ORIGIN = SANDBOX_URL.removesuffix("/sandbox-bank")
 
@@ -65,7 +66,7 @@ def request_of(client, headers, request_id):
 def test_the_sandbox_bank_approves_and_disburses_by_itself(app, client, demo, wire):
     request_id, application_id = select_sandbox_offer(client, demo)
 
-    assert "1 delivered" in run_job(app, JOBS["outbox_dispatch"]).detail
+    assert "1 delivered" in said(app, run_job(app, JOBS["outbox_dispatch"]))
     with app.app_context():
         case = db.session.scalar(select(SandboxCase).where(SandboxCase.application_id == application_id))
         assert case.step is SandboxStep.RECEIVED and case.payload["request"]["amount"] == "2000000.00"
@@ -73,12 +74,12 @@ def test_the_sandbox_bank_approves_and_disburses_by_itself(app, client, demo, wi
 
     with later(6):
         decided = run_job(app, SANDBOX)
-    assert f"application.approved for application {application_id}" in decided.detail
+    assert f"application {application_id} approved" in said(app, decided)
     assert request_of(client, demo, request_id)["status"] == "approved"
 
     with later(6 + 11):
         disbursed = run_job(app, SANDBOX)
-    assert f"loan.disbursed for application {application_id}" in disbursed.detail
+    assert f"loan of application {application_id} disbursed" in said(app, disbursed)
     with app.app_context():
         loan = db.session.scalar(select(Loan).where(Loan.application_id == application_id))
         assert loan.status.value == "disbursed" and loan.principal == Decimal("2000000.00")

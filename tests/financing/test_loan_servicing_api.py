@@ -18,6 +18,7 @@ import time_machine
 from marketplace.dates import SHANGHAI
 from marketplace.scheduler.runner import JOBS, run_job
 from tests.guarantees.test_claims_api import agreement_with_loans
+from tests.scheduler.helpers import said
 
 START = "2026-01-15"
 #: Where each period falls due: the 15th, or the next working day (Spring Festival runs 02-15 to 02-23; 03-15,
@@ -289,14 +290,14 @@ def test_a_revolving_line_pays_interest_by_the_day_on_the_drawn_balance(as_role,
 
 def _scan(app, day: str) -> str:
     run = run_job(app, JOBS["overdue_scan"], dt.datetime.combine(dt.date.fromisoformat(day), dt.time(0, 30), SHANGHAI))
-    return run.detail
+    return said(app, run)
 
 
 def test_the_scheduler_finds_a_loan_overdue_the_day_after_an_unpaid_due_date_and_paying_the_arrears_cures_it(
         app, as_role, equal_principal):
     assert _scan(app, "2026-02-24").startswith("2026-02-24: 0 loans overdue")  # due today: not late yet
     assert loan(as_role, equal_principal)["status"] == "disbursed"
-    assert _scan(app, "2026-02-25").startswith(f"2026-02-25: 1 loans overdue with a period unpaid ({equal_principal})")
+    assert _scan(app, "2026-02-25").startswith(f"2026-02-25: 1 loan overdue with a period unpaid ({equal_principal})")
     shown = loan(as_role, equal_principal)
     assert shown["status"] == "overdue"
     assert schedule(as_role, equal_principal, on="2026-02-25")["periods"][0]["status"] == "overdue"
@@ -314,7 +315,7 @@ def test_the_scheduler_finds_a_loan_overdue_the_day_after_an_unpaid_due_date_and
     assert [p["status"] for p in plan["periods"][:2]] == ["paid", "due"]
     # The next unpaid due date (03-16) passes too: overdue again on 03-17.
     assert _scan(app, "2026-03-16").startswith("2026-03-16: 0 loans overdue")
-    assert _scan(app, "2026-03-17").startswith("2026-03-17: 1 loans overdue")
+    assert _scan(app, "2026-03-17").startswith("2026-03-17: 1 loan overdue")
 
 
 # Renewal (无还本续贷) ------------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from marketplace.financing.models import Application, ApplicationStatus, Loan
 from marketplace.scheduler.runner import JOBS, run_job
 from marketplace.verify import problems
 from tests.guarantees.test_quota_concurrency import AMOUNT, PASSWORD, world_with_routed_applications
+from tests.scheduler.helpers import said
 
 pytestmark = pytest.mark.skipif(os.environ.get("MARKETPLACE_TEST_DB", "sqlite") != "postgresql",
                                 reason="row locks and concurrent writers are PostgreSQL's; runs in the PostgreSQL pass")
@@ -109,12 +110,12 @@ def test_the_sla_job_racing_an_exclusion_leaves_no_loan_without_a_guarantee(subm
 
     def sla_job():
         run = run_job(app, JOBS["batch_sla"])
-        return run.detail if run else None
+        return said(app, run) if run else None
 
     agency_answer, job_detail = at_once([exclude, sla_job])
     assert agency_answer in (200, 409), agency_answer
     # Exactly one of them decided the batch: the job says whether it approved it.
-    assert ("1 batches approved" in (job_detail or "")) == (agency_answer == 409), (agency_answer, job_detail)
+    assert ("1 batch approved" in (job_detail or "")) == (agency_answer == 409), (agency_answer, job_detail)
     with app.app_context():
         refused = db.session.scalar(select(Guarantee).where(Guarantee.id == excluded))
         loans = {loan.application_id: loan for loan in db.session.scalars(select(Loan))}

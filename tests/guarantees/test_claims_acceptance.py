@@ -25,6 +25,7 @@ from tests.guarantees.test_claims_api import (
     report,
     verified,
 )
+from tests.scheduler.helpers import said
 
 DISBURSED = dt.date(2026, 6, 1)
 OVERDUE = dt.date(2026, 6, 26)
@@ -84,7 +85,7 @@ def test_a_review_agreement_pays_refuses_and_flags_its_claims_as_the_issue_asks(
     # Left undecided: flagged the day after its deadline, both parties told, both dashboards count it.
     flagged = run_job(app, JOBS["claim_deadlines"], dt.datetime.combine(deadline + dt.timedelta(days=1),
                                                                         dt.time(9, 5), SHANGHAI))
-    assert flagged.detail.endswith(f"1 claims past their deadline ({left['id']})")
+    assert said(app, flagged).endswith(f"1 claim past its deadline ({left['id']})")
     assert agency.get(f"/api/v1/claims/{left['id']}").json["overdue"] is True
     for who, link in (("agency", f"/agency/claims/{left['id']}"), ("bank", f"/bank/loans/{left['loan_id']}")):
         assert [n["link"] for n in notices(as_role(who), "deadline.passed")] == [link]

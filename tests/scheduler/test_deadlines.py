@@ -27,6 +27,7 @@ from marketplace.notifications.models import Notification
 from marketplace.scheduler.models import JobRun, RunOutcome
 from marketplace.scheduler.runner import JOBS, run_job
 from marketplace.timeline import COUNTER_ACCEPTED, COUNTER_LAPSED, TimelineEvent
+from tests.scheduler.helpers import said
 
 PRODUCT = {"name": "Plain credit", "product_type": "credit", "amount_min": "100000.00",
            "amount_max": "10000000.00", "term_min_months": 6, "term_max_months": 36, "rate_spread_bp": 30,
@@ -197,11 +198,11 @@ def test_the_response_deadlines_job_runs_once_a_day(app, routed, as_role):
     assert job.trigger().get_next_fire_time(None, at(dt.date(2026, 9, 30), 1)) == at(dt.date(2026, 9, 30), 9)
     before = run_job(app, job, now=at(routed.respond_by - DAY, 9))
     assert before.outcome is RunOutcome.OK and before.slot == (routed.respond_by - DAY).isoformat()
-    assert before.detail == f"{routed.respond_by - DAY}: 1 banks reminded of a deadline near ({routed.id}), " \
-                            f"0 of a deadline passed"
+    assert said(app, before) == f"{routed.respond_by - DAY}: 1 bank reminded of a deadline near ({routed.id}); " \
+                                f"0 of a deadline passed"
     assert run_job(app, job, now=at(routed.respond_by - DAY, 9, 1)) is None  # the day's slot is taken
     after = run_job(app, job, now=at(routed.respond_by + DAY, 9))
-    assert after.detail.endswith(f"0 banks reminded of a deadline near, 1 of a deadline passed ({routed.id})")
+    assert said(app, after).endswith(f"0 banks reminded of a deadline near; 1 of a deadline passed ({routed.id})")
     bank = as_role("bank")
     assert len(notices(bank, "deadline.near")) == len(notices(bank, "deadline.passed")) == 1
     with app.app_context():
@@ -229,11 +230,11 @@ def test_an_unanswered_counter_offer_lapses_and_another_offer_may_be_chosen(app,
     job = JOBS["counter_offer_lapse"]
     assert job.trigger().get_next_fire_time(None, at(expires_on, 0, 1)) == at(expires_on, 0, 40)
     on_the_day = run_job(app, job, now=at(expires_on, 0, 40))  # the last day it may be accepted
-    assert on_the_day.detail == f"{expires_on}: 0 counter-offers lapsed unanswered"
+    assert said(app, on_the_day) == f"{expires_on}: 0 counter-offers lapsed unanswered"
     lapsed = run_job(app, job, now=at(expires_on + DAY, 0, 40))
     assert lapsed.outcome is RunOutcome.OK and lapsed.slot == (expires_on + DAY).isoformat()
-    assert lapsed.detail == f"{expires_on + DAY}: 1 counter-offers lapsed unanswered ({application_id})"
-    assert run_job(app, job, now=at(expires_on + 2 * DAY, 0, 40)).detail.startswith(
+    assert said(app, lapsed) == f"{expires_on + DAY}: 1 counter-offer lapsed unanswered ({application_id})"
+    assert said(app, run_job(app, job, now=at(expires_on + 2 * DAY, 0, 40))).startswith(
         f"{expires_on + 2 * DAY}: 0 counter-offers lapsed")  # nothing twice
 
     assert bank.get(f"/api/v1/applications/{application_id}").json["status"] == "counter_lapsed"
@@ -268,7 +269,7 @@ def test_a_counter_offer_answered_in_time_does_not_lapse(app, as_role):
     assert enterprise.post(f"/api/v1/applications/{application_id}/counter-offer/accept").status_code == 200
     expires_on = dt.date.fromisoformat(countered["counter"]["expires_on"])
     done = run_job(app, JOBS["counter_offer_lapse"], now=at(expires_on + DAY, 0, 40))
-    assert done.detail == f"{expires_on + DAY}: 0 counter-offers lapsed unanswered"
+    assert said(app, done) == f"{expires_on + DAY}: 0 counter-offers lapsed unanswered"
     assert bank.get(f"/api/v1/applications/{application_id}").json["status"] == "approved"
     assert notices(enterprise, "counter.lapsed") == []
 

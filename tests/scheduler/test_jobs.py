@@ -17,6 +17,7 @@ from marketplace.orgs.models import Tier, TierCertification
 from marketplace.scheduler.models import JobRun, RunOutcome
 from marketplace.scheduler.runner import JOBS, run_job
 from tests.pages import sign_in
+from tests.scheduler.helpers import said
 
 
 def at(day: dt.date, hour: int = 16, minute: int = 0):
@@ -63,7 +64,7 @@ def test_cut_off_on_working_days_none_in_the_national_day_holiday(app, scheme, m
 
     with at(dt.date(2026, 9, 30)):
         done = run(app, "batch_cutoff")
-    assert done.slot == "2026-09-30" and "1 batches submitted" in done.detail
+    assert done.slot == "2026-09-30" and "1 batch submitted for review" in said(app, done)
     assert batches(app, agreement_id) == [(first, "submitted")]
 
     approve_one(app, example, make, login_api, as_role)
@@ -72,12 +73,12 @@ def test_cut_off_on_working_days_none_in_the_national_day_holiday(app, scheme, m
     for day in range(1, 8):
         with at(dt.date(2026, 10, day)):
             quiet = run(app, "batch_cutoff")
-        assert quiet.outcome is RunOutcome.OK and "not a working day" in quiet.detail
+        assert quiet.outcome is RunOutcome.OK and "not a working day" in said(app, quiet)
         assert batches(app, agreement_id)[-1] == (second, "open")
 
     with at(dt.date(2026, 10, 10)):  # the make-up working day
         made_up = run(app, "batch_cutoff")
-    assert "1 batches submitted" in made_up.detail
+    assert "1 batch submitted" in said(app, made_up)
     assert batches(app, agreement_id)[-1] == (second, "submitted")
 
 
@@ -120,12 +121,12 @@ def test_a_loan_89_days_overdue_stays_overdue_and_at_90_it_defaults(app, scheme,
         "type": "overdue", "occurred_on": overdue_on.isoformat()}).status_code == 201
 
     with at(overdue_on + dt.timedelta(days=89), hour=0, minute=30):
-        assert "0 loans defaulted" in run(app, "overdue_scan").detail
+        assert "0 loans defaulted" in said(app, run(app, "overdue_scan"))
     assert bank.get(f"/api/v1/loans/{loan_id}").json["status"] == "overdue"
 
     with at(overdue_on + dt.timedelta(days=90), hour=0, minute=30):
         done = run(app, "overdue_scan")
-    assert f"1 loans defaulted after 90 days overdue ({loan_id})" in done.detail
+    assert f"1 loan defaulted after 90 days overdue ({loan_id})" in said(app, done)
     loan = bank.get(f"/api/v1/loans/{loan_id}").json
     assert loan["status"] == "defaulted"
     # 600,000.00 outstanding, shared as in the ledger issue's worked example.
@@ -138,7 +139,7 @@ def test_a_loan_89_days_overdue_stays_overdue_and_at_90_it_defaults(app, scheme,
     assert default_entry["occurred_on"] == (overdue_on + dt.timedelta(days=90)).isoformat()
 
     with at(overdue_on + dt.timedelta(days=91), hour=0, minute=30):
-        assert "0 loans defaulted" in run(app, "overdue_scan").detail  # nothing twice
+        assert "0 loans defaulted" in said(app, run(app, "overdue_scan"))  # nothing twice
 
 
 # Agreements and the review SLA ---------------------------------------------------------------------------------
@@ -147,9 +148,9 @@ def test_an_agreement_past_its_valid_to_expires(app, scheme, as_role):
     example = scheme(loans=0)
     valid_to = dt.date.fromisoformat(example["agreement"]["valid_to"])
     with at(valid_to, hour=0, minute=10):
-        assert "0 agreements expired" in run(app, "agreement_expiry").detail
+        assert "0 agreements expired" in said(app, run(app, "agreement_expiry"))
     with at(valid_to + dt.timedelta(days=1), hour=0, minute=10):
-        assert "1 agreements expired (ZJ-EXAMPLE)" in run(app, "agreement_expiry").detail
+        assert "1 agreement expired (ZJ-EXAMPLE)" in said(app, run(app, "agreement_expiry"))
     assert as_role("agency").get(f"/api/v1/agreements/{example['agreement']['id']}").json["status"] == "expired"
 
 
@@ -170,19 +171,19 @@ def test_a_batch_past_its_review_sla(app, scheme, make, login_api, as_role, auto
             db.session.get(Agreement, agreement_id).auto_approve_below = example["agreement"]["total_quota"]
             db.session.commit()
     with at(dt.date(2026, 9, 30), hour=16, minute=30):  # one working day on: within the SLA
-        assert "0 batches approved" in run(app, "batch_sla").detail
+        assert "0 batches approved" in said(app, run(app, "batch_sla"))
     # The SLA's second working day is 10-08 (the holiday does not count); it is past on 10-09.
     with at(dt.date(2026, 10, 8), hour=16, minute=30):
-        assert "0 batches approved" in run(app, "batch_sla").detail
+        assert "0 batches approved" in said(app, run(app, "batch_sla"))
     with at(dt.date(2026, 10, 9), hour=16, minute=30):
         done = run(app, "batch_sla")
     [(batch_id, status)] = batches(app, agreement_id)
     if auto_approve:
-        assert "1 batches approved" in done.detail and status == "decided"
+        assert "1 batch approved" in said(app, done) and status == "decided"
         item = as_role("agency").get(f"/api/v1/batches/{batch_id}").json["items"][0]
         assert item["status"] == "approved" and item["loan_id"]
     else:
-        assert "1 flagged" in done.detail and status == "submitted"
+        assert "1 batch flagged past its review deadline" in said(app, done) and status == "submitted"
         with app.app_context():
             assert db.session.get(Batch, batch_id).sla_breached_on == dt.date(2026, 10, 9)
 
@@ -226,7 +227,7 @@ def test_on_the_first_the_month_before_s_subsidies_are_settled_per_agency(app, s
     with at(next_first, hour=2):
         done = run(app, "subsidy_settlement")
         assert run(app, "subsidy_settlement") is None  # once for the month
-    assert done.slot == month and done.detail == f"{month}: 降费奖补 of 7,500.00 due to 1 agencies"
+    assert done.slot == month and said(app, done) == f"{month}: 降费奖补 of ¥7,500.00 due to 1 agency"
     settled = as_role("admin").get(f"/api/v1/subsidy-settlements?month={month}").json
     assert [(s["agency_id"], s["entries"], s["amount"]) for s in settled] == [
         (example["agreement"]["agency_id"], 3, "7500.00")]
@@ -236,7 +237,7 @@ def test_on_the_first_the_month_before_s_subsidies_are_settled_per_agency(app, s
 
     following = (next_first + dt.timedelta(days=32)).replace(day=1)
     with at(following, hour=2):
-        assert run(app, "subsidy_settlement").detail.endswith("of 0.00 due to 0 agencies")
+        assert said(app, run(app, "subsidy_settlement")).endswith("of ¥0.00 due to 0 agencies")
 
 
 # Tier expiry -----------------------------------------------------------------------------------------------------
@@ -257,10 +258,10 @@ def test_open_requests_priced_for_an_expired_tier_are_withdrawn_saying_why(app, 
         db.session.commit()
 
     with at(valid_until, hour=0, minute=20):  # the last day it counts
-        assert "0 open requests withdrawn" in run(app, "tier_expiry").detail
+        assert "0 open requests withdrawn" in said(app, run(app, "tier_expiry"))
     with at(valid_until + dt.timedelta(days=1), hour=0, minute=20):
         done = run(app, "tier_expiry")
-    assert f"1 open requests withdrawn, their tier expired or changed ({lapsing['id']})" in done.detail
+    assert f"1 open request withdrawn, its tier expired or changed ({lapsing['id']})" in said(app, done)
     withdrawn = as_role("enterprise").get(f"/api/v1/financing-requests/{lapsing['id']}").json
     assert withdrawn["status"] == "withdrawn"
     assert "made for a srdi enterprise and its certified tier is now none" in withdrawn["status_reason"]

@@ -65,14 +65,14 @@ def test_two_schedulers_run_a_job_once_per_trigger(race_app):
     def probe(now):
         bodies.append(now)
         time.sleep(0.5)  # still running when the other instance fires
-        return "probed"
+        return {"code": "probed"}
 
     job = replace(JOBS["agreement_expiry"], name="probe", body=probe)
     two_instances_fire(race_app, job, dt.datetime.now(SHANGHAI) + dt.timedelta(seconds=1))
     assert len(bodies) == 1
     with race_app.app_context():
         runs = db.session.scalars(select(JobRun).where(JobRun.job == "probe")).all()
-    assert [(run.detail, run.outcome.value) for run in runs] == [("probed", "ok")]
+    assert [(run.result, run.outcome.value) for run in runs] == [({"code": "probed"}, "ok")]
 
     # Fired again for the same slot, after the first run committed: the slot is taken, nothing runs.
     two_instances_fire(race_app, job, dt.datetime.now(SHANGHAI) + dt.timedelta(seconds=1))

@@ -13,6 +13,7 @@ from marketplace.dates import SHANGHAI, working_days_after
 from marketplace.scheduler.jobs import DEFAULT_AFTER_DAYS
 from marketplace.scheduler.runner import JOBS, run_job
 from tests.guarantees.test_claims_api import agreement_with_loans, decide, notices, report
+from tests.scheduler.helpers import said
 
 
 def run(app, name: str, day: dt.date, hour: int = 9, minute: int = 5):
@@ -40,10 +41,10 @@ def test_an_undecided_claim_is_flagged_the_day_after_its_deadline_and_both_parti
     assert claim["filed_on"] == "2026-09-25"
     assert claim["due_by"] == working_days_after(dt.date(2026, 9, 25), 5).isoformat() == "2026-10-09"
 
-    assert run(app, "claim_deadlines", dt.date(2026, 10, 9)).detail == "2026-10-09: 0 claims past their deadline"
+    assert said(app, run(app, "claim_deadlines", dt.date(2026, 10, 9))) == "2026-10-09: 0 claims past their deadline"
     assert notices(as_role("agency"), "deadline.passed") == []
     done = run(app, "claim_deadlines", dt.date(2026, 10, 10))  # a Saturday worked to make up for the holiday
-    assert done.detail == f"2026-10-10: 1 claims past their deadline ({claim['id']})"
+    assert said(app, done) == f"2026-10-10: 1 claim past its deadline ({claim['id']})"
     with app.app_context():
         assert db.session.get(Claim, claim["id"]).overdue_on == dt.date(2026, 10, 10)
         assert db.session.get(Claim, decided["id"]).overdue_on is None
@@ -56,7 +57,7 @@ def test_an_undecided_claim_is_flagged_the_day_after_its_deadline_and_both_parti
         assert notices(as_role(outsider), "deadline.passed") == []
 
     assert run(app, "claim_deadlines", dt.date(2026, 10, 10)) is None  # the day's run is done
-    assert run(app, "claim_deadlines", dt.date(2026, 10, 12)).detail == "2026-10-12: 0 claims past their deadline"
+    assert said(app, run(app, "claim_deadlines", dt.date(2026, 10, 12))) == "2026-10-12: 0 claims past their deadline"
     assert [len(notices(as_role(who), "deadline.passed")) for who in ("agency", "bank")] == [1, 1]
     # Paid late: paid, but not on time.
     assert decide(as_role, claim["id"], decision="pay").status_code == 200
@@ -74,10 +75,10 @@ def test_overdue_the_day_after_a_due_date_and_at_90_days_a_default_that_files_a_
     assert first_due == "2026-02-24"  # 02-15 falls in the Spring Festival holiday
 
     def scan(day: dt.date) -> str:
-        return run(app, "overdue_scan", day, hour=0, minute=30).detail
+        return said(app, run(app, "overdue_scan", day, hour=0, minute=30))
 
     assert "0 loans overdue" in scan(dt.date(2026, 2, 24))
-    assert scan(dt.date(2026, 2, 25)).startswith(f"2026-02-25: 1 loans overdue with a period unpaid ({loan_id})")
+    assert scan(dt.date(2026, 2, 25)).startswith(f"2026-02-25: 1 loan overdue with a period unpaid ({loan_id})")
     loan = as_role("bank").get(f"/api/v1/loans/{loan_id}").json
     assert loan["status"] == "overdue"
     for who in ("agency", "enterprise"):
@@ -89,7 +90,7 @@ def test_overdue_the_day_after_a_due_date_and_at_90_days_a_default_that_files_a_
     assert as_role("bank").get(f"/api/v1/loans/{loan_id}").json["status"] == "overdue"
     default_day = overdue_since + dt.timedelta(days=DEFAULT_AFTER_DAYS)
     assert default_day == dt.date(2026, 5, 26)
-    assert f"1 loans defaulted after 90 days overdue ({loan_id})" in scan(default_day)
+    assert f"1 loan defaulted after 90 days overdue ({loan_id})" in scan(default_day)
 
     loan = as_role("bank").get(f"/api/v1/loans/{loan_id}").json
     assert (loan["status"], loan["defaults"], loan["guarantee"]["status"]) == ("defaulted", [], "defaulted")
