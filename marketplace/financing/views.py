@@ -68,7 +68,7 @@ def my_requests():
 @page_roles(Role.ENTERPRISE)
 def new_request():
     errors: dict[str, list[str]] = {}
-    values: dict[str, Any] = {"accept_guarantee": True, "product_types": []}
+    values: dict[str, Any] = _prefilled()
     if request.method == "POST":
         data, errors = load_form(FinancingRequestIn(), request.form)
         if data is not None:
@@ -81,6 +81,14 @@ def new_request():
         values = {**request.form.to_dict(), "product_types": request.form.getlist("product_types"),
                   "accept_guarantee": request.form.getlist("accept_guarantee")[-1:] == ["true"]}
     return render_template("financing/request_form.html", values=values, errors=errors), 422 if errors else 200
+
+
+def _prefilled() -> dict[str, Any]:
+    """The form as a product's 申请 button opens it (amount, term, purpose and product type in the query), or
+    empty."""
+    values: dict[str, Any] = {name: request.args[name][:500] for name in ("amount", "term_months", "purpose")
+                              if name in request.args}
+    return {**values, "accept_guarantee": True, "product_types": request.args.getlist("product_types")}
 
 
 @bp.get("/enterprise/requests/<int:request_id>")
