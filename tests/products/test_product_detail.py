@@ -9,7 +9,7 @@ import pytest
 
 from marketplace.dates import business_today
 from marketplace.orgs.models import AgencyKind
-from tests.pages import csrf_token
+from tests.pages import csrf_token, in_chinese
 
 PRODUCT = {"name": "专精特新担保贷", "name_en": "SRDI Guaranteed Loan", "product_type": "credit",
            "amount_min": "500000.00", "amount_max": "5000000.00", "term_min_months": 6, "term_max_months": 36,
@@ -39,12 +39,6 @@ def agreement(world, make, as_role):
     assert created.status_code == 201, created.json
     as_role("bank").post(f"/api/v1/agreements/{created.json['id']}/countersign")
     return created.json
-
-
-def in_chinese(browser, path):
-    browser.post("/language", data={"locale": "zh_Hans", "next": path,
-                                    "csrf_token": csrf_token(browser.get("/login").text)})
-    return browser.get(path)
 
 
 def test_the_page_shows_the_terms_the_regions_by_name_and_the_guaranteeing_agency(browser_of, world, product,
