@@ -79,3 +79,24 @@ def test_registration_picks_the_region_and_industry_by_name(live_server: str, br
     page.get_by_role("button", name="注册").click()
     expect(page).to_have_url(re.compile(r"/enterprise/requests/new$"))
     expect(page.locator("#on-file")).to_have_text("贵企业登记信息：温州市龙港市 · 电气机械和器材制造业")
+
+
+@pytest.mark.parametrize("live_server", ["zh_Hans"], indirect=True)
+def test_a_guaranteed_offer_explains_its_agency_fee_and_subsidy(live_server: str, browser_page: Page,
+                                                                 screenshots: Path) -> None:
+    page, base_url = browser_page, live_server
+    sign_in(page, base_url, "enterprise", landing=r"/enterprise/requests$")
+    page.goto(f"{base_url}/enterprise/requests/new")
+    page.fill("#amount", "2000000.00")
+    page.fill("#term_months", "12")
+    page.fill("#purpose", "购置检测设备")
+    page.get_by_role("button", name="获取报价").click()
+    expect(page).to_have_url(re.compile(r"/enterprise/requests/\d+$"))
+    terms = page.locator("#guarantee-terms li").first  # the demo caps the fee at 0.50 % and subsidises half of 0.50 %
+    expect(terms).to_contain_text("由浙江省融资担保有限公司提供担保")
+    fee, subsidy = terms.locator("[data-fee]"), terms.locator("[data-subsidy]")
+    expect(fee).to_contain_text(re.compile(r"担保费率 0\.50%/年（原费率 1\.00%.*担保费 ¥[\d,]+\.\d{2}"))
+    expect(subsidy).to_contain_text(re.compile(r"降费奖补）：0\.25%/年，整个期限共 ¥[\d,]+\.\d{2}"))
+    expect(terms.locator("[data-why]")).to_contain_text("该补贴不计入综合年化成本")
+    page.locator("#guarantee-terms").scroll_into_view_if_needed()
+    both_widths(page, screenshots, "offers-guarantee-terms")
