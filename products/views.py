@@ -128,14 +128,13 @@ def import_products():
 def _form_values(product: Product | None) -> dict[str, Any]:
     if product is None:
         return {"eligible_tiers": [Tier.SRDI.value, Tier.LITTLE_GIANT.value], "guarantee": "none"}
-    values = ProductIn().dump(product)
-    values["eligible_regions"] = ", ".join(product.eligible_regions)
-    return values
+    return ProductIn().dump(product)
 
 
 def _posted_values() -> dict[str, Any]:
     values: dict[str, Any] = request.form.to_dict()
     values["eligible_tiers"] = request.form.getlist("eligible_tiers")
+    values["eligible_regions"] = request.form.getlist("eligible_regions")
     return values
 
 

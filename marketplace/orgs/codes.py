@@ -63,6 +63,15 @@ def is_county(code: str) -> bool:
     return code in regions() and not code.endswith("00")
 
 
+def is_prefix(prefix: str) -> bool:
+    """A region a product or rule may be open to: the province (33), one of its cities (3301) or a county (330106)."""
+    if len(prefix) == 2:
+        return prefix == PROVINCE
+    if len(prefix) == 4:
+        return prefix.startswith(PROVINCE) and _is_city(prefix + "00") and prefix + "00" in regions()
+    return is_county(prefix)
+
+
 def region_name(code: str) -> str:
     """A code or prefix by name in the reader's language ("33" 浙江省, "3301" 杭州市, "330106" 西湖区); an unknown
     code as it is."""
