@@ -142,7 +142,11 @@ class EnterpriseOut(ma.Schema):
     name = fields.String()
     name_en = fields.String(allow_none=True)
     region_code = fields.String()
+    region_name = fields.Function(lambda e: codes.region_full_name(e.region_code), metadata={
+        "description": "The region by name in the language of Accept-Language (杭州市西湖区)."})
     industry_code = fields.String()
+    industry_name = fields.Function(lambda e: codes.industry_name(e.industry_code), metadata={
+        "description": "The industry's GB/T 4754-2017 division by name in the language of Accept-Language."})
     size = fields.Enum(EnterpriseSize, by_value=True)
     annual_revenue = Money()
     rd_expense = Money()

@@ -65,3 +65,13 @@ def test_the_bank_reads_the_applicants_region_and_industry_by_name(browser_of, w
     page = in_chinese(browser_of(world.bank_user), f"/bank/applications/{application['id']}").text
     assert '<span title="330106">杭州市西湖区</span>' in page  # the world's enterprises are in 330106, C3811
     assert '<span title="C3811">电气机械和器材制造业</span>' in page
+
+
+def test_the_api_names_an_enterprises_region_and_industry_in_the_callers_language(world, as_role):
+    path = f"/api/v1/enterprises/{world.enterprise.id}"
+    chinese = as_role("enterprise").get(path, headers={"Accept-Language": "zh-CN"}).json
+    assert chinese["region_code"] == "330106" and chinese["region_name"] == "杭州市西湖区"
+    assert chinese["industry_code"] == "C3811" and chinese["industry_name"] == "电气机械和器材制造业"
+    english = as_role("enterprise").get(path, headers={"Accept-Language": "en"}).json
+    assert english["region_name"] == "Xihu District, Hangzhou"
+    assert english["industry_name"] == "Manufacture of electrical machinery and apparatus"
