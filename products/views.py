@@ -222,12 +222,22 @@ USUAL_TERM_MONTHS = 12
 ONE_YEAR_LPR_UP_TO = 60
 
 
+#: What each type of loan is usually for, as the 申请 button suggests it (the enterprise edits it).
+USUAL_PURPOSES = {
+    ProductType.CREDIT: N_("Working capital"), ProductType.RENEWAL: N_("Renewing a loan that falls due"),
+    ProductType.REVOLVING: N_("Day-to-day working capital"),
+    ProductType.TERM: N_("Equipment purchase or technical upgrading"),
+    ProductType.IP_PLEDGE: N_("Research and development"), ProductType.PARK: N_("Premises and fit-out in the park"),
+}
+
+
 def request_prefill(product: Product) -> dict[str, str]:
     """The new-request form's query parameters for applying for `product`."""
     amount = min(max(USUAL_AMOUNT, product.amount_min), product.amount_max)
     term = min(max(USUAL_TERM_MONTHS, product.term_min_months), product.term_max_months)
     return {"amount": f"{amount:.2f}", "term_months": str(term), "product_types": product.product_type.value,
-            "purpose": _("Applying for “%(product)s” of %(bank)s", product=product.display_name,
+            "purpose": _("%(purpose)s (applying for “%(product)s” of %(bank)s)",
+                         purpose=_(USUAL_PURPOSES[product.product_type]), product=product.display_name,
                          bank=product.bank.display_name)}
 
 

@@ -82,7 +82,7 @@ def test_apply_opens_the_request_form_filled_in_for_the_product(browser_of, worl
     assert query["product_types"] == ["credit"]
     form = enterprise.get(apply_url).text
     assert 'value="1000000.00"' in form and 'value="12"' in form
-    assert 'value="Applying for “SRDI Guaranteed Loan” of Bank' in form
+    assert 'value="Working capital (applying for “SRDI Guaranteed Loan” of Bank' in form
     assert re.search(r'value="credit"\s+checked', form)
 
 
