@@ -114,3 +114,10 @@ def test_a_visitor_sees_the_page_and_apply_signs_them_in_first_then_opens_the_fo
 def test_a_bank_officer_sees_the_page_without_an_apply_button(browser_of, world, product):
     page = browser_of(world.bank2_user).get(f"/products/{product['id']}").text
     assert 'id="apply"' not in page and "Enterprises apply for it here." in page
+
+
+def test_the_bank_opens_its_published_product_as_enterprises_see_it(browser_of, world, as_role, product):
+    draft = as_role("bank").post("/api/v1/products", json={**PRODUCT, "name": "Draft loan"}).json
+    listing = browser_of(world.bank_user).get("/bank/products").text
+    assert f'href="/products/{product["id"]}" title="As enterprises see it"' in listing
+    assert f'href="/products/{draft["id"]}"' not in listing
