@@ -11,6 +11,7 @@ from flask_smorest.fields import Upload
 from marshmallow import fields, validate
 
 from marketplace.fields import EnglishName, Id, Money, Rate, Text, file_chosen
+from marketplace.orgs import codes
 from marketplace.orgs.models import Tier
 from marketplace.registry.schemas import RowErrorOut
 from products.models import TERM_LIMIT_MONTHS, GuaranteeNeed, ProductStatus, ProductType
@@ -21,6 +22,14 @@ MAX_REGIONS = 3000
 SPREAD = validate.Range(min=-300, max=3000, error=_l("A spread is between -300 and 3000 basis points."))
 REGION_PREFIX = validate.Regexp(r"^\d{2}(\d{2}){0,2}$", error=_l(
     "A region is a GB/T 2260 code or prefix of 2, 4 or 6 digits, such as 33 or 3301."))
+
+
+def listed_prefix(value: str) -> None:
+    """Zhejiang (33), one of its cities (3301) or one of its districts and counties (330106), as listed today."""
+    REGION_PREFIX(value)
+    if not codes.is_prefix(value):
+        raise ma.ValidationError(_("%(code)s is not Zhejiang, one of its cities or one of its districts and "
+                                   "counties: choose the regions from the list.", code=value))
 
 
 def range_errors(data: dict[str, Any]) -> dict[str, list[str]]:
@@ -49,7 +58,7 @@ class ProductIn(ma.Schema):
     eligible_tiers = fields.List(fields.Enum(Tier, by_value=True), required=True,
                                  validate=[validate.Length(min=1, error=_l("Choose at least one tier.")),
                                            validate.Length(max=len(Tier))])
-    eligible_regions = fields.List(Text(max_length=6, validate=REGION_PREFIX), load_default=list,
+    eligible_regions = fields.List(Text(max_length=6, validate=listed_prefix), load_default=list,
                                    validate=validate.Length(max=MAX_REGIONS),
                                    metadata={"description": "Region prefixes; empty means anywhere."})
     guarantee = fields.Enum(GuaranteeNeed, by_value=True, load_default=GuaranteeNeed.NONE)

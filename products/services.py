@@ -162,6 +162,14 @@ def get_visible(user: User, product_id: int) -> Product:
     return with_indicative_rates([product])[0]
 
 
+def get_published(product_id: int) -> Product:
+    """A product as the catalogue shows it to anyone: published, or reported missing (a draft, a suspended or an
+    archived version, whoever asks)."""
+    product = one_or_404(select(Product).where(Product.id == product_id, Product.status == ProductStatus.PUBLISHED),
+                         _("No product %(id)d.", id=product_id))
+    return with_indicative_rates([product])[0]
+
+
 def get_own(user: User, product_id: int) -> Product:
     """A product the user's bank owns; another bank's product is reported missing, never forbidden."""
     product = db.session.get(Product, product_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import marshmallow as ma
@@ -9,6 +10,8 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from guarantees.models import Agreement
+from guarantees.services import active_agreements_of
 from marketplace import db, spreadsheets
 from marketplace.auth.access import page_roles
 from marketplace.auth.models import Role
@@ -16,6 +19,8 @@ from marketplace.errors import DomainError, NotFound, flatten_messages
 from marketplace.forms import failed, load_form
 from marketplace.i18n import N_
 from marketplace.listing import Choice, Listing, Search, Sort, named_like
+from marketplace.lpr.services import interest_rate, rates_on
+from marketplace.orgs import codes
 from marketplace.orgs.models import Bank, Tier
 from products import bounds, services, sheets
 from products.models import GuaranteeNeed, Product, ProductStatus, ProductType
@@ -123,14 +128,13 @@ def import_products():
 def _form_values(product: Product | None) -> dict[str, Any]:
     if product is None:
         return {"eligible_tiers": [Tier.SRDI.value, Tier.LITTLE_GIANT.value], "guarantee": "none"}
-    values = ProductIn().dump(product)
-    values["eligible_regions"] = ", ".join(product.eligible_regions)
-    return values
+    return ProductIn().dump(product)
 
 
 def _posted_values() -> dict[str, Any]:
     values: dict[str, Any] = request.form.to_dict()
     values["eligible_tiers"] = request.form.getlist("eligible_tiers")
+    values["eligible_regions"] = request.form.getlist("eligible_regions")
     return values
 
 
@@ -224,6 +228,73 @@ def catalogue():
     listing = _listing().read(query)
     listing.items = services.with_indicative_rates(listing.items)
     return render_template("products/catalogue.html", listing=listing, products=listing.items)
+
+
+#: What the 申请 button asks for until the enterprise says otherwise: a common SRDI working-capital loan (100 万元
+#: over a year), moved into the product's ranges.
+USUAL_AMOUNT = Decimal("1000000.00")
+USUAL_TERM_MONTHS = 12
+#: Terms up to this many months are priced on the 1-year LPR, longer ones on the 5-year LPR.
+ONE_YEAR_LPR_UP_TO = 60
+
+
+#: What each type of loan is usually for, as the 申请 button suggests it (the enterprise edits it).
+USUAL_PURPOSES = {
+    ProductType.CREDIT: N_("Working capital"), ProductType.RENEWAL: N_("Renewing a loan that falls due"),
+    ProductType.REVOLVING: N_("Day-to-day working capital"),
+    ProductType.TERM: N_("Equipment purchase or technical upgrading"),
+    ProductType.IP_PLEDGE: N_("Research and development"), ProductType.PARK: N_("Premises and fit-out in the park"),
+}
+
+
+def request_prefill(product: Product) -> dict[str, str]:
+    """The new-request form's query parameters for applying for `product`."""
+    amount = min(max(USUAL_AMOUNT, product.amount_min), product.amount_max)
+    term = min(max(USUAL_TERM_MONTHS, product.term_min_months), product.term_max_months)
+    return {"amount": f"{amount:.2f}", "term_months": str(term), "product_types": product.product_type.value,
+            "purpose": _("%(purpose)s (applying for “%(product)s” of %(bank)s)",
+                         purpose=_(USUAL_PURPOSES[product.product_type]), product=product.display_name,
+                         bank=product.bank.display_name)}
+
+
+def _rate_lines(product: Product) -> list[tuple[str, Decimal, Decimal]]:
+    """(which LPR, the LPR, LPR + the spread) for each LPR the product's terms are priced on; none without an LPR."""
+    rates = rates_on()
+    if rates is None:
+        return []
+    lines = []
+    if product.term_min_months <= ONE_YEAR_LPR_UP_TO:
+        lines.append((_("1-year LPR"), rates.lpr_1y,
+                      interest_rate(rates, product.term_min_months, product.rate_spread_bp)))
+    if product.term_max_months > ONE_YEAR_LPR_UP_TO:
+        lines.append((_("5-year LPR"), rates.lpr_5y,
+                      interest_rate(rates, max(product.term_min_months, ONE_YEAR_LPR_UP_TO + 1),
+                                    product.rate_spread_bp)))
+    return lines
+
+
+def _guarantors(product: Product) -> list[Agreement]:
+    """The agreements in force under which an agency guarantees this bank's products of this type, for a tier the
+    product is open to; none when the product takes no guarantee."""
+    if product.guarantee is GuaranteeNeed.NONE:
+        return []
+    tiers = {tier.value for tier in product.eligible_tiers}
+    return [a for a in active_agreements_of({product.bank_id})
+            if product.product_type.value in a.eligible_product_types and tiers & set(a.eligible_tiers)]
+
+
+@bp.get("/products/<int:product_id>")
+def product_detail(product_id: int):
+    """One published product, for anyone (a visitor signs in to apply); any other version is missing."""
+    product = services.get_published(product_id)
+    apply_url = url_for("financing.new_request", **request_prefill(product))
+    if not current_user.is_authenticated:
+        apply_url = url_for("auth.login", next=apply_url)
+    elif current_user.role is not Role.ENTERPRISE:
+        apply_url = None
+    return render_template("products/detail.html", p=product, rate_lines=_rate_lines(product),
+                           guarantors=_guarantors(product), apply_url=apply_url,
+                           regions=[codes.region_name(prefix) for prefix in product.eligible_regions])
 
 
 @bp.get("/products/export.<any(csv, xlsx):fmt>")

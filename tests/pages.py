@@ -24,3 +24,10 @@ def sign_in(app: Flask, user) -> FlaskClient:
 def post_form(browser: FlaskClient, path: str, data: dict, form_page: str | None = None):
     """Open the form page, then post `data` with its CSRF token."""
     return browser.post(path, data={**data, "csrf_token": csrf_token(browser.get(form_page or path).text)})
+
+
+def in_chinese(browser: FlaskClient, path: str):
+    """Switch `browser` to Chinese, as the language menu does, and GET `path`."""
+    browser.post("/language", data={"locale": "zh_Hans", "next": path,
+                                    "csrf_token": csrf_token(browser.get("/login").text)})
+    return browser.get(path)

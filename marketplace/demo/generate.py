@@ -90,6 +90,7 @@ from marketplace.matching import (
     rank_offers,
 )
 from marketplace.money import FEN
+from marketplace.orgs import codes
 from marketplace.orgs.models import (
     Agency,
     AgencyKind,
@@ -132,38 +133,33 @@ class Weighted:
 
 # The province ---------------------------------------------------------------------------------------------------
 
-#: Zhejiang's 11 prefecture-level cities (GB/T 2260), a weight for their share of the province's SME lending
-#: (roughly by industrial output), and their districts and counties.
-CITIES: tuple[tuple[str, str, str, int, tuple[str, ...]], ...] = (
-    ("3301", "Hangzhou", "杭州", 26, ("330102", "330105", "330106", "330108", "330109", "330110", "330111",
-                                     "330112", "330113", "330114", "330122", "330127", "330182")),
-    ("3302", "Ningbo", "宁波", 22, ("330203", "330205", "330206", "330211", "330212", "330213", "330225", "330226",
-                                   "330281", "330282")),
-    ("3303", "Wenzhou", "温州", 10, ("330302", "330303", "330304", "330305", "330324", "330326", "330327",
-                                    "330328", "330329", "330381", "330382", "330383")),
-    ("3304", "Jiaxing", "嘉兴", 8, ("330402", "330411", "330421", "330424", "330481", "330482", "330483")),
-    ("3305", "Huzhou", "湖州", 5, ("330502", "330503", "330521", "330522", "330523")),
-    ("3306", "Shaoxing", "绍兴", 8, ("330602", "330603", "330604", "330624", "330681", "330683")),
-    ("3307", "Jinhua", "金华", 7, ("330702", "330703", "330723", "330726", "330727", "330781", "330782", "330783",
-                                  "330784")),
-    ("3308", "Quzhou", "衢州", 2, ("330802", "330803", "330822", "330824", "330825", "330881")),
-    ("3309", "Zhoushan", "舟山", 1, ("330902", "330903", "330921", "330922")),
-    ("3310", "Taizhou", "台州", 9, ("331002", "331003", "331004", "331022", "331023", "331024", "331081", "331082",
-                                   "331083")),
-    ("3311", "Lishui", "丽水", 2, ("331102", "331121", "331122", "331123", "331124", "331125", "331126", "331127",
-                                  "331181")),
-)
+#: Each of Zhejiang's 11 prefecture-level cities' weight for its share of the province's SME lending (roughly by
+#: industrial output); their names and districts come from the province's code list (marketplace/orgs/data).
+CITY_WEIGHTS = {"3301": 26, "3302": 22, "3303": 10, "3304": 8, "3305": 5, "3306": 8, "3307": 7, "3308": 2, "3309": 1,
+                "3310": 9, "3311": 2}
+
+
+def _short(name: str) -> str:
+    """A division's name as it reads inside another name: 杭州市 → 杭州 (杭州银行), 萧山区 → 萧山 (萧山农商银行)."""
+    return name[:-1] if name.endswith(("市", "区", "县")) else name
+
+
+def _short_en(name: str) -> str:
+    """Xiaoshan District → Xiaoshan, Rui'an City → Rui'an."""
+    return name.rsplit(" ", 1)[0] if name.endswith((" District", " County", " City")) else name
+
+
+#: (prefix, name, 中文名 without 市, weight, its districts and counties), from the code list.
+CITIES: tuple[tuple[str, str, str, int, tuple[str, ...]], ...] = tuple(
+    (city.heading.code[:4], city.heading.name_en or city.heading.code, _short(city.heading.name),
+     CITY_WEIGHTS[city.heading.code[:4]], tuple(county.code for county in city.codes)) for city in codes.cities())
 CITY = {prefix: (en, zh) for prefix, en, zh, _weight, _districts in CITIES}
 #: Counties and districts with a rural commercial bank and a financing guarantee company of their own.
-COUNTIES = (("330109", "Xiaoshan", "萧山"), ("330110", "Yuhang", "余杭"), ("330111", "Fuyang", "富阳"),
-            ("330112", "Lin'an", "临安"), ("330212", "Yinzhou", "鄞州"), ("330282", "Cixi", "慈溪"),
-            ("330281", "Yuyao", "余姚"), ("330206", "Beilun", "北仑"), ("330381", "Rui'an", "瑞安"),
-            ("330382", "Yueqing", "乐清"), ("331081", "Wenling", "温岭"), ("331082", "Linhai", "临海"),
-            ("330681", "Zhuji", "诸暨"), ("330603", "Keqiao", "柯桥"), ("330604", "Shangyu", "上虞"),
-            ("330782", "Yiwu", "义乌"), ("330783", "Dongyang", "东阳"), ("330784", "Yongkang", "永康"),
-            ("330481", "Haining", "海宁"), ("330483", "Tongxiang", "桐乡"), ("330522", "Changxing", "长兴"),
-            ("330521", "Deqing", "德清"), ("330523", "Anji", "安吉"), ("330881", "Jiangshan", "江山"),
-            ("331181", "Longquan", "龙泉"))
+COUNTY_CODES = ("330109", "330110", "330111", "330112", "330212", "330282", "330281", "330206", "330381", "330382",
+                "331081", "331082", "330681", "330603", "330604", "330782", "330783", "330784", "330481", "330483",
+                "330522", "330521", "330523", "330881", "331181")
+COUNTIES = tuple((code, _short_en(codes.regions()[code].name_en or code), _short(codes.regions()[code].name))
+                 for code in COUNTY_CODES)
 #: (code, name, 中文名, home region, weight): state banks' provincial branches, joint-stock banks' Hangzhou
 #: branches, the province's city commercial banks, then rural commercial banks (from COUNTIES) and village banks.
 BANKS = (
@@ -896,9 +892,7 @@ def _product_row(rng: random.Random, bank: Org, families_made: int) -> dict[str,
             (bank.region if len(bank.region) == 6 else rng.choice(districts),)
     tiers = PRODUCT_TIERS.pick(rng)
     guarantee = GUARANTEES[product_type].pick(rng)
-    county = dict((code, zh) for code, _en, zh in COUNTIES)
-    where = "全省" if not regions else "、".join(CITY[r][1] + "市" if len(r) == 4 else "浙江省" if r == "33" else
-                                              county.get(r, r) for r in regions)
+    where = "全省" if not regions else "、".join(codes.regions()[r.ljust(6, "0")].name for r in regions)
     return {"bank": bank, "type": product_type, "name": f"{shape.zh}{suffix_zh} {families_made + 1}",
             "name_en": f"{shape.name}{suffix} {families_made + 1}",
             "amount_min": amount_min, "amount_max": amount_max, "term_min_months": term_min,

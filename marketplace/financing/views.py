@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
@@ -9,12 +11,14 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
+from guarantees.models import Agreement
 from guarantees.services import GuaranteeUnavailable
 from marketplace import db
 from marketplace.auth.access import page_roles
 from marketplace.auth.models import Role
 from marketplace.dates import business_today
 from marketplace.errors import DomainError
+from marketplace.fees.rules import fee_amount, term_days
 from marketplace.financing import deadlines, services, story
 from marketplace.financing.models import Application, ApplicationStatus, FinancingRequest, Offer, RequestStatus
 from marketplace.financing.reasons import sentences, tier_words
@@ -68,7 +72,7 @@ def my_requests():
 @page_roles(Role.ENTERPRISE)
 def new_request():
     errors: dict[str, list[str]] = {}
-    values: dict[str, Any] = {"accept_guarantee": True, "product_types": []}
+    values: dict[str, Any] = _prefilled()
     if request.method == "POST":
         data, errors = load_form(FinancingRequestIn(), request.form)
         if data is not None:
@@ -83,6 +87,14 @@ def new_request():
     return render_template("financing/request_form.html", values=values, errors=errors), 422 if errors else 200
 
 
+def _prefilled() -> dict[str, Any]:
+    """The form as a product's 申请 button opens it (amount, term, purpose and product type in the query), or
+    empty."""
+    values: dict[str, Any] = {name: request.args[name][:500] for name in ("amount", "term_months", "purpose")
+                              if name in request.args}
+    return {**values, "accept_guarantee": True, "product_types": request.args.getlist("product_types")}
+
+
 @bp.get("/enterprise/requests/<int:request_id>")
 @page_roles(Role.ENTERPRISE)
 def request_detail(request_id: int):
@@ -95,10 +107,41 @@ def _request_page(financing_request: FinancingRequest, errors: dict[str, list[st
     can_select = financing_request.status is RequestStatus.OPEN or (
         financing_request.status is RequestStatus.DECLINED and not expired)
     return render_template("financing/request_detail.html", req=financing_request, can_select=can_select,
+                           guarantee_notes=_guarantee_notes(financing_request),
                            offers_expired=expired, tried={a.offer_id for a in financing_request.applications},
                            unmatched=sentences(financing_request),
                            entries=story.entries(financing_request), version=services.deal_version(financing_request),
                            errors=errors or {}, posted=request.form), status
+
+
+@dataclass(frozen=True)
+class GuaranteeNote:
+    """What a guaranteed offer's guarantee costs and who gives it, for a loan disbursed today."""
+
+    agency: str
+    days: int
+    #: The fee the enterprise pays over the term, after the fee-reduction rules.
+    fee: Decimal
+    #: The fiscal fund's subsidy (降费奖补) to the agency over the term, before any budget runs short.
+    subsidy: Decimal
+
+
+def _guarantee_notes(financing_request: FinancingRequest) -> dict[int, GuaranteeNote]:
+    """Per guaranteed offer: its agency by name, and the fee and subsidy in yuan as fees are charged (amount × rate ×
+    days of the term ÷ 365, the term starting today)."""
+    guaranteed = [offer for offer in financing_request.offers if offer.agreement_id is not None]
+    if not guaranteed:
+        return {}
+    agencies = {agreement.id: agreement.agency.display_name for agreement in db.session.scalars(
+        select(Agreement).where(Agreement.id.in_({offer.agreement_id for offer in guaranteed})))}
+    start = business_today()
+    notes = {}
+    for offer in guaranteed:
+        days = term_days(start, offer.term_months)
+        notes[offer.id] = GuaranteeNote(agencies[offer.agreement_id], days,
+                                        fee_amount(offer.amount, offer.guarantee_fee_rate, days),
+                                        fee_amount(offer.amount, offer.fee_subsidy_rate, days))
+    return notes
 
 
 @bp.get("/enterprise/requests/<int:request_id>/version")

@@ -6,6 +6,7 @@ from stdnum.cn import uscc
 
 from marketplace.auth.schemas import USERNAME
 from marketplace.fields import BusinessDate, EnglishName, Money, Text
+from marketplace.orgs import codes
 from marketplace.orgs.models import AgencyKind, EnterpriseSize, Tier
 
 CODE = validate.Regexp(r"^[A-Za-z0-9_-]{2,40}$", error="Use 2 to 40 letters, digits, '-' or '_'.")
@@ -83,12 +84,28 @@ INDUSTRY_CODE = validate.Regexp(r"^[A-T]\d{2,4}$", error=_l(
     "An industry is a GB/T 4754 code: a section letter and 2 to 4 digits, such as C3811."))
 
 
+def listed_region(value: str) -> None:
+    """One of Zhejiang's districts, counties or county-level cities as GB/T 2260 lists them today."""
+    ZHEJIANG_REGION(value)
+    if not codes.is_county(value):
+        raise ma.ValidationError(_("%(code)s is not a district, county or county-level city of Zhejiang: choose the "
+                                   "one where the enterprise is registered from the list.", code=value))
+
+
+def listed_industry(value: str) -> None:
+    """A GB/T 4754-2017 division (C38) or a finer code within a division of its own section (C3811)."""
+    INDUSTRY_CODE(value)
+    if codes.division_of(value) is None:
+        raise ma.ValidationError(_("%(code)s is not an industry of GB/T 4754-2017: choose the enterprise's industry "
+                                   "from the list.", code=value))
+
+
 class EnterpriseIn(ma.Schema):
     uscc = UsccField(required=True, validate=validate_uscc)
     name = Text(required=True, min_length=1, max_length=200)
     name_en = EnglishName()
-    region_code = Text(required=True, max_length=6, validate=ZHEJIANG_REGION)
-    industry_code = Text(required=True, max_length=5, validate=INDUSTRY_CODE)
+    region_code = Text(required=True, max_length=6, validate=listed_region)
+    industry_code = Text(required=True, max_length=5, validate=listed_industry)
     size = fields.Enum(EnterpriseSize, by_value=True, required=True)
     annual_revenue = Money(required=True)
     rd_expense = Money(required=True)
@@ -125,7 +142,11 @@ class EnterpriseOut(ma.Schema):
     name = fields.String()
     name_en = fields.String(allow_none=True)
     region_code = fields.String()
+    region_name = fields.Function(lambda e: codes.region_full_name(e.region_code), metadata={
+        "description": "The region by name in the language of Accept-Language (杭州市西湖区)."})
     industry_code = fields.String()
+    industry_name = fields.Function(lambda e: codes.industry_name(e.industry_code), metadata={
+        "description": "The industry's GB/T 4754-2017 division by name in the language of Accept-Language."})
     size = fields.Enum(EnterpriseSize, by_value=True)
     annual_revenue = Money()
     rd_expense = Money()

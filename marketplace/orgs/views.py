@@ -1,17 +1,26 @@
 """Self-registration page for enterprises."""
 
+from typing import Any
+
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from marketplace.auth.views import sign_in
 from marketplace.errors import DomainError
 from marketplace.forms import failed, load_form
-from marketplace.orgs import services
+from marketplace.orgs import codes, services
 from marketplace.orgs.models import EnterpriseSize, Tier
 from marketplace.orgs.schemas import RegistrationIn
 from products.views import tier_labels
 
 bp = Blueprint("signup", __name__)
+
+
+@bp.app_context_processor
+def _code_lists() -> dict[str, Any]:
+    """The region and industry pickers' lists, and the names pages show for an enterprise's codes."""
+    return {"region_groups": codes.cities(), "industry_groups": codes.sections(), "region_name": codes.region_name,
+            "region_full_name": codes.region_full_name, "industry_name": codes.industry_name}
 
 
 @bp.route("/enterprise/register", methods=["GET", "POST"])

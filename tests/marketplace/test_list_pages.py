@@ -14,7 +14,7 @@ API_PRODUCT = {"product_type": "credit", "amount_min": "100000.00", "amount_max"
 
 
 def _names(html: str) -> list[str]:
-    return re.findall(r'<td>(Loan [^<]*)</td>', html)
+    return re.findall(r'<td>(?:<a href="/products/\d+">)?(Loan [^<]*)(?:</a>)?</td>', html)
 
 
 @pytest.fixture

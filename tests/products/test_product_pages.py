@@ -8,7 +8,7 @@ from tests.pages import csrf_token, post_form
 
 FORM = {"name": "Page Loan", "product_type": "credit", "amount_min": "500000.00", "amount_max": "3000000.00",
         "term_min_months": "6", "term_max_months": "24", "rate_spread_bp": "25",
-        "eligible_tiers": ["srdi", "little_giant"], "eligible_regions": "33, 3301", "guarantee": "none",
+        "eligible_tiers": ["srdi", "little_giant"], "eligible_regions": ["33", "3301"], "guarantee": "none",
         "description": ""}
 
 
@@ -41,7 +41,8 @@ def test_a_bad_form_comes_back_with_what_was_typed_and_a_message_beside_the_fiel
     html = response.text
     assert 'id="amount_min-error">The minimum amount cannot be above the maximum amount.' in html
     assert 'id="term_max_months-error">Enter a whole number.' in html
-    assert 'value="Page Loan"' in html and 'value="9000000.00"' in html and 'value="33, 3301"' in html
+    assert 'value="Page Loan"' in html and 'value="9000000.00"' in html
+    assert '<option value="33" selected>' in html and '<option value="3301" selected>' in html
     assert officer.get("/bank/products").text.count("data-product-id") == 0
 
 
@@ -131,3 +132,15 @@ def test_a_published_product_has_no_delete_button_and_is_not_deleted(officer):
                            follow_redirects=True)
     assert "Only a draft that was never published can be deleted" in refused.text
     assert 'status-published' in refused.text
+
+
+def test_the_regions_are_chosen_by_name_and_one_zhejiang_does_not_have_is_refused(officer, as_role):
+    form = officer.get("/bank/products/new").text
+    assert re.search(r'<optgroup label="Wenzhou">\s*<option value="3303" >All of Wenzhou</option>', form)
+    assert '<option value="330383" >Longgang City</option>' in form
+    response = post_form(officer, "/bank/products/new", {**FORM, "eligible_regions": ["3301", "3399"]})
+    assert response.status_code == 422
+    assert 'id="eligible_regions-error">3399 is not Zhejiang, one of its cities' in response.text
+    api = as_role("bank").post("/api/v1/products", json={**FORM, "term_min_months": 6, "term_max_months": 24,
+                                                        "rate_spread_bp": 25, "eligible_regions": ["32", "3300"]})
+    assert api.status_code == 422 and list(api.json["errors"]) == ["eligible_regions.0", "eligible_regions.1"]

@@ -58,6 +58,7 @@ PAGES: dict[tuple[str, str], str] = {
     ("GET", "/products"):                                         "login  ok    ok   ok    ok   ok    ok   ok",
     ("GET", "/products/export.csv"):                              "login  ok    ok   ok    ok   ok    ok   ok",
     ("GET", "/products/export.xlsx"):                             "login  ok    ok   ok    ok   ok    ok   ok",
+    ("GET", "/products/{product_id}"):                            "ok     ok    ok   ok    ok   ok    ok   ok",
     # The bank's pages.
     ("GET", "/bank/products"):                                    "login  403   ok   ok    403  403   403  403",
     ("GET", "/bank/products/new"):                                "login  403   ok   ok    403  403   403  403",
@@ -236,6 +237,7 @@ REQUESTS: dict[tuple[str, str], Request] = {
     ("GET", "/products"): lambda w, who: {},
     ("GET", "/products/export.csv"): lambda w, who: {},
     ("GET", "/products/export.xlsx"): lambda w, who: {},
+    ("GET", "/products/{product_id}"): lambda w, who: {"product_id": w.guaranteed_product},
     ("GET", "/bank/products"): lambda w, who: {},
     ("GET", "/bank/products/new"): lambda w, who: {},
     ("POST", "/bank/products/new"): lambda w, who: {"data": PRODUCT_FORM},
