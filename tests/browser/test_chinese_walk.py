@@ -30,9 +30,9 @@ PAGES_PER_USER = 60
 ENGLISH_NAMES = sorted({name for _zh, name, *_ in (*demo.BANKS, demo.AGENCY, *demo.ENTERPRISES)} |
                        {name for _code, _zh, name, *_ in demo.PRODUCTS} | {demo.RISK_POOL["name_en"]} |
                        {rule["name_en"] for rule in demo.FEE_RULES}, key=len, reverse=True)
-#: Latin-script words a Chinese page may show: the language switch, file formats, standards, the demo's user
+#: Latin-script words a Chinese page may show: the language switch, a key name, file formats, standards, the demo's user
 #: names and addresses.
-ALLOWED = {"English", "Excel", "xlsx", "csv", "admin", "bank", "bank2", "agency", "enterprise", "enterprise2",
+ALLOWED = {"English", "Excel", "Ctrl", "xlsx", "csv", "admin", "bank", "bank2", "agency", "enterprise", "enterprise2",
            "demo-password"}
 EMAIL = re.compile(r"[\w.+-]+@[\w.-]+")
 URL = re.compile(r"https?://\S+")

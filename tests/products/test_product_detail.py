@@ -30,7 +30,7 @@ def agreement(world, make, as_role):
     today = business_today()
     pool = as_role("admin").post("/api/v1/risk-pools", json={"name": "Pool", "region_code": "33"}).json
     created = as_role("agency").post("/api/v1/agreements", json={
-        "code": "ZJ-HZ-7", "bank_id": world.bank.id, "valid_from": (today - dt.timedelta(days=1)).isoformat(),
+        "code": "ZJ-HZ-7", "bank_id": world.bank.id, "valid_from": today.isoformat(),
         "valid_to": (today + dt.timedelta(days=365)).isoformat(), "total_quota": "10000000.00",
         "per_enterprise_cap": "5000000.00", "per_loan_cap": "3000000.00", "fee_rate": "0.0100",
         "shares": {"agency": "0.40", "bank": "0.20", "reguarantee": "0.20", "risk_pool": "0.20"},
