@@ -113,10 +113,10 @@ def _check_offers(page: Page) -> None:
     assert first[rate_col] == "3.20%", first
 
     expect(page.get_by_role("heading", name="What was left out, and why")).to_be_visible()
-    reasons = page.locator("ul.reasons li")
-    expect(reasons.first).to_be_visible()
-    expect(page.locator("ul.reasons")).to_contain_text("Little Giant Growth Loan")
-    expect(page.locator("ul.reasons")).to_contain_text("Equipment Upgrade Loan")
+    left_out = page.locator("#unmatched-reasons")
+    expect(left_out.locator("li").first).to_be_visible()
+    expect(left_out).to_contain_text("Little Giant Growth Loan")
+    expect(left_out).to_contain_text("Equipment Upgrade Loan")
 
 
 def _choose_first_offer(page: Page) -> None:
