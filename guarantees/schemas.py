@@ -69,7 +69,7 @@ class AgreementIn(ma.Schema):
             elif shares["bank"] < MIN_BANK_SHARE:
                 errors["shares.bank"] = [_("The bank keeps at least 0.20 of each loss (国融担〔2020〕23号).")]
         if data.get("fee_rate") is not None and data["fee_rate"] > MAX_FEE_RATE:
-            errors["fee_rate"] = [_("A guarantee fee rate is at most 0.03 a year.")]
+            errors["fee_rate"] = [_("A guarantee fee rate is at most 0.03 (3 %) a year.")]
         for cap in ("total_quota", "per_enterprise_cap", "per_loan_cap"):
             if data.get(cap) is not None and data[cap] <= 0:
                 errors[cap] = [_("Must be above zero.")]

@@ -164,7 +164,7 @@ def _agreement_choices() -> dict[str, Any]:
 def _default_values() -> dict[str, Any]:
     today = business_today()
     return {"valid_from": today.isoformat(), "valid_to": (today + dt.timedelta(days=364)).isoformat(),
-            "compensation_cap_rate": "0.03", "batch_max_size": "500", "claim_mode": "automatic",
+            "compensation_cap_rate": "3%", "batch_max_size": "500", "claim_mode": "automatic",
             "claim_review_days": "10",
             "eligible_tiers": [Tier.SRDI.value, Tier.LITTLE_GIANT.value], "eligible_product_types": []}
 
@@ -196,7 +196,8 @@ def _posted_values() -> dict[str, Any]:
 
 
 def _rate_text(rate: Decimal | None) -> str:
-    return "" if rate is None else format(rate.normalize(), "f")
+    """A rate as the form shows it, in per cent ("0.0125" → "1.25%"), which the form reads back."""
+    return "" if rate is None else f"{(rate * 100).normalize():f}%"
 
 
 def _terms_of(agreement: Agreement) -> dict[str, Any]:

@@ -57,8 +57,9 @@ class EffectIn(ma.Schema):
         if value is None or kind is None:
             return
         if kind == rules.CAP and not (0 <= value <= MAX_FEE_RATE and value == value.quantize(Decimal("0.000001"))):
-            raise ma.ValidationError({"value": [_("A fee cap is a rate from 0 to %(max)s, such as \"0.0050\".",
-                                                  max=MAX_FEE_RATE)]})
+            raise ma.ValidationError({"value": [_(
+                "A fee cap is a rate from 0 to %(max)s (%(pct)s %%), such as \"0.0050\" (0.50 %%).",
+                max=MAX_FEE_RATE, pct=f"{(MAX_FEE_RATE * 100).normalize():f}")]})
         if kind == rules.REDUCE and not (value == value.to_integral_value() and 1 <= value <= MAX_REDUCTION_BP):
             raise ma.ValidationError({"value": [_("A reduction is 1 to %(max)d whole basis points.",
                                                   max=MAX_REDUCTION_BP)]})

@@ -3,6 +3,7 @@ and previewing the fee a loan would pay under the rules in force."""
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -25,6 +26,7 @@ from marketplace.fees.schemas import ConditionsIn, FeeRuleIn, PreviewIn
 from marketplace.forms import failed, form_to_data, load_form, typed_rate
 from marketplace.i18n import N_
 from marketplace.listing import Choice, Listing, Search, Sort
+from marketplace.orgs import codes
 from marketplace.orgs.models import Tier
 from products.models import ProductType
 
@@ -73,7 +75,7 @@ def condition_words(conditions: dict[str, Any] | None, tier_labels: dict[str, st
     if c.get("tiers"):
         words.append(_("Tier: %(tiers)s", tiers=", ".join(tier_labels.get(t, t) for t in c["tiers"])))
     if c.get("region_prefixes"):
-        words.append(_("Region code starts with %(prefixes)s", prefixes=", ".join(c["region_prefixes"])))
+        words.append(_("Region: %(regions)s", regions=", ".join(codes.region_name(p) for p in c["region_prefixes"])))
     if c.get("product_types"):
         words.append(_("Product: %(types)s", types=", ".join(type_labels.get(t, t) for t in c["product_types"])))
     if c.get("amount_max") is not None:
@@ -121,6 +123,7 @@ def load_rule_form(form: MultiDict) -> tuple[dict[str, Any] | None, dict[str, li
 
 def _posted_values(form: MultiDict) -> dict[str, Any]:
     return {**form.to_dict(), "tiers": form.getlist("tiers"), "product_types": form.getlist("product_types"),
+            "region_prefixes": [p for raw in form.getlist("region_prefixes") for p in re.split(r"[\s,，]+", raw) if p],
             "stackable": form.getlist("stackable")[-1:] == ["true"], "first_loan": "first_loan" in form}
 
 
@@ -130,10 +133,16 @@ def _rule_values(rule: FeeRule) -> dict[str, Any]:
             "stackable": rule.stackable,
             "valid_from": rule.valid_from.isoformat(), "valid_to": rule.valid_to.isoformat() if rule.valid_to else "",
             "budget": "" if rule.budget is None else f"{rule.budget:.2f}",
-            "tiers": list(c.get("tiers") or []), "region_prefixes": ", ".join(c.get("region_prefixes") or []),
+            "tiers": list(c.get("tiers") or []), "region_prefixes": list(c.get("region_prefixes") or []),
             "product_types": list(c.get("product_types") or []), "amount_max": c.get("amount_max") or "",
             "first_loan": bool(c.get("first_loan")), "effect_kind": rule.effect_kind.value,
-            "effect_value": rule.as_rule().effect["value"]}
+            "effect_value": _effect_value_text(rule.effect_kind.value, rule.as_rule().effect["value"])}
+
+
+def _effect_value_text(kind: str, value: Any) -> str:
+    """The effect's value as the form shows it: a cap or a subsidy share in per cent ("0.50%"), which the form reads
+    back; a reduction in basis points."""
+    return str(value) if kind == rules.REDUCE else f"{(Decimal(value) * 100).normalize():f}%"
 
 
 def _default_values() -> dict[str, Any]:

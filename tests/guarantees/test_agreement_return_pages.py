@@ -56,7 +56,7 @@ def test_returned_the_agency_reads_the_reason_and_resubmits_from_a_form_holding_
     assert f"/agency/agreements/{pending['id']}/terminate" in listing
     form = agency.get(f"/agency/agreements/{pending['id']}/resubmit")
     assert form.status_code == 200 and REASON in form.text
-    assert 'value="100000000.00"' in form.text and 'value="0.01"' in form.text and 'name="code"' not in form.text
+    assert 'value="100000000.00"' in form.text and 'value="1%"' in form.text and 'name="code"' not in form.text
     values = {"csrf_token": csrf_token(form.text), "valid_from": pending["valid_from"],
               "valid_to": pending["valid_to"], "total_quota": "100000000.00", "per_enterprise_cap": "10000000.00",
               "per_loan_cap": "5000000.00", "fee_rate": "0.008", "compensation_cap_rate": "0.03",

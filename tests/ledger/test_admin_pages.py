@@ -172,8 +172,10 @@ def test_adding_a_fee_rule_through_the_form(browser_of, world, as_role):
     page = admin.get("/admin/fee-rules").text
     assert "Fee rule “SRDI fee cap” added." in page
     row = re.search(rf'<tr data-rule-id="{rule["id"]}">.*?</tr>', page, re.S).group(0)
-    assert "SRDI · 专精特新, Little giant · 小巨人" in row and "Region code starts with 33, 3301" in row
+    assert "SRDI · 专精特新, Little giant · 小巨人" in row and "Region: Zhejiang, Hangzhou" in row
     assert "Loans up to ¥5,000,000.00" in row and "Fee capped at 0.50 % a year" in row
+    edit = admin.get(f"/admin/fee-rules/{rule['id']}/edit").text
+    assert '<option value="33" selected>' in edit and '<option value="3301" selected>' in edit
     assert "In force" in row and "open-ended" in row and "No limit" in row
 
     subsidy = post_form(admin, "/admin/fee-rules", rule_form(
@@ -226,12 +228,12 @@ def test_editing_a_rule_keeps_priced_guarantees_and_refuses_a_budget_below_what_
     path = f"/admin/fee-rules/{cap['id']}/edit"
     page = admin.get(path).text
     assert "Guarantees already priced keep their terms" in page
-    assert 'value="SRDI fee cap"' in page and 'value="0.0050"' in page and 'name="tiers" value="srdi" checked' in page
+    assert 'value="SRDI fee cap"' in page and 'value="0.5%"' in page and 'name="tiers" value="srdi" checked' in page
     bad = post_form(admin, path, rule_form(effect_value="0.04", tiers=["srdi"], region_prefixes="", product_types=[],
                                            amount_max=""))
     assert bad.status_code == 422 and 'id="effect_value-error">A fee cap is a rate from 0 to 0.03' in bad.text
     assert rules_of(as_role)[0]["effect"]["value"] == "0.0050"
-    saved = post_form(admin, path, rule_form(name="SRDI fee cap 2027", effect_value="0.0040", tiers=["srdi"],
+    saved = post_form(admin, path, rule_form(name="SRDI fee cap 2027", effect_value="0.40 %", tiers=["srdi"],
                                              region_prefixes="", product_types=[], amount_max=""))
     assert saved.status_code == 302
     assert "saved. Guarantees already priced keep their terms." in admin.get("/admin/fee-rules").text
