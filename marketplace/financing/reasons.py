@@ -8,6 +8,8 @@ were codes, are {"code": "text", "text": "..."} and read as they were written.
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -164,3 +166,31 @@ def sentence(reason: Reason, products: Sequence[Product | None] = ()) -> str:
         case _:
             return _("No published product fits %(amount)s for %(months)d months for your enterprise's tier and "
                      "region.", amount=amount, months=reason.term_months)
+
+
+# Why the marketplace moved a request ---------------------------------------------------------------------------------
+
+#: The code of a request withdrawn because its enterprise's certified tier changed after the offers were priced.
+TIER_CHANGED = "tier_changed"
+
+
+def tier_changed(day: dt.date, then: str, now: str) -> dict[str, str]:
+    """The reason a request keeps when its tier changed: {"code": "tier_changed", "day", "then", "now"}."""
+    return {"code": TIER_CHANGED, "day": day.isoformat(), "then": then, "now": now}
+
+
+def status_sentence(reason: dict[str, Any] | str | None) -> str | None:
+    """A reason for moving a request (stored as a code, or a sentence from before there were codes) in words."""
+    if isinstance(reason, dict) and reason.get("code") == TIER_CHANGED:
+        return _("Withdrawn by the marketplace on %(day)s: these offers were priced for an enterprise certified as "
+                 "%(then)s, and it is now %(now)s. Ask again to see the offers that apply today.",
+                 day=reason["day"], then=tier_words(reason["then"]), now=tier_words(reason["now"]))
+    return reason if isinstance(reason, str) or reason is None else None
+
+
+def status_words(request: FinancingRequest) -> str | None:
+    """Why the marketplace moved the request, in the reader's language; None when it did not."""
+    stored_reason = request.status_reason
+    if stored_reason and stored_reason.startswith("{"):
+        return status_sentence(json.loads(stored_reason))
+    return stored_reason

@@ -124,7 +124,8 @@ class FinancingRequestOut(ma.Schema):
     unmatched_reasons = fields.Function(reasons.sentences, metadata={
         "type": "array", "items": {"type": "string"},
         "description": "Why products were left out, in the caller's language (Accept-Language)."})
-    status_reason = fields.String(allow_none=True, metadata={
+    status_reason = fields.Function(reasons.status_words, allow_none=True, metadata={
+        "type": "string", "nullable": True,
         "description": "Why the marketplace moved the request, e.g. withdrawn when the tier it was matched for "
                        "expired."})
     application = fields.Nested(ApplicationRefOut, allow_none=True, metadata={"description": "The latest application."})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -149,10 +150,10 @@ LIVE = (ApplicationStatus.SUBMITTED, ApplicationStatus.COUNTERED)
 
 
 def withdraw(request: FinancingRequest, *, only_from: RequestStatus | None = None,
-             user: User | None = None) -> FinancingRequest:
+             user: User | None = None, reason: dict[str, Any] | None = None) -> FinancingRequest:
     """The enterprise withdraws before the bank decides (or instead of answering its counter-offer); a live
     application leaves the bank's queue. `only_from`: withdraw only a request still in that status once locked (the
-    scheduler's tier expiry)."""
+    scheduler's tier expiry), saying why in `reason` (a code, see `reasons.status_sentence`)."""
     live = request.application if request.application is not None and request.application.status in LIVE else None
     db.lock(request, *([live] if live is not None else []))
     if only_from is not None and request.status is not only_from:
@@ -160,7 +161,9 @@ def withdraw(request: FinancingRequest, *, only_from: RequestStatus | None = Non
     _move(request, RequestStatus.WITHDRAWN)
     if live is not None:
         states.move(live, ApplicationStatus.WITHDRAWN, APPLICATION_TRANSITIONS)
-    timeline.record(timeline.WITHDRAWN, by=user, request_id=request.id, reason=request.status_reason)
+    if reason is not None:
+        request.status_reason = json.dumps(reason)
+    timeline.record(timeline.WITHDRAWN, by=user, request_id=request.id, reason=reason or request.status_reason)
     db.session.flush()
     return request
 

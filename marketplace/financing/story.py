@@ -9,6 +9,7 @@ from typing import Any
 from flask_babel import gettext as _
 
 from marketplace import timeline
+from marketplace.financing import reasons
 from marketplace.financing.models import FinancingRequest
 from marketplace.i18n import percent, yuan
 
@@ -86,6 +87,8 @@ def _detail(event: str, d: dict[str, Any]) -> str:
         return _("Claim %(id)s for %(amount)s.", id=d.get("claim_id", ""), amount=yuan(d.get("amount")))
     if event.startswith(timeline.LOAN) and d.get("amount"):
         return _("%(amount)s on %(day)s.", amount=yuan(d.get("amount")), day=d.get("occurred_on", ""))
+    if isinstance(reason, dict):
+        reason = reasons.status_sentence(reason)
     return _("Reason: %(reason)s", reason=reason) if reason else ""
 
 

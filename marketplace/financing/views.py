@@ -19,7 +19,7 @@ from marketplace.auth.models import Role
 from marketplace.dates import business_today
 from marketplace.errors import DomainError
 from marketplace.fees.rules import fee_amount, term_days
-from marketplace.financing import deadlines, services, story
+from marketplace.financing import deadlines, reasons, services, story
 from marketplace.financing.models import Application, ApplicationStatus, FinancingRequest, Offer, RequestStatus
 from marketplace.financing.reasons import sentences, tier_words
 from marketplace.financing.schemas import CounterDeclineIn, DecisionIn, FinancingRequestIn
@@ -109,7 +109,7 @@ def _request_page(financing_request: FinancingRequest, errors: dict[str, list[st
     return render_template("financing/request_detail.html", req=financing_request, can_select=can_select,
                            guarantee_notes=_guarantee_notes(financing_request),
                            offers_expired=expired, tried={a.offer_id for a in financing_request.applications},
-                           unmatched=sentences(financing_request),
+                           unmatched=sentences(financing_request), why=reasons.status_words(financing_request),
                            entries=story.entries(financing_request), version=services.deal_version(financing_request),
                            errors=errors or {}, posted=request.form), status
 

@@ -9,7 +9,6 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from flask_babel import gettext as _
 from sqlalchemy import exists, func, select
 
 from guarantees.claims import flag_overdue
@@ -20,7 +19,7 @@ from marketplace.bank_systems import outbox
 from marketplace.dates import local_day, working_day, working_days_after
 from marketplace.errors import IllegalTransition
 from marketplace.fees.models import SubsidySettlement
-from marketplace.financing import deadlines
+from marketplace.financing import deadlines, reasons
 from marketplace.financing.loans import arrears, record_event
 from marketplace.financing.models import FinancingRequest, Loan, LoanEvent, LoanEventType, LoanStatus, RequestStatus
 from marketplace.financing.services import decide_batch, lapse_counters, submit_batch, withdraw
@@ -161,15 +160,12 @@ def tier_expiry(now: dt.datetime) -> Result:
         if request.enterprise.tier_on(day) is not request.tier_at_request]
     stale = []
     for request in candidates:
+        why = reasons.tier_changed(day, request.tier_at_request.value, request.enterprise.tier_on(day).value)
         try:  # locked before its status is read again: the enterprise may have chosen an offer since
-            withdraw(request, only_from=RequestStatus.OPEN)
+            withdraw(request, only_from=RequestStatus.OPEN, reason=why)
         except IllegalTransition:
             continue
         stale.append(request)
-        request.status_reason = _(
-            "Withdrawn by the marketplace on %(day)s: these offers were made for a %(then)s enterprise and its "
-            "certified tier is now %(now)s. Ask again to see the offers that apply today.",
-            day=day.isoformat(), then=request.tier_at_request.value, now=request.enterprise.tier_on(day).value)
     return {"code": "requests_withdrawn", "day": day.isoformat(), "requests": [r.id for r in stale]}
 
 

@@ -264,7 +264,14 @@ def test_open_requests_priced_for_an_expired_tier_are_withdrawn_saying_why(app, 
     assert f"1 open request withdrawn, its tier expired or changed ({lapsing['id']})" in said(app, done)
     withdrawn = as_role("enterprise").get(f"/api/v1/financing-requests/{lapsing['id']}").json
     assert withdrawn["status"] == "withdrawn"
-    assert "made for a srdi enterprise and its certified tier is now none" in withdrawn["status_reason"]
+    assert withdrawn["status_reason"] == (
+        f"Withdrawn by the marketplace on {valid_until + dt.timedelta(days=1)}: these offers were priced for an "
+        "enterprise certified as SRDI (专精特新), and it is now not certified. Ask again to see the offers that apply "
+        "today.")
+    in_chinese = as_role("enterprise").get(f"/api/v1/financing-requests/{lapsing['id']}",
+                                           headers={"Accept-Language": "zh-CN"}).json
+    assert in_chinese["status_reason"].startswith(f"平台已于 {valid_until + dt.timedelta(days=1)} 撤回：")
+    assert "专精特新" in in_chinese["status_reason"] and "srdi" not in in_chinese["status_reason"]
     assert as_role("enterprise2").get(f"/api/v1/financing-requests/{lasting['id']}").json["status"] == "open"
     page = sign_in(app, world.enterprise_user).get(f"/enterprise/requests/{lapsing['id']}")
     assert "Ask again to see the offers that apply today." in page.text
