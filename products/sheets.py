@@ -22,6 +22,7 @@ from sqlalchemy import select
 from marketplace import db, spreadsheets
 from marketplace.errors import DomainError, flatten_messages
 from marketplace.i18n import locale_name, percent
+from marketplace.orgs import codes
 from marketplace.orgs.models import Tier
 from marketplace.registry.services import tier_named
 from products import bounds
@@ -48,7 +49,7 @@ IMPORT_COLUMNS = (
     Column("eligible_tiers", "适用企业类型"),
 )
 OPTIONAL_COLUMNS = (
-    Column("eligible_regions", "适用地区代码"), Column("guarantee", "担保要求"), Column("description", "产品说明"),
+    Column("eligible_regions", "适用地区"), Column("guarantee", "担保要求"), Column("description", "产品说明"),
     Column("name_en", "英文名称"),
 )
 #: The export's columns around those: the product's number first (an import matches rows by it), then the bank.
@@ -60,7 +61,7 @@ OPTIONAL = ("id",) + tuple(c.key for c in OPTIONAL_COLUMNS)
 ALIASES = {c.chinese.lower(): c.key for c in (*EXPORT_BEFORE, *IMPORT_COLUMNS, *OPTIONAL_COLUMNS)} | {
     "产品id": "id", "最低金额": "amount_min", "最高金额": "amount_max", "最短期限": "term_min_months",
     "最长期限": "term_max_months", "利率加点（基点）": "rate_spread_bp", "加点（基点）": "rate_spread_bp",
-    "适用地区": "eligible_regions", "是否需要担保": "guarantee",
+    "适用地区代码": "eligible_regions", "是否需要担保": "guarantee",
 }
 #: The export's columns in the English interface (the API's field names).
 EXPORT_COLUMNS = tuple(c.key for c in (*EXPORT_BEFORE, *IMPORT_COLUMNS, *OPTIONAL_COLUMNS, *EXPORT_AFTER))
@@ -105,7 +106,8 @@ def _cells(p: Product, chinese: bool) -> tuple[Any, ...]:
     return (p.id, p.bank_id, p.bank.display_name, p.name,
             TYPE_WORDS[p.product_type] if chinese else p.product_type.value, p.amount_min, p.amount_max,
             p.term_min_months, p.term_max_months, p.rate_spread_bp,
-            join(TIER_WORDS[t] if chinese else t.value for t in p.eligible_tiers), join(p.eligible_regions),
+            join(TIER_WORDS[t] if chinese else t.value for t in p.eligible_tiers),
+            join(codes.region_full_name(r) if chinese else r for r in p.eligible_regions),
             GUARANTEE_WORDS[p.guarantee] if chinese else p.guarantee.value, p.description, p.name_en or "",
             percent(p.indicative_rate) if chinese and p.indicative_rate is not None else p.indicative_rate,
             STATUS_WORDS[p.status] if chinese else p.status.value, p.version)
@@ -117,7 +119,8 @@ def import_template() -> spreadsheets.Table:
     columns = (*IMPORT_COLUMNS, *OPTIONAL_COLUMNS)
     example = (f"{SAMPLE_MARK}专精特新信用贷", TYPE_WORDS[ProductType.CREDIT] if chinese else "credit",
                Decimal("500000.00"), Decimal("10000000.00"), 6, 36, 20,
-               "专精特新中小企业、专精特新“小巨人”企业" if chinese else "srdi,little_giant", "33",
+               "专精特新中小企业、专精特新“小巨人”企业" if chinese else "srdi,little_giant",
+               "杭州市、宁波市" if chinese else "3301,3302",
                GUARANTEE_WORDS[GuaranteeNeed.NONE] if chinese else "none",
                "示例行：导入时跳过，可保留或删除。" if chinese else "Example row: skipped on import.",
                "SRDI Credit Loan")
@@ -213,7 +216,7 @@ def _as_input(values: dict[str, Any]) -> dict[str, Any]:
         if column == "eligible_tiers":
             data[column] = [_tier(part) for part in _LIST_SEPARATORS.split(written) if part]
         elif column == "eligible_regions":
-            data[column] = [part for part in _LIST_SEPARATORS.split(written) if part]
+            data[column] = [codes.region_prefix_named(part) or part for part in _LIST_SEPARATORS.split(written) if part]
         elif column in ("term_min_months", "term_max_months", "rate_spread_bp"):
             data[column] = int(written) if re.fullmatch(r"[+-]?\d+", written) else written
         elif column in ("guarantee", "description", "name_en") and not written:

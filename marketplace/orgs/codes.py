@@ -79,6 +79,31 @@ def region_name(code: str) -> str:
     return found.display_name if found else code
 
 
+@cache
+def _prefixes_by_name() -> dict[str, str]:
+    """Every name a spreadsheet may give a region, to its code or prefix: 浙江省 (浙江, 浙江全省) → 33, 杭州市 (杭州,
+    杭州全市) → 3301, 西湖区 or 杭州市西湖区 → 330106, and the English names in lower case."""
+    named: dict[str, str] = {}
+    for row in regions().values():
+        if row.code == PROVINCE + "0000":
+            names, prefix = {row.name, row.name.removesuffix("省"), row.name.removesuffix("省") + "全省"}, PROVINCE
+        elif _is_city(row.code):
+            short = row.name.removesuffix("市")
+            names, prefix = {row.name, short, short + "全市", row.name + "全市"}, row.code[:4]
+        else:
+            names, prefix = {row.name, regions()[row.code[:4] + "00"].name + row.name}, row.code
+        named.update(dict.fromkeys(names | ({row.name_en.lower()} if row.name_en else set()), prefix))
+    return named
+
+
+def region_prefix_named(written: str) -> str | None:
+    """The code or prefix a region's name (or its code) stands for; None for a name not in the list."""
+    written = written.strip()
+    if written.isdigit():
+        return written
+    return _prefixes_by_name().get(written) or _prefixes_by_name().get(written.lower())
+
+
 def region_full_name(code: str) -> str:
     """A county with its city (杭州市西湖区, or "Xihu District, Hangzhou" in English); a city or the province alone."""
     if not is_county(code):

@@ -13,7 +13,7 @@ from tests.pages import csrf_token, sign_in
 
 CHINESE = {"Accept-Language": "zh-CN,zh;q=0.9"}
 HEADER = ("产品名称", "产品类型", "最低金额（元）", "最高金额（元）", "最短期限（月）", "最长期限（月）",
-          "LPR加点（基点）", "适用企业类型", "适用地区代码", "担保要求", "产品说明", "英文名称")
+          "LPR加点（基点）", "适用企业类型", "适用地区", "担保要求", "产品说明", "英文名称")
 
 
 def xlsx(*rows, header=HEADER) -> bytes:
@@ -43,7 +43,7 @@ def families(app) -> int:
 
 def test_a_sheet_in_chinese_headers_and_values_imports(as_role, app):
     bank = as_role("bank")
-    row = ("西湖科创贷", "信用贷", "500,000", 5000000, 6, 36, 25, "专精特新中小企业、专精特新“小巨人”企业", "33，3301",
+    row = ("西湖科创贷", "信用贷", "500,000", 5000000, 6, 36, 25, "专精特新中小企业、专精特新“小巨人”企业", "浙江省，杭州市西湖区",
            "可选担保", "面向科创企业", "Xihu Tech Loan")
     answer = upload(bank, xlsx(row), publish="true")
     assert answer.status_code == 200 and answer.json["rows_ok"] == 1, answer.json
@@ -51,7 +51,24 @@ def test_a_sheet_in_chinese_headers_and_values_imports(as_role, app):
     assert (product["name"], product["name_en"], product["product_type"], product["amount_min"]) == (
         "西湖科创贷", "Xihu Tech Loan", "credit", "500000.00")
     assert sorted(product["eligible_tiers"]) == ["little_giant", "srdi"]
-    assert product["eligible_regions"] == ["33", "3301"] and product["guarantee"] == "optional"
+    assert product["eligible_regions"] == ["33", "330106"] and product["guarantee"] == "optional"
+
+
+def test_regions_are_read_by_name_or_by_code_and_an_unknown_name_is_a_row_error(as_role):
+    bank = as_role("bank")
+    old_header = tuple("适用地区代码" if h == "适用地区" else h for h in HEADER)
+    by_code = upload(bank, xlsx(("按代码", "信用贷", 500000, 5000000, 6, 36, 25, "专精特新中小企业", "3301、330106",
+                                 "", "", ""), header=old_header))
+    assert by_code.status_code == 200 and by_code.json["rows_ok"] == 1, by_code.json
+    assert sorted(bank.get(f"/api/v1/products/{by_code.json['product_ids'][0]}").json["eligible_regions"]) == [
+        "3301", "330106"]
+    by_name = upload(bank, xlsx(("按简称", "信用贷", 500000, 5000000, 6, 36, 25, "专精特新中小企业", "宁波、西湖区",
+                                 "", "", ""), ("地名不明", "信用贷", 500000, 5000000, 6, 36, 25, "专精特新中小企业",
+                                               "火星市", "", "", "")))
+    assert by_name.json["rows_ok"] == 1 and by_name.json["rows_failed"] == 1, by_name.json
+    assert sorted(bank.get(f"/api/v1/products/{by_name.json['product_ids'][0]}").json["eligible_regions"]) == [
+        "330106", "3302"]
+    assert by_name.json["errors"][0]["message"].startswith("适用地区：")
 
 
 def test_row_errors_name_the_columns_as_the_sheet_writes_them(as_role):
@@ -93,6 +110,7 @@ def test_an_export_in_chinese_imports_again_unchanged_and_a_corrected_row_makes_
     row = named["科创信用贷"]
     assert row[header.index("产品类型")] == "信用贷" and row[header.index("适用企业类型")] == "专精特新中小企业"
     assert row[header.index("担保要求")] == "可选担保" and row[header.index("状态")] == "已发布"
+    assert row[header.index("适用地区")] == "杭州市"
     assert row[header.index("参考年利率")].endswith("%")
     before = families(app)
 
