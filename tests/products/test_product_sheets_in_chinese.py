@@ -43,8 +43,8 @@ def families(app) -> int:
 
 def test_a_sheet_in_chinese_headers_and_values_imports(as_role, app):
     bank = as_role("bank")
-    row = ("西湖科创贷", "信用贷", "500,000", 5000000, 6, 36, 25, "专精特新中小企业、专精特新“小巨人”企业", "浙江省，杭州市西湖区",
-           "可选担保", "面向科创企业", "Xihu Tech Loan")
+    row = ("西湖科创贷", "信用贷", "500,000", 5000000, 6, 36, 25, "专精特新中小企业、专精特新“小巨人”企业",
+           "浙江省，杭州市西湖区", "可选担保", "面向科创企业", "Xihu Tech Loan")
     answer = upload(bank, xlsx(row), publish="true")
     assert answer.status_code == 200 and answer.json["rows_ok"] == 1, answer.json
     product = bank.get(f"/api/v1/products/{answer.json['product_ids'][0]}").json
