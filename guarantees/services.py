@@ -89,7 +89,7 @@ def _checked_terms(data: dict[str, Any]) -> dict[str, Any]:
 def _ask_to_countersign(agreement: Agreement, body: str) -> None:
     notify("agreement.awaiting_countersign", agreement.bank_id, N_("Agreement %(code)s awaits your countersignature"),
            body, f"/bank/agreements/{agreement.id}", code=agreement.code,
-           agency=db.session.get(Agency, agreement.agency_id).name, quota=yuan(agreement.total_quota),
+           agency=db.session.get(Agency, agreement.agency_id), quota=yuan(agreement.total_quota),
            fee=percent(agreement.fee_rate), start=agreement.valid_from.isoformat(),
            end=agreement.valid_to.isoformat())
 
@@ -110,7 +110,7 @@ def return_agreement(agreement: Agreement, reason: str) -> Agreement:
     notify("agreement.returned", agreement.agency_id, N_("%(bank)s returned agreement %(code)s"),
            N_("%(bank)s did not countersign the 总对总 agreement %(code)s and returned it to you, saying: "
               "“%(reason)s”. Amend its terms and submit it again, or terminate it."),
-           "/agency/agreements", code=agreement.code, bank=agreement.bank.name, reason=reason)
+           "/agency/agreements", code=agreement.code, bank=agreement.bank, reason=reason)
     return agreement
 
 
@@ -365,7 +365,7 @@ def decide_batch(batch: Batch, user: User, exclusions: list[dict[str, Any]]) -> 
     notify("batch.decided", agreement.bank_id, N_("Batch %(id)d is decided"),
            N_("%(agency)s decided batch %(id)d of agreement %(code)s: %(approved)d guarantees approved, %(excluded)d "
               "excluded."), "/bank/applications?status=approved", id=batch.id, code=agreement.code,
-           agency=agreement.agency.name, approved=len(pending) - len(reasons), excluded=len(reasons))
+           agency=agreement.agency, approved=len(pending) - len(reasons), excluded=len(reasons))
     return Outcome(backed=tuple(application for gid, application in pending.items() if gid not in reasons),
                    refused=tuple(Refusal(pending[gid], reason) for gid, reason in reasons.items()))
 

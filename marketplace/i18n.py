@@ -4,6 +4,7 @@ in 万元."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -102,6 +103,18 @@ def object_word(name: str) -> str:
 def in_reader_language(chinese: str, english: str | None) -> str:
     """A name in the reader's language: the English one in the English interface when there is one, else Chinese."""
     return english if english and locale_name() == "en" else chinese
+
+
+@dataclass(frozen=True)
+class Names:
+    """A name in both languages, read in the reader's when it is put into words (a notification's recipient's)."""
+
+    name: str
+    name_en: str | None = None
+
+    @property
+    def display_name(self) -> str:
+        return in_reader_language(self.name, self.name_en)
 
 
 def basis_points(spread: int) -> str:

@@ -89,5 +89,5 @@ def _mark(due: ColumnElement[bool], reminder: str, kind: str, title: str, body: 
                                       .order_by(Application.id).execution_options(populate_existing=True)).all()
     for application in applications:
         notify(kind, application.bank_id, title, body, f"/bank/applications/{application.id}", id=application.id,
-               enterprise=application.request.enterprise.name, day=application.respond_by.isoformat())
+               enterprise=application.request.enterprise, day=application.respond_by.isoformat())
     return marked

@@ -38,7 +38,7 @@ from marketplace.financing.models import (
     RequestStatus,
 )
 from marketplace.financing.reasons import stored
-from marketplace.i18n import N_, percent, state_word, yuan
+from marketplace.i18n import N_, Names, percent, state_word, yuan
 from marketplace.lpr.services import rates_on
 from marketplace.matching import Need, Rates, explain, guarantee_terms, rank_offers
 from marketplace.notifications.services import notify, notify_each
@@ -138,8 +138,9 @@ def select_offer(request: FinancingRequest, offer_id: int, user: User | None = N
                     bank=offer.bank_name, product=offer.product_name, all_in_rate=offer.all_in_rate)
     notify("application.submitted", offer.bank_id, N_("New application %(id)d from %(enterprise)s"),
            N_("%(enterprise)s applies for %(amount)s over %(months)d months (%(product)s). Answer by %(day)s."),
-           f"/bank/applications/{application.id}", id=application.id, enterprise=request.enterprise.name,
-           amount=yuan(request.amount), months=request.term_months, product=offer.product_name,
+           f"/bank/applications/{application.id}", id=application.id, enterprise=request.enterprise,
+           amount=yuan(request.amount), months=request.term_months,
+           product=Names(offer.product_name, offer.product_name_en),
            day=application.respond_by.isoformat())
     outbox.enqueue(application.bank, outbox.APPLICATION_SUBMITTED, str(application.id), "/applications",
                    outbox.application_payload(application))
@@ -245,7 +246,8 @@ def _counter(application: Application, user: User, amount: Decimal, spread: int,
     notify("application.countered", request.enterprise_id, N_("%(bank)s offers other terms"),
            N_("%(bank)s would lend %(amount)s at %(rate)s a year (all-in %(all_in)s) instead of the offer's terms: "
               "%(reason)s. Accept or decline by %(day)s."),
-           f"/enterprise/requests/{request.id}", bank=offer.bank_name, amount=yuan(amount), rate=percent(rate),
+           f"/enterprise/requests/{request.id}", bank=Names(offer.bank_name, offer.bank_name_en), amount=yuan(amount),
+           rate=percent(rate),
            all_in=percent(counter.all_in_rate), reason=counter.reason, day=counter.expires_on.isoformat())
     return application
 
@@ -370,22 +372,27 @@ def _tell_enterprise_approved(application: Application) -> None:
            N_("%(bank)s approved %(amount)s at %(rate)s a year. The guarantee agency reviews the guarantee next.")
            if pending else
            N_("%(bank)s approved %(amount)s at %(rate)s a year; the loan is made."),
-           f"/enterprise/requests/{request.id}", bank=application.offer.bank_name, id=application.id,
+           f"/enterprise/requests/{request.id}", bank=_bank_names(application), id=application.id,
            amount=yuan(application.approved_amount), rate=percent(application.interest_rate))
+
+
+def _bank_names(application: Application) -> Names:
+    offer = application.offer
+    return Names(offer.bank_name, offer.bank_name_en)
 
 
 def _tell_enterprise_ended(application: Application, title: str, body: str) -> None:
     request = application.request
     notify("application.decided", request.enterprise_id, title,
            (body, N_("You may choose another of your offers until %(until)s.")),
-           f"/enterprise/requests/{request.id}", bank=application.offer.bank_name, id=application.id,
+           f"/enterprise/requests/{request.id}", bank=_bank_names(application), id=application.id,
            reason=application.reason or "", until=request.offers_valid_until.isoformat())
 
 
 def _tell_bank_answered(application: Application, title: str, body: str) -> None:
     counter = application.counter
     notify("counter.answered", application.bank_id, title, body, f"/bank/applications/{application.id}",
-           enterprise=application.request.enterprise.name, id=application.id, amount=yuan(counter.amount),
+           enterprise=application.request.enterprise, id=application.id, amount=yuan(counter.amount),
            rate=percent(counter.interest_rate))
 
 
@@ -406,7 +413,7 @@ def apply_guarantee_outcome(outcome: Outcome) -> None:
             notify("guarantee.excluded", application.bank_id, N_("Guarantee refused for application %(id)d"),
                    N_("The guarantee agency excluded application %(id)d (%(enterprise)s) from its batch: %(reason)s"),
                    f"/bank/applications/{application.id}", id=application.id,
-                   enterprise=application.request.enterprise.name, reason=application.reason or "")
+                   enterprise=application.request.enterprise, reason=application.reason or "")
     if outcome.backed:
         approve_backed(create_loans(outcome.backed))
         notify_each("batch.decided", select(

@@ -24,8 +24,9 @@ from marketplace.notifications.models import KINDS, Notification
 def notify(kind: str, organization_id: int | None, title: str, body: str | tuple[str, ...], link: str | None = None,
            **params: Any) -> int:
     """`title` and `body` are messages marked with N_ (the body may be several, read one after the other) and their
-    `params` (already worded: amounts, names); each recipient reads them in their own language. `organization_id`
-    None: the finance office (admin users). → how many users were told."""
+    `params` (already worded amounts; names as what has a `display_name`, an organisation or `i18n.Names`); each
+    recipient reads them in their own language. `organization_id` None: the finance office (admin users). → how many
+    users were told."""
     assert kind in KINDS, kind
     recipients = db.session.scalars(select(User).where(
         User.active.is_(True),
@@ -37,7 +38,8 @@ def notify(kind: str, organization_id: int | None, title: str, body: str | tuple
     for locale, users in groupby(recipients, key=lambda user: user.locale or default):
         users = list(users)
         with force_locale(locale):
-            words = (_(title, **params)[:200], _words(body, params)[:2000])
+            worded = _in_reader_language(params)
+            words = (_(title, **worded)[:200], _words(body, worded)[:2000])
             footer = _("Open it in the marketplace: %(url)s", url=site_url(link)) if link else ""
         made = dict(db.session.execute(
             insert(Notification).returning(Notification.user_id, Notification.id, sort_by_parameter_order=True), [
@@ -50,6 +52,11 @@ def notify(kind: str, organization_id: int | None, title: str, body: str | tuple
                     outbox.enqueue_mail(user.email, words[0], "\n\n".join(filter(None, (words[1], footer))),
                                         key=f"notification:{notification_id}", locale=locale)
     return len(recipients)
+
+
+def _in_reader_language(params: dict[str, Any]) -> dict[str, Any]:
+    """The params with each name (anything with a `display_name`) in the language of the locale in force."""
+    return {key: getattr(value, "display_name", value) for key, value in params.items()}
 
 
 def _words(body: str | tuple[str, ...], params: dict[str, Any]) -> str:
@@ -73,7 +80,8 @@ def notify_each(kind: str, targets: Select[tuple[int, str]], title: str, body: s
         User.organization_id.in_(select(org)), User.active.is_(True))).all()
     for locale in locales:
         with force_locale(locale):
-            words = (_(title, **params)[:200], _(body, **params)[:2000])
+            worded = _in_reader_language(params)
+            words = (_(title, **worded)[:200], _(body, **worded)[:2000])
         made = db.session.execute(insert(Notification).from_select(
             ("user_id", "kind", "title", "body", "link", "at"),
             select(User.id, literal(kind, String()), literal(words[0], String()), literal(words[1], String()), link,

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from marketplace import db
 from marketplace.auth.models import Role, User
 from marketplace.notifications.models import Notification
+from marketplace.orgs.models import Enterprise
 from tests.bank_systems.conftest import PRODUCT, REQUEST
 from tests.pages import csrf_token
 
@@ -101,9 +102,11 @@ def test_newest_first_and_only_unread_with_unread_true(as_role, route):
 
 
 def test_a_user_reading_chinese_is_told_in_chinese(app, world, as_role, login_api, officer2, route):
-    """Each recipient reads the notification in their own language, chosen when it was made."""
+    """Each recipient reads the notification in their own language, chosen when it was made, names included: the
+    enterprise's Chinese name in Chinese, its English one in English."""
     with app.app_context():
         db.session.get(User, officer2.id).locale = "zh_Hans"
+        db.session.get(Enterprise, world.enterprise.id).name_en = "West Lake Precision Motors"
         db.session.commit()
     application_id = route()
 
@@ -114,7 +117,8 @@ def test_a_user_reading_chinese_is_told_in_chinese(app, world, as_role, login_ap
     assert chinese[0]["body"].startswith(f"{world.enterprise.name} 申请 ¥2,000,000.00，期限 12 个月（Plain credit）。")
     assert "请于" in chinese[0]["body"]
     english = listed(as_role("bank"), UNREAD)
-    assert english[0]["title"] == f"New application {application_id} from {world.enterprise.name}"
+    assert english[0]["title"] == f"New application {application_id} from West Lake Precision Motors"
+    assert world.enterprise.name not in english[0]["body"] and "West Lake Precision Motors" not in chinese[0]["body"]
     assert english[0]["id"] != chinese[0]["id"]
 
 
