@@ -13,7 +13,7 @@ import datetime as dt
 import io
 import re
 import zipfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import PurePath
@@ -27,6 +27,7 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
 from marketplace.errors import DomainError, TooLarge, ValidationFailed
+from marketplace.i18n import locale_name
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 FORMATS = ("csv", "xlsx")
@@ -218,30 +219,37 @@ class Sheet:
 
 
 def _header(line: Sequence[Any], required: Sequence[str], optional: Sequence[str],
-            aliases: Mapping[str, str]) -> dict[str, int]:
+            aliases: Mapping[str, str], shown: Mapping[str, str]) -> dict[str, int]:
     names = [aliases.get(text(cell).lower(), text(cell).lower()) for cell in line]
+    listed = ("、" if locale_name() == "zh_Hans" else ", ").join
+
+    def columns(keys: Iterable[str]) -> str:
+        return listed(shown.get(key, key) for key in keys)
+
     missing = [column for column in required if column not in names]
     if missing:
         raise file_error(_("The header row (row 1) lacks the column(s) %(missing)s; it needs %(columns)s.",
-                           missing=", ".join(missing), columns=", ".join(required)))
+                           missing=columns(missing), columns=columns(required)))
     repeated = [column for column in (*required, *optional) if names.count(column) > 1]
     if repeated:
         raise file_error(_("The header row (row 1) has the column(s) %(columns)s more than once.",
-                           columns=", ".join(repeated)))
+                           columns=columns(repeated)))
     return {column: names.index(column) for column in (*required, *optional) if column in names}
 
 
 def read_rows(filename: str, content: bytes, required: Sequence[str], max_rows: int,
               optional: Sequence[str] = (), aliases: Mapping[str, str] | None = None,
-              ) -> list[tuple[int, dict[str, Any]]]:
+              shown: Mapping[str, str] | None = None) -> list[tuple[int, dict[str, Any]]]:
     """The non-blank data rows of an uploaded CSV or XLSX as (row number, {column: cell}), by the header row's
     names (any order, any case; other columns ignored; `aliases` maps other headers, such as the Chinese ones, to
-    the column names); 422 on `file` when the file is unusable."""
-    return read_sheet(filename, content, required, max_rows, optional, aliases).rows
+    the column names; `shown` names the columns in messages as the reader writes them); 422 on `file` when the file
+    is unusable."""
+    return read_sheet(filename, content, required, max_rows, optional, aliases, shown).rows
 
 
 def read_sheet(filename: str, content: bytes, required: Sequence[str], max_rows: int,
-               optional: Sequence[str] = (), aliases: Mapping[str, str] | None = None) -> Sheet:
+               optional: Sequence[str] = (), aliases: Mapping[str, str] | None = None,
+               shown: Mapping[str, str] | None = None) -> Sheet:
     """As read_rows, with the headers as the file writes them (for messages that name a column as its reader does)."""
     suffix = PurePath(filename).suffix.lower()
     if suffix not in (".csv", ".xlsx"):
@@ -261,7 +269,7 @@ def read_sheet(filename: str, content: bytes, required: Sequence[str], max_rows:
         if len(line) > MAX_COLUMNS:
             line = line[:MAX_COLUMNS]
         if header is None:
-            header = _header(line, required, optional, aliases or {})
+            header = _header(line, required, optional, aliases or {}, shown or {})
             written = {column: text(line[index]) for column, index in header.items()}
             continue
         if all(text(cell) == "" for cell in line):

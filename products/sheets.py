@@ -144,7 +144,8 @@ def import_products(bank_id: int, filename: str, content: bytes, *, publish: boo
     the same rules as the API; a row naming one of the bank's products changes that one (or nothing, when it is
     the same). Bad rows change nothing and are reported with their row numbers and the columns as the sheet names
     them."""
-    sheet = spreadsheets.read_sheet(filename, content, REQUIRED, MAX_IMPORT_ROWS, OPTIONAL, ALIASES)
+    sheet = spreadsheets.read_sheet(filename, content, REQUIRED, MAX_IMPORT_ROWS, OPTIONAL, ALIASES,
+                                    shown={key: column.header(_chinese()) for key, column in HEADERS_SHOWN.items()})
     rows = [(number, values) for number, values in sheet.rows
             if not spreadsheets.text(values.get("name")).startswith(SAMPLE_MARK)]
     if not rows:

@@ -291,3 +291,23 @@ def test_a_tier_the_list_cannot_name_and_an_impossible_day_are_row_errors(admin)
     first, second = answer.json["errors"]
     assert "“优秀企业” is not a tier" in first["message"] and "专精特新中小企业" in first["message"]
     assert "2027/2/30 is not a day of the calendar" in second["message"]
+
+
+def test_row_errors_in_chinese_name_the_columns_as_the_list_heads_them(admin):
+    """Read in Chinese, a problem follows its column's header (认定等级：…), with no field names or tier codes."""
+    answer = admin.post(IMPORTS, headers={"Accept-Language": "zh-CN"}, content_type="multipart/form-data", data={
+        "file": _list(("统一社会信用代码", "认定等级", "有效期至"), [
+            (code(921), "优秀企业", "2027/12/31"), (code(922), "专精特新", ""), (code(921), "专精特新", "2027/12/31")],
+            "名单.csv")})
+    assert answer.status_code == 202 and answer.json["rows_ok"] == 0, answer.json
+    tier, until, again = (error["message"] for error in answer.json["errors"])
+    assert tier.startswith("认定等级：") and "专精特新中小企业、" in tier and "little_giant" not in tier
+    assert until.startswith("有效期至：")
+    assert again.startswith("统一社会信用代码：")
+    for message in (tier, until, again):
+        assert not any(field in message for field in ("uscc", "tier:", "valid_until"))
+
+    missing = admin.post(IMPORTS, headers={"Accept-Language": "zh-CN"}, content_type="multipart/form-data", data={
+        "file": _list(("统一社会信用代码", "认定等级"), [(code(923), "专精特新")], "名单.csv")})
+    assert missing.status_code == 422
+    assert "有效期至" in str(missing.json) and "valid_until" not in str(missing.json)
