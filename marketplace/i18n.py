@@ -4,6 +4,7 @@ in 万元."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -103,6 +104,11 @@ def object_word(name: str) -> str:
 def in_reader_language(chinese: str, english: str | None) -> str:
     """A name in the reader's language: the English one in the English interface when there is one, else Chinese."""
     return english if english and locale_name() == "en" else chinese
+
+
+def listed(items: Iterable[str]) -> str:
+    """Words one after the other as the reader lists them: 甲、乙 in Chinese, "A, B" in English."""
+    return ("、" if locale_name() == "zh_Hans" else ", ").join(items)
 
 
 @dataclass(frozen=True)

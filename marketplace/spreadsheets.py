@@ -27,7 +27,7 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
 from marketplace.errors import DomainError, TooLarge, ValidationFailed
-from marketplace.i18n import locale_name
+from marketplace.i18n import listed
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 FORMATS = ("csv", "xlsx")
@@ -221,8 +221,6 @@ class Sheet:
 def _header(line: Sequence[Any], required: Sequence[str], optional: Sequence[str],
             aliases: Mapping[str, str], shown: Mapping[str, str]) -> dict[str, int]:
     names = [aliases.get(text(cell).lower(), text(cell).lower()) for cell in line]
-    listed = ("、" if locale_name() == "zh_Hans" else ", ").join
-
     def columns(keys: Iterable[str]) -> str:
         return listed(shown.get(key, key) for key in keys)
 

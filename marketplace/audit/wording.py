@@ -22,6 +22,7 @@ from marketplace.i18n import (
     OBJECT_WORDS,
     STATE_WORDS,
     basis_points,
+    listed,
     locale_name,
     object_word,
     percent,
@@ -239,8 +240,7 @@ def value_words(code: str, value: Any, kind: str | None = None) -> str:
     if isinstance(value, bool):
         return _("Yes") if value else _("No")
     if isinstance(value, list):
-        separator = "、" if locale_name() == "zh_Hans" else ", "
-        return separator.join(value_words(code, item, kind) for item in value) if value else "—"
+        return listed(value_words(code, item, kind) for item in value) if value else "—"
     if isinstance(value, dict):
         return "；".join(condition_words(value, tier_labels(), type_labels())) if code == "conditions" else \
             _("(details)")

@@ -24,7 +24,7 @@ from marketplace.fees.api import preview_fee
 from marketplace.fees.models import FeeRule
 from marketplace.fees.schemas import ConditionsIn, FeeRuleIn, PreviewIn
 from marketplace.forms import failed, form_to_data, load_form, typed_rate
-from marketplace.i18n import N_
+from marketplace.i18n import N_, listed
 from marketplace.listing import Choice, Listing, Search, Sort
 from marketplace.orgs import codes
 from marketplace.orgs.models import Tier
@@ -73,11 +73,11 @@ def condition_words(conditions: dict[str, Any] | None, tier_labels: dict[str, st
     c = conditions or {}
     words = []
     if c.get("tiers"):
-        words.append(_("Tier: %(tiers)s", tiers=", ".join(tier_labels.get(t, t) for t in c["tiers"])))
+        words.append(_("Tier: %(tiers)s", tiers=listed(tier_labels.get(t, t) for t in c["tiers"])))
     if c.get("region_prefixes"):
-        words.append(_("Region: %(regions)s", regions=", ".join(codes.region_name(p) for p in c["region_prefixes"])))
+        words.append(_("Region: %(regions)s", regions=listed(codes.region_name(p) for p in c["region_prefixes"])))
     if c.get("product_types"):
-        words.append(_("Product: %(types)s", types=", ".join(type_labels.get(t, t) for t in c["product_types"])))
+        words.append(_("Product: %(types)s", types=listed(type_labels.get(t, t) for t in c["product_types"])))
     if c.get("amount_max") is not None:
         words.append(_("Loans up to ¥%(amount)s", amount=f"{Decimal(c['amount_max']):,.2f}"))
     if c.get("first_loan"):

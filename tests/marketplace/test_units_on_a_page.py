@@ -5,6 +5,7 @@ from decimal import Decimal
 
 from flask_babel import force_locale
 
+from marketplace.fees.views import condition_words
 from marketplace.i18n import table_amount, total
 from tests.marketplace.test_names_in_readers_language import reading
 
@@ -28,3 +29,14 @@ def test_large_totals_read_in_yi_and_table_figures_in_wan(app):
     with app.test_request_context(), force_locale("en"):
         assert total(Decimal("1234567890.00")) == "¥1,234,567,890.00"
         assert table_amount(Decimal("1000000.00")) == "1,000,000.00"
+
+
+def test_the_fee_rules_list_their_conditions_as_the_reader_does(app, world):
+    """A rule's tiers and regions read 专精特新、专精特新“小巨人” and 浙江省、杭州市 in Chinese: by name, not code."""
+    conditions = {"tiers": ["srdi", "little_giant"], "region_prefixes": ["33", "3301"]}
+    labels = {"srdi": "专精特新", "little_giant": "专精特新“小巨人”"}
+    with app.test_request_context(), force_locale("zh_Hans"):
+        assert condition_words(conditions, labels, {}) == [
+            "梯度等级：专精特新、专精特新“小巨人”", "地区：浙江省、杭州市"]
+    with app.test_request_context(), force_locale("en"):
+        assert condition_words(conditions, labels, {})[1] == "Region: Zhejiang, Hangzhou"
