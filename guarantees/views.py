@@ -23,7 +23,7 @@ from marketplace.auth.models import Role
 from marketplace.dates import business_today
 from marketplace.errors import DomainError, Forbidden, flatten_messages
 from marketplace.financing import services as financing
-from marketplace.forms import failed, form_to_data, typed_rate
+from marketplace.forms import failed, form_to_data, rate_as_typed, typed_rate
 from marketplace.i18n import N_
 from marketplace.listing import Choice, DateRange, Listing, Search, Sort, named_like
 from marketplace.orgs.models import Agency, AgencyKind, Bank, Tier
@@ -195,19 +195,14 @@ def _posted_values() -> dict[str, Any]:
             "eligible_product_types": request.form.getlist("eligible_product_types")}
 
 
-def _rate_text(rate: Decimal | None) -> str:
-    """A rate as the form shows it, in per cent ("0.0125" → "1.25%"), which the form reads back."""
-    return "" if rate is None else f"{(rate * 100).normalize():f}%"
-
-
 def _terms_of(agreement: Agreement) -> dict[str, Any]:
     """The agreement's terms as the form's inputs hold them: what a resubmission starts from."""
     return {
         "valid_from": agreement.valid_from.isoformat(), "valid_to": agreement.valid_to.isoformat(),
         **{name: f"{getattr(agreement, name):.2f}" for name in ("total_quota", "per_enterprise_cap", "per_loan_cap")},
-        "fee_rate": _rate_text(agreement.fee_rate),
-        "compensation_cap_rate": _rate_text(agreement.compensation_cap_rate),
-        **{f"share_{key}": _rate_text(getattr(agreement, f"share_{key}")) for key in SHARE_KEYS},
+        "fee_rate": rate_as_typed(agreement.fee_rate),
+        "compensation_cap_rate": rate_as_typed(agreement.compensation_cap_rate),
+        **{f"share_{key}": rate_as_typed(getattr(agreement, f"share_{key}")) for key in SHARE_KEYS},
         "reguarantor_id": str(agreement.reguarantor_id or ""), "risk_pool_id": str(agreement.risk_pool_id or ""),
         "eligible_tiers": list(agreement.eligible_tiers),
         "eligible_product_types": list(agreement.eligible_product_types),

@@ -41,6 +41,11 @@ def typed_rate(raw: str) -> str:
     return raw if found is None else str(Decimal(found["number"]).scaleb(-2))
 
 
+def rate_as_typed(rate: Decimal | str | None) -> str:
+    """A stored rate as a form shows it, in per cent ("0.0125" → "1.25%"), which `typed_rate` reads back."""
+    return "" if rate is None else f"{(Decimal(rate) * 100).normalize():f}%"
+
+
 def form_to_data(schema: ma.Schema, form: MultiDict) -> dict[str, Any]:
     """Turn posted strings into what the schema expects: whole numbers as int, lists from many values
     or one comma-separated value; blank inputs are left out so `required` and defaults apply."""

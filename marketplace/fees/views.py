@@ -23,7 +23,7 @@ from marketplace.fees import rules, services
 from marketplace.fees.api import preview_fee
 from marketplace.fees.models import FeeRule
 from marketplace.fees.schemas import ConditionsIn, FeeRuleIn, PreviewIn
-from marketplace.forms import failed, form_to_data, load_form, typed_rate
+from marketplace.forms import failed, form_to_data, load_form, rate_as_typed, typed_rate
 from marketplace.i18n import N_, listed
 from marketplace.listing import Choice, Listing, Search, Sort
 from marketplace.orgs import codes
@@ -140,9 +140,8 @@ def _rule_values(rule: FeeRule) -> dict[str, Any]:
 
 
 def _effect_value_text(kind: str, value: Any) -> str:
-    """The effect's value as the form shows it: a cap or a subsidy share in per cent ("0.50%"), which the form reads
-    back; a reduction in basis points."""
-    return str(value) if kind == rules.REDUCE else f"{(Decimal(value) * 100).normalize():f}%"
+    """The effect's value as the form shows it: a reduction in basis points, a cap or a subsidy share in per cent."""
+    return str(value) if kind == rules.REDUCE else rate_as_typed(value)
 
 
 def _default_values() -> dict[str, Any]:

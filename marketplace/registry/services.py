@@ -6,6 +6,7 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import marshmallow as ma
@@ -84,10 +85,7 @@ def parse_row(row: int, values: Mapping[str, Any], names: Mapping[str, str] | No
     """One data row ({column: cell}) as a TierRow, or the message saying what is wrong with it, each problem after
     its column's name (`names`, else as the reader names it)."""
     problems: list[str] = []
-    names = names or column_names()
-
-    def on(column: str, message: str) -> str:
-        return _on(names, column, message)
+    on = partial(_on, names or column_names())
 
     code = uscc_code.compact(spreadsheets.text(values.get("uscc")))
     if not code:

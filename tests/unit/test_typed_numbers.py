@@ -1,8 +1,10 @@
 """Issue 22: the web forms read numbers as people type them; the API stays strict (tests/security/test_bad_input.py)."""
 
+from decimal import Decimal
+
 import pytest
 
-from marketplace.forms import typed_amount, typed_rate
+from marketplace.forms import rate_as_typed, typed_amount, typed_rate
 
 
 @pytest.mark.parametrize(("typed", "read"), [
@@ -24,3 +26,9 @@ def test_what_is_no_amount_reaches_the_field_to_be_refused(typed):
                                              ("0.0345", "0.0345"), ("20%", "0.20"), ("abc%", "abc%")])
 def test_rates_in_per_cent_or_as_fractions(typed, read):
     assert typed_rate(typed) == read
+
+
+@pytest.mark.parametrize("stored, shown", [("0.0125", "1.25%"), ("0.008", "0.8%"), ("0.5", "50%"), ("1", "100%")])
+def test_a_stored_rate_is_shown_in_per_cent_and_read_back_as_it_was(stored, shown):
+    assert rate_as_typed(Decimal(stored)) == shown
+    assert Decimal(typed_rate(shown)) == Decimal(stored)
